@@ -16,11 +16,11 @@ dev: install
 	$(VENV)/bin/raftsql dev
 
 test: install
-	$(VENV)/bin/ruff check raftsql tests bench
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q -n 2 --dist loadgroup tests
 
 lint: install
-	$(VENV)/bin/ruff check raftsql tests bench
+	$(VENV)/bin/ruff check .
 
 # 100,000 simulator seeds: not part of CI (takes hours on 2 cores).
 sim-long: install
