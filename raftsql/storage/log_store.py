@@ -1,0 +1,476 @@
+"""The durable Raft log: entries, hard state, conf state and snapshot metadata in RocksDB.
+
+Why one RocksDB write batch per Ready: Raft's safety needs the entries and the hard state
+(term, vote) on disk before any message that depends on them is sent (Raft paper 5.2/5.3, etcd
+README "Usage", step 1). Writing them as ONE synced batch makes the Ready atomic: after a crash
+either all of it is there or none of it is, and one Ready costs one fsync however many proposals
+the runtime batched into it (group commit). ``persist_many`` folds several Readys into one fsync.
+
+Keys (RocksDB raw mode, default column family; one keyspace keeps every write in one batch):
+
+    b"e" + index as 8-byte big-endian  -> encode_entry(entry)   (big-endian so keys sort by index)
+    b"m:base"                          -> encode_entry(Entry(term, index)) of the compaction
+                                          point: first_index() - 1 and its term (etcd's dummy
+                                          entry ents[0])
+    b"m:hard"                          -> encode_hard_state
+    b"m:conf"                          -> encode_conf_state (membership applied by the runtime)
+    b"m:snap"                          -> encode_snapshot_metadata of the newest snapshot; the
+                                          data lives in snapshots/ (see snapshots.py)
+
+Invariants (checked on open and at every write, the "gateways" of STYLE.md rule 8): entries exist
+for exactly the indexes base+1 .. last, contiguous; terms never decrease along the log; the hard
+state's term never decreases and a node never changes its vote within a term; commit never
+decreases and never exceeds the last index.
+
+The LogReader answers and the write methods' errors mirror ``raftsql.raft.storage.MemoryLog``
+(the reference); ``tests/unit/storage/test_store_compat.py`` holds the two to the same answers.
+The store is not thread-safe: one owner (the node's Ready loop) calls it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from rocksdict import Options, Rdict, ReadOptions, WriteBatch, WriteOptions
+
+from raftsql.codec import (
+    CodecError,
+    decode_conf_state,
+    decode_entry,
+    decode_hard_state,
+    decode_snapshot_metadata,
+    encode_conf_state,
+    encode_entry,
+    encode_hard_state,
+    encode_snapshot_metadata,
+)
+from raftsql.raft.storage import (
+    CompactedError,
+    SnapshotOutOfDateError,
+    SnapshotTemporarilyUnavailableError,
+    UnavailableError,
+)
+from raftsql.raft.types import (
+    EMPTY_HARD_STATE,
+    ConfState,
+    Entry,
+    HardState,
+    Snapshot,
+    SnapshotMetadata,
+)
+from raftsql.storage.errors import CorruptionError, StorageError
+from raftsql.storage.snapshots import SnapshotFiles
+from raftsql.storage.tail import TailCache
+
+_ENTRY_PREFIX = b"e"
+_ENTRY_END = b"f"  # first key after every entry key
+K_BASE = b"m:base"
+K_HARD = b"m:hard"
+K_CONF = b"m:conf"
+K_SNAP = b"m:snap"
+_MAX_INDEX = (1 << 64) - 1
+
+
+def entry_key(index: int) -> bytes:
+    return _ENTRY_PREFIX + index.to_bytes(8, "big")
+
+
+def _index_of(key: bytes) -> int:
+    return int.from_bytes(key[1:9], "big")
+
+
+@dataclass(slots=True, frozen=True)
+class PersistRequest:
+    """What one Ready asks to make durable, in the order it is applied to the log."""
+
+    hard_state: HardState | None = None
+    entries: Sequence[Entry] = ()
+    snapshot: Snapshot | None = None
+    conf_state: ConfState | None = None
+
+
+@dataclass(slots=True)
+class StoreStats:
+    """Counters for benchmarks and status pages."""
+
+    writes: int = 0
+    synced_writes: int = 0
+    entries_written: int = 0
+    bytes_written: int = 0
+    cache_hits: int = 0
+    disk_reads: int = 0
+
+
+@dataclass(slots=True)
+class _State:
+    """The scalar state of the log; staged copies are built for a batch, swapped in after it."""
+
+    base_index: int = 0
+    base_term: int = 0
+    last_index: int = 0
+    hard: HardState = EMPTY_HARD_STATE
+    conf: ConfState = field(default_factory=ConfState)
+    snap: SnapshotMetadata = field(default_factory=SnapshotMetadata)
+
+
+class RocksLogStore:
+    """A ``LogReader`` backed by RocksDB, plus the write API the Ready loop uses.
+
+    Directory layout under ``path``: ``rocksdb/`` (the keyspace above) and ``snapshots/``.
+    ``conf_state`` seeds a brand-new store (bootstrap membership); it is ignored on reopen.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        conf_state: ConfState | None = None,
+        tail_max_entries: int = 4096,
+        tail_max_bytes: int = 16 << 20,
+    ) -> None:
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        opts = Options(raw_mode=True)
+        opts.create_if_missing(True)
+        self._db = Rdict(str(self.path / "rocksdb"), opts)
+        self._sync = WriteOptions()
+        self._sync.sync = True
+        self._nosync = WriteOptions()
+        self._nosync.sync = False
+        self._files = SnapshotFiles(self.path / "snapshots")
+        self._tail = TailCache(tail_max_entries, tail_max_bytes)
+        self.stats = StoreStats()
+        self._closed = False
+        self._s = self._load(conf_state)
+
+    # ------------------------------------------------------------------ open / close
+
+    def _get(self, key: bytes) -> bytes | None:
+        v = self._db.get(key)
+        assert v is None or isinstance(v, bytes)
+        return v
+
+    def _load(self, bootstrap_conf: ConfState | None) -> _State:
+        s = _State()
+        try:
+            raw = self._get(K_BASE)
+            if raw is not None:
+                base = decode_entry(raw)
+                s.base_index, s.base_term = base.index, base.term
+            raw = self._get(K_HARD)
+            if raw is not None:
+                s.hard = decode_hard_state(raw)
+            raw = self._get(K_CONF)
+            if raw is not None:
+                s.conf = decode_conf_state(raw)
+            raw = self._get(K_SNAP)
+            if raw is not None:
+                s.snap = decode_snapshot_metadata(raw)
+        except CodecError as exc:
+            raise CorruptionError(f"unreadable metadata in {self.path}: {exc}") from exc
+
+        fresh = all(self._get(k) is None for k in (K_BASE, K_HARD, K_CONF, K_SNAP))
+        first_key, last_key = self._first_and_last_entry_keys()
+        fresh = fresh and first_key is None
+        if fresh and bootstrap_conf is not None:
+            s.conf = bootstrap_conf
+            s.snap = SnapshotMetadata(conf_state=bootstrap_conf)
+            wb = WriteBatch(raw_mode=True)
+            wb.put(K_CONF, encode_conf_state(s.conf))
+            wb.put(K_SNAP, encode_snapshot_metadata(s.snap))
+            self._db.write(wb, self._sync)
+
+        s.last_index = s.base_index
+        if first_key is not None:
+            assert last_key is not None
+            first, last = _index_of(first_key), _index_of(last_key)
+            if first != s.base_index + 1:
+                raise CorruptionError(
+                    f"first entry {first} does not follow the compaction point {s.base_index}"
+                )
+            s.last_index = last
+        if s.hard.commit > s.last_index:
+            raise CorruptionError(f"commit {s.hard.commit} beyond last index {s.last_index}")
+        return s
+
+    def _first_and_last_entry_keys(self) -> tuple[bytes | None, bytes | None]:
+        it = self._db.iter()
+        it.seek(entry_key(0))
+        first = it.key() if it.valid() and it.key().startswith(_ENTRY_PREFIX) else None
+        it.seek_for_prev(entry_key(_MAX_INDEX))
+        last = it.key() if it.valid() and it.key().startswith(_ENTRY_PREFIX) else None
+        del it
+        return first, last
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._db.close()
+
+    def __enter__(self) -> RocksLogStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ LogReader
+
+    def initial_state(self) -> tuple[HardState, ConfState]:
+        return self._s.hard, self._s.conf
+
+    def first_index(self) -> int:
+        return self._s.base_index + 1
+
+    def last_index(self) -> int:
+        return self._s.last_index
+
+    def term(self, index: int) -> int:
+        s = self._s
+        if index < s.base_index:
+            raise CompactedError(f"term({index}) below compaction point {s.base_index}")
+        if index > s.last_index:
+            raise UnavailableError(f"term({index}) beyond last index {s.last_index}")
+        if index == s.base_index:
+            return s.base_term
+        if self._tail.covers(index):
+            self.stats.cache_hits += 1
+            return self._tail.get(index).term
+        raw = self._get(entry_key(index))
+        if raw is None:
+            raise CorruptionError(f"entry {index} missing inside the log")
+        self.stats.disk_reads += 1
+        return self._decode(raw, index).term
+
+    def entries(self, lo: int, hi: int, max_size: int | None = None) -> list[Entry]:
+        s = self._s
+        if lo <= s.base_index:
+            raise CompactedError(f"entries({lo}) at or below compaction point {s.base_index}")
+        if hi > s.last_index + 1:
+            raise UnavailableError(f"entries(hi={hi}) beyond last index {s.last_index}")
+        out: list[Entry] = []
+        total = 0
+        for e in self._iter_range(lo, hi):
+            total += e.size()
+            if max_size is not None and total > max_size and out:
+                break
+            out.append(e)
+        return out
+
+    def snapshot(self) -> Snapshot:
+        meta = self._s.snap
+        if meta.index == 0:
+            return Snapshot(meta)
+        try:
+            return Snapshot(meta, self._files.load(meta))
+        except FileNotFoundError as exc:
+            raise SnapshotTemporarilyUnavailableError(f"snapshot file for {meta.index}") from exc
+
+    # ------------------------------------------------------------------ extra reads
+
+    @property
+    def hard_state(self) -> HardState:
+        return self._s.hard
+
+    @property
+    def conf_state(self) -> ConfState:
+        return self._s.conf
+
+    @property
+    def snapshot_metadata(self) -> SnapshotMetadata:
+        return self._s.snap
+
+    def _decode(self, raw: bytes, index: int) -> Entry:
+        try:
+            e = decode_entry(raw)
+        except CodecError as exc:
+            raise CorruptionError(f"entry {index}: {exc}") from exc
+        if e.index != index:
+            raise CorruptionError(f"key {index} holds entry {e.index}")
+        return e
+
+    def _iter_range(self, lo: int, hi: int) -> Iterator[Entry]:
+        """Entries [lo, hi): from RocksDB up to the cached tail, then from the cache."""
+        cache_from = self._tail.first if len(self._tail) else hi
+        if lo < min(hi, cache_from):
+            stop = min(hi, cache_from)
+            ro = ReadOptions()
+            ro.set_iterate_upper_bound(entry_key(stop))
+            expect = lo
+            for key, raw in self._db.items(from_key=entry_key(lo), read_opt=ro):
+                if _index_of(key) != expect:
+                    raise CorruptionError(f"log has a hole at {expect} (found {_index_of(key)})")
+                self.stats.disk_reads += 1
+                yield self._decode(raw, expect)
+                expect += 1
+            if expect != stop:
+                raise CorruptionError(f"log ends at {expect - 1}, expected entries up to {stop - 1}")
+            lo = stop
+        if lo < hi:
+            self.stats.cache_hits += hi - lo
+            yield from self._tail.slice(lo, hi)
+
+    # ------------------------------------------------------------------ writes
+
+    def persist(
+        self,
+        hard_state: HardState | None = None,
+        entries: Sequence[Entry] = (),
+        snapshot: Snapshot | None = None,
+        *,
+        conf_state: ConfState | None = None,
+        sync: bool = True,
+    ) -> None:
+        """Make one Ready durable: snapshot, then entries, then hard state, in ONE write batch.
+
+        A non-empty ``snapshot`` replaces the whole log (like ``MemoryLog.apply_snapshot``): its
+        data file is made durable first, then the batch deletes every entry and records the new
+        compaction point, snapshot metadata and conf state. ``entries`` overwrite any suffix
+        from their first index on; whatever lies beyond their last index is deleted (a leader's
+        log wins over the conflicting tail, Raft paper 5.3). With ``sync`` the batch is fsynced
+        before this returns; only then may the Ready's persisted messages be sent.
+        """
+        self.persist_many(
+            [PersistRequest(hard_state, entries, snapshot, conf_state)], sync=sync
+        )
+
+    def persist_many(self, requests: Iterable[PersistRequest], *, sync: bool = True) -> None:
+        """Persist several Readys with one batch and one fsync (group commit across Readys)."""
+        requests = list(requests)
+        staged = replace(self._s)
+        wb = WriteBatch(raw_mode=True)
+        tail_ops: list[Sequence[Entry] | None] = []  # None = clear, else entries appended
+        n_entries = 0
+        for req in requests:  # validate and stage everything before touching the disk
+            if req.snapshot is not None and not req.snapshot.empty:
+                self._stage_snapshot(wb, staged, req.snapshot)
+                tail_ops.append(None)
+            if req.entries:
+                kept = self._stage_entries(wb, staged, req.entries)
+                if kept:
+                    tail_ops.append(kept)
+                    n_entries += len(kept)
+            if req.hard_state is not None:
+                self._stage_hard_state(wb, staged, req.hard_state)
+            if req.conf_state is not None:
+                staged.conf = req.conf_state
+                wb.put(K_CONF, encode_conf_state(req.conf_state))
+        if wb.is_empty():
+            return
+        for req in requests:  # snapshot data must be durable before metadata points at it
+            if req.snapshot is not None and not req.snapshot.empty:
+                self._files.save(req.snapshot.metadata, req.snapshot.data)
+        size = wb.size_in_bytes()
+        self._db.write(wb, self._sync if sync else self._nosync)
+        self._s = staged
+        for op in tail_ops:
+            if op is None:
+                self._tail.clear()
+            else:
+                self._tail.append(op)
+        self.stats.writes += 1
+        self.stats.synced_writes += int(sync)
+        self.stats.entries_written += n_entries
+        self.stats.bytes_written += size
+
+    def _stage_snapshot(self, wb: WriteBatch, s: _State, snap: Snapshot) -> None:
+        m = snap.metadata
+        if m.index <= s.snap.index:
+            raise SnapshotOutOfDateError(f"snapshot {m.index} <= current {s.snap.index}")
+        wb.delete_range(_ENTRY_PREFIX, _ENTRY_END)
+        wb.put(K_BASE, encode_entry(Entry(term=m.term, index=m.index)))
+        wb.put(K_SNAP, encode_snapshot_metadata(m))
+        wb.put(K_CONF, encode_conf_state(m.conf_state))
+        s.base_index, s.base_term, s.last_index = m.index, m.term, m.index
+        s.snap, s.conf = m, m.conf_state
+
+    def _stage_entries(self, wb: WriteBatch, s: _State, entries: Sequence[Entry]) -> list[Entry]:
+        ents = list(entries)
+        for a, b in zip(ents, ents[1:], strict=False):
+            if b.index != a.index + 1 or b.term < a.term:
+                raise StorageError(f"entries not contiguous or terms decrease: {a} then {b}")
+        first = s.base_index + 1
+        if ents[-1].index < first:
+            return []
+        if ents[0].index < first:
+            ents = ents[first - ents[0].index :]
+        start = ents[0].index
+        if start > s.last_index + 1:
+            raise UnavailableError(
+                f"missing log entries: last {s.last_index}, appending at {start}"
+            )
+        last = ents[-1].index
+        if last > _MAX_INDEX:
+            raise StorageError(f"index {last} does not fit in 64 bits")
+        for e in ents:
+            wb.put(entry_key(e.index), encode_entry(e))
+        if last < s.last_index:
+            wb.delete_range(entry_key(last + 1), entry_key(s.last_index + 1))
+        s.last_index = last
+        return ents
+
+    def _stage_hard_state(self, wb: WriteBatch, s: _State, hs: HardState) -> None:
+        old = s.hard
+        if hs.term < old.term:
+            raise StorageError(f"term would go backwards: {old.term} -> {hs.term}")
+        if hs.term == old.term and old.vote and hs.vote != old.vote:
+            raise StorageError(f"vote changed within term {hs.term}: {old.vote} -> {hs.vote}")
+        if hs.commit < old.commit:
+            raise StorageError(f"commit would go backwards: {old.commit} -> {hs.commit}")
+        if hs.commit > s.last_index:
+            raise StorageError(f"commit {hs.commit} beyond last index {s.last_index}")
+        wb.put(K_HARD, encode_hard_state(hs))
+        s.hard = hs
+
+    def set_hard_state(self, hs: HardState, *, sync: bool = True) -> None:
+        self.persist(hard_state=hs, sync=sync)
+
+    def set_conf_state(self, cs: ConfState, *, sync: bool = True) -> None:
+        """Record the membership the runtime applied (what initial_state returns on restart)."""
+        self.persist(conf_state=cs, sync=sync)
+
+    def apply_snapshot(self, snap: Snapshot, *, sync: bool = True) -> None:
+        self.persist(snapshot=snap, sync=sync)
+
+    def append(self, entries: Sequence[Entry], *, sync: bool = True) -> None:
+        self.persist(entries=entries, sync=sync)
+
+    def create_snapshot(self, index: int, conf_state: ConfState, data: bytes) -> Snapshot:
+        """Record a state-machine snapshot taken at applied ``index`` (file first, then metadata).
+
+        Older snapshot files are deleted once the new metadata is durable.
+        """
+        s = self._s
+        if index <= s.snap.index:
+            raise SnapshotOutOfDateError(f"snapshot {index} <= {s.snap.index}")
+        if index > s.last_index:
+            raise UnavailableError(f"snapshot {index} beyond last index {s.last_index}")
+        meta = SnapshotMetadata(index=index, term=self.term(index), conf_state=conf_state)
+        self._files.save(meta, data)
+        self._db.put(K_SNAP, encode_snapshot_metadata(meta), self._sync)
+        self._s.snap = meta
+        self._files.prune(keep=meta)
+        return Snapshot(meta, data)
+
+    def compact(self, index: int, *, sync: bool = False) -> None:
+        """Drop entries up to and including ``index``; ``index`` becomes the compaction point.
+
+        One range delete plus the new compaction point, atomically. Unsynced by default: losing
+        a compaction in a crash only leaves more log behind, and the next synced write makes it
+        durable anyway (RocksDB's WAL is ordered).
+        """
+        s = self._s
+        if index <= s.base_index:
+            raise CompactedError(f"compact({index}) at or below compaction point {s.base_index}")
+        if index > s.last_index:
+            raise UnavailableError(f"compact({index}) beyond last index {s.last_index}")
+        term = self.term(index)
+        wb = WriteBatch(raw_mode=True)
+        wb.delete_range(entry_key(0), entry_key(index + 1))
+        wb.put(K_BASE, encode_entry(Entry(term=term, index=index)))
+        self._db.write(wb, self._sync if sync else self._nosync)
+        s.base_index, s.base_term = index, term
+        self._tail.drop_before(index + 1)
+        self.stats.writes += 1

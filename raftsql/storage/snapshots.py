@@ -1,0 +1,84 @@
+"""Snapshot files in ``<data-dir>/snapshots/``, written atomically.
+
+Why a directory of files rather than RocksDB values: a snapshot is a whole SQLite database, far
+larger than any log entry; a file can be streamed and is easy to inspect or back up. The file is
+made durable before the RocksDB batch that points at it (``RocksLogStore.persist``), so after a
+crash the metadata never refers to a missing file; an orphan file (crash after the rename but
+before the batch) is harmless and pruned later.
+
+File name: ``<term:016x>-<index:016x>.snap``. Content: the snapshot data followed by a 4-byte
+big-endian CRC-32 of the data, so a torn or damaged file is detected on load rather than applied.
+Atomicity: write ``<name>.tmp``, fsync it, rename over the final name, fsync the directory.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from pathlib import Path
+
+from raftsql.raft.types import SnapshotMetadata
+from raftsql.storage.errors import CorruptionError
+
+_SUFFIX = ".snap"
+_TMP = ".tmp"
+
+
+def _name(term: int, index: int) -> str:
+    return f"{term:016x}-{index:016x}{_SUFFIX}"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class SnapshotFiles:
+    """Save, load and prune snapshot data files, keyed by (term, index)."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        for leftover in self.dir.glob("*" + _TMP):  # a crash mid-write leaves only garbage
+            leftover.unlink()
+
+    def path(self, meta: SnapshotMetadata) -> Path:
+        return self.dir / _name(meta.term, meta.index)
+
+    def save(self, meta: SnapshotMetadata, data: bytes) -> Path:
+        final = self.path(meta)
+        tmp = final.with_name(final.name + _TMP)
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.write(zlib.crc32(data).to_bytes(4, "big"))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, final)
+        _fsync_dir(self.dir)
+        return final
+
+    def exists(self, meta: SnapshotMetadata) -> bool:
+        return self.path(meta).exists()
+
+    def load(self, meta: SnapshotMetadata) -> bytes:
+        """The data of the snapshot at ``meta``; FileNotFoundError when it is not there."""
+        raw = self.path(meta).read_bytes()
+        data, crc = raw[:-4], raw[-4:]
+        if len(raw) < 4 or zlib.crc32(data).to_bytes(4, "big") != crc:
+            raise CorruptionError(f"snapshot file {self.path(meta)} fails its checksum")
+        return data
+
+    def prune(self, keep: SnapshotMetadata) -> list[Path]:
+        """Delete every snapshot file except ``keep``'s; returns what was removed."""
+        removed = []
+        keep_name = _name(keep.term, keep.index)
+        for p in self.dir.glob("*" + _SUFFIX):
+            if p.name != keep_name:
+                p.unlink()
+                removed.append(p)
+        if removed:
+            _fsync_dir(self.dir)
+        return removed
