@@ -1,0 +1,189 @@
+"""The replicated command and result formats: versioned msgpack, never pickle.
+
+A `Command` is what the leader proposes and what every node's state machine applies: one or
+more already-translated SQLite statements with '?' parameters, plus, for an interactive
+transaction, the index its snapshot was taken at and the tables it read and wrote (the
+optimistic conflict check, docs/transactions.md). A `StmtResult` is what applying one statement
+produced. Results are stored for deduplicated retries (thesis section 6.3), so they are
+serialisable too.
+
+Wire layout (STYLE.md rule 10): one version byte, then a msgpack array with explicit positions.
+Parameters are None, bool, int (64-bit), float, str or bytes. Values SQLite has no type for
+travel as text in the form PostgreSQL prints them: Decimal as its exact string ('12.50'),
+dates, times and timestamps as ISO 8601 text, UUID as the canonical 36-character string,
+JSON as its text. The frontend converts before building a `Stmt`; `encode` refuses anything else
+so a float-rounded Decimal can never slip into the log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+
+COMMAND_VERSION = 1
+RESULT_VERSION = 1
+
+Param = None | bool | int | float | str | bytes
+Value = None | int | float | str | bytes
+_PARAM_TYPES = (type(None), bool, int, float, str, bytes)
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+
+
+class CommandDecodeError(ValueError):
+    """Bytes that are not a command or result this version understands (garbage, a newer
+    version, a wrong shape). Deterministic: every node decoding the same bytes raises it."""
+
+
+class CommandEncodeError(ValueError):
+    """A value that has no place in the replicated format (e.g. a Decimal or a 2**70 int)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stmt:
+    """One SQLite statement with its positional '?' parameters."""
+
+    sql: str
+    params: tuple[Param, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """What one Raft log entry carries for the SQL state machine.
+
+    base_index, read_tables and write_tables are set only by interactive transactions: at
+    apply, the command fails with 40001 if any of those tables was written by an entry after
+    base_index. An autocommit command leaves them empty and is never checked.
+    """
+
+    stmts: tuple[Stmt, ...]
+    base_index: int = 0
+    read_tables: frozenset[str] = field(default_factory=frozenset)
+    write_tables: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def is_transaction(self) -> bool:
+        return bool(self.read_tables or self.write_tables)
+
+
+@dataclass(frozen=True, slots=True)
+class StmtResult:
+    """The outcome of one statement, identical on every node that applied the entry.
+
+    columns are (name, declared type or None) pairs, as SQLite reports them; error is
+    (sqlstate, message) when the statement failed (and then the entry changed nothing).
+    """
+
+    columns: tuple[tuple[str, str | None], ...] = ()
+    rows: tuple[tuple[Value, ...], ...] = ()
+    rowcount: int = 0
+    lastrowid: int | None = None
+    error: tuple[str, str] | None = None
+
+    @classmethod
+    def failed(cls, sqlstate: str, message: str) -> StmtResult:
+        return cls(error=(sqlstate, message))
+
+
+def _check_param(value: Any) -> Param:
+    if not isinstance(value, _PARAM_TYPES):
+        raise CommandEncodeError(
+            f"parameter of type {type(value).__name__} cannot be replicated; "
+            "send Decimal, dates, UUID and JSON as text"
+        )
+    if isinstance(value, int) and not isinstance(value, bool) and not _INT_MIN <= value <= _INT_MAX:
+        raise CommandEncodeError(f"integer {value} does not fit in 64 bits")
+    return value
+
+
+def _pack(version: int, body: Any) -> bytes:
+    try:
+        return bytes([version]) + msgpack.packb(body, use_bin_type=True)
+    except (TypeError, OverflowError, ValueError) as exc:
+        raise CommandEncodeError(str(exc)) from exc
+
+
+def _unpack(data: bytes, version: int, what: str) -> Any:
+    if not isinstance(data, bytes | bytearray | memoryview) or len(data) < 2:
+        raise CommandDecodeError(f"{what}: too short")
+    if data[0] != version:
+        raise CommandDecodeError(f"{what}: unknown version {data[0]}")
+    try:
+        return msgpack.unpackb(bytes(data[1:]), raw=False, strict_map_key=True, use_list=True)
+    except Exception as exc:  # msgpack raises several unrelated types on garbage
+        raise CommandDecodeError(f"{what}: {exc.__class__.__name__}: {exc}") from exc
+
+
+def encode(cmd: Command) -> bytes:
+    """Command -> bytes. Raises CommandEncodeError on values the format cannot carry."""
+    stmts = []
+    for stmt in cmd.stmts:
+        if not isinstance(stmt.sql, str):
+            raise CommandEncodeError("sql must be a str")
+        stmts.append([stmt.sql, [_check_param(p) for p in stmt.params]])
+    body = [stmts, cmd.base_index, sorted(cmd.read_tables), sorted(cmd.write_tables)]
+    return _pack(COMMAND_VERSION, body)
+
+
+def _expect(cond: bool, what: str) -> None:
+    if not cond:
+        raise CommandDecodeError(what)
+
+
+def decode(data: bytes) -> Command:
+    """bytes -> Command, raising CommandDecodeError on anything malformed (never another type)."""
+    body = _unpack(data, COMMAND_VERSION, "command")
+    _expect(isinstance(body, list) and len(body) == 4, "command: expected a 4-element array")
+    raw_stmts, base_index, reads, writes = body
+    _expect(isinstance(raw_stmts, list), "command: stmts is not an array")
+    _expect(type(base_index) is int and base_index >= 0, "command: bad base_index")
+    for tables in (reads, writes):
+        _expect(
+            isinstance(tables, list) and all(isinstance(t, str) for t in tables),
+            "command: table lists must be arrays of strings",
+        )
+    stmts = []
+    for raw in raw_stmts:
+        _expect(isinstance(raw, list) and len(raw) == 2, "command: stmt is not [sql, params]")
+        sql, params = raw
+        _expect(isinstance(sql, str) and isinstance(params, list), "command: bad stmt")
+        _expect(all(isinstance(p, _PARAM_TYPES) for p in params), "command: bad parameter")
+        stmts.append(Stmt(sql, tuple(params)))
+    return Command(tuple(stmts), base_index, frozenset(reads), frozenset(writes))
+
+
+def encode_results(results: list[StmtResult] | tuple[StmtResult, ...]) -> bytes:
+    """Results -> bytes, for the deduplication table."""
+    body = [
+        [
+            [list(c) for c in r.columns],
+            [list(row) for row in r.rows],
+            r.rowcount,
+            r.lastrowid,
+            list(r.error) if r.error is not None else None,
+        ]
+        for r in results
+    ]
+    return _pack(RESULT_VERSION, body)
+
+
+def decode_results(data: bytes) -> list[StmtResult]:
+    """bytes -> results; CommandDecodeError on anything malformed."""
+    body = _unpack(data, RESULT_VERSION, "results")
+    _expect(isinstance(body, list), "results: expected an array")
+    out = []
+    try:
+        for columns, rows, rowcount, lastrowid, error in body:
+            out.append(
+                StmtResult(
+                    columns=tuple((str(n), t) for n, t in columns),
+                    rows=tuple(tuple(row) for row in rows),
+                    rowcount=int(rowcount),
+                    lastrowid=lastrowid,
+                    error=(str(error[0]), str(error[1])) if error is not None else None,
+                )
+            )
+    except (TypeError, ValueError, IndexError) as exc:
+        raise CommandDecodeError(f"results: bad shape: {exc}") from exc
+    return out
