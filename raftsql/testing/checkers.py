@@ -147,9 +147,9 @@ class SafetyChecker:
         self.seen_commit.pop(node, None)
 
     # -- State Machine Safety -----------------------------------------------------------------
-    def on_apply(self, node: NodeId, entry: Entry, digest: bytes) -> None:
+    def on_apply(self, node: NodeId, entry: Entry) -> None:
         """Paper 5.4.3: a node that applies an entry at an index applies the same entry there
-        as every other node; and equal applied index implies equal state digest."""
+        as every other node, and only an entry that is committed."""
         self.checks += 1
         key = entry_key(entry)
         seen = self.applied.get(entry.index)
@@ -165,7 +165,10 @@ class SafetyChecker:
                 f"n{node} applied index {entry.index} (term {entry.term}) that is not the "
                 f"committed entry there"
             )
-        self._check_digest(node, entry.index, digest)
+
+    def on_digest(self, node: NodeId, index: int, digest: bytes) -> None:
+        """Equal applied index implies equal state (STYLE.md section 5)."""
+        self._check_digest(node, index, digest)
 
     def on_restore(self, node: NodeId, snap: Snapshot, digest: bytes) -> None:
         self.checks += 1

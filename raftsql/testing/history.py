@@ -39,15 +39,16 @@ class ReadRecord:
 class HistoryChecker:
     """Online judge of client operations against the committed log."""
 
-    def __init__(self) -> None:
-        self.floor = 0
+    def __init__(self, start_index: int = 0) -> None:
+        """``start_index``: the bootstrap snapshot's index (the model starts empty there)."""
+        self.floor = start_index
         """Max index any completed operation is known to reflect."""
         self._model: dict[str, str] = {}
         self._versions: dict[str, tuple[list[int], list[str]]] = {}
         self._sessions: dict[bytes, tuple[int, Result]] = {}
         self._first_at: dict[tuple[bytes, int], int] = {}
         self._results: dict[int, Result] = {}
-        self.model_index = 0
+        self.model_index = start_index
         self.acked: dict[tuple[bytes, int], int] = {}
         self.reads_checked = 0
         self.writes_checked = 0

@@ -27,7 +27,10 @@ from raftsql.raft.types import (
 
 @dataclass
 class DurableImage:
-    """What survives a crash: hard state, the latest snapshot and the entries after it."""
+    """What survives a crash: hard state, the latest snapshot and the entries after it.
+
+    A bootstrapped node has an empty snapshot (index 0) whose conf_state names the initial
+    voters, as etcd's MemoryStorage does for a new cluster."""
 
     hard_state: HardState = field(default_factory=HardState)
     snapshot: Snapshot = field(default_factory=Snapshot)
@@ -70,7 +73,7 @@ class DurableImage:
             self.hard_state = batch.hard_state
 
     def to_memory_log(self) -> MemoryLog:
-        log = MemoryLog()
+        log = MemoryLog(conf_state=self.snapshot.metadata.conf_state)
         if not self.snapshot.empty:
             log.apply_snapshot(self.snapshot)
         if self.entries:
