@@ -1,0 +1,640 @@
+"""SQL functions that give SQLite PostgreSQL's answers, and `register(conn)` to install them.
+
+Why: SQLite differs from PostgreSQL in ways that would be silently wrong (1/0 is NULL,
+'abc'::int is 0, LIKE ignores case, lower() folds ASCII only). The translator emits calls to
+the functions below instead, and they raise PostgreSQL's SqlError where PostgreSQL would fail.
+
+Every function here is a pure, deterministic function of its arguments (the state machine
+must compute the same thing on every node), with two documented exceptions:
+  * the clock/random functions (pg_now, pg_random, ...) are only for local reads; the
+    state machine registers them with `clock=None` so they raise if a write was not fixed;
+  * pg_fixed_random(seed)/pg_fixed_uuid(seed) keep a per-connection generator per seed, so
+    `UPDATE t SET x = random()` gives each row its own value, the same on every node
+    (rows are visited in the same order by the same SQLite engine on the same data).
+
+Values: timestamps are text in PostgreSQL's output format with TimeZone=UTC
+('2024-01-02 03:04:05.5', timestamptz with '+00'); dates 'YYYY-MM-DD'; booleans 1/0.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import math
+import random
+import re
+import uuid
+from collections.abc import Callable
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from raftsql.sql import sqlstate
+from raftsql.sql.errors import SqlError
+
+Value = int | float | str | bytes | None
+Clock = Callable[[], dt.datetime]
+
+_INT_RANGES = {
+    "smallint": (-(2**15), 2**15 - 1),
+    "integer": (-(2**31), 2**31 - 1),
+    "bigint": (-(2**63), 2**63 - 1),
+}
+
+
+def _invalid(type_name: str, value: Any) -> SqlError:
+    return SqlError(
+        sqlstate.INVALID_TEXT_REPRESENTATION,
+        f'invalid input syntax for type {type_name}: "{value}"',
+    )
+
+
+def _number(value: Value, type_name: str = "integer") -> int | float:
+    """Coerce an operand like PostgreSQL coerces an untyped literal."""
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, bytes):
+        raise _invalid(type_name, value)
+    assert isinstance(value, str)
+    text = value.strip()
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        raise _invalid(type_name, value) from None
+
+
+# ---- arithmetic -------------------------------------------------------------------------
+
+def pg_div(a: Value, b: Value) -> Value:
+    """a / b with PostgreSQL semantics: division by zero raises 22012; ints truncate."""
+    if a is None or b is None:
+        return None
+    x, y = _number(a), _number(b)
+    if y == 0:
+        raise SqlError(sqlstate.DIVISION_BY_ZERO, "division by zero")
+    if isinstance(x, int) and isinstance(y, int):
+        q = abs(x) // abs(y)
+        return q if (x >= 0) == (y >= 0) else -q
+    return x / y
+
+
+def pg_mod(a: Value, b: Value) -> Value:
+    """a % b: the sign follows the dividend (PostgreSQL/C); zero divisor raises 22012."""
+    if a is None or b is None:
+        return None
+    x, y = _number(a), _number(b)
+    if y == 0:
+        raise SqlError(sqlstate.DIVISION_BY_ZERO, "division by zero")
+    if isinstance(x, int) and isinstance(y, int):
+        r = abs(x) % abs(y)
+        return r if x >= 0 else -r
+    return math.fmod(x, y)
+
+
+# ---- casts -------------------------------------------------------------------------------
+
+def _round_half_away(value: float | Decimal) -> int:
+    return int(Decimal(str(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def pg_cast_int(value: Value, type_name: str = "integer") -> Value:
+    """CAST(value AS smallint|integer|bigint): 22P02 on bad text, 22003 when out of range."""
+    if value is None:
+        return None
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            raise SqlError(sqlstate.NUMERIC_VALUE_OUT_OF_RANGE, f"{type_name} out of range")
+        result = _round_half_away(value)
+    elif isinstance(value, int):
+        result = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if not re.fullmatch(r"[+-]?\d+", text):
+            raise _invalid(type_name, value)
+        result = int(text)
+    else:
+        raise _invalid(type_name, value)
+    low, high = _INT_RANGES.get(type_name, _INT_RANGES["bigint"])
+    if not low <= result <= high:
+        raise SqlError(sqlstate.NUMERIC_VALUE_OUT_OF_RANGE, f"{type_name} out of range")
+    return result
+
+
+def pg_cast_numeric(value: Value, scale: int | None = None) -> Value:
+    """CAST(value AS numeric[(p,s)]): rounds to `scale` half away from zero, like PostgreSQL."""
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        raise _invalid("numeric", value)
+    try:
+        number = Decimal(str(value).strip()) if not isinstance(value, float) else Decimal(repr(value))
+    except InvalidOperation:
+        raise _invalid("numeric", value) from None
+    if not number.is_finite():
+        if number.is_nan():
+            return math.nan
+        raise _invalid("numeric", value)
+    if scale is not None:
+        number = number.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
+    if number == number.to_integral_value():
+        return int(number)
+    return float(number)
+
+
+def pg_cast_float(value: Value, type_name: str = "double precision") -> Value:
+    if value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        specials = {"nan": math.nan, "infinity": math.inf, "-infinity": -math.inf,
+                    "inf": math.inf, "-inf": -math.inf}
+        if text in specials:
+            return specials[text]
+        try:
+            return float(text)
+        except ValueError:
+            pass
+    raise _invalid(type_name, value)
+
+
+_TRUE_WORDS = ("true", "yes", "on")
+_FALSE_WORDS = ("false", "no", "off")
+
+
+def pg_cast_bool(value: Value) -> Value:
+    """CAST(value AS boolean): PostgreSQL's boolin (unique prefixes of true/false/yes/no, on/off, 1/0)."""
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return 1 if value else 0
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == "1":
+            return 1
+        if text == "0":
+            return 0
+        if text and len(text) >= (2 if text.startswith("o") else 1):
+            if any(w.startswith(text) for w in _TRUE_WORDS):
+                return 1
+            if any(w.startswith(text) for w in _FALSE_WORDS):
+                return 0
+    raise _invalid("boolean", value)
+
+
+def _format_float(value: float) -> str:
+    """float8 output as PostgreSQL >= 12 prints it (shortest round-trip)."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    text = repr(value)
+    return text.replace("e+", "e+").replace("e-0", "e-").replace("e+0", "e+")
+
+
+def pg_cast_text(value: Value) -> Value:
+    """CAST(value AS text) with PostgreSQL's float formatting (1.0 -> '1')."""
+    if value is None:
+        return None
+    if isinstance(value, float):
+        return _format_float(value)
+    if isinstance(value, bytes):
+        return "\\x" + value.hex()
+    return str(value)
+
+
+def pg_cast_varchar(value: Value, length: int) -> Value:
+    """An explicit cast to varchar(n) truncates to n characters (PostgreSQL 8.3 datatype-character)."""
+    text = pg_cast_text(value)
+    return text[:length] if isinstance(text, str) else text
+
+
+_TS = re.compile(
+    r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(\.\d+)?)?)?"
+    r"\s*(Z|[+-]\d{2}(?::?\d{2})?)?\s*$"
+)
+
+
+def parse_timestamp(value: Value, type_name: str = "timestamp") -> tuple[dt.datetime, bool]:
+    """Parse our stored text (or an ISO literal) -> (naive-or-aware datetime, had_zone)."""
+    if not isinstance(value, str):
+        raise _invalid(type_name, value)
+    m = _TS.match(value)
+    if m is None:
+        if value.strip().lower() in ("epoch",):
+            return dt.datetime(1970, 1, 1), False
+        raise SqlError(
+            sqlstate.INVALID_DATETIME_FORMAT,
+            f'invalid input syntax for type {type_name}: "{value}"',
+        )
+    year, month, day, hour, minute, second, frac, zone = m.groups()
+    micro = int((frac or ".0")[1:7].ljust(6, "0"))
+    tz = None
+    if zone:
+        if zone == "Z":
+            tz = dt.UTC
+        else:
+            sign = -1 if zone[0] == "-" else 1
+            digits = zone[1:].replace(":", "")
+            offset = dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0))
+            tz = dt.timezone(sign * offset)
+    try:
+        stamp = dt.datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0),
+                            int(second or 0), micro, tzinfo=tz)
+    except ValueError:
+        raise SqlError(
+            sqlstate.DATETIME_FIELD_OVERFLOW,
+            f'date/time field value out of range: "{value}"',
+        ) from None
+    return stamp, tz is not None
+
+
+def format_timestamp(stamp: dt.datetime, with_zone: bool) -> str:
+    """PostgreSQL's ISO output: fraction without trailing zeros; UTC zone as '+00'."""
+    if with_zone:
+        stamp = stamp.astimezone(dt.UTC) if stamp.tzinfo else stamp
+    text = stamp.strftime("%Y-%m-%d %H:%M:%S")
+    if stamp.microsecond:
+        text += f".{stamp.microsecond:06d}".rstrip("0")
+    return text + ("+00" if with_zone else "")
+
+
+def pg_cast_timestamp(value: Value) -> Value:
+    if value is None:
+        return None
+    stamp, zoned = parse_timestamp(value)
+    if zoned:
+        stamp = stamp.astimezone(dt.UTC).replace(tzinfo=None)
+    return format_timestamp(stamp, False)
+
+
+def pg_cast_timestamptz(value: Value) -> Value:
+    if value is None:
+        return None
+    stamp, zoned = parse_timestamp(value, "timestamp with time zone")
+    if not zoned:
+        stamp = stamp.replace(tzinfo=dt.UTC)
+    return format_timestamp(stamp, True)
+
+
+def pg_cast_date(value: Value) -> Value:
+    if value is None:
+        return None
+    stamp, zoned = parse_timestamp(value, "date")
+    if zoned:
+        stamp = stamp.astimezone(dt.UTC)
+    return stamp.date().isoformat()
+
+
+def pg_cast_json(value: Value) -> Value:
+    """CAST(value AS json): validates and keeps the text (json type semantics)."""
+    if value is None:
+        return None
+    try:
+        json.loads(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise _invalid("json", value) from None
+    return value
+
+
+def pg_cast_jsonb(value: Value) -> Value:
+    """CAST(value AS jsonb): validates and normalises like jsonb's output (', ' and ': ')."""
+    if value is None:
+        return None
+    try:
+        parsed = json.loads(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise _invalid("json", value) from None
+    return json.dumps(parsed, ensure_ascii=False)
+
+
+def pg_cast_uuid(value: Value) -> Value:
+    if value is None:
+        return None
+    try:
+        return str(uuid.UUID(str(value).strip()))
+    except ValueError:
+        raise _invalid("uuid", value) from None
+
+
+# ---- text ----------------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=256)
+def _like_regex(pattern: str, escape: str, flags: int) -> re.Pattern[str]:
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if escape and ch == escape:
+            if i + 1 >= len(pattern):
+                raise SqlError(sqlstate.INVALID_ESCAPE_SEQUENCE,
+                               "LIKE pattern must not end with escape character")
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        out.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
+        i += 1
+    return re.compile("".join(out), flags | re.DOTALL)
+
+
+def pg_like(pattern: Value, string: Value, escape: Value = "\\") -> Value:
+    """SQLite's like(Y, X[, Z]) for `X LIKE Y`, overridden with PostgreSQL semantics:
+    case-sensitive, backslash is the default escape character."""
+    if pattern is None or string is None or escape is None:
+        return None
+    regex = _like_regex(str(pattern), str(escape), 0)
+    return 1 if regex.fullmatch(str(string)) else 0
+
+
+def pg_ilike(string: Value, pattern: Value) -> Value:
+    if pattern is None or string is None:
+        return None
+    return 1 if _like_regex(str(pattern), "\\", re.IGNORECASE).fullmatch(str(string)) else 0
+
+
+@functools.lru_cache(maxsize=256)
+def _regex(pattern: str, flags: int) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern, flags)
+    except re.error as exc:
+        raise SqlError(sqlstate.INVALID_REGULAR_EXPRESSION,
+                       f"invalid regular expression: {exc}") from None
+
+
+def pg_regexp(pattern: Value, string: Value) -> Value:
+    """`string ~ pattern` (SQLite's REGEXP calls regexp(pattern, string))."""
+    if pattern is None or string is None:
+        return None
+    return 1 if _regex(str(pattern), 0).search(str(string)) else 0
+
+
+def pg_regexp_i(string: Value, pattern: Value) -> Value:
+    """`string ~* pattern`."""
+    if pattern is None or string is None:
+        return None
+    return 1 if _regex(str(pattern), re.IGNORECASE).search(str(string)) else 0
+
+
+def pg_lower(value: Value) -> Value:
+    return value.lower() if isinstance(value, str) else value
+
+
+def pg_upper(value: Value) -> Value:
+    return value.upper() if isinstance(value, str) else value
+
+
+def pg_left(value: Value, count: Value) -> Value:
+    """left(s, n): negative n drops |n| characters from the end (PostgreSQL)."""
+    if value is None or count is None:
+        return None
+    text, n = str(value), int(_number(count))
+    return text[:n] if n >= 0 else text[: max(len(text) + n, 0)]
+
+
+def pg_right(value: Value, count: Value) -> Value:
+    """right(s, n): negative n drops |n| characters from the start (PostgreSQL)."""
+    if value is None or count is None:
+        return None
+    text, n = str(value), int(_number(count))
+    if n >= 0:
+        return text[len(text) - n:] if n else ""
+    return text[-n:]
+
+
+# ---- date/time -----------------------------------------------------------------------------
+
+_UNITS = {
+    "year": "years", "years": "years", "y": "years", "yr": "years", "yrs": "years",
+    "month": "months", "months": "months", "mon": "months", "mons": "months",
+    "week": "weeks", "weeks": "weeks", "w": "weeks",
+    "day": "days", "days": "days", "d": "days",
+    "hour": "hours", "hours": "hours", "h": "hours", "hr": "hours", "hrs": "hours",
+    "minute": "minutes", "minutes": "minutes", "min": "minutes", "mins": "minutes", "m": "minutes",
+    "second": "seconds", "seconds": "seconds", "sec": "seconds", "secs": "seconds", "s": "seconds",
+}
+
+
+def parse_interval(text: Value) -> dict[str, float]:
+    """'1 day 2 hours', '3 mons', '01:30:00', '-2 days' -> unit totals."""
+    if not isinstance(text, str):
+        raise _invalid("interval", text)
+    parts: dict[str, float] = {}
+    rest = text.strip().lower().replace("@", " ")
+    for sign, hh, mm, ss in re.findall(r"([+-]?)(\d+):(\d{2})(?::(\d{2}(?:\.\d+)?))?", rest):
+        factor = -1 if sign == "-" else 1
+        parts["hours"] = parts.get("hours", 0) + factor * int(hh)
+        parts["minutes"] = parts.get("minutes", 0) + factor * int(mm)
+        parts["seconds"] = parts.get("seconds", 0) + factor * float(ss or 0)
+    rest = re.sub(r"[+-]?\d+:\d{2}(?::\d{2}(?:\.\d+)?)?", " ", rest)
+    tokens = re.findall(r"([+-]?\d+(?:\.\d+)?)\s*([a-z]+)", rest)
+    leftover = re.sub(r"([+-]?\d+(?:\.\d+)?)\s*([a-z]+)", " ", rest).strip()
+    if leftover or (not tokens and not parts):
+        raise _invalid("interval", text)
+    for number, unit in tokens:
+        key = _UNITS.get(unit)
+        if key is None:
+            raise _invalid("interval", text)
+        parts[key] = parts.get(key, 0) + float(number)
+    return parts
+
+
+def _add_months(stamp: dt.datetime, months: int) -> dt.datetime:
+    total = stamp.year * 12 + stamp.month - 1 + months
+    year, month = divmod(total, 12)
+    month += 1
+    last = [31, 29 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 28, 31, 30, 31,
+            30, 31, 31, 30, 31, 30, 31][month - 1]
+    return stamp.replace(year=year, month=month, day=min(stamp.day, last))
+
+
+def pg_interval_add(value: Value, interval: Value, sign: int = 1) -> Value:
+    """timestamp/date +/- interval -> timestamp text (a date operand becomes a timestamp)."""
+    if value is None or interval is None:
+        return None
+    stamp, zoned = parse_timestamp(value)
+    parts = parse_interval(interval)
+    months = parts.get("years", 0) * 12 + parts.get("months", 0)
+    if months != int(months):
+        raise SqlError(sqlstate.FEATURE_NOT_SUPPORTED, "fractional months in interval are not supported")
+    stamp = _add_months(stamp, sign * int(months))
+    stamp += sign * dt.timedelta(
+        weeks=parts.get("weeks", 0), days=parts.get("days", 0), hours=parts.get("hours", 0),
+        minutes=parts.get("minutes", 0), seconds=parts.get("seconds", 0),
+    )
+    return format_timestamp(stamp, zoned)
+
+
+_TRUNC = ("microseconds", "milliseconds", "second", "minute", "hour", "day", "week", "month",
+          "quarter", "year", "decade", "century", "millennium")
+
+
+def pg_date_trunc(field: Value, value: Value) -> Value:
+    if field is None or value is None:
+        return None
+    unit = str(field).lower().rstrip("s") if str(field).lower() not in _TRUNC else str(field).lower()
+    unit = {"microsecond": "microseconds", "millisecond": "milliseconds"}.get(unit, unit)
+    stamp, zoned = parse_timestamp(value)
+    if zoned:
+        stamp = stamp.astimezone(dt.UTC)
+    if unit == "year":
+        stamp = stamp.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+    elif unit == "quarter":
+        stamp = stamp.replace(month=(stamp.month - 1) // 3 * 3 + 1, day=1, hour=0, minute=0,
+                              second=0, microsecond=0)
+    elif unit == "month":
+        stamp = stamp.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    elif unit == "week":
+        stamp = (stamp - dt.timedelta(days=stamp.weekday())).replace(
+            hour=0, minute=0, second=0, microsecond=0)
+    elif unit == "day":
+        stamp = stamp.replace(hour=0, minute=0, second=0, microsecond=0)
+    elif unit == "hour":
+        stamp = stamp.replace(minute=0, second=0, microsecond=0)
+    elif unit == "minute":
+        stamp = stamp.replace(second=0, microsecond=0)
+    elif unit == "second":
+        stamp = stamp.replace(microsecond=0)
+    elif unit == "milliseconds":
+        stamp = stamp.replace(microsecond=stamp.microsecond // 1000 * 1000)
+    elif unit != "microseconds":
+        raise SqlError(sqlstate.INVALID_PARAMETER_VALUE,
+                       f'unit "{field}" not recognized for type timestamp')
+    return format_timestamp(stamp, zoned)
+
+
+def pg_extract(field: Value, value: Value) -> Value:
+    """EXTRACT(field FROM value); numbers come back int when integral (PG returns numeric)."""
+    if field is None or value is None:
+        return None
+    unit = str(field).lower()
+    stamp, zoned = parse_timestamp(value)
+    if zoned:
+        stamp = stamp.astimezone(dt.UTC)
+    seconds = stamp.second + stamp.microsecond / 1e6
+    table: dict[str, float] = {
+        "year": stamp.year, "month": stamp.month, "day": stamp.day, "hour": stamp.hour,
+        "minute": stamp.minute, "second": seconds, "milliseconds": seconds * 1000,
+        "microseconds": stamp.second * 1_000_000 + stamp.microsecond,
+        "dow": stamp.isoweekday() % 7, "isodow": stamp.isoweekday(),
+        "doy": stamp.timetuple().tm_yday, "quarter": (stamp.month - 1) // 3 + 1,
+        "week": stamp.isocalendar()[1], "isoyear": stamp.isocalendar()[0],
+        "decade": stamp.year // 10, "century": (stamp.year - 1) // 100 + 1,
+        "epoch": (stamp.replace(tzinfo=dt.UTC) - dt.datetime(1970, 1, 1, tzinfo=dt.UTC))
+        .total_seconds(),
+    }
+    if unit not in table:
+        raise SqlError(sqlstate.INVALID_PARAMETER_VALUE,
+                       f'unit "{field}" not recognized for type timestamp')
+    result = table[unit]
+    return int(result) if float(result).is_integer() else result
+
+
+# ---- nondeterminism ------------------------------------------------------------------------
+
+def _unfixed(name: str) -> Callable[..., Value]:
+    def refuse(*_args: Value) -> Value:
+        raise SqlError(
+            sqlstate.INTERNAL_ERROR,
+            f"{name}() reached the state machine unfixed: the leader must call "
+            "fix_nondeterminism() before proposing",
+        )
+    return refuse
+
+
+def pg_unfixed_default(expression: Value) -> Value:
+    """The DEFAULT of a column whose PostgreSQL default is nondeterministic.
+
+    An INSERT that omits the column must get an explicit value from fix_nondeterminism; if
+    one slips through we fail loudly instead of letting nodes compute different values."""
+    raise SqlError(
+        sqlstate.INTERNAL_ERROR,
+        f"column default {expression} must be supplied by the leader (fix_nondeterminism "
+        "with a SchemaInfo)",
+    )
+
+
+class _SeededStreams:
+    """Per-connection random streams keyed by the seed the leader put in the command."""
+
+    MAX_STREAMS = 64
+
+    def __init__(self) -> None:
+        self._streams: dict[int, random.Random] = {}
+
+    def stream(self, seed: int) -> random.Random:
+        rng = self._streams.get(seed)
+        if rng is None:
+            if len(self._streams) >= self.MAX_STREAMS:
+                self._streams.pop(next(iter(self._streams)))
+            rng = self._streams[seed] = random.Random(seed)
+        return rng
+
+    def random(self, seed: Value) -> Value:
+        assert isinstance(seed, int)
+        return self.stream(seed).random()
+
+    def uuid(self, seed: Value) -> Value:
+        assert isinstance(seed, int)
+        return str(uuid.UUID(int=self.stream(seed).getrandbits(128), version=4))
+
+
+def _clock_functions(clock: Clock) -> dict[str, Callable[..., Value]]:
+    def now() -> Value:
+        return format_timestamp(clock().astimezone(dt.UTC), True)
+
+    def current_date() -> Value:
+        return clock().astimezone(dt.UTC).date().isoformat()
+
+    def current_time() -> Value:
+        return clock().astimezone(dt.UTC).strftime("%H:%M:%S.%f").rstrip("0").rstrip(".") + "+00"
+
+    def localtimestamp() -> Value:
+        return format_timestamp(clock().astimezone(dt.UTC).replace(tzinfo=None), False)
+
+    return {"pg_now": now, "pg_current_date": current_date, "pg_current_time": current_time,
+            "pg_localtimestamp": localtimestamp,
+            "pg_random": lambda: random.random(),
+            "pg_gen_random_uuid": lambda: str(uuid.uuid4())}
+
+
+NONDETERMINISTIC = ("pg_now", "pg_current_date", "pg_current_time", "pg_localtimestamp",
+                    "pg_random", "pg_gen_random_uuid")
+
+DETERMINISTIC: dict[str, Callable[..., Value]] = {
+    "pg_div": pg_div, "pg_mod": pg_mod,
+    "pg_cast_int": pg_cast_int, "pg_cast_numeric": pg_cast_numeric,
+    "pg_cast_float": pg_cast_float, "pg_cast_bool": pg_cast_bool, "pg_cast_text": pg_cast_text,
+    "pg_cast_varchar": pg_cast_varchar, "pg_cast_timestamp": pg_cast_timestamp,
+    "pg_cast_timestamptz": pg_cast_timestamptz, "pg_cast_date": pg_cast_date,
+    "pg_cast_json": pg_cast_json, "pg_cast_jsonb": pg_cast_jsonb, "pg_cast_uuid": pg_cast_uuid,
+    "like": pg_like, "pg_ilike": pg_ilike, "regexp": pg_regexp, "pg_regexp_i": pg_regexp_i,
+    "lower": pg_lower, "upper": pg_upper, "pg_left": pg_left, "pg_right": pg_right,
+    "pg_interval_add": pg_interval_add, "pg_date_trunc": pg_date_trunc, "pg_extract": pg_extract,
+    "pg_unfixed_default": pg_unfixed_default,
+}
+
+
+def register(conn: Any, *, clock: Clock | None = None) -> None:
+    """Install every function on an apsw.Connection.
+
+    The state machine calls `register(conn)`: clock/random functions then raise (a write that
+    still contains them was not fixed). A connection that serves local reads passes
+    `clock=lambda: datetime.now(UTC)` so `SELECT now()` works there."""
+    for name, func in DETERMINISTIC.items():
+        conn.create_scalar_function(name, func, deterministic=True)
+    streams = _SeededStreams()
+    conn.create_scalar_function("pg_fixed_random", streams.random, 1)
+    conn.create_scalar_function("pg_fixed_uuid", streams.uuid, 1)
+    if clock is None:
+        for name in NONDETERMINISTIC:
+            conn.create_scalar_function(name, _unfixed(name), 0)
+    else:
+        for name, func in _clock_functions(clock).items():
+            conn.create_scalar_function(name, func, 0)

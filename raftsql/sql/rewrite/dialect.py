@@ -1,0 +1,148 @@
+"""A SQLite generator that keeps PostgreSQL semantics.
+
+Why a generator subclass (sqlglot's TRANSFORMS table, STYLE.md 4b.3): every place where
+SQLite would silently answer differently from PostgreSQL is routed to a function in
+raftsql/sql/functions.py (pg_div, pg_cast_int, ...), and every construct we cannot translate
+faithfully raises SqlError 0A000 naming it. DDL keeps PostgreSQL's declared type names so the
+frontend can report PostgreSQL types from the SQLite schema (see pgtypes.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlglot import exp
+from sqlglot.dialects.sqlite import SQLite
+
+from raftsql.sql.errors import unsupported
+
+T = exp.DataType.Type
+
+INT_CASTS = {T.SMALLINT: "smallint", T.INT: "integer", T.BIGINT: "bigint",
+             T.TINYINT: "smallint", T.MEDIUMINT: "integer"}
+FLOAT_CASTS = {T.FLOAT: "real", T.DOUBLE: "double precision"}
+SIMPLE_CASTS = {
+    T.BOOLEAN: "pg_cast_bool", T.DATE: "pg_cast_date", T.TIMESTAMP: "pg_cast_timestamp",
+    T.TIMESTAMPTZ: "pg_cast_timestamptz", T.JSON: "pg_cast_json", T.JSONB: "pg_cast_jsonb",
+    T.UUID: "pg_cast_uuid", T.TEXT: "pg_cast_text",
+}
+# DDL: sqlglot type -> declared name kept in SQLite (chosen for the right SQLite affinity)
+DDL_NAMES = {
+    T.BOOLEAN: "BOOLEAN", T.SMALLINT: "SMALLINT", T.INT: "INTEGER", T.BIGINT: "BIGINT",
+    T.TINYINT: "SMALLINT", T.TEXT: "TEXT", T.FLOAT: "REAL", T.DOUBLE: "DOUBLE PRECISION",
+    T.DATE: "DATE", T.TIMESTAMP: "TIMESTAMP", T.TIMESTAMPTZ: "TIMESTAMPTZ", T.JSON: "JSON",
+    T.JSONB: "JSONB", T.UUID: "UUID", T.VARBINARY: "BLOB", T.BLOB: "BLOB", T.TIME: "TIME",
+    T.NAME: "TEXT",
+}
+
+
+def _type_param(dtype: exp.DataType, index: int) -> int | None:
+    params = dtype.expressions
+    if len(params) <= index:
+        return None
+    node = params[index]
+    value = node.this if isinstance(node, exp.DataTypeParam) else node
+    if isinstance(value, exp.Literal) and not value.is_string:
+        return int(value.this)
+    raise unsupported(f"type modifier {node.sql('postgres')}")
+
+
+def ddl_type_name(dtype: exp.DataType) -> str:
+    """The declared type written into SQLite DDL for a PostgreSQL column type."""
+    kind = dtype.this
+    if kind in (T.VARCHAR, T.CHAR, T.NCHAR, T.NVARCHAR):
+        base = "CHAR" if kind in (T.CHAR, T.NCHAR) else "VARCHAR"
+        length = _type_param(dtype, 0)
+        return base if length is None else f"{base}({length})"
+    if kind in (T.DECIMAL, T.BIGDECIMAL):
+        precision, scale = _type_param(dtype, 0), _type_param(dtype, 1)
+        if precision is None:
+            return "NUMERIC"
+        return f"NUMERIC({precision})" if scale is None else f"NUMERIC({precision},{scale})"
+    if kind in DDL_NAMES and not dtype.expressions:
+        return DDL_NAMES[kind]
+    if kind in (T.TIMESTAMP, T.TIMESTAMPTZ, T.TIME):
+        return DDL_NAMES[kind]  # precision modifiers are accepted and ignored
+    raise unsupported(f"column type {dtype.sql('postgres')}")
+
+
+def _cast_sql(self: Any, e: exp.Cast) -> str:
+    to: exp.DataType = e.args["to"]
+    kind = to.this
+    arg = e.this
+    if kind in INT_CASTS:
+        return self.func("pg_cast_int", arg, exp.Literal.string(INT_CASTS[kind]))
+    if kind in FLOAT_CASTS:
+        return self.func("pg_cast_float", arg, exp.Literal.string(FLOAT_CASTS[kind]))
+    if kind in (T.DECIMAL, T.BIGDECIMAL):
+        scale = _type_param(to, 1)
+        if _type_param(to, 0) is not None and scale is None:
+            scale = 0
+        if scale is None:
+            return self.func("pg_cast_numeric", arg)
+        return self.func("pg_cast_numeric", arg, exp.Literal.number(scale))
+    if kind in (T.VARCHAR, T.CHAR, T.NVARCHAR, T.NCHAR):
+        length = _type_param(to, 0)
+        if length is None:
+            return self.func("pg_cast_text", arg)
+        if kind in (T.CHAR, T.NCHAR):
+            raise unsupported("cast to char(n)")
+        return self.func("pg_cast_varchar", arg, exp.Literal.number(length))
+    if kind in SIMPLE_CASTS and not (to.expressions and kind not in (T.TIMESTAMP, T.TIMESTAMPTZ)):
+        return self.func(SIMPLE_CASTS[kind], arg)
+    raise unsupported(f"cast to {to.sql('postgres')}")
+
+
+def _fn(name: str) -> Any:
+    return lambda self, e: f"{name}()"
+
+
+class SQLiteGenerator(SQLite.Generator):  # type: ignore[misc,name-defined]
+    TRANSFORMS = {
+        **SQLite.Generator.TRANSFORMS,
+        exp.Div: lambda self, e: self.func("pg_div", e.this, e.expression),
+        exp.Mod: lambda self, e: self.func("pg_mod", e.this, e.expression),
+        exp.Cast: _cast_sql,
+        exp.TryCast: _cast_sql,
+        exp.CurrentTimestamp: _fn("pg_now"),
+        exp.CurrentDate: _fn("pg_current_date"),
+        exp.CurrentTime: _fn("pg_current_time"),
+        exp.Localtimestamp: _fn("pg_localtimestamp"),
+        exp.Rand: _fn("pg_random"),
+        exp.Uuid: _fn("pg_gen_random_uuid"),
+        exp.ILike: lambda self, e: self.func("pg_ilike", e.this, e.expression),
+        exp.RegexpILike: lambda self, e: self.func("pg_regexp_i", e.this, e.expression),
+        exp.Extract: lambda self, e: self.func(
+            "pg_extract", exp.Literal.string(e.this.name.lower()), e.expression),
+        exp.TimestampTrunc: lambda self, e: self.func(
+            "pg_date_trunc", exp.Literal.string(e.unit.name.lower()), e.this),
+        exp.DateTrunc: lambda self, e: self.func(
+            "pg_date_trunc", exp.Literal.string(e.unit.name.lower()), e.this),
+        exp.Lower: lambda self, e: self.func("lower", e.this),
+        exp.Upper: lambda self, e: self.func("upper", e.this),
+        exp.Left: lambda self, e: self.func("pg_left", e.this, e.expression),
+        exp.Right: lambda self, e: self.func("pg_right", e.this, e.expression),
+    }
+
+    def ordered_sql(self, expression: exp.Ordered) -> str:
+        container = expression.find_ancestor(exp.Index, exp.OnConflict, exp.Select, exp.Window)
+        if isinstance(container, exp.Index | exp.OnConflict) or isinstance(
+            expression.parent, exp.Schema | exp.IndexParameters
+        ):
+            return self.sql(expression, "this") + (" DESC" if expression.args.get("desc") else "")
+        return super().ordered_sql(expression)
+
+    def datatype_sql(self, expression: exp.DataType) -> str:
+        return ddl_type_name(expression)
+
+    def interval_sql(self, expression: exp.Interval) -> str:
+        raise unsupported("interval values outside timestamp +/- interval")
+
+    def lock_sql(self, expression: exp.Lock) -> str:
+        return ""  # FOR UPDATE/SHARE: every raftsql transaction is serializable anyway
+
+
+class PgSQLite(SQLite):  # type: ignore[misc]
+    """sqlglot dialect name for our SQLite output."""
+
+    Generator = SQLiteGenerator

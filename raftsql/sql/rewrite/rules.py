@@ -1,0 +1,300 @@
+"""AST rewrites from PostgreSQL shapes to SQLite shapes, one small function per fact.
+
+Why a list of small functions: like sqlglot's `transforms.preprocess`, each rule is tested on
+its own by one-line facts in tests/unit/sql/test_translate.py, and the order is explicit in
+RULES. Each rule takes the statement and a Context (where rules record what they learnt, e.g.
+which $n binds a JSON array) and returns the rewritten statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlglot import exp
+
+from raftsql.sql import sqlstate
+from raftsql.sql.errors import SqlError, unsupported
+from raftsql.sql.rewrite.scan import PARAM_PREFIX
+
+CATALOG_SCHEMAS = {"pg_catalog", "information_schema"}
+FORBIDDEN_FUNCTIONS = {"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer"}
+CLOCK_FUNCTIONS = {"clock_timestamp", "statement_timestamp", "transaction_timestamp"}
+SQLITE_TIME_FUNCTIONS = (exp.Datetime, exp.Date, exp.Time, exp.StrToTime, exp.TimeToStr)
+
+
+@dataclass
+class Context:
+    json_params: set[int] = field(default_factory=set)
+    catalog_tables: list[str] = field(default_factory=list)
+
+
+Rule = Callable[[exp.Expression, Context], exp.Expression]
+
+
+def _param_index(node: exp.Expression) -> int | None:
+    if isinstance(node, exp.Paren):
+        node = node.this
+    if isinstance(node, exp.Placeholder) and str(node.name).startswith(PARAM_PREFIX[1:]):
+        return int(str(node.name)[len(PARAM_PREFIX) - 1:]) - 1
+    return None
+
+
+def schemas(root: exp.Expression, ctx: Context) -> exp.Expression:
+    """`public.t` is `t`; pg_catalog/information_schema reads are recorded for the frontend;
+    any other schema does not exist in SQLite."""
+    for table in root.find_all(exp.Table):
+        db = table.args.get("db")
+        if db is None:
+            continue
+        name = db.name.lower()
+        if table.args.get("catalog") is not None:
+            raise unsupported(f"cross-database reference {table.sql('postgres')}")
+        if name == "public":
+            table.set("db", None)
+        elif name in CATALOG_SCHEMAS:
+            ctx.catalog_tables.append(f"{name}.{table.name.lower()}")
+        else:
+            raise unsupported(f"schema {db.name!r} (only public exists)")
+    for column in root.find_all(exp.Column):
+        if column.args.get("catalog") is not None:
+            column.set("catalog", None) if column.args["catalog"].name.lower() == "public" else None
+    return root
+
+
+def forbidden_functions(root: exp.Expression, ctx: Context) -> exp.Expression:
+    for func in root.find_all(exp.Anonymous):
+        if func.name.lower() in FORBIDDEN_FUNCTIONS:
+            raise SqlError(sqlstate.INSUFFICIENT_PRIVILEGE,
+                           f"function {func.name.lower()}() is not allowed")
+    return root
+
+
+def clock_functions(root: exp.Expression, ctx: Context) -> exp.Expression:
+    """clock_timestamp() etc. are now() for us (one value per statement, fixed by the leader);
+    SQLite's own datetime('now') family reads the fixed value too."""
+    def swap(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Anonymous) and node.name.lower() in CLOCK_FUNCTIONS:
+            if node.expressions:
+                raise unsupported(f"{node.name}() with arguments")
+            return exp.CurrentTimestamp()
+        if isinstance(node, exp.Anonymous) and node.name.lower() in ("randomblob", "unixepoch",
+                                                                      "julianday"):
+            raise unsupported(f"SQLite function {node.name.lower()}()")
+        if isinstance(node, SQLITE_TIME_FUNCTIONS):
+            for child in node.iter_expressions():
+                if isinstance(child, exp.Literal) and child.is_string and child.this.lower() == "now":
+                    raise unsupported(f"SQLite time function {node.sql('sqlite')}; use now()")
+        return node
+    return root.transform(swap)
+
+
+def _interval_text(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.Interval):
+        value = node.this
+        unit = node.args.get("unit")
+        if not isinstance(value, exp.Literal):
+            raise unsupported("non-literal INTERVAL")
+        text = value.this if unit is None else f"{value.this} {unit.name.lower()}"
+        return exp.Literal.string(text)
+    if isinstance(node, exp.Cast) and node.args["to"].this == exp.DataType.Type.INTERVAL:
+        return node.this
+    raise AssertionError(node)
+
+
+def _is_interval(node: exp.Expression) -> bool:
+    return isinstance(node, exp.Interval) or (
+        isinstance(node, exp.Cast) and node.args["to"].this == exp.DataType.Type.INTERVAL
+    )
+
+
+def interval_arithmetic(root: exp.Expression, ctx: Context) -> exp.Expression:
+    """timestamp +/- interval -> pg_interval_add(ts, 'interval text', +1/-1)."""
+    def swap(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Add | exp.Sub):
+            left, right = node.this, node.expression
+            if _is_interval(right) and not _is_interval(left):
+                sign = exp.Literal.number(1 if isinstance(node, exp.Add) else -1)
+                return exp.Anonymous(this="pg_interval_add",
+                                     expressions=[left, _interval_text(right), sign])
+            if _is_interval(left) and isinstance(node, exp.Add) and not _is_interval(right):
+                return exp.Anonymous(this="pg_interval_add",
+                                     expressions=[right, _interval_text(left), exp.Literal.number(1)])
+        if isinstance(node, exp.DateAdd | exp.DateSub | exp.TsOrDsAdd):
+            raise unsupported(f"date arithmetic {node.sql('postgres')}")
+        return node
+    root = root.transform(swap)
+    for node in root.find_all(exp.Interval):
+        raise unsupported(f"interval value {node.sql('postgres')}")
+    for node in root.find_all(exp.Cast):
+        if node.args["to"].this == exp.DataType.Type.INTERVAL:
+            raise unsupported("interval values outside timestamp +/- interval")
+    return root
+
+
+def _json_each(param: int, ctx: Context) -> exp.Select:
+    ctx.json_params.add(param)
+    placeholder = exp.Placeholder(this=f"{PARAM_PREFIX[1:]}{param + 1}")
+    return exp.select("value").from_(exp.Anonymous(this="json_each", expressions=[placeholder]))
+
+
+def any_all(root: exp.Expression, ctx: Context) -> exp.Expression:
+    """x = ANY($1) -> x IN (SELECT value FROM json_each(?)) with $1 bound as a JSON array;
+    x = ANY(ARRAY[..]) -> x IN (..); x <> ALL(..) -> x NOT IN (..)."""
+    def target(node: exp.Expression) -> exp.Expression | None:
+        if isinstance(node, exp.Any):
+            return node.this
+        if isinstance(node, exp.Anonymous) and node.name.upper() == "ALL" and len(node.expressions) == 1:
+            return node.expressions[0]
+        if isinstance(node, exp.All):
+            return node.this
+        return None
+
+    def swap(node: exp.Expression) -> exp.Expression:
+        if not isinstance(node, exp.EQ | exp.NEQ):
+            return node
+        inner = target(node.expression)
+        if inner is None:
+            return node
+        is_any = isinstance(node.expression, exp.Any)
+        if isinstance(node, exp.EQ) != is_any:
+            raise unsupported("= ALL / <> ANY")
+        if isinstance(inner, exp.Paren):
+            inner = inner.this
+        param = _param_index(inner)
+        if param is not None:
+            result: exp.Expression = exp.In(this=node.this, query=exp.Subquery(
+                this=_json_each(param, ctx)))
+        elif isinstance(inner, exp.Array):
+            result = exp.In(this=node.this, expressions=list(inner.expressions))
+        elif isinstance(inner, exp.Select | exp.Subquery):
+            result = exp.In(this=node.this, query=inner if isinstance(inner, exp.Subquery)
+                            else exp.Subquery(this=inner))
+        else:
+            raise unsupported(f"ANY/ALL over {inner.sql('postgres')}")
+        return result if is_any else exp.Not(this=result)
+    return root.transform(swap)
+
+
+def arrays(root: exp.Expression, ctx: Context) -> exp.Expression:
+    for node in root.find_all(exp.Array, exp.ArrayAgg, exp.Explode, exp.Unnest):
+        raise unsupported(f"arrays ({node.sql('postgres')})")
+    for dtype in root.find_all(exp.DataType):
+        if dtype.this == exp.DataType.Type.ARRAY:
+            raise unsupported(f"array type {dtype.sql('postgres')}")
+    return root
+
+
+def values_alias(root: exp.Expression, ctx: Context) -> exp.Expression:
+    """(VALUES ...) AS v(a, b) -> (SELECT column1 AS a, column2 AS b FROM (VALUES ...)) AS v."""
+    def swap(node: exp.Expression) -> exp.Expression:
+        if not isinstance(node, exp.Values):
+            return node
+        alias = node.args.get("alias")
+        if alias is None or not alias.columns:
+            return node
+        names = [c.name for c in alias.columns]
+        bare = exp.Values(expressions=node.expressions)
+        select = exp.select(*[exp.alias_(exp.column(f"column{i + 1}"), name)
+                              for i, name in enumerate(names)]).from_(exp.Subquery(this=bare))
+        return exp.Subquery(this=select, alias=exp.TableAlias(this=alias.this))
+    return root.transform(swap)
+
+
+def generate_series(root: exp.Expression, ctx: Context) -> exp.Expression:
+    """FROM generate_series(a, b[, step]) [AS g(n)] -> a recursive CTE subquery (SQLite has
+    no generate_series without the series extension). Only integer literal steps."""
+    def swap(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Table) and isinstance(node.this, exp.ExplodingGenerateSeries):
+            series = node.this
+            step = series.args.get("step") or exp.Literal.number(1)
+            if not (isinstance(step, exp.Literal) and not step.is_string) and not (
+                isinstance(step, exp.Neg) and isinstance(step.this, exp.Literal)
+            ):
+                raise unsupported("generate_series with a non-literal step")
+            step_value = int(step.sql())
+            if step_value == 0:
+                raise SqlError(sqlstate.INVALID_PARAMETER_VALUE, "step size cannot equal zero")
+            alias = node.args.get("alias")
+            table_name = alias.name if alias and alias.name else "generate_series"
+            column = (alias.columns[0].name if alias and alias.columns else
+                      table_name if alias and alias.name else "generate_series")
+            cmp = "<=" if step_value > 0 else ">="
+            start, end = series.args["start"], series.args["end"]
+            text = (f"WITH RECURSIVE _gs(v) AS (SELECT {start.sql('postgres')} WHERE "
+                    f"{start.sql('postgres')} {cmp} {end.sql('postgres')} UNION ALL SELECT v + "
+                    f"({step_value}) FROM _gs WHERE v + ({step_value}) {cmp} {end.sql('postgres')})"
+                    f" SELECT v AS {exp.to_identifier(column).sql('postgres')} FROM _gs")
+            from sqlglot import parse_one
+            sub = exp.Subquery(this=parse_one(text, read="postgres"),
+                               alias=exp.TableAlias(this=exp.to_identifier(table_name)))
+            return sub
+        if isinstance(node, exp.ExplodingGenerateSeries | exp.GenerateSeries):
+            raise unsupported("generate_series outside FROM")
+        return node
+    return root.transform(swap)
+
+
+def distinct_on(root: exp.Expression, ctx: Context) -> exp.Expression:
+    for select in root.find_all(exp.Select):
+        distinct = select.args.get("distinct")
+        if distinct is not None and distinct.args.get("on") is not None:
+            raise unsupported("SELECT DISTINCT ON")
+    return root
+
+
+def data_modifying_ctes(root: exp.Expression, ctx: Context) -> exp.Expression:
+    for cte in root.find_all(exp.CTE):
+        if isinstance(cte.this, exp.Insert | exp.Update | exp.Delete):
+            raise unsupported("data-modifying statement in WITH")
+    return root
+
+
+def insert_defaults(root: exp.Expression, ctx: Context) -> exp.Expression:
+    """INSERT ... VALUES (.., DEFAULT, ..): drop a column that is DEFAULT in every row."""
+    for insert in root.find_all(exp.Insert):
+        values = insert.expression
+        if not isinstance(values, exp.Values):
+            continue
+        rows = [t.expressions for t in values.expressions if isinstance(t, exp.Tuple)]
+        is_default = [[isinstance(v, exp.Var) and v.name.upper() == "DEFAULT" for v in row]
+                      for row in rows]
+        if not any(any(r) for r in is_default):
+            continue
+        schema = insert.this
+        if not isinstance(schema, exp.Schema) or len(rows) != len(values.expressions):
+            raise unsupported("DEFAULT in VALUES without a column list")
+        width = len(schema.expressions)
+        drop = {i for i in range(width) if all(len(r) == width and r[i] for r in is_default)}
+        if any(r[i] for r in is_default for i in range(len(r)) if i not in drop):
+            raise unsupported("DEFAULT in some but not all rows of a VALUES list")
+        schema.set("expressions", [c for i, c in enumerate(schema.expressions) if i not in drop])
+        for tuple_ in values.expressions:
+            tuple_.set("expressions", [v for i, v in enumerate(tuple_.expressions) if i not in drop])
+        if not schema.expressions:
+            insert.set("this", schema.this)
+            insert.set("expression", None)
+            insert.set("default", True)
+    for update in root.find_all(exp.Update):
+        for eq in update.expressions:
+            if isinstance(eq.expression, exp.Column) and eq.expression.name.upper() == "DEFAULT" \
+                    and not eq.expression.this.quoted:
+                raise unsupported("UPDATE ... SET col = DEFAULT")
+    return root
+
+
+def truncate(root: exp.Expression, ctx: Context) -> exp.Expression:
+    if isinstance(root, exp.TruncateTable):
+        if len(root.expressions) != 1:
+            raise unsupported("TRUNCATE of several tables")
+        if root.args.get("identity") or root.args.get("option"):
+            raise unsupported("TRUNCATE options")
+        return exp.Delete(this=root.expressions[0])
+    return root
+
+
+RULES: tuple[Rule, ...] = (
+    schemas, forbidden_functions, clock_functions, data_modifying_ctes, distinct_on,
+    any_all, arrays, interval_arithmetic, values_alias, generate_series, insert_defaults,
+    truncate,
+)
