@@ -40,7 +40,7 @@ from .state import (
 )
 
 DEFAULT_MAX_MESSAGE_SIZE: Final = 64 * 1024 * 1024
-MAX_STARTUP_PACKET_LENGTH: Final = 10_000  # PostgreSQL's MAX_STARTUP_PACKET_LENGTH
+MAX_STARTUP_PACKET_LENGTH: Final = 10_000  # PostgreSQL's cap on the length word minus 4
 SMALL_MESSAGE_LIMIT: Final = 10_000  # PostgreSQL's PQ_SMALL_MESSAGE_LIMIT
 MAX_AUTH_TOKEN_LENGTH: Final = 65_535  # PostgreSQL's PG_MAX_AUTH_TOKEN_LENGTH
 _COMPACT_AT: Final = 64 * 1024
@@ -245,7 +245,7 @@ class ServerConnection:
 
     def _validate_headers(self) -> None:
         """Check every newly complete header; on the first bad one, drop what follows it."""
-        if self._poison is not None:
+        if self._poison is not None or self._phase is Phase.CLOSED:
             return
         buf, end = self._buf, len(self._buf)
         scan = max(self._scan, self._pos)
@@ -253,7 +253,7 @@ class ServerConnection:
             # Only the next startup packet: what follows may be TLS or tagged frames.
             if scan == self._pos and end - scan >= 4:
                 (length,) = _I32.unpack_from(buf, scan)
-                if length < 8 or length > self.max_startup_size:
+                if length < 8 or length - 4 > self.max_startup_size:
                     self._set_poison(scan, ProtocolError(
                         PROTOCOL_VIOLATION, "invalid length of startup packet", fatal=True))
             return
@@ -279,7 +279,7 @@ class ServerConnection:
             if avail < 4:
                 return None
             (length,) = _I32.unpack_from(buf, pos)
-            if length < 8 or length > self.max_startup_size:  # defensive: validated on receive
+            if length < 8 or length - 4 > self.max_startup_size:  # defensive: validated on receive
                 raise ProtocolError(
                     PROTOCOL_VIOLATION, "invalid length of startup packet", fatal=True)
             if avail < length:

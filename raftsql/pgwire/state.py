@@ -101,8 +101,8 @@ FRONTEND: dict[Phase, dict[type, Phase | Action]] = {
 SERVER_TURN = frozenset(
     {P.SSL_RESPONSE, P.GSS_RESPONSE, P.AUTH_SERVER, P.SETTING_UP, P.COPY_OUT}
 )
-# Phases whose packets have no type byte (startup packets).
-UNTAGGED = frozenset({P.STARTUP})
+# Phases whose next packet has no type byte (a startup packet follows SSL/GSS answers too).
+UNTAGGED = frozenset({P.STARTUP, P.SSL_RESPONSE, P.GSS_RESPONSE})
 # Phases in which a broken message aborts COPY and returns to READY.
 COPY_PHASES = frozenset({P.COPY_IN, P.COPY_BOTH})
 
