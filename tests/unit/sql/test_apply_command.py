@@ -1,0 +1,112 @@
+"""The replicated command and result formats (raftsql/sql/command.py).
+
+Source of truth: STYLE.md rule 10 (versioned msgpack, explicit fields, never pickle) and the
+brief's parameter contract (None/int/float/str/bytes/bool; Decimal, dates, UUID as text).
+"""
+
+from __future__ import annotations
+
+import decimal
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from raftsql.sql.command import (
+    COMMAND_VERSION,
+    Command,
+    CommandDecodeError,
+    CommandEncodeError,
+    Stmt,
+    StmtResult,
+    decode,
+    decode_results,
+    encode,
+    encode_results,
+)
+
+params = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(allow_nan=False),
+    st.text(),
+    st.binary(),
+)
+names = st.text(min_size=1, max_size=10)
+commands = st.builds(
+    Command,
+    st.lists(st.builds(Stmt, st.text(), st.lists(params, max_size=5).map(tuple)), max_size=4).map(
+        tuple
+    ),
+    st.integers(min_value=0, max_value=2**40),
+    st.frozensets(names, max_size=3),
+    st.frozensets(names, max_size=3),
+)
+
+
+@given(commands)
+def test_command_round_trips_exactly(cmd: Command) -> None:
+    back = decode(encode(cmd))
+    assert back == cmd
+    for a, b in zip(back.stmts, cmd.stmts, strict=True):
+        # bool must not come back as int (True == 1 would hide that)
+        assert [type(p) for p in a.params] == [type(p) for p in b.params]
+
+
+def test_encoding_is_deterministic_and_versioned() -> None:
+    cmd = Command((Stmt("SELECT ?", (1,)),), 3, frozenset({"b", "a"}), frozenset({"a"}))
+    data = encode(cmd)
+    assert data[0] == COMMAND_VERSION
+    assert encode(Command(cmd.stmts, 3, frozenset({"a", "b"}), frozenset({"a"}))) == data
+
+
+@pytest.mark.parametrize("bad", [decimal.Decimal("1.5"), 2**64, -(2**63) - 1, object(), [1]])
+def test_values_without_a_replicated_form_are_refused(bad: object) -> None:
+    with pytest.raises(CommandEncodeError):
+        encode(Command((Stmt("SELECT ?", (bad,)),)))  # type: ignore[arg-type]
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=64))
+def test_garbage_raises_only_the_typed_error(data: bytes) -> None:
+    try:
+        decode(data)
+    except CommandDecodeError:
+        pass
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"\x01", b"\x02\x90", b"\x01\xc1", b"\x01\x94\x90\xff\x90\x90", b"\x01\x91\x01"],
+)
+def test_malformed_commands(data: bytes) -> None:
+    with pytest.raises(CommandDecodeError):
+        decode(data)
+
+
+@given(
+    st.lists(
+        st.builds(
+            StmtResult,
+            st.lists(st.tuples(names, st.none() | names), max_size=3).map(tuple),
+            st.lists(
+                st.lists(params.filter(lambda v: not isinstance(v, bool)), max_size=3).map(tuple),
+                max_size=3,
+            ).map(tuple),
+            st.integers(min_value=0, max_value=10**6),
+            st.none() | st.integers(min_value=1, max_value=2**62),
+            st.none() | st.tuples(st.just("23505"), st.text()),
+        ),
+        max_size=3,
+    )
+)
+def test_results_round_trip(results: list[StmtResult]) -> None:
+    assert decode_results(encode_results(results)) == results
+
+
+def test_float_values_survive_bit_for_bit() -> None:
+    r = StmtResult(rows=((0.1, -0.0, math.inf),))
+    back = decode_results(encode_results([r]))[0].rows[0]
+    assert back[0] == 0.1 and math.copysign(1, back[1]) == -1 and back[2] == math.inf
