@@ -1,0 +1,314 @@
+"""Make a translated write deterministic before the leader proposes it.
+
+Why: every node applies the same log entry to its own SQLite and must reach byte-identical
+state (ARCHITECTURE.md "Determinism"). The translator marks the nondeterministic calls
+(pg_now(), pg_random(), pg_gen_random_uuid(), ...); here the leader replaces them with bound
+values it chose once, and adds explicit values for columns whose PostgreSQL DEFAULT is
+nondeterministic (the SQLite DDL keeps DEFAULT (pg_unfixed_default('...')) there, which raises
+if an INSERT ever reaches the state machine without a value). Prior art: rqlite's rewriter,
+which also takes the clock and random source as inputs.
+
+Semantics chosen (docs/sql.md):
+  * now()/CURRENT_TIMESTAMP/clock_timestamp() -> one timestamptz per call of this function
+    (the caller passes the transaction's `now` to get PostgreSQL's per-transaction now());
+  * random()/gen_random_uuid() -> pg_fixed_random(seed)/pg_fixed_uuid(seed): a seeded stream,
+    so each row still gets its own value, the same on every node.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import sqlglot
+from sqlglot import exp
+
+from raftsql.sql import functions, sqlstate
+from raftsql.sql.classify import StatementKind, Translated
+from raftsql.sql.errors import SqlError, unsupported
+from raftsql.sql.rewrite.scan import scan_generated
+
+
+class SchemaInfo(Protocol):
+    """What fix_nondeterminism needs to know about the current schema (leader's view).
+
+    Table names are as SQLite stores them; lookups are case-insensitive."""
+
+    def columns(self, table: str) -> Sequence[str]:
+        """Column names in declaration order; empty if the table does not exist."""
+        ...
+
+    def nondeterministic_defaults(self, table: str) -> Mapping[str, str]:
+        """column -> PostgreSQL default expression text, for nondeterministic defaults."""
+        ...
+
+    def table_sql(self, table: str) -> str | None:
+        """The CREATE TABLE statement SQLite keeps for `table` (None if absent)."""
+        ...
+
+    def index_sqls(self, table: str) -> Sequence[str]:
+        """CREATE INDEX statements of the table's explicit indexes."""
+        ...
+
+
+_UNFIXED = re.compile(r"pg_unfixed_default\('((?:[^']|'')*)'\)", re.I)
+
+
+class SqliteSchemaInfo:
+    """SchemaInfo read from a live apsw connection (the leader's state machine database)."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def _table_info(self, table: str) -> list[tuple[Any, ...]]:
+        return list(self._conn.execute("SELECT * FROM pragma_table_info(?)", (table,)))
+
+    def columns(self, table: str) -> Sequence[str]:
+        return [row[1] for row in self._table_info(table)]
+
+    def nondeterministic_defaults(self, table: str) -> Mapping[str, str]:
+        found: dict[str, str] = {}
+        for row in self._table_info(table):
+            default = row[4]
+            match = _UNFIXED.search(default) if isinstance(default, str) else None
+            if match:
+                found[row[1]] = match.group(1).replace("''", "'")
+        return found
+
+    def table_sql(self, table: str) -> str | None:
+        for (sql,) in self._conn.execute(
+            "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ? COLLATE NOCASE",
+            (table,),
+        ):
+            return str(sql)
+        return None
+
+    def index_sqls(self, table: str) -> Sequence[str]:
+        return [str(row[0]) for row in self._conn.execute(
+            "SELECT sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = ? COLLATE NOCASE"
+            " AND sql IS NOT NULL ORDER BY name", (table,))]
+
+
+def _encode_array(value: Any) -> Any:
+    """An array parameter (= ANY($n)) travels as JSON text for json_each()."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, list | tuple):
+        return json.dumps(list(value))
+    raise SqlError(sqlstate.DATATYPE_MISMATCH, f"expected an array parameter, got {type(value).__name__}")
+
+
+def bind(t: Translated, params: Sequence[Any]) -> list[Any]:
+    """Parameters in '?' order for t.sql (reordered by param_order, arrays JSON-encoded)."""
+    if len(params) < t.nparams:
+        raise SqlError(sqlstate.PROTOCOL_VIOLATION,
+                       f"bind message supplies {len(params)} parameters, but prepared statement "
+                       f"requires {t.nparams}")
+    return [_encode_array(params[i]) if i in t.json_params else params[i] for i in t.param_order]
+
+
+def _now_values(now: dt.datetime) -> dict[str, Any]:
+    utc = now.astimezone(dt.UTC) if now.tzinfo else now.replace(tzinfo=dt.UTC)
+    return {
+        "pg_now": functions.format_timestamp(utc, True),
+        "pg_localtimestamp": functions.format_timestamp(utc.replace(tzinfo=None), False),
+        "pg_current_date": utc.date().isoformat(),
+        "pg_current_time": utc.strftime("%H:%M:%S.%f").rstrip("0").rstrip(".") + "+00",
+    }
+
+
+def _fix_markers(sql: str, bound_by_position: list[Any], now: dt.datetime,
+                 seed: int) -> tuple[str, list[Any]]:
+    """Rewrite nondeterministic calls in generated SQL into '?' with chosen values."""
+    values = _now_values(now)
+    parts: list[str] = []
+    out: list[Any] = []
+    last = 0
+    for start, end, token in scan_generated(sql):
+        parts.append(sql[last:start])
+        last = end
+        if token.startswith("$"):  # only present in sql we have not bound yet (never here)
+            raise AssertionError(token)
+        if token in values:
+            parts.append("?")
+            out.append(values[token])
+        elif token == "pg_random":
+            parts.append("pg_fixed_random(?)")
+            out.append(seed)
+        elif token == "pg_gen_random_uuid":
+            parts.append("pg_fixed_uuid(?)")
+            out.append(seed)
+        else:
+            raise AssertionError(token)
+    parts.append(sql[last:])
+    # interleave with the client's '?' params: scan '?' positions in the rewritten text
+    text = "".join(parts)
+    merged: list[Any] = []
+    fixed_iter = iter(out)
+    client_iter = iter(bound_by_position)
+    placeholder_kinds = _placeholder_kinds(sql)
+    for kind in placeholder_kinds:
+        merged.append(next(fixed_iter) if kind == "fixed" else next(client_iter))
+    return text, merged
+
+
+def _placeholder_kinds(sql: str) -> list[str]:
+    """For the original generated SQL: in text order, 'client' for each '?' and 'fixed' for
+    each nondeterministic call (which becomes exactly one '?')."""
+    markers = {start: token for start, _end, token in scan_generated(sql)}
+    kinds: list[str] = []
+    i = 0
+    while i < len(sql):
+        ch = sql[i]
+        if ch in "'\"":
+            j = sql.index(ch, i + 1)
+            while sql[j + 1 : j + 2] == ch:
+                j = sql.index(ch, j + 2)
+            i = j + 1
+            continue
+        if i in markers:
+            kinds.append("fixed")
+        elif ch == "?":
+            kinds.append("client")
+        i += 1
+    return kinds
+
+
+def _literal(value: Any) -> exp.Expression:
+    if value is None:
+        return exp.Null()
+    if isinstance(value, bool):
+        return exp.Literal.number(int(value))
+    if isinstance(value, int | float):
+        return exp.Literal.number(repr(value) if isinstance(value, float) else value)
+    if isinstance(value, bytes):
+        return exp.HexString(this=value.hex())
+    return exp.Literal.string(str(value))
+
+
+class _DefaultEvaluator:
+    """Evaluates a PostgreSQL default expression once per row, fixed with now/seed, in a
+    private in-memory SQLite with our functions (the same code the state machine runs)."""
+
+    def __init__(self, now: dt.datetime, seed: int) -> None:
+        import apsw
+
+        self._conn = apsw.Connection(":memory:")
+        functions.register(self._conn)
+        self._now = now
+        self._seed = seed
+
+    def value(self, pg_expression: str) -> Any:
+        from raftsql.sql.translate import translate
+
+        (t,) = translate(f"SELECT {pg_expression}")
+        sql, params = _fix_markers(t.sql, [], self._now, self._seed)
+        rows = list(self._conn.execute(sql, params))
+        return rows[0][0]
+
+
+def _add_default_columns(t: Translated, sql: str, schema: SchemaInfo, now: dt.datetime,
+                         seed: int) -> str:
+    assert t.table is not None
+    defaults = {k.lower(): v for k, v in schema.nondeterministic_defaults(t.table).items()}
+    if not defaults:
+        return sql
+    tree = sqlglot.parse_one(sql, read="sqlite")
+    assert isinstance(tree, exp.Insert)
+    columns = t.insert_columns
+    rows_node = tree.expression
+    if columns is None:
+        # no column list: PostgreSQL fills the leading columns, defaults the rest
+        all_columns = list(schema.columns(t.table))
+        width = (len(rows_node.expressions[0].expressions)
+                 if isinstance(rows_node, exp.Values) else len(rows_node.selects))
+        columns = tuple(all_columns[:width])
+    missing = [c for c in schema.columns(t.table) if c.lower() in defaults
+               and c.lower() not in {x.lower() for x in columns}]
+    if not missing:
+        return sql
+    evaluator = _DefaultEvaluator(now, seed)
+    target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+    tree.set("this", exp.Schema(this=target, expressions=[
+        exp.to_identifier(c) for c in (*columns, *missing)]))
+    if tree.args.get("default"):
+        tree.set("default", None)
+        rows_node = exp.Values(expressions=[exp.Tuple(expressions=[])])
+        tree.set("expression", rows_node)
+    if isinstance(rows_node, exp.Values):
+        for row in rows_node.expressions:
+            row.set("expressions", [*row.expressions,
+                                    *[_literal(evaluator.value(defaults[c.lower()])) for c in missing]])
+    else:
+        raise unsupported("INSERT ... SELECT into a table with nondeterministic defaults")
+    return tree.sql(dialect="sqlite")
+
+
+def rebuild_script(t: Translated, schema: SchemaInfo) -> str:
+    """ALTER TABLE t ADD PRIMARY KEY (cols): SQLite cannot add a primary key, so rebuild the
+    table (https://www.sqlite.org/lang_altertable.html, "other kinds of table schema
+    changes"): create a copy with the key, copy rows, drop, rename, recreate indexes. Runs
+    inside the entry's transaction; duplicate or NULL keys fail the copy like PostgreSQL."""
+    assert t.table is not None and t.rebuild_primary_key
+    create_sql = schema.table_sql(t.table)
+    if create_sql is None:
+        raise SqlError(sqlstate.UNDEFINED_TABLE, f'relation "{t.table}" does not exist')
+    tree = sqlglot.parse_one(create_sql, read="sqlite")
+    table_schema = tree.this
+    assert isinstance(table_schema, exp.Schema)
+    if "PRIMARY KEY" in create_sql.upper():
+        raise SqlError(sqlstate.INVALID_TABLE_DEFINITION,
+                       f'multiple primary keys for table "{t.table}" are not allowed')
+    known = {c.name.lower(): c for c in table_schema.expressions if isinstance(c, exp.ColumnDef)}
+    for name in t.rebuild_primary_key:
+        column = known.get(name.lower())
+        if column is None:
+            raise SqlError(sqlstate.UNDEFINED_COLUMN, f'column "{name}" of relation "{t.table}" '
+                           "does not exist")
+        column.append("constraints", exp.ColumnConstraint(kind=exp.NotNullColumnConstraint()))
+    table_schema.append("expressions", exp.PrimaryKey(
+        expressions=[exp.to_identifier(n) for n in t.rebuild_primary_key]))
+    temp = f"_raftsql_rebuild_{t.table}"
+    table_schema.set("this", exp.to_table(temp))
+    quoted = exp.to_identifier(t.table).sql("sqlite")
+    steps = [
+        tree.sql(dialect="sqlite"),
+        f"INSERT INTO {exp.to_identifier(temp).sql('sqlite')} SELECT * FROM {quoted}",
+        f"DROP TABLE {quoted}",
+        f"ALTER TABLE {exp.to_identifier(temp).sql('sqlite')} RENAME TO {quoted}",
+        *schema.index_sqls(t.table),
+    ]
+    return ";\n".join(steps)
+
+
+def fix_nondeterminism(
+    t: Translated,
+    params: Sequence[Any],
+    *,
+    now: dt.datetime,
+    rng: random.Random,
+    schema: SchemaInfo | None = None,
+) -> tuple[str, list[Any]]:
+    """Return (sql, bound params) that compute the same result on every node.
+
+    Call it for every WRITE and DDL before proposing (it is cheap when there is nothing to
+    do). `params` are the client's $n values; the result's params are in '?' order, ready for
+    apsw. `schema` (the leader's view) is needed for INSERTs into tables with
+    nondeterministic defaults and for ALTER TABLE ADD PRIMARY KEY; without it those raise
+    0A000 rather than guess."""
+    bound = bind(t, params)
+    if t.rebuild_primary_key:
+        if schema is None:
+            raise unsupported("ALTER TABLE ADD PRIMARY KEY without schema information")
+        return rebuild_script(t, schema), bound
+    sql = t.sql
+    seed = rng.getrandbits(62)
+    if t.needs_fixing:
+        sql, bound = _fix_markers(sql, bound, now, seed)
+    if t.kind is StatementKind.WRITE and t.command_tag == "INSERT" and schema is not None:
+        sql = _add_default_columns(t, sql, schema, now, seed)
+    return sql, bound
