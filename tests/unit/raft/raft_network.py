@@ -158,3 +158,37 @@ class Network:
 
     def data(self, nid: NodeId) -> list[bytes]:
         return [e.data for e in self.peers[nid].applied if e.data and e.type is EntryType.NORMAL]
+
+
+def solo(nid: NodeId, voters: Iterable[NodeId], log: MemoryLog | None = None,
+         **cfg: object) -> tuple[RawNode, MemoryLog]:
+    """One RawNode whose messages the test inspects by hand (raft_paper_test.go style)."""
+    log = log or MemoryLog(ConfState(voters=tuple(voters)))
+    return RawNode(make_config(nid, **cfg), log), log
+
+
+def drain(node: RawNode, log: MemoryLog) -> list[Message]:
+    """Handle every Ready of ``node`` (persisting to ``log``); return all messages it sent."""
+    out: list[Message] = []
+    while node.has_ready():
+        rd = node.ready()
+        if not rd.snapshot.empty:
+            log.apply_snapshot(rd.snapshot)
+        log.append(rd.entries)
+        if rd.hard_state is not None:
+            log.set_hard_state(rd.hard_state)
+        out.extend(rd.messages)
+        out.extend(rd.persisted_messages)
+        node.advance(rd)
+    return out
+
+
+def of_type(msgs: Iterable[Message], t: MessageType) -> list[Message]:
+    return [m for m in msgs if m.type is t]
+
+
+def log_with(*terms: int, voters: Iterable[NodeId] = (1, 2, 3)) -> MemoryLog:
+    """A MemoryLog holding entries of the given terms at indexes 1, 2, ..."""
+    log = MemoryLog(ConfState(voters=tuple(voters)))
+    log.append([Entry(term=t, index=i + 1) for i, t in enumerate(terms)])
+    return log
