@@ -48,6 +48,7 @@ MESSAGE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"^parser stack overflow|^Expression tree is too large", "54001"),
         (r"^integer overflow", "22003"),  # numeric_value_out_of_range
         (r"^cannot start a transaction within a transaction", "25001"),
+        (r"^cannot VACUUM from within a transaction", "25001"),  # as PostgreSQL's VACUUM
         (r"^cannot (commit|rollback) - no transaction is active", "25P01"),
     )
 )
