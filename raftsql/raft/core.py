@@ -318,6 +318,7 @@ class Raft:
         self.reset(self.term)
         self.lead = self.id
         self.role = Role.LEADER
+        self.read_only.new_round(self.ticks)  # our first appends confirm leadership and lease
         # The log is durable up to last_index: our own vote was counted only after advance.
         pr = self.trk.progress[self.id]
         pr.become_replicate()
