@@ -1,0 +1,489 @@
+"""The asyncio shell around one Raft node: tick timer, inbox, proposals, reads, the Ready loop.
+
+One task (``_run``) owns the RawNode: every call into the core happens there, and between a core
+call and the handling of its Ready nothing awaits (STYLE.md rule 15, run to completion). Other
+tasks only enqueue inputs and wake it. Group commit falls out of this shape: proposals that arrive
+while one Ready is being persisted are all taken into the next Ready, so they share one fsync.
+
+Time enters only here. Ticks are counted from the monotonic clock, never from "one tick per timer
+callback": a leader whose event loop stalled must see its lease shrink by the real time that
+passed, so every due tick is delivered before any queued read is handled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import itertools
+import logging
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from raftsql.node.errors import (
+    MembershipError,
+    NoLeaderError,
+    NotProposedError,
+    OutcomeUnknownError,
+    ShuttingDownError,
+)
+from raftsql.node.ready import PendingReads, StateMachine, handle_ready
+from raftsql.node.transport import RpcHandler, TcpTransport
+from raftsql.raft.config import Config, ReadOnlyOption
+from raftsql.raft.errors import ProposalDroppedError
+from raftsql.raft.rawnode import RawNode, Status
+from raftsql.raft.types import (
+    ConfChange,
+    ConfChangeSingle,
+    ConfChangeType,
+    ConfState,
+    Message,
+    NodeId,
+    Role,
+)
+from raftsql.storage.log_store import RocksLogStore
+
+log = logging.getLogger("raftsql.node")
+
+EPHEMERAL_PREFIX = b"~"
+"""Client ids starting with this byte only tag a proposal for its waiter; the state machine
+does not deduplicate them (see ``ReplicatedStateMachine``)."""
+
+
+class ReplicatedStateMachine(StateMachine, Protocol):
+    """What the node needs from the state machine beyond applying entries.
+
+    ``apply`` must be idempotent for an index at or below ``applied_index()``: on restart the node
+    replays the log from the last snapshot (so that membership changes after it take effect again)
+    and the state machine skips what it already has.
+    """
+
+    def applied_index(self) -> int: ...
+
+    def snapshot_data(self) -> bytes: ...
+
+    def prepare_compaction(self) -> int:
+        """Make the applied state durable; return the index up to which the log may go."""
+        ...
+
+
+class Clock:
+    """Monotonic seconds, with an optional rate and offset for clock-drift fault injection."""
+
+    def __init__(self, rate: float = 1.0) -> None:
+        self.rate = rate
+        self._origin = time.monotonic()
+
+    def now(self) -> float:
+        return (time.monotonic() - self._origin) * self.rate
+
+
+@dataclass
+class NodeConfig:
+    node_id: NodeId
+    data_dir: Path
+    raft_listen: tuple[str, int]
+    peers: dict[NodeId, tuple[str, int]]
+    """Every initial voter's Raft address as this node dials it (this node's own entry too)."""
+    cluster_id: str = "raftsql"
+    secret: bytes | None = None
+    join: bool = False
+    """Start with no membership and wait to be added (a learner joining a running cluster)."""
+    tick_interval: float = 0.05
+    election_tick: int = 10
+    heartbeat_tick: int = 1
+    lease_margin_ticks: int = 2
+    snapshot_entries: int = 10_000
+    """Take a snapshot (and compact the log) every this many applied entries."""
+    propose_timeout: float = 10.0
+    read_timeout: float = 5.0
+    clock_rate: float = 1.0
+    seed: int | None = None
+
+
+@dataclass
+class _Proposal:
+    data: bytes
+    client_id: bytes
+    seq: int
+    future: asyncio.Future[Any]
+    conf_change: ConfChange | None = None
+
+
+@dataclass
+class NodeMetrics:
+    proposals: int = 0
+    proposals_failed: int = 0
+    applied_entries: int = 0
+    readies: int = 0
+    fsyncs: int = 0
+    fsync_seconds: float = 0.0
+    apply_seconds: float = 0.0
+    reads: dict[str, int] = field(default_factory=lambda: collections.defaultdict(int))
+    leader_changes: int = 0
+    elections_started: int = 0
+    snapshots_taken: int = 0
+
+
+class RaftNode:
+    """One cluster member: durable log in RocksDB, peers over TCP, a replicated state machine."""
+
+    def __init__(self, cfg: NodeConfig, state_machine: ReplicatedStateMachine,
+                 rpc_handler: RpcHandler | None = None) -> None:
+        self.cfg = cfg
+        self.sm = state_machine
+        self.id = cfg.node_id
+        self.clock = Clock(cfg.clock_rate)
+        self.metrics = NodeMetrics()
+        self._rpc_handler = rpc_handler
+        self._inbox: collections.deque[Message] = collections.deque()
+        self._proposals: collections.deque[_Proposal] = collections.deque()
+        self._read_requests: collections.deque[tuple[bytes, bool]] = collections.deque()
+        self._local_actions: collections.deque[Callable[[], None]] = collections.deque()
+        self._waiters: dict[tuple[bytes, int], asyncio.Future[Any]] = {}
+        self._read_waiters: dict[bytes, asyncio.Future[int]] = {}
+        self._wakeup = asyncio.Event()
+        self._applied_changed = asyncio.Condition()
+        self._stopping = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._ephemeral_id = EPHEMERAL_PREFIX + os.urandom(8)
+        self._seq = itertools.count(1)
+        self._read_seq = itertools.count(1)
+        self._ticks_done = 0
+        self._tick_origin = 0.0
+        self.status_snapshot: Status | None = None
+        self._leader_id: NodeId = 0
+        self._started = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        data = Path(self.cfg.data_dir)
+        data.mkdir(parents=True, exist_ok=True)
+        bootstrap = None if self.cfg.join else ConfState(voters=tuple(sorted(self.cfg.peers)))
+        self.store = RocksLogStore(data / "raft", conf_state=bootstrap)
+        snap_index = self.store.snapshot_metadata.index
+        rng = random.Random(self.cfg.seed if self.cfg.seed is not None else os.urandom(8))
+        config = Config(
+            id=self.id,
+            election_tick=self.cfg.election_tick,
+            heartbeat_tick=self.cfg.heartbeat_tick,
+            rng=rng,
+            applied=snap_index,
+            check_quorum=True,
+            pre_vote=True,
+            read_only_option=ReadOnlyOption.LEASE_BASED,
+            lease_drift_margin_ticks=self.cfg.lease_margin_ticks,
+        )
+        config.validate()
+        self.raw = RawNode(config, self.store)
+        self.reads = PendingReads(applied=snap_index)
+        self._last_snapshot_index = snap_index
+        self.transport = TcpTransport(
+            self.id, self.cfg.cluster_id, self.cfg.raft_listen,
+            {pid: addr for pid, addr in self.cfg.peers.items() if pid != self.id},
+            self._on_message,
+            on_unreachable=self._on_unreachable,
+            rpc_handler=self._rpc_handler,
+            secret=self.cfg.secret,
+        )
+        await self.transport.start()
+        self._tick_origin = self.clock.now()
+        self._refresh_status()
+        self._tasks = [
+            asyncio.create_task(self._run(), name=f"raft-run-{self.id}"),
+            asyncio.create_task(self._ticker(), name=f"raft-tick-{self.id}"),
+        ]
+        self._started = True
+        log.info("node %d started: snapshot index %d, last index %d, term %d", self.id,
+                 snap_index, self.store.last_index(), self.store.hard_state.term)
+
+    async def stop(self, transfer: bool = True) -> None:
+        """Stop cleanly; a leader first hands leadership to the most caught-up voter."""
+        if not self._started:
+            return
+        if transfer and self.is_leader() and len(self.voters()) > 1:
+            with contextlib.suppress(Exception):
+                await self.transfer_leadership(None, timeout=2.0)
+        self._stopping = True
+        self._wakeup.set()
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.transport.close()
+        self._fail_all(ShuttingDownError("node is shutting down"))
+        self.store.close()
+        self._started = False
+
+    # ------------------------------------------------------------------ inputs
+
+    def _on_message(self, msg: Message) -> None:
+        self._inbox.append(msg)
+        self._wakeup.set()
+
+    def _on_unreachable(self, peer_id: NodeId) -> None:
+        self._local_actions.append(lambda: self.raw.report_unreachable(peer_id))
+        self._wakeup.set()
+
+    async def _ticker(self) -> None:
+        interval = self.cfg.tick_interval
+        while True:
+            await asyncio.sleep(interval / max(self.clock.rate, 1e-6))
+            self._wakeup.set()
+
+    def _due_ticks(self) -> int:
+        total = int((self.clock.now() - self._tick_origin) / self.cfg.tick_interval)
+        due = total - self._ticks_done
+        self._ticks_done = total
+        return due
+
+    async def propose(self, data: bytes, client_id: bytes | None = None, seq: int | None = None,
+                      timeout: float | None = None) -> Any:
+        """Replicate ``data`` and return the state machine's result for it.
+
+        Without a client id the proposal gets a node-local tag that is not deduplicated; a caller
+        that retries (a SQL session) passes its own ``client_id`` and increasing ``seq``.
+        """
+        if self._stopping:
+            raise ShuttingDownError("node is shutting down")
+        if client_id is None:
+            client_id, seq = self._ephemeral_id, next(self._seq)
+        assert seq is not None
+        key = (client_id, seq)
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiters[key] = fut
+        self._proposals.append(_Proposal(data, client_id, seq, fut))
+        self.metrics.proposals += 1
+        self._wakeup.set()
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), timeout or self.cfg.propose_timeout)
+        except TimeoutError:
+            self.metrics.proposals_failed += 1
+            raise OutcomeUnknownError(
+                "the write was proposed but its outcome is unknown (timed out); "
+                "retry with the same client id and sequence") from None
+        finally:
+            self._waiters.pop(key, None)
+
+    async def read_barrier(self, level: str = "lease", timeout: float | None = None) -> int:
+        """Wait until a read at ``level`` may be served from local state; return the read index.
+
+        ``lease``: the leader's lease (no network round while it holds); ``linearizable``:
+        ReadIndex with a quorum round; ``stale``: no check. A follower asks the leader for the
+        read index and waits for its own state machine to reach it.
+        """
+        self.metrics.reads[level] += 1
+        if level == "stale":
+            return self.reads.applied
+        if level not in ("lease", "linearizable"):
+            raise ValueError(f"unknown read consistency {level!r}")
+        if self._leader_id == 0:
+            raise NoLeaderError("no leader is known: cannot serve a consistent read")
+        ctx = self.id.to_bytes(8, "big") + next(self._read_seq).to_bytes(8, "big")
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._read_waiters[ctx] = fut
+        self._read_requests.append((ctx, level == "lease"))
+        self._wakeup.set()
+        try:
+            return await asyncio.wait_for(fut, timeout or self.cfg.read_timeout)
+        except TimeoutError:
+            raise NoLeaderError("could not confirm leadership with a quorum in time") from None
+        finally:
+            self._read_waiters.pop(ctx, None)
+
+    async def wait_applied(self, index: int, timeout: float) -> None:
+        """Wait until the local state machine has applied ``index`` (read-your-writes)."""
+        async with self._applied_changed:
+            await asyncio.wait_for(
+                self._applied_changed.wait_for(lambda: self.reads.applied >= index), timeout)
+
+    # ------------------------------------------------------------------ membership
+
+    async def change_membership(self, changes: list[tuple[ConfChangeType, NodeId]],
+                                context: bytes = b"", timeout: float = 10.0) -> ConfState:
+        cc = ConfChange(tuple(ConfChangeSingle(t, n) for t, n in changes), context)
+        voters = set(self.voters())
+        after = set(voters)
+        for t, n in changes:
+            if t == ConfChangeType.ADD_VOTER:
+                after.add(n)
+            else:
+                after.discard(n)
+        if not after:
+            raise MembershipError("refusing to remove the last voter")
+        if not self.is_leader():
+            raise NotProposedError("membership changes must be sent to the leader")
+        client_id, seq = self._ephemeral_id, next(self._seq)
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiters[(client_id, seq)] = fut
+        self._proposals.append(_Proposal(b"", client_id, seq, fut, conf_change=cc))
+        self._wakeup.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), timeout)
+        except TimeoutError:
+            raise OutcomeUnknownError("membership change outcome unknown (timed out)") from None
+        finally:
+            self._waiters.pop((client_id, seq), None)
+        return self.raw.status().conf_state
+
+    async def transfer_leadership(self, to: NodeId | None, timeout: float = 5.0) -> NodeId:
+        if not self.is_leader():
+            raise NotProposedError("only the leader can transfer leadership")
+        if to is None:
+            st = self.raw.status()
+            candidates = [(p.match, pid) for pid, p in st.progress.items()
+                          if pid != self.id and not p.is_learner]
+            if not candidates:
+                raise MembershipError("no other voter to transfer leadership to")
+            to = max(candidates)[1]
+        target = to
+        self._local_actions.append(lambda: self.raw.transfer_leader(target))
+        self._wakeup.set()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            await asyncio.sleep(self.cfg.tick_interval)
+            if self._leader_id == target:
+                return target
+        raise OutcomeUnknownError(f"leadership transfer to {target} did not finish in time")
+
+    # ------------------------------------------------------------------ observation
+
+    def is_leader(self) -> bool:
+        return self.status_snapshot is not None and self.status_snapshot.role is Role.LEADER
+
+    @property
+    def leader_id(self) -> NodeId:
+        return self._leader_id
+
+    def voters(self) -> tuple[NodeId, ...]:
+        st = self.status_snapshot
+        return st.conf_state.voters if st else ()
+
+    def _refresh_status(self) -> None:
+        st = self.raw.status()
+        if st.leader_id != self._leader_id:
+            if st.leader_id:
+                self.metrics.leader_changes += 1
+            log.info("node %d: leader is now %s (term %d, role %s)", self.id,
+                     st.leader_id or "unknown", st.term, st.role.value)
+            self._leader_id = st.leader_id
+        self.status_snapshot = st
+
+    # ------------------------------------------------------------------ the loop
+
+    async def _run(self) -> None:
+        try:
+            while not self._stopping:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                self._step_inputs()
+                applied_before = self.reads.applied
+                while self.raw.has_ready():
+                    self._handle_one_ready()
+                self._refresh_status()
+                if self.reads.applied != applied_before:
+                    async with self._applied_changed:
+                        self._applied_changed.notify_all()
+                    self._maybe_snapshot()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("node %d: the Raft loop failed; stopping", self.id)
+            self._fail_all(NoLeaderError("node failed"))
+            raise
+
+    def _step_inputs(self) -> None:
+        for _ in range(self._due_ticks()):
+            self.raw.tick()
+        while self._local_actions:
+            self._local_actions.popleft()()
+        inbox = self._inbox
+        while inbox:
+            self.raw.step(inbox.popleft())
+        while self._proposals:
+            p = self._proposals.popleft()
+            if p.future.done():
+                continue
+            try:
+                if p.conf_change is not None:
+                    self._pending_conf = (p.client_id, p.seq)
+                    self.raw.propose_conf_change(p.conf_change)
+                else:
+                    self.raw.propose(p.data, p.client_id, p.seq)
+            except ProposalDroppedError as exc:
+                self.metrics.proposals_failed += 1
+                if self._leader_id == 0:
+                    p.future.set_exception(NoLeaderError(f"no leader: {exc}"))
+                else:
+                    p.future.set_exception(NotProposedError(f"not proposed: {exc}"))
+        while self._read_requests:
+            ctx, use_lease = self._read_requests.popleft()
+            self.raw.read_index(ctx)  # lease vs. quorum round is decided by the core's config
+
+    def _handle_one_ready(self) -> None:
+        rd = self.raw.ready()
+        self.metrics.readies += 1
+        t0 = time.perf_counter()
+        out = handle_ready(self.raw, rd, self, self.transport, self.sm, self.reads)
+        self.metrics.apply_seconds += time.perf_counter() - t0
+        self.metrics.applied_entries += len(out.applied)
+        for entry, result in out.applied:
+            fut = self._waiters.get((entry.client_id, entry.seq))
+            if fut is not None and not fut.done():
+                if isinstance(result, BaseException):
+                    fut.set_exception(result)
+                else:
+                    fut.set_result(result)
+        for rs in out.released_reads:
+            rfut = self._read_waiters.get(rs.request_ctx)
+            if rfut is not None and not rfut.done():
+                rfut.set_result(rs.index)
+        for _index, cs in out.conf_states:
+            self._on_conf_state(cs)
+
+    # LogStore protocol for handle_ready: one synced batch, timed for the metrics.
+    def persist(self, hard_state: Any, entries: Any, snapshot: Any, sync: bool) -> None:
+        t0 = time.perf_counter()
+        self.store.persist(hard_state, entries, None if snapshot.empty else snapshot, sync=sync)
+        if sync:
+            self.metrics.fsyncs += 1
+            self.metrics.fsync_seconds += time.perf_counter() - t0
+
+    def _on_conf_state(self, cs: ConfState) -> None:
+        members = set(cs.voters) | set(cs.learners) | set(cs.voters_outgoing)
+        if self.id not in members and (cs.voters or cs.learners):
+            log.warning("node %d: removed from the cluster", self.id)
+        for pid in self.transport.peer_ids():
+            if pid not in members:
+                self.transport.remove_peer(pid)
+
+    def _maybe_snapshot(self) -> None:
+        applied = self.reads.applied
+        if applied - self._last_snapshot_index < self.cfg.snapshot_entries:
+            return
+        durable = self.sm.prepare_compaction()
+        if durable <= self._last_snapshot_index:
+            return
+        st = self.raw.status()
+        data = self.sm.snapshot_data()
+        self.store.create_snapshot(durable, st.conf_state, data)
+        keep_from = max(durable - self.cfg.snapshot_entries // 10, self.store.first_index())
+        if keep_from - 1 > self.store.first_index() - 1:
+            self.store.compact(keep_from - 1)
+        self._last_snapshot_index = durable
+        self.metrics.snapshots_taken += 1
+        log.info("node %d: snapshot at %d, log compacted to %d", self.id, durable, keep_from - 1)
+
+    def _fail_all(self, exc: Exception) -> None:
+        for fut in list(self._waiters.values()) + list(self._read_waiters.values()):
+            if not fut.done():
+                fut.set_exception(exc)
+                fut.exception()  # mark retrieved: nobody may be waiting any more
+
+    def add_peer_address(self, peer_id: NodeId, host: str, port: int) -> None:
+        self.transport.add_peer(peer_id, host, port)

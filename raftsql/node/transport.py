@@ -1,0 +1,511 @@
+"""TCP transport between Raft nodes: length-prefixed frames, an authenticated handshake, one
+outbound connection per peer with a bounded queue, reconnect with backoff.
+
+Identity is the node id proven in the handshake, never the address: the address in ``--peers``
+may be a proxy (ARCHITECTURE.md, command line contract). A frame that does not decode, is too
+large, or claims to come from another node closes that one connection with a log line; the node
+keeps running.
+
+Frame payloads start with a channel byte:
+
+- ``CH_RAFT``: one Raft message (``raftsql.codec.encode_message``);
+- ``CH_RPC_REQUEST`` / ``CH_RPC_REPLY``: application requests between nodes (forwarded
+  statements and reads), msgpack ``[request_id, method, body]`` / ``[request_id, ok, body]``.
+
+Handshake (each side's first frames, msgpack arrays)::
+
+    dialer   -> acceptor  [MAGIC, VERSION, cluster_id, dialer_id, dialer_nonce]
+    acceptor -> dialer    [MAGIC, VERSION, cluster_id, acceptor_id, acceptor_nonce, acceptor_mac]
+    dialer   -> acceptor  [dialer_mac]
+
+With a shared cluster secret each MAC is HMAC-SHA256 over the role, both nonces, both ids and the
+cluster id, so a peer that does not know the secret cannot complete the handshake and a recorded
+handshake cannot be replayed (fresh nonces). Without a secret the MACs are empty; a node that has
+a secret refuses a peer that sends an empty one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import hashlib
+import hmac
+import logging
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+
+from raftsql.codec import CodecError, FrameDecoder, decode_message, encode_frame, encode_message
+from raftsql.raft.types import Message, NodeId
+
+log = logging.getLogger("raftsql.transport")
+
+MAGIC = "raftsql"
+VERSION = 1
+CH_RAFT = 1
+CH_RPC_REQUEST = 2
+CH_RPC_REPLY = 3
+
+HANDSHAKE_TIMEOUT = 5.0
+HANDSHAKE_MAX_FRAME = 4096
+READ_CHUNK = 256 * 1024
+
+RpcHandler = Callable[[NodeId, str, Any], Awaitable[Any]]
+
+
+class HandshakeError(Exception):
+    """The peer is not a member of this cluster, or could not prove the shared secret."""
+
+
+class RpcError(Exception):
+    """An RPC could not be delivered or the remote handler failed; ``body`` is its answer."""
+
+    def __init__(self, message: str, body: Any = None) -> None:
+        super().__init__(message)
+        self.body = body
+
+
+def _mac(
+    secret: bytes | None,
+    role: bytes,
+    cluster_id: str,
+    ids: tuple[int, int],
+    nonces: tuple[bytes, bytes],
+) -> bytes:
+    if not secret:
+        return b""
+    material = b"|".join(
+        [role, cluster_id.encode(), str(ids[0]).encode(), str(ids[1]).encode(), *nonces]
+    )
+    return hmac.new(secret, material, hashlib.sha256).digest()
+
+
+def _check_mac(secret: bytes | None, got: Any, want: bytes) -> None:
+    if not isinstance(got, bytes):
+        raise HandshakeError("malformed handshake proof")
+    if secret and not hmac.compare_digest(got, want):
+        raise HandshakeError("peer could not prove the cluster secret")
+    if not secret and got:
+        raise HandshakeError("peer uses a cluster secret and this node has none")
+
+
+async def _read_handshake_frame(reader: asyncio.StreamReader) -> bytes:
+    """Read exactly one small frame, so no byte after the handshake is consumed here."""
+    header = await reader.readexactly(4)
+    n = int.from_bytes(header, "big")
+    if n > HANDSHAKE_MAX_FRAME:
+        raise HandshakeError(f"handshake frame of {n} bytes")
+    return await reader.readexactly(n)
+
+
+async def _read_frame(
+    reader: asyncio.StreamReader, decoder: FrameDecoder, pending: collections.deque[bytes]
+) -> bytes:
+    while not pending:
+        data = await reader.read(READ_CHUNK)
+        if not data:
+            raise ConnectionError("connection closed by peer")
+        pending.extend(decoder.feed(data))
+    return pending.popleft()
+
+
+def _unpack_array(frame: bytes, n_min: int) -> list[Any]:
+    try:
+        value = msgpack.unpackb(frame, raw=False)
+    except Exception as exc:  # msgpack raises several unrelated types on garbage
+        raise HandshakeError(f"undecodable handshake: {exc}") from None
+    if not isinstance(value, list) or len(value) < n_min:
+        raise HandshakeError("malformed handshake")
+    return value
+
+
+@dataclass
+class TransportStats:
+    sent: int = 0
+    received: int = 0
+    dropped_full_queue: int = 0
+    refused_connections: int = 0
+    bad_frames: int = 0
+    connects: int = 0
+    per_peer_dropped: dict[NodeId, int] = field(default_factory=dict)
+
+
+class _Peer:
+    """The outbound side to one peer: a bounded queue drained by one sender task."""
+
+    def __init__(self, peer_id: NodeId, host: str, port: int, max_queue: int) -> None:
+        self.id = peer_id
+        self.host = host
+        self.port = port
+        self.queue: collections.deque[bytes] = collections.deque()
+        self.max_queue = max_queue
+        self.wakeup = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+        self.connected = False
+        self.writer: asyncio.StreamWriter | None = None
+
+
+class TcpTransport:
+    """Moves Raft messages (and small RPCs) between nodes over TCP.
+
+    ``send`` never blocks: it appends to the peer's bounded queue, dropping the message when the
+    queue is full (Raft tolerates loss; the leader retries). ``on_message`` is called for every
+    authenticated inbound message; ``on_unreachable`` when a peer's connection fails, so the
+    leader can stop pipelining to it.
+    """
+
+    def __init__(
+        self,
+        node_id: NodeId,
+        cluster_id: str,
+        listen: tuple[str, int],
+        peers: dict[NodeId, tuple[str, int]],
+        on_message: Callable[[Message], None],
+        *,
+        on_unreachable: Callable[[NodeId], None] = lambda _id: None,
+        rpc_handler: RpcHandler | None = None,
+        secret: bytes | None = None,
+        max_frame: int = 64 << 20,
+        max_queue: int = 8192,
+    ) -> None:
+        self.node_id = node_id
+        self.cluster_id = cluster_id
+        self.listen = listen
+        self.on_message = on_message
+        self.on_unreachable = on_unreachable
+        self.rpc_handler = rpc_handler
+        self.secret = secret or None
+        self.max_frame = max_frame
+        self.max_queue = max_queue
+        self.stats = TransportStats()
+        self._peers: dict[NodeId, _Peer] = {}
+        self._server: asyncio.AbstractServer | None = None
+        self._inbound: set[asyncio.Task[None]] = set()
+        self._rpc_waiters: dict[int, asyncio.Future[Any]] = {}
+        self._rpc_seq = 0
+        self._closed = False
+        for pid, (host, port) in peers.items():
+            if pid != node_id:
+                self._peers[pid] = _Peer(pid, host, port, max_queue)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        host, port = self.listen
+        self._server = await asyncio.start_server(self._accept, host, port, limit=READ_CHUNK)
+        for peer in self._peers.values():
+            peer.task = asyncio.create_task(self._sender(peer), name=f"raft-send-{peer.id}")
+
+    @property
+    def bound_port(self) -> int:
+        assert self._server is not None
+        return self._server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._server is not None:
+            self._server.close()
+        tasks = [p.task for p in self._peers.values() if p.task] + list(self._inbound)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for peer in self._peers.values():
+            if peer.writer is not None:
+                peer.writer.close()
+        if self._server is not None:
+            await self._server.wait_closed()
+        for fut in self._rpc_waiters.values():
+            if not fut.done():
+                fut.set_exception(RpcError("transport closed"))
+
+    def add_peer(self, peer_id: NodeId, host: str, port: int) -> None:
+        """Start dialing a new member (membership change)."""
+        if peer_id == self.node_id or peer_id in self._peers:
+            return
+        peer = _Peer(peer_id, host, port, self.max_queue)
+        self._peers[peer_id] = peer
+        if self._server is not None:
+            peer.task = asyncio.create_task(self._sender(peer), name=f"raft-send-{peer_id}")
+
+    def remove_peer(self, peer_id: NodeId) -> None:
+        peer = self._peers.pop(peer_id, None)
+        if peer is not None and peer.task is not None:
+            peer.task.cancel()
+
+    def peer_ids(self) -> list[NodeId]:
+        return sorted(self._peers)
+
+    def is_connected(self, peer_id: NodeId) -> bool:
+        peer = self._peers.get(peer_id)
+        return bool(peer and peer.connected)
+
+    # ------------------------------------------------------------------ sending
+
+    def send(self, msgs: Sequence[Message]) -> None:
+        for m in msgs:
+            peer = self._peers.get(m.to)
+            if peer is None:
+                continue
+            self._enqueue(peer, bytes((CH_RAFT,)) + encode_message(m))
+
+    def _enqueue(self, peer: _Peer, payload: bytes) -> bool:
+        if len(peer.queue) >= peer.max_queue:
+            self.stats.dropped_full_queue += 1
+            self.stats.per_peer_dropped[peer.id] = self.stats.per_peer_dropped.get(peer.id, 0) + 1
+            return False
+        peer.queue.append(payload)
+        peer.wakeup.set()
+        return True
+
+    async def rpc(self, peer_id: NodeId, method: str, body: Any, timeout: float) -> Any:
+        """Call ``method`` on a peer and wait for its answer (forwarded statements and reads)."""
+        peer = self._peers.get(peer_id)
+        if peer is None:
+            raise RpcError(f"unknown peer {peer_id}")
+        self._rpc_seq += 1
+        rid = self._rpc_seq
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._rpc_waiters[rid] = fut
+        try:
+            payload = bytes((CH_RPC_REQUEST,)) + msgpack.packb([rid, method, body])
+            if not self._enqueue(peer, payload):
+                raise RpcError(f"queue to peer {peer_id} is full")
+            return await asyncio.wait_for(fut, timeout)
+        finally:
+            self._rpc_waiters.pop(rid, None)
+
+    async def _sender(self, peer: _Peer) -> None:
+        backoff = 0.05
+        while not self._closed:
+            try:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(peer.host, peer.port, limit=READ_CHUNK),
+                    HANDSHAKE_TIMEOUT,
+                )
+            except (TimeoutError, OSError):
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 1.0)
+                continue
+            try:
+                await self._dial_handshake(peer, reader, writer)
+                peer.connected = True
+                peer.writer = writer
+                self.stats.connects += 1
+                backoff = 0.05
+                reply_task = asyncio.create_task(self._read_replies(peer, reader))
+                try:
+                    await self._drain_queue(peer, writer, reply_task)
+                finally:
+                    reply_task.cancel()
+            except (
+                TimeoutError,
+                OSError,
+                ConnectionError,
+                HandshakeError,
+                CodecError,
+                asyncio.IncompleteReadError,
+            ) as exc:
+                log.warning("node %d: connection to peer %d failed: %s", self.node_id, peer.id, exc)
+            finally:
+                peer.connected = False
+                peer.writer = None
+                writer.close()
+            self.on_unreachable(peer.id)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 1.0)
+
+    async def _drain_queue(
+        self, peer: _Peer, writer: asyncio.StreamWriter, reply_task: asyncio.Task[None]
+    ) -> None:
+        while True:
+            if not peer.queue:
+                peer.wakeup.clear()
+                waiter = asyncio.create_task(peer.wakeup.wait())
+                done, _ = await asyncio.wait(
+                    {waiter, reply_task}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if reply_task in done:
+                    waiter.cancel()
+                    reply_task.result()  # raises the reader's error
+                    raise ConnectionError("peer closed the connection")
+            batch = []
+            while peer.queue and len(batch) < 1024:
+                batch.append(encode_frame(peer.queue.popleft(), self.max_frame))
+            writer.write(b"".join(batch))
+            self.stats.sent += len(batch)
+            await writer.drain()
+
+    async def _read_replies(self, peer: _Peer, reader: asyncio.StreamReader) -> None:
+        """The dialed connection carries RPC replies back; anything else is a protocol error."""
+        decoder = FrameDecoder(self.max_frame)
+        pending: collections.deque[bytes] = collections.deque()
+        while True:
+            frame = await _read_frame(reader, decoder, pending)
+            if not frame or frame[0] != CH_RPC_REPLY:
+                raise CodecError("unexpected frame on an outbound connection")
+            self._on_rpc_reply(frame[1:])
+
+    def _on_rpc_reply(self, body: bytes) -> None:
+        try:
+            rid, ok, value = msgpack.unpackb(body, raw=False)
+        except Exception as exc:
+            raise CodecError(f"malformed RPC reply: {exc}") from None
+        fut = self._rpc_waiters.get(rid)
+        if fut is not None and not fut.done():
+            if ok:
+                fut.set_result(value)
+            else:
+                fut.set_exception(RpcError(str(value), value))
+
+    async def _dial_handshake(
+        self, peer: _Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        nonce = os.urandom(16)
+        writer.write(
+            encode_frame(msgpack.packb([MAGIC, VERSION, self.cluster_id, self.node_id, nonce]))
+        )
+        await writer.drain()
+        frame = await asyncio.wait_for(_read_handshake_frame(reader), HANDSHAKE_TIMEOUT)
+        magic, version, cluster_id, peer_id, peer_nonce, peer_mac = _unpack_array(frame, 6)[:6]
+        if magic != MAGIC or version != VERSION:
+            raise HandshakeError("peer does not speak the raftsql transport")
+        if cluster_id != self.cluster_id:
+            raise HandshakeError(f"peer belongs to cluster {cluster_id!r}")
+        if peer_id != peer.id:
+            raise HandshakeError(
+                f"expected node {peer.id} at {peer.host}:{peer.port}, got {peer_id}"
+            )
+        if not isinstance(peer_nonce, bytes):
+            raise HandshakeError("malformed handshake nonce")
+        ids = (self.node_id, peer.id)
+        _check_mac(
+            self.secret,
+            peer_mac,
+            _mac(self.secret, b"acceptor", self.cluster_id, ids, (nonce, peer_nonce)),
+        )
+        writer.write(
+            encode_frame(
+                msgpack.packb(
+                    [_mac(self.secret, b"dialer", self.cluster_id, ids, (nonce, peer_nonce))]
+                )
+            )
+        )
+        await writer.drain()
+
+    # ------------------------------------------------------------------ receiving
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._inbound.add(task)
+        peer_desc = writer.get_extra_info("peername")
+        try:
+            peer_id = await asyncio.wait_for(
+                self._accept_handshake(reader, writer), HANDSHAKE_TIMEOUT
+            )
+            await self._receive_loop(peer_id, reader, writer)
+        except (TimeoutError, HandshakeError) as exc:
+            self.stats.refused_connections += 1
+            log.warning("node %d: refused connection from %s: %s", self.node_id, peer_desc, exc)
+        except CodecError as exc:
+            self.stats.bad_frames += 1
+            log.warning("node %d: bad frame from %s, closing: %s", self.node_id, peer_desc, exc)
+        except (OSError, ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass  # peer went away, or we are closing: nothing to report
+        finally:
+            writer.close()
+            self._inbound.discard(task)
+
+    async def _accept_handshake(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> NodeId:
+        frame = await _read_handshake_frame(reader)
+        magic, version, cluster_id, peer_id, peer_nonce = _unpack_array(frame, 5)[:5]
+        if magic != MAGIC or version != VERSION:
+            raise HandshakeError("not a raftsql peer")
+        if cluster_id != self.cluster_id:
+            raise HandshakeError(f"wrong cluster id {cluster_id!r}")
+        if not isinstance(peer_id, int) or isinstance(peer_id, bool) or peer_id <= 0:
+            raise HandshakeError("malformed node id")
+        if not isinstance(peer_nonce, bytes) or len(peer_nonce) != 16:
+            raise HandshakeError("malformed handshake nonce")
+        nonce = os.urandom(16)
+        ids = (peer_id, self.node_id)
+        writer.write(
+            encode_frame(
+                msgpack.packb(
+                    [
+                        MAGIC,
+                        VERSION,
+                        self.cluster_id,
+                        self.node_id,
+                        nonce,
+                        _mac(self.secret, b"acceptor", self.cluster_id, ids, (peer_nonce, nonce)),
+                    ]
+                )
+            )
+        )
+        await writer.drain()
+        proof = _unpack_array(await _read_handshake_frame(reader), 1)[0]
+        _check_mac(
+            self.secret,
+            proof,
+            _mac(self.secret, b"dialer", self.cluster_id, ids, (peer_nonce, nonce)),
+        )
+        return peer_id
+
+    async def _receive_loop(
+        self, peer_id: NodeId, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        decoder = FrameDecoder(self.max_frame)
+        while True:
+            data = await reader.read(READ_CHUNK)
+            if not data:
+                return
+            for frame in decoder.feed(data):
+                self._dispatch(peer_id, frame, writer)
+
+    def _dispatch(self, peer_id: NodeId, frame: bytes, writer: asyncio.StreamWriter) -> None:
+        if not frame:
+            raise CodecError("empty frame")
+        channel = frame[0]
+        if channel == CH_RAFT:
+            msg = decode_message(frame[1:], self.max_frame)
+            if msg.frm != peer_id or msg.to != self.node_id:
+                raise CodecError(
+                    f"message from {msg.frm} to {msg.to} on node {peer_id}'s connection"
+                )
+            self.stats.received += 1
+            self.on_message(msg)
+        elif channel == CH_RPC_REQUEST:
+            try:
+                rid, method, body = msgpack.unpackb(frame[1:], raw=False)
+            except Exception as exc:
+                raise CodecError(f"malformed RPC request: {exc}") from None
+            task = asyncio.create_task(self._serve_rpc(peer_id, rid, method, body, writer))
+            self._inbound.add(task)
+            task.add_done_callback(self._inbound.discard)
+        else:
+            raise CodecError(f"unknown channel {channel}")
+
+    async def _serve_rpc(
+        self, peer_id: NodeId, rid: int, method: str, body: Any, writer: asyncio.StreamWriter
+    ) -> None:
+        if self.rpc_handler is None:
+            ok, value = False, "no RPC handler"
+        else:
+            try:
+                ok, value = True, await self.rpc_handler(peer_id, method, body)
+            except RpcError as exc:
+                ok, value = False, exc.body if exc.body is not None else str(exc)
+            except Exception as exc:  # the remote caller gets the failure, the node keeps going
+                log.exception("node %d: RPC %s from %d failed", self.node_id, method, peer_id)
+                ok, value = False, f"{type(exc).__name__}: {exc}"
+        if writer.is_closing():
+            return
+        writer.write(
+            encode_frame(bytes((CH_RPC_REPLY,)) + msgpack.packb([rid, ok, value]), self.max_frame)
+        )
