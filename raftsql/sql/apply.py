@@ -16,6 +16,7 @@ optimistic check for interactive transactions.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -312,7 +313,8 @@ class StateMachine:
         """Write a consistent copy of the database to `path`; returns its applied index.
 
         Uses the online backup API from a separate connection inside one read transaction, so
-        the copy is one snapshot and the apply connection is never blocked (WAL)."""
+        the copy is one snapshot and the apply connection is never blocked (WAL). It touches
+        no state of this object, so it may run on another thread while apply goes on."""
         source = apsw.Connection(self.path, statementcachesize=0)
         try:
             source.execute("BEGIN")
@@ -343,10 +345,21 @@ class StateMachine:
             return self._applied
 
     def flush(self) -> int:
-        """Make everything applied so far durable (WAL checkpoint with fsync) and return that
-        index. Raft log compaction up to index i must call this first (docs/transactions.md)."""
+        """Make everything applied so far durable and return that index. Raft log compaction up
+        to index i must call this first (docs/transactions.md, "Durability").
+
+        A PASSIVE checkpoint never waits for readers; then both files are fsynced: committed
+        frames not yet checkpointed (a reader may pin them) are durable in the WAL, the rest in
+        the database file."""
         with self._lock, self._auth.internal():
-            self._conn.execute("PRAGMA wal_checkpoint(FULL)")
+            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            for name in (self.path + "-wal", self.path):
+                if os.path.exists(name):
+                    fd = os.open(name, os.O_RDONLY)
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
             return self._applied
 
     def close(self) -> None:

@@ -99,9 +99,10 @@ def _check_param(value: Any) -> Param:
 
 def _pack(version: int, body: Any) -> bytes:
     try:
-        return bytes([version]) + msgpack.packb(body, use_bin_type=True)
+        packed: bytes = msgpack.packb(body, use_bin_type=True)
     except (TypeError, OverflowError, ValueError) as exc:
         raise CommandEncodeError(str(exc)) from exc
+    return bytes([version]) + packed
 
 
 def _unpack(data: bytes, version: int, what: str) -> Any:
