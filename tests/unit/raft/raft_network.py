@@ -146,9 +146,10 @@ class Network:
         self.send()
 
     def tick(self, nid: NodeId, n: int = 1) -> None:
+        """Tick ``nid`` ``n`` times, letting the network settle after each tick."""
         for _ in range(n):
             self.node(nid).tick()
-        self.send()
+            self.send()
 
     def tick_all(self, n: int = 1) -> None:
         for _ in range(n):
