@@ -1,0 +1,170 @@
+"""The Ready/advance handshake, proposals and the stable one-line descriptions.
+
+Source of truth: docs/raft-api.md "The Ready loop"; etcd rawnode.go / node.go Ready docs
+(persist before send for msgsAfterAppend, MustSync); Raft thesis 6.3 (client ids for
+exactly-once); etcd Config.MaxUncommittedEntriesSize; etcd util.go Describe*.
+"""
+
+from __future__ import annotations
+
+import pytest
+from raft_network import Network, drain, of_type, solo
+
+from raftsql.raft.describe import (
+    describe_entry,
+    describe_hard_state,
+    describe_message,
+    describe_ready,
+)
+from raftsql.raft.errors import ProposalDroppedError
+from raftsql.raft.types import (
+    Entry,
+    EntryType,
+    HardState,
+    Message,
+    MessageType,
+    Role,
+)
+
+MT = MessageType
+
+
+def leader_alone():
+    node, log = solo(1, [1, 2, 3], pre_vote=False)
+    node.campaign()
+    drain(node, log)
+    node.step(Message(MT.VOTE_RESP, to=1, frm=2, term=1))
+    drain(node, log)
+    assert node.status().role is Role.LEADER
+    return node, log
+
+
+def test_leader_own_append_counts_only_after_persist() -> None:
+    """Reference: etcd raft.go appendEntry / msgsAfterAppend: the leader's copy of an entry
+    counts toward commit only once it is durable (after advance of the Ready holding it)."""
+    node, log = leader_alone()
+    node.propose(b"x")
+    rd = node.ready()
+    assert [e.data for e in rd.entries] == [b"x"] and rd.must_sync
+    # Follower 2 acks before the leader persisted its own copy: 1 of 3 durable copies + 2 = 2
+    # would be a majority only if the leader's own copy counted already.
+    node.step(Message(MT.APP_RESP, to=1, frm=2, term=1, index=2))
+    assert node.status().commit == 1
+    log.append(rd.entries)
+    node.advance(rd)
+    assert node.status().commit == 2
+
+
+def test_responses_wait_for_persistence() -> None:
+    """Reference: etcd node.go Ready: append and vote responses depend on durable state and
+    travel in persisted_messages, never in messages."""
+    node, log = solo(1, [1, 2, 3])
+    node.step(Message(MT.APP, to=1, frm=2, term=1, index=0, log_term=0,
+                      entries=(Entry(term=1, index=1, data=b"a"),), commit=1))
+    rd = node.ready()
+    assert rd.messages == []
+    assert [(m.type, m.index) for m in rd.persisted_messages] == [(MT.APP_RESP, 1)]
+    assert rd.hard_state == HardState(term=1, vote=0, commit=1)
+    assert [e.data for e in rd.committed_entries] == [b"a"]  # applied after the persist
+    log.append(rd.entries)
+    log.set_hard_state(rd.hard_state)
+    node.advance(rd)
+    assert node.status().applied == 1 and not node.has_ready()
+
+
+def test_ready_must_be_advanced_before_the_next() -> None:
+    """Reference: docs/raft-api.md: one Ready at a time."""
+    node, _ = solo(1, [1])
+    node.campaign()
+    node.ready()
+    with pytest.raises(AssertionError):
+        node.ready()
+
+
+def test_proposal_forwarded_with_client_ids() -> None:
+    """Reference: Raft thesis 6.3: every entry carries the client id and sequence number so
+    that the state machine can discard duplicates; forwarding keeps them."""
+    n = Network([1, 2, 3])
+    n.campaign(1)
+    n.propose(3, b"w", client_id=b"c1", seq=7)
+    e = [e for e in n.peers[2].applied if e.data == b"w"][0]
+    assert (e.client_id, e.seq, e.term) == (b"c1", 7, 1)
+    assert any(m.type is MT.PROP and m.frm == 3 for m in n.delivered)
+
+
+def test_proposal_dropped_without_leader_or_forwarding() -> None:
+    """Reference: etcd ErrProposalDropped: no leader known, or forwarding disabled."""
+    node, _ = solo(1, [1, 2, 3])
+    with pytest.raises(ProposalDroppedError):
+        node.propose(b"x")
+    n = Network([1, 2, 3], disable_proposal_forwarding=True)
+    n.campaign(1)
+    with pytest.raises(ProposalDroppedError):
+        n.node(2).propose(b"x")
+
+
+def test_uncommitted_size_limit() -> None:
+    """Reference: etcd Config.MaxUncommittedEntriesSize: a leader whose uncommitted tail is
+    too large drops proposals (but always admits one into an empty pipeline)."""
+    node, log = solo(1, [1, 2, 3], pre_vote=False, max_uncommitted_entries_size=10)
+    node.campaign()
+    drain(node, log)
+    node.step(Message(MT.VOTE_RESP, to=1, frm=2, term=1))
+    drain(node, log)
+    node.propose(b"x" * 50)  # larger than the limit, but the pipeline is empty
+    with pytest.raises(ProposalDroppedError):
+        node.propose(b"y")
+    drain(node, log)
+    node.step(Message(MT.APP_RESP, to=1, frm=2, term=1, index=2))
+    drain(node, log)  # committed and applied: the budget is free again
+    node.propose(b"y")
+
+
+def test_pipelining_is_bounded_by_inflight_window() -> None:
+    """Reference: etcd Config.MaxInflightMsgs (thesis 10.2.1 pipelining): at most N appends in
+    flight to a follower in replicate state."""
+    n = Network([1, 2, 3], max_inflight_msgs=2)
+    n.campaign(1)
+    n.ignore(MT.APP_RESP)
+    n.delivered.clear()
+    for i in range(5):
+        n.node(1).propose(b"%d" % i)
+    n.send()
+    to2 = [m for m in of_type(n.delivered, MT.APP) if m.to == 2]
+    assert len(to2) == 2
+    pr = n.node(1).status().progress[2]
+    assert pr.paused and pr.inflight == 2
+
+
+def test_batches_are_size_bounded() -> None:
+    """Reference: etcd Config.MaxSizePerMsg: an append carries at most max_size_per_msg bytes
+    (but at least one entry)."""
+    n = Network([1, 2, 3])
+    n.campaign(1)
+    n.isolate(2)
+    for i in range(10):
+        n.propose(1, b"x" * 100 + b"%d" % i)
+    n.recover()
+    r = n.node(1).raft
+    r.cfg.max_size_per_msg = 300
+    n.delivered.clear()
+    n.tick(1)
+    apps = [m for m in of_type(n.delivered, MT.APP) if m.to == 2 and m.entries]
+    assert apps and all(sum(e.size() for e in m.entries) <= 300 for m in apps)
+    assert n.data(2) == n.data(1)
+
+
+def test_describe_lines_are_stable() -> None:
+    """Reference: etcd util.go DescribeMessage/DescribeEntry: one stable line each."""
+    e = Entry(term=2, index=5, type=EntryType.NORMAL, data=b"x", client_id=b"\x01", seq=3)
+    assert describe_entry(e) == "2/5 Normal b'x' client=01#3"
+    assert describe_hard_state(HardState(3, 1, 9)) == "Term:3 Vote:1 Commit:9"
+    m = Message(MT.APP_RESP, to=1, frm=2, term=3, index=4, reject=True, reject_hint=2)
+    assert describe_message(m) == "2->1 APP_RESP Term:3 Log:0/4 Rejected (Hint: 2)"
+    node, _ = solo(1, [1], pre_vote=False)
+    node.campaign()
+    assert describe_ready(node.ready()).splitlines() == [
+        "Lead:None State:candidate",
+        "HardState Term:1 Vote:1 Commit:0",
+        "MustSync",
+    ]
