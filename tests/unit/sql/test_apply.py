@@ -254,6 +254,7 @@ def test_snapshot_and_restore(tmp_path: Path) -> None:
     dst.apply(1, cmd("CREATE TABLE junk (x)"))  # a node with other state is overwritten
     assert dst.restore_from(str(tmp_path / "snap.db")) == 5
     assert dst.applied_index == 5 and dst.checksum() == at_snapshot
+    assert rows(dst, "PRAGMA journal_mode") == [("wal",)]  # still the apply configuration
     apply_all(dst, LOG[5:], start=6)
     assert dst.checksum() == src.checksum()
     dst.close()
