@@ -334,8 +334,8 @@ def _like_regex(pattern: str, escape: str, flags: int) -> re.Pattern[str]:
         ch = pattern[i]
         if escape and ch == escape:
             if i + 1 >= len(pattern):
-                raise SqlError(sqlstate.INVALID_ESCAPE_SEQUENCE,
-                               "LIKE pattern must not end with escape character")
+                out.append("(?!)")  # PostgreSQL errors only if matching gets here; never match
+                break
             out.append(re.escape(pattern[i + 1]))
             i += 2
             continue
@@ -382,12 +382,18 @@ def pg_regexp_i(string: Value, pattern: Value) -> Value:
     return 1 if _regex(str(pattern), re.IGNORECASE).search(str(string)) else 0
 
 
+def _per_char(value: str, convert: Callable[[str], str]) -> str:
+    """Case mapping one character at a time, like PostgreSQL's towlower/towupper loop
+    ('straße' upper-cases to 'STRAßE', not 'STRASSE')."""
+    return "".join(c2 if len(c2 := convert(c)) == 1 else c for c in value)
+
+
 def pg_lower(value: Value) -> Value:
-    return value.lower() if isinstance(value, str) else value
+    return _per_char(value, str.lower) if isinstance(value, str) else value
 
 
 def pg_upper(value: Value) -> Value:
-    return value.upper() if isinstance(value, str) else value
+    return _per_char(value, str.upper) if isinstance(value, str) else value
 
 
 def pg_left(value: Value, count: Value) -> Value:

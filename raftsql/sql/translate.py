@@ -11,6 +11,7 @@ The result is memoized by exact text (bounded LRU); `cache_info()` reports hits 
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import re
 
@@ -33,7 +34,7 @@ from raftsql.sql.rewrite.dialect import PgSQLite
 from raftsql.sql.rewrite.scan import Piece, bind_markers, leading_words, scan_generated, split
 
 __all__ = ["ColumnInfo", "SessionAction", "StatementKind", "Translated", "TxnAction",
-           "translate", "cache_info", "cache_clear", "CACHE_SIZE"]
+           "translate", "describe", "cache_info", "cache_clear", "CACHE_SIZE"]
 
 CACHE_SIZE = 4096
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
@@ -225,3 +226,32 @@ def cache_info() -> functools._CacheInfo:
 
 def cache_clear() -> None:
     _translate_cached.cache_clear()
+
+
+def describe(t: Translated) -> str:
+    """One stable line for a Translated (golden files, logs; STYLE.md rule 14)."""
+    flags = [t.kind.name, t.command_tag]
+    if t.returns_rows:
+        flags.append("rows")
+    if t.param_order:
+        flags.append("params=" + ",".join(str(i + 1) for i in t.param_order))
+    if t.json_params:
+        flags.append("json=" + ",".join(str(i + 1) for i in sorted(t.json_params)))
+    if t.needs_fixing:
+        flags.append("fix")
+    if t.catalog_tables:
+        flags.append("catalog=" + ",".join(t.catalog_tables))
+    if t.rebuild_primary_key:
+        flags.append("rebuild_pk=" + ",".join(t.rebuild_primary_key))
+    defaults = [c.name for c in t.columns if c.nondeterministic_default]
+    if defaults:
+        flags.append("nondeterministic_defaults=" + ",".join(defaults))
+    action = t.txn or t.session
+    if action is not None:
+        fields = {k: v for k, v in vars(action).items() if v not in (None, False)}
+        body = " ".join(f"{k}={v!r}" if k != "action" else str(v) for k, v in fields.items())
+    else:
+        body = t.sql
+    if "\n" in body or body != body.strip():
+        body = "json:" + json.dumps(body)
+    return " ".join(flags) + " | " + body

@@ -44,8 +44,11 @@ class PgServerUnavailable(RuntimeError):
 class PgServer:
     """`with PgServer() as pg: psycopg.connect(pg.dsn)`; database `postgres`, user `postgres`."""
 
-    def __init__(self, *, start_timeout: float = 30.0) -> None:
+    def __init__(self, *, start_timeout: float = 30.0, locale: str = "C.UTF-8") -> None:
+        """`locale` C.UTF-8: code point collation (as SQLite's BINARY) with Unicode case
+        mapping for lower()/upper()."""
         self.start_timeout = start_timeout
+        self.locale = locale
         self.port = 0
         self.datadir: Path | None = None
         self._tmp: str | None = None
@@ -79,18 +82,49 @@ class PgServer:
             os.chown(self._tmp, self._user.pw_uid, self._user.pw_gid)
         env = {**os.environ, "LC_ALL": "C", "TZ": "UTC"}
         result = subprocess.run(
-            [initdb, "-D", str(self.datadir), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-             "--locale=C", "--no-sync"],
-            capture_output=True, env=env, timeout=120, **self._run_kwargs(),  # type: ignore[arg-type]
+            [
+                initdb,
+                "-D",
+                str(self.datadir),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+            capture_output=True,
+            env=env,
+            timeout=120,
+            **self._run_kwargs(),  # type: ignore[arg-type]
         )
         if result.returncode != 0:
             raise PgServerUnavailable(f"initdb failed: {result.stderr.decode()[-500:]}")
         self.port = _free_port()
         self._proc = subprocess.Popen(
-            [postgres, "-D", str(self.datadir), "-h", "127.0.0.1", "-p", str(self.port),
-             "-k", self._tmp, "-c", "fsync=off", "-c", "TimeZone=UTC", "-c",
-             "max_connections=20", "-c", "shared_buffers=16MB"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+            [
+                postgres,
+                "-D",
+                str(self.datadir),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-k",
+                self._tmp,
+                "-c",
+                "fsync=off",
+                "-c",
+                "TimeZone=UTC",
+                "-c",
+                "max_connections=20",
+                "-c",
+                "shared_buffers=16MB",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=env,
             **self._run_kwargs(),  # type: ignore[arg-type]
         )
         deadline = time.monotonic() + self.start_timeout

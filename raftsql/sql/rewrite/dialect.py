@@ -93,6 +93,10 @@ def _cast_sql(self: Any, e: exp.Cast) -> str:
     raise unsupported(f"cast to {to.sql('postgres')}")
 
 
+def _negated(e: exp.Expression, sql: str) -> str:
+    return f"NOT {sql}" if e.args.get("negate") else sql
+
+
 def _fn(name: str) -> Any:
     return lambda self, e: f"{name}()"
 
@@ -110,8 +114,9 @@ class SQLiteGenerator(SQLite.Generator):  # type: ignore[misc,name-defined]
         exp.Localtimestamp: _fn("pg_localtimestamp"),
         exp.Rand: _fn("pg_random"),
         exp.Uuid: _fn("pg_gen_random_uuid"),
-        exp.ILike: lambda self, e: self.func("pg_ilike", e.this, e.expression),
-        exp.RegexpILike: lambda self, e: self.func("pg_regexp_i", e.this, e.expression),
+        exp.ILike: lambda self, e: _negated(e, self.func("pg_ilike", e.this, e.expression)),
+        exp.RegexpILike: lambda self, e: _negated(e, self.func("pg_regexp_i", e.this,
+                                                                e.expression)),
         exp.Extract: lambda self, e: self.func(
             "pg_extract", exp.Literal.string(e.this.name.lower()), e.expression),
         exp.TimestampTrunc: lambda self, e: self.func(

@@ -15,7 +15,7 @@ from sqlglot import exp
 
 from raftsql.sql import sqlstate
 from raftsql.sql.errors import SqlError, unsupported
-from raftsql.sql.rewrite.scan import PARAM_PREFIX
+from raftsql.sql.rewrite.scan import INTERVAL_FUNCTION, PARAM_PREFIX
 
 CATALOG_SCHEMAS = {"pg_catalog", "information_schema"}
 FORBIDDEN_FUNCTIONS = {"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer"}
@@ -90,6 +90,8 @@ def clock_functions(root: exp.Expression, ctx: Context) -> exp.Expression:
 
 
 def _interval_text(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.Anonymous) and node.name == INTERVAL_FUNCTION:
+        return node.expressions[0]
     if isinstance(node, exp.Interval):
         value = node.this
         unit = node.args.get("unit")
@@ -103,6 +105,8 @@ def _interval_text(node: exp.Expression) -> exp.Expression:
 
 
 def _is_interval(node: exp.Expression) -> bool:
+    if isinstance(node, exp.Anonymous) and node.name == INTERVAL_FUNCTION:
+        return True
     return isinstance(node, exp.Interval) or (
         isinstance(node, exp.Cast) and node.args["to"].this == exp.DataType.Type.INTERVAL
     )
@@ -126,6 +130,9 @@ def interval_arithmetic(root: exp.Expression, ctx: Context) -> exp.Expression:
     root = root.transform(swap)
     for node in root.find_all(exp.Interval):
         raise unsupported(f"interval value {node.sql('postgres')}")
+    for func in root.find_all(exp.Anonymous):
+        if func.name == INTERVAL_FUNCTION:
+            raise unsupported("interval values outside timestamp +/- interval")
     for node in root.find_all(exp.Cast):
         if node.args["to"].this == exp.DataType.Type.INTERVAL:
             raise unsupported("interval values outside timestamp +/- interval")

@@ -22,6 +22,12 @@ PARAM_PREFIX = ":__p"
 _DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z_0-9]*)?\$")
 _PARAM = re.compile(r"\$(\d+)")
 _IDENT_CHAR = re.compile(r"[A-Za-z_0-9$]")
+_INTERVAL = re.compile(r"interval\s*(?=')", re.I)
+_INTERVAL_UNIT = re.compile(
+    r"\s+(years?|months?|days?|hours?|minutes?|seconds?)\b(?:\s+to\s+(?:months?|hours?|minutes?|seconds?)\b)?",
+    re.I)
+INTERVAL_FUNCTION = "__pg_interval"
+_U_ESCAPE = re.compile(r"\\(\\|[0-9A-Fa-f]{4}|\+[0-9A-Fa-f]{6})")
 _E_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 MAX_PARAMS = 65535  # the Bind message carries an Int16 count
 
@@ -147,6 +153,28 @@ def split(text: str) -> list[Piece]:
         elif ch == '"':
             j = _skip_quoted(text, i, '"')
             out.append(text[i:j])
+            i = j
+        elif ch in "iI" and not prev_ident and _INTERVAL.match(text, i):
+            # sqlglot keeps only the first number of INTERVAL '1 day 02:30:00': keep all
+            quote = _INTERVAL.match(text, i).end()  # type: ignore[union-attr]
+            j = _skip_quoted(text, quote, "'")
+            value = text[quote + 1 : j - 1].replace("''", "'")
+            unit = _INTERVAL_UNIT.match(text, j)
+            if unit:
+                value, j = f"{value} {unit.group(1)}", unit.end()
+            out.append(f" {INTERVAL_FUNCTION}({_standard_literal(value)}) ")
+            i = j
+        elif ch in "uU" and text[i + 1 : i + 3] == "&'" and not prev_ident:
+            j = _skip_quoted(text, i + 2, "'")
+            if re.match(r"\s*UESCAPE\b", text[j:], re.I):
+                raise SqlError(sqlstate.FEATURE_NOT_SUPPORTED, "UESCAPE is not supported")
+            raw = text[i + 3 : j - 1].replace("''", "'")
+
+            def _unicode(m: re.Match[str]) -> str:
+                code = m.group(1)
+                return "\\" if code == "\\" else chr(int(code.lstrip("+"), 16))
+
+            out.append(_standard_literal(_U_ESCAPE.sub(_unicode, raw)))
             i = j
         elif ch in "eE" and text[i + 1 : i + 2] == "'" and not prev_ident:
             value, j = _read_e_string(text, i + 1)

@@ -1,0 +1,133 @@
+-- Date/time, json and PostgreSQL-vs-SQLite edge cases, compared against PostgreSQL 15.
+SELECT extract(year FROM hired) FROM emp ORDER BY id;
+-- expect: READ SELECT rows | SELECT PG_EXTRACT('year', hired) FROM emp ORDER BY id NULLS LAST
+SELECT extract(month FROM hired), extract(day FROM hired) FROM emp ORDER BY id;
+-- expect: READ SELECT rows | SELECT PG_EXTRACT('month', hired), PG_EXTRACT('day', hired) FROM emp ORDER BY id NULLS LAST
+SELECT extract(hour FROM last_login), extract(minute FROM last_login) FROM emp ORDER BY id;
+-- expect: READ SELECT rows | SELECT PG_EXTRACT('hour', last_login), PG_EXTRACT('minute', last_login) FROM emp ORDER BY id NULLS LAST
+SELECT extract(second FROM last_login) FROM emp ORDER BY id;
+-- expect: READ SELECT rows | SELECT PG_EXTRACT('second', last_login) FROM emp ORDER BY id NULLS LAST
+SELECT extract(dow FROM hired), extract(doy FROM hired) FROM emp ORDER BY id;
+-- expect: READ SELECT rows | SELECT PG_EXTRACT('dow', hired), PG_EXTRACT('doy', hired) FROM emp ORDER BY id NULLS LAST
+SELECT extract(epoch FROM last_login) FROM emp ORDER BY id;
+-- expect: READ SELECT rows | SELECT PG_EXTRACT('epoch', last_login) FROM emp ORDER BY id NULLS LAST
+SELECT extract(quarter FROM hired) FROM emp ORDER BY id;
+-- expect: READ SELECT rows | SELECT PG_EXTRACT('quarter', hired) FROM emp ORDER BY id NULLS LAST
+SELECT extract(year FROM '2024-02-29 10:00:00'::timestamp);
+-- expect: READ SELECT rows | SELECT PG_EXTRACT('year', PG_CAST_TIMESTAMP('2024-02-29 10:00:00'))
+SELECT date_trunc('month', last_login) FROM emp ORDER BY id;
+-- expect: READ SELECT rows | SELECT PG_DATE_TRUNC('month', last_login) FROM emp ORDER BY id NULLS LAST
+SELECT date_trunc('day', last_login) FROM emp ORDER BY id;
+-- expect: READ SELECT rows | SELECT PG_DATE_TRUNC('day', last_login) FROM emp ORDER BY id NULLS LAST
+SELECT date_trunc('hour', last_login) FROM emp ORDER BY id;
+-- expect: READ SELECT rows | SELECT PG_DATE_TRUNC('hour', last_login) FROM emp ORDER BY id NULLS LAST
+SELECT date_trunc('year', last_login) FROM emp ORDER BY id;
+-- expect: READ SELECT rows | SELECT PG_DATE_TRUNC('year', last_login) FROM emp ORDER BY id NULLS LAST
+SELECT date_trunc('week', '2024-05-08 10:00:00'::timestamp);
+-- expect: READ SELECT rows | SELECT PG_DATE_TRUNC('week', PG_CAST_TIMESTAMP('2024-05-08 10:00:00'))
+SELECT date_trunc('quarter', '2024-05-08 10:00:00'::timestamp);
+-- expect: READ SELECT rows | SELECT PG_DATE_TRUNC('quarter', PG_CAST_TIMESTAMP('2024-05-08 10:00:00'))
+SELECT last_login + interval '1 day' FROM emp ORDER BY id;
+-- expect: READ SELECT rows | SELECT PG_INTERVAL_ADD(last_login, '1 day', 1) FROM emp ORDER BY id NULLS LAST
+SELECT last_login - interval '2 hours' FROM emp ORDER BY id;
+-- expect: READ SELECT rows | SELECT PG_INTERVAL_ADD(last_login, '2 hours', -1) FROM emp ORDER BY id NULLS LAST
+SELECT last_login + interval '1 month' FROM emp ORDER BY id;
+-- expect: READ SELECT rows | SELECT PG_INTERVAL_ADD(last_login, '1 month', 1) FROM emp ORDER BY id NULLS LAST
+SELECT '2024-01-31 00:00:00'::timestamp + interval '1 month';
+-- expect: READ SELECT rows | SELECT PG_INTERVAL_ADD(PG_CAST_TIMESTAMP('2024-01-31 00:00:00'), '1 month', 1)
+SELECT '2024-03-31 12:00:00'::timestamp - interval '1 month';
+-- expect: READ SELECT rows | SELECT PG_INTERVAL_ADD(PG_CAST_TIMESTAMP('2024-03-31 12:00:00'), '1 month', -1)
+SELECT '2024-01-01 00:00:00'::timestamp + interval '1 year 2 months 3 days';
+-- expect: READ SELECT rows | SELECT PG_INTERVAL_ADD(PG_CAST_TIMESTAMP('2024-01-01 00:00:00'), '1 year 2 months 3 days', 1)
+SELECT '2024-01-01 00:00:00'::timestamp + interval '90 minutes';
+-- expect: READ SELECT rows | SELECT PG_INTERVAL_ADD(PG_CAST_TIMESTAMP('2024-01-01 00:00:00'), '90 minutes', 1)
+SELECT '2024-01-01 00:00:00'::timestamp + interval '1 day 02:30:00';
+-- expect: READ SELECT rows | SELECT PG_INTERVAL_ADD(PG_CAST_TIMESTAMP('2024-01-01 00:00:00'), '1 day 02:30:00', 1)
+SELECT hired + interval '1 week' FROM emp ORDER BY id;
+-- expect: READ SELECT rows | SELECT PG_INTERVAL_ADD(hired, '1 week', 1) FROM emp ORDER BY id NULLS LAST
+SELECT name FROM emp WHERE last_login > '2024-05-01 00:00:00'::timestamp ORDER BY id;
+-- expect: READ SELECT rows | SELECT name FROM emp WHERE last_login > PG_CAST_TIMESTAMP('2024-05-01 00:00:00') ORDER BY id NULLS LAST
+SELECT name FROM emp WHERE hired >= '2020-01-01' ORDER BY id;
+-- expect: READ SELECT rows | SELECT name FROM emp WHERE hired >= '2020-01-01' ORDER BY id NULLS LAST
+SELECT name FROM emp WHERE hired BETWEEN '2018-01-01' AND '2020-12-31' ORDER BY id;
+-- expect: READ SELECT rows | SELECT name FROM emp WHERE hired BETWEEN '2018-01-01' AND '2020-12-31' ORDER BY id NULLS LAST
+SELECT min(hired), max(hired) FROM emp;
+-- expect: READ SELECT rows | SELECT MIN(hired), MAX(hired) FROM emp
+SELECT name FROM emp ORDER BY last_login DESC NULLS LAST, id;
+-- expect: READ SELECT rows | SELECT name FROM emp ORDER BY last_login DESC, id NULLS LAST
+SELECT '2024-05-06 07:08:09.5+00'::timestamptz + interval '30 seconds';
+-- expect: READ SELECT rows | SELECT PG_INTERVAL_ADD(PG_CAST_TIMESTAMPTZ('2024-05-06 07:08:09.5+00'), '30 seconds', 1)
+SELECT date_trunc('minute', '2024-05-06 07:08:09.5+00'::timestamptz);
+-- expect: READ SELECT rows | SELECT PG_DATE_TRUNC('minute', PG_CAST_TIMESTAMPTZ('2024-05-06 07:08:09.5+00'))
+-- division and modulo
+SELECT 1 / 0;
+-- expect: READ SELECT rows | SELECT PG_DIV(1, 0)
+SELECT 1 % 0;
+-- expect: READ SELECT rows | SELECT PG_MOD(1, 0)
+SELECT 1.5 / 0;
+-- expect: READ SELECT rows | SELECT PG_DIV(1.5, 0)
+SELECT qty / 0 FROM item;
+-- expect: READ SELECT rows | SELECT PG_DIV(qty, 0) FROM item
+SELECT 10 / qty FROM item ORDER BY id;
+-- expect: READ SELECT rows | SELECT PG_DIV(10, qty) FROM item ORDER BY id NULLS LAST
+SELECT id FROM item WHERE qty > 0 AND 10 / qty > 1 ORDER BY id;
+-- expect: READ SELECT rows | SELECT id FROM item WHERE qty > 0 AND PG_DIV(10, qty) > 1 ORDER BY id NULLS LAST
+SELECT NULL / 0;
+-- expect: READ SELECT rows | SELECT PG_DIV(NULL, 0)
+SELECT 9 / 3, 10 / 4, 10.0 / 4, 10 / 4.0;
+-- expect: READ SELECT rows | SELECT PG_DIV(9, 3), PG_DIV(10, 4), PG_DIV(10.0, 4), PG_DIV(10, 4.0)
+-- invalid input
+SELECT 'abc'::int;
+-- expect: READ SELECT rows | SELECT PG_CAST_INT('abc', 'integer')
+SELECT ''::int;
+-- expect: READ SELECT rows | SELECT PG_CAST_INT('', 'integer')
+SELECT '1.5'::int;
+-- expect: READ SELECT rows | SELECT PG_CAST_INT('1.5', 'integer')
+SELECT 'x1'::numeric;
+-- expect: READ SELECT rows | SELECT PG_CAST_NUMERIC('x1')
+SELECT 'maybe'::boolean;
+-- expect: READ SELECT rows | SELECT PG_CAST_BOOL('maybe')
+SELECT '2024-13-45'::date;
+-- expect: READ SELECT rows | SELECT PG_CAST_DATE('2024-13-45')
+SELECT 'not a date'::timestamp;
+-- expect: READ SELECT rows | SELECT PG_CAST_TIMESTAMP('not a date')
+SELECT 'zzz'::uuid;
+-- expect: READ SELECT rows | SELECT PG_CAST_UUID('zzz')
+SELECT '{bad json'::jsonb;
+-- expect: READ SELECT rows | SELECT PG_CAST_JSONB('{bad json')
+SELECT 99999::smallint;
+-- expect: READ SELECT rows | SELECT PG_CAST_INT(99999, 'smallint')
+SELECT 3000000000::int;
+-- expect: READ SELECT rows | SELECT PG_CAST_INT(3000000000, 'integer')
+SELECT label::int FROM item WHERE id = 1;
+-- expect: READ SELECT rows | SELECT PG_CAST_INT(label, 'integer') FROM item WHERE id = 1
+SELECT 'ab' LIKE 'ab\';
+-- expect: READ SELECT rows | SELECT 'ab' LIKE 'ab\'
+-- json
+SELECT '{"a": 1}'::json;
+-- expect: READ SELECT rows | SELECT PG_CAST_JSON('{"a": 1}')
+SELECT '{"b": 2, "a": [1, 2]}'::jsonb;
+-- expect: READ SELECT rows | SELECT PG_CAST_JSONB('{"b": 2, "a": [1, 2]}')
+SELECT meta FROM item ORDER BY id;
+-- expect: READ SELECT rows | SELECT meta FROM item ORDER BY id NULLS LAST
+SELECT id FROM item WHERE meta IS NULL ORDER BY id;
+-- expect: READ SELECT rows | SELECT id FROM item WHERE meta IS NULL ORDER BY id NULLS LAST
+-- strings with escapes and dollar quotes
+SELECT E'tab\there';
+-- expect: READ SELECT rows | SELECT 'tab	here'
+SELECT E'line1\nline2';
+-- expect: READ SELECT rows | json:"SELECT 'line1\nline2'"
+SELECT E'quote\'s';
+-- expect: READ SELECT rows | SELECT 'quote''s'
+SELECT E'\x41\102';
+-- expect: READ SELECT rows | SELECT 'AB'
+SELECT $$dollar 'quoted'$$;
+-- expect: READ SELECT rows | SELECT 'dollar ''quoted'''
+SELECT $tag$with $$ inside$tag$;
+-- expect: READ SELECT rows | SELECT 'with $$ inside'
+SELECT 'it''s';
+-- expect: READ SELECT rows | SELECT 'it''s'
+SELECT U&'d\0061t\+000061';
+-- expect: READ SELECT rows | SELECT 'data'
+SELECT length(E'\u00e9');
+-- expect: READ SELECT rows | SELECT LENGTH('é')

@@ -1,0 +1,42 @@
+-- Shared data for the exec_*.sql corpus files, run as-is on PostgreSQL and translated on SQLite.
+CREATE TABLE dept (code TEXT PRIMARY KEY, title TEXT NOT NULL, budget BIGINT, floor SMALLINT);
+CREATE TABLE emp (
+    id SERIAL PRIMARY KEY,
+    name VARCHAR(40) NOT NULL,
+    dept TEXT REFERENCES dept (code),
+    salary NUMERIC(10,2),
+    hired DATE,
+    active BOOLEAN NOT NULL DEFAULT true,
+    manager_id INTEGER,
+    email VARCHAR(60) UNIQUE,
+    bonus DOUBLE PRECISION,
+    last_login TIMESTAMP,
+    note TEXT
+);
+CREATE TABLE item (
+    id INTEGER PRIMARY KEY,
+    emp_id INTEGER,
+    qty INTEGER NOT NULL CHECK (qty >= 0),
+    price NUMERIC(8,2),
+    label TEXT,
+    meta JSONB,
+    tag UUID
+);
+CREATE INDEX item_emp ON item (emp_id);
+INSERT INTO dept VALUES ('ENG', 'Engineering', 1000000, 3), ('OPS', 'Operations', 250000, 1),
+    ('SAL', 'Sales', 500000, 2), ('HR', 'People', NULL, NULL);
+INSERT INTO emp (name, dept, salary, hired, active, manager_id, email, bonus, last_login, note) VALUES
+    ('Alice', 'ENG', 9500.50, '2019-03-01', true, NULL, 'alice@example.com', 1200.5, '2024-05-01 09:30:00', 'lead'),
+    ('bob', 'ENG', 7200.00, '2020-07-15', true, 1, 'bob@example.com', NULL, '2024-05-02 17:45:30.5', NULL),
+    ('Carol', 'OPS', 6100.25, '2018-11-30', false, 1, NULL, 300.0, NULL, 'part-time'),
+    ('dave', 'SAL', 5000.00, '2021-01-04', true, 3, 'dave@example.com', 0.0, '2024-04-30 23:59:59', 'Remote_100%'),
+    ('Eve', NULL, NULL, NULL, true, NULL, 'eve@example.com', NULL, NULL, NULL),
+    ('Frank', 'SAL', 5000.00, '2022-02-28', true, 4, 'FRANK@example.com', 99.99, '2024-02-29 12:00:00', 'it''s fine'),
+    ('Grace', 'ENG', 12000.75, '2017-06-12', true, NULL, 'grace@example.com', 5000.0, '2024-05-05 08:00:00', 'Ünïcode');
+INSERT INTO item VALUES
+    (1, 1, 3, 19.99, 'pen', '{"color": "blue", "n": 1}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'),
+    (2, 1, 0, 5.00, 'pad', '{"color": "red"}', NULL),
+    (3, 2, 10, 1.25, 'clip', NULL, NULL),
+    (4, 3, 1, 250.00, 'chair', '{"n": 2, "tags": ["a", "b"]}', NULL),
+    (5, NULL, 7, 0.50, NULL, '[]', NULL),
+    (6, 7, 2, 999.99, 'laptop', '{"n": 3}', 'b1ffcd88-8d1a-4ef8-bb6d-6bb9bd380a22');
