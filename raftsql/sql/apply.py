@@ -20,6 +20,7 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
 import apsw
 
@@ -39,6 +40,7 @@ from raftsql.sql.sqlite_errors import classify
 
 FORMAT_VERSION = 1
 DEFAULT_CHECKPOINT_EVERY = 1000
+MAX_STORED_RESULT_BYTES = 1 << 20
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS _raftsql_meta (
@@ -237,13 +239,19 @@ class StateMachine:
         return None
 
     def _remember(self, client_id: str | None, seq: int | None, results: list[StmtResult]) -> None:
+        """Keep the client's latest result for a retry. Bounded (STYLE.md rule 15): above
+        MAX_STORED_RESULT_BYTES the rows (e.g. a huge RETURNING) are dropped, deterministically,
+        and a retry gets the command tag and row count without them."""
         if client_id is None:
             return
+        stored = encode_results(results)
+        if len(stored) > MAX_STORED_RESULT_BYTES:
+            stored = encode_results([replace(r, rows=()) for r in results])
         with self._auth.internal():
             self._conn.execute(
                 "INSERT INTO _raftsql_sessions VALUES (?, ?, ?) ON CONFLICT(client_id) DO UPDATE "
                 "SET seq = excluded.seq, result = excluded.result WHERE excluded.seq > seq",
-                (client_id, seq, encode_results(results)),
+                (client_id, seq, stored),
             )
 
     def _execute(self, index: int, data: bytes) -> list[StmtResult]:

@@ -210,6 +210,20 @@ def test_duplicate_client_request_returns_first_result(tmp_path: Path) -> None:
     assert rows(sm, "SELECT count(*) FROM acct") == [(1,)]
 
 
+def test_stored_results_are_bounded(tmp_path: Path) -> None:
+    sm = fresh(tmp_path, "a")
+    big = cmd(
+        "CREATE TABLE big (i INTEGER PRIMARY KEY, pad BLOB)",
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) "
+        "INSERT INTO big SELECT i, zeroblob(500) FROM n RETURNING i, pad",
+    )
+    first = sm.apply(1, big, "c", 1)
+    assert len(first[1].rows) == 3000  # the proposer gets every row ...
+    again = sm.apply(2, big, "c", 1)
+    assert again[1].rows == () and again[1].rowcount == 3000  # ... a retry only the tag
+    assert rows(sm, "SELECT count(*) FROM big") == [(3000,)]
+
+
 def test_stale_client_request_is_refused_not_applied(tmp_path: Path) -> None:
     sm = fresh(tmp_path, "a")
     sm.apply(1, SCHEMA)
