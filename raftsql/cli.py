@@ -1,20 +1,228 @@
-"""The ``raftsql`` command line."""
+"""The ``raftsql`` command line (ARCHITECTURE.md, "Command line (contract)")."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+DEV_BASE_PORTS = {"raft": 7001, "pg": 6001, "http": 8001}
+
+
+def _serve_parser(sub: Any) -> None:
+    p = sub.add_parser("serve", help="run one node in the foreground")
+    p.add_argument("--node-id", type=int, required=True)
+    p.add_argument("--data-dir", type=Path, required=True)
+    p.add_argument("--raft-listen", required=True, metavar="HOST:PORT")
+    p.add_argument("--pg-listen", required=True, metavar="HOST:PORT")
+    p.add_argument("--http-listen", metavar="HOST:PORT")
+    p.add_argument("--peers", required=True, metavar="ID=HOST:PORT[,...]",
+                   help="every initial voter's Raft address as this node dials it")
+    p.add_argument("--join", action="store_true",
+                   help="start empty and wait to be added to a running cluster")
+    p.add_argument("--cluster-id", default="raftsql")
+    p.add_argument("--secret-file", type=Path, help="shared cluster secret for peer handshakes")
+    p.add_argument("--users-file", type=Path, help="users for SCRAM-SHA-256 authentication")
+    p.add_argument("--tick-ms", type=int, default=50)
+    p.add_argument("--election-tick", type=int, default=10)
+    p.add_argument("--snapshot-entries", type=int, default=10_000)
+    p.add_argument("--log-level", default="INFO")
+    p.add_argument("--check", action="store_true",
+                   help="validate the flags and configuration, then exit without serving")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from raftsql.server.app import NodeServer, ServeOptions, parse_addr, parse_peers
+
+    try:
+        opts = ServeOptions(
+            node_id=args.node_id,
+            data_dir=args.data_dir,
+            raft_listen=parse_addr(args.raft_listen),
+            pg_listen=parse_addr(args.pg_listen),
+            http_listen=parse_addr(args.http_listen) if args.http_listen else None,
+            peers=parse_peers(args.peers),
+            cluster_id=args.cluster_id,
+            secret=args.secret_file.read_bytes().strip() if args.secret_file else None,
+            join=args.join,
+            tick_ms=args.tick_ms,
+            election_tick=args.election_tick,
+            snapshot_entries=args.snapshot_entries,
+            users_file=args.users_file,
+        )
+        opts.validate()
+    except (ValueError, OSError) as exc:
+        print(f"raftsql serve: {exc}", file=sys.stderr)
+        return 2
+    if args.check:
+        print(f"raftsql serve: configuration of node {opts.node_id} is valid")
+        return 0
+    logging.basicConfig(
+        level=args.log_level.upper(), stream=sys.stderr,
+        format=f"%(asctime)s node{opts.node_id} %(name)s %(levelname)s %(message)s")
+    try:
+        import uvloop
+    except ImportError:
+        uvloop = None
+    runner = uvloop.run if uvloop is not None else asyncio.run
+    runner(NodeServer(opts).run_until_signalled())
+    return 0
+
+
+def _dev(args: argparse.Namespace) -> int:
+    """Run a local cluster of ``--nodes`` processes until Ctrl-C, then stop them by PID."""
+    n = args.nodes
+    base = Path(args.data_dir)
+    host = "127.0.0.1"
+    ports = {k: [v + args.port_offset + i for i in range(n)] for k, v in DEV_BASE_PORTS.items()}
+    peers = ",".join(f"{i + 1}={host}:{ports['raft'][i]}" for i in range(n))
+    procs: list[subprocess.Popen[bytes]] = []
+    for i in range(n):
+        cmd = [
+            sys.executable, "-m", "raftsql.cli", "serve",
+            "--node-id", str(i + 1), "--data-dir", str(base / f"node{i + 1}"),
+            "--raft-listen", f"{host}:{ports['raft'][i]}",
+            "--pg-listen", f"{host}:{ports['pg'][i]}",
+            "--http-listen", f"{host}:{ports['http'][i]}",
+            "--peers", peers,
+        ]
+        procs.append(subprocess.Popen(cmd))
+    stopping = False
+
+    def stop(*_a: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    print(f"raftsql dev: {n} nodes, data in {base}", flush=True)
+    for i in range(n):
+        print(f"postgresql://raftsql@{host}:{ports['pg'][i]}/raftsql", flush=True)
+    try:
+        while not stopping:
+            if any(p.poll() is not None for p in procs):
+                print("raftsql dev: a node exited; stopping the cluster", file=sys.stderr)
+                break
+            time.sleep(0.2)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for p in procs:
+            try:
+                p.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    return 0
+
+
+def _http(addr: str, path: str, method: str = "GET", timeout: float = 3.0) -> Any:
+    req = urllib.request.Request(f"http://{addr}{path}", method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return json.loads(exc.read() or b"{}")
+
+
+def _default_http(n: int = 3) -> list[str]:
+    return [f"127.0.0.1:{DEV_BASE_PORTS['http'] + i}" for i in range(n)]
+
+
+def _status(args: argparse.Namespace) -> int:
+    addrs = args.http.split(",") if args.http else _default_http()
+    rows = []
+    for addr in addrs:
+        try:
+            rows.append(_http(addr, "/status"))
+        except (OSError, ValueError) as exc:
+            rows.append({"node_id": "?", "role": f"unreachable ({addr}: {exc})"})
+    if args.json:
+        print(json.dumps(rows, indent=2, sort_keys=True))
+        return 0
+    header = ("node", "role", "term", "leader", "commit", "applied", "lag", "address")
+    lines = [header]
+    for addr, r in zip(addrs, rows, strict=True):
+        lag = "" if "commit_index" not in r else str(r["commit_index"] - r["applied_index"])
+        lines.append((str(r.get("node_id")), str(r.get("role")), str(r.get("term", "")),
+                      str(r.get("leader_id") or "-") if "term" in r else "",
+                      str(r.get("commit_index", "")), str(r.get("applied_index", "")), lag, addr))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    for line in lines:
+        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+    return 0 if all("term" in r for r in rows) else 1
+
+
+def _find_leader_http(addrs: list[str]) -> str:
+    statuses = {}
+    for addr in addrs:
+        try:
+            statuses[addr] = _http(addr, "/status")
+        except (OSError, ValueError):
+            continue
+    for addr, st in statuses.items():
+        if st.get("role") == "leader":
+            return addr
+    raise SystemExit("raftsql cluster: no reachable leader among " + ", ".join(addrs))
+
+
+def _cluster(args: argparse.Namespace) -> int:
+    addrs = args.http.split(",") if args.http else _default_http()
+    leader = _find_leader_http(addrs)
+    query = []
+    if args.node is not None:
+        query.append(f"id={args.node}")
+    if getattr(args, "addr", None):
+        query.append(f"addr={args.addr}")
+    path = f"/cluster/{args.action}" + ("?" + "&".join(query) if query else "")
+    result = _http(leader, path, method="POST", timeout=15)
+    print(json.dumps(result, sort_keys=True))
+    return 1 if "error" in result else 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="raftsql", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    _serve_parser(sub)
+    dev = sub.add_parser("dev", help="run a local cluster in one command")
+    dev.add_argument("--nodes", type=int, default=3)
+    dev.add_argument("--data-dir", default=os.path.join(".", "data"))
+    dev.add_argument("--port-offset", type=int, default=0)
+    st = sub.add_parser("status", help="print a table of the cluster's nodes")
+    st.add_argument("--http", help="comma-separated HOST:PORT of the nodes' --http-listen")
+    st.add_argument("--json", action="store_true")
+    cl = sub.add_parser("cluster", help="membership and leadership changes")
+    cl.add_argument("action", choices=["add", "promote", "remove", "transfer"])
+    cl.add_argument("--http", help="comma-separated HOST:PORT of the nodes' --http-listen")
+    cl.add_argument("--node", type=int, help="the node id to add, promote, remove or transfer to")
+    cl.add_argument("--addr", help="with add: the new node's Raft address HOST:PORT")
     sub.add_parser("version", help="print the version")
     args = parser.parse_args(argv)
-    if args.command == "version":
-        from raftsql import __version__
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "dev":
+        return _dev(args)
+    if args.command == "status":
+        return _status(args)
+    if args.command == "cluster":
+        if args.action in ("add", "promote", "remove") and args.node is None:
+            parser.error(f"cluster {args.action} needs --node")
+        return _cluster(args)
+    from raftsql import __version__
 
-        print(__version__)
+    print(__version__)
     return 0
 
 

@@ -159,6 +159,9 @@ class RaftNode:
         self.status_snapshot: Status | None = None
         self._leader_id: NodeId = 0
         self._started = False
+        self.on_member_added: Callable[[NodeId, bytes], None] = lambda _id, _ctx: None
+        """Called when a conf change adding a member is applied, with the change's context
+        (the new member's Raft address), so the runtime can dial it."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -429,7 +432,7 @@ class RaftNode:
         rd = self.raw.ready()
         self.metrics.readies += 1
         t0 = time.perf_counter()
-        out = handle_ready(self.raw, rd, self, self.transport, self.sm, self.reads)
+        out = handle_ready(self, rd, self, self.transport, self.sm, self.reads)
         self.metrics.apply_seconds += time.perf_counter() - t0
         self.metrics.applied_entries += len(out.applied)
         for entry, result in out.applied:
@@ -445,6 +448,17 @@ class RaftNode:
                 rfut.set_result(rs.index)
         for _index, cs in out.conf_states:
             self._on_conf_state(cs)
+
+    # ReadyNode protocol for handle_ready: the core, plus learning new members' addresses.
+    def apply_conf_change(self, cc: ConfChange) -> ConfState:
+        cs = self.raw.apply_conf_change(cc)
+        for change in cc.changes:
+            if change.type != ConfChangeType.REMOVE_NODE:
+                self.on_member_added(change.node_id, cc.context)
+        return cs
+
+    def advance(self, rd: Any) -> None:
+        self.raw.advance(rd)
 
     # LogStore protocol for handle_ready: one synced batch, timed for the metrics.
     def persist(self, hard_state: Any, entries: Any, snapshot: Any, sync: bool) -> None:
@@ -487,3 +501,40 @@ class RaftNode:
 
     def add_peer_address(self, peer_id: NodeId, host: str, port: int) -> None:
         self.transport.add_peer(peer_id, host, port)
+
+    def describe(self) -> dict[str, Any]:
+        """The node's state as plain data: /status, ``raftsql status`` and ``raftsql_status``."""
+        st = self.status_snapshot
+        assert st is not None
+        peers = {}
+        for pid, pr in sorted(st.progress.items()):
+            peers[str(pid)] = {
+                "match": pr.match, "next": pr.next, "state": pr.state.name.lower(),
+                "lag": max(st.commit - pr.match, 0), "learner": pr.is_learner,
+                "connected": pid == self.id or self.transport.is_connected(pid),
+            }
+        role = st.role.value
+        if st.role is Role.FOLLOWER and self.id in st.conf_state.learners:
+            role = Role.LEARNER.value
+        m = self.metrics
+        return {
+            "node_id": self.id,
+            "role": role,
+            "term": st.term,
+            "leader_id": st.leader_id or None,
+            "commit_index": st.commit,
+            "applied_index": self.reads.applied,
+            "lease_remaining_ms": round(st.lease_remaining_ticks * self.cfg.tick_interval * 1000),
+            "voters": list(st.conf_state.voters),
+            "learners": list(st.conf_state.learners),
+            "peers": peers,
+            "first_index": self.store.first_index(),
+            "last_index": self.store.last_index(),
+            "snapshot_index": self.store.snapshot_metadata.index,
+            "metrics": {
+                "proposals": m.proposals, "proposals_failed": m.proposals_failed,
+                "applied_entries": m.applied_entries, "fsyncs": m.fsyncs,
+                "fsync_seconds": round(m.fsync_seconds, 6), "leader_changes": m.leader_changes,
+                "snapshots_taken": m.snapshots_taken, "reads": dict(m.reads),
+            },
+        }

@@ -1,0 +1,226 @@
+"""One ``raftsql serve`` process: the Raft node, its SQL state machine, the Postgres frontend and
+the operations endpoint, started together and stopped together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from raftsql.node.driver import NodeConfig, RaftNode
+from raftsql.node.errors import NodeError
+from raftsql.node.sqlsm import SqlStateMachine
+from raftsql.raft.types import ConfChangeType, NodeId
+from raftsql.server.http import HttpServer, Response, json_response
+from raftsql.server.metrics import FrontendCounters, make_registry, render
+
+log = logging.getLogger("raftsql.server")
+
+
+def parse_addr(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def parse_peers(text: str) -> dict[NodeId, tuple[str, int]]:
+    peers: dict[NodeId, tuple[str, int]] = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        ident, sep, addr = item.partition("=")
+        if not sep or not ident.isdigit() or int(ident) <= 0:
+            raise ValueError(f"expected ID=HOST:PORT with a positive id, got {item!r}")
+        peers[int(ident)] = parse_addr(addr)
+    return peers
+
+
+@dataclass
+class ServeOptions:
+    node_id: NodeId
+    data_dir: Path
+    raft_listen: tuple[str, int]
+    pg_listen: tuple[str, int] | None
+    http_listen: tuple[str, int] | None
+    peers: dict[NodeId, tuple[str, int]]
+    cluster_id: str = "raftsql"
+    secret: bytes | None = None
+    join: bool = False
+    tick_ms: int = 50
+    election_tick: int = 10
+    snapshot_entries: int = 10_000
+    users_file: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        """Refuse configurations that cannot work or would be unsafe, before touching disk."""
+        if not self.join and self.node_id not in self.peers:
+            raise ValueError(f"--peers must list this node ({self.node_id}) unless --join is given")
+        if self.tick_ms <= 0 or self.election_tick < 3:
+            raise ValueError("--tick-ms must be > 0 and --election-tick >= 3")
+        if self.pg_listen is not None:
+            host = self.pg_listen[0]
+            loopback = host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+            if not loopback and self.users_file is None:
+                raise ValueError(
+                    "trust authentication is allowed only on loopback listeners: "
+                    f"--pg-listen {host} needs --users-file (SCRAM-SHA-256 users)")
+
+
+class AddressBook:
+    """Raft addresses of members added after bootstrap, kept in the data dir across restarts."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.addresses: dict[NodeId, tuple[str, int]] = {}
+        if path.exists():
+            raw = json.loads(path.read_text())
+            self.addresses = {int(k): (v[0], int(v[1])) for k, v in raw.items()}
+
+    def add(self, node_id: NodeId, addr: tuple[str, int]) -> None:
+        self.addresses[node_id] = addr
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({str(k): list(v) for k, v in self.addresses.items()}))
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        tmp.replace(self.path)
+
+
+class NodeServer:
+    def __init__(self, opts: ServeOptions) -> None:
+        self.opts = opts
+        self.frontend_counters = FrontendCounters()
+        self.book = AddressBook(Path(opts.data_dir) / "peers.json")
+        peers = dict(opts.peers)
+        for pid, addr in self.book.addresses.items():
+            peers.setdefault(pid, addr)
+        self.sm = SqlStateMachine(Path(opts.data_dir) / "sql")
+        self.node = RaftNode(
+            NodeConfig(
+                node_id=opts.node_id,
+                data_dir=Path(opts.data_dir),
+                raft_listen=opts.raft_listen,
+                peers=peers,
+                cluster_id=opts.cluster_id,
+                secret=opts.secret,
+                join=opts.join,
+                tick_interval=opts.tick_ms / 1000,
+                election_tick=opts.election_tick,
+                snapshot_entries=opts.snapshot_entries,
+            ),
+            self.sm,
+        )
+        self.node.on_member_added = self._member_added
+        self.http: HttpServer | None = None
+        self.pg: Any = None
+        self._stop = asyncio.Event()
+
+    def _member_added(self, node_id: NodeId, context: bytes) -> None:
+        if not context:
+            return
+        try:
+            addr = parse_addr(context.decode())
+        except (UnicodeDecodeError, ValueError):
+            log.warning("member %d added with an unreadable address %r", node_id, context)
+            return
+        if node_id != self.opts.node_id:
+            self.book.add(node_id, addr)
+            self.node.add_peer_address(node_id, *addr)
+
+    async def start(self) -> None:
+        await self.node.start()
+        if self.opts.http_listen is not None:
+            self.http = HttpServer(self._routes())
+            await self.http.start(*self.opts.http_listen)
+        if self.opts.pg_listen is not None:
+            try:
+                from raftsql.server.frontend import PgFrontend
+            except ImportError:
+                log.warning("the Postgres frontend is not available in this build")
+            else:
+                self.pg = PgFrontend(self, self.opts.pg_listen, self.opts.users_file)
+                await self.pg.start()
+
+    async def stop(self) -> None:
+        if self.pg is not None:
+            await self.pg.close()
+        if self.http is not None:
+            await self.http.close()
+        await self.node.stop(transfer=True)
+        self.sm.close()
+
+    async def run_until_signalled(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop.set)
+        await self.start()
+        log.info("node %d serving: raft %s, pg %s, http %s", self.opts.node_id,
+                 self.opts.raft_listen, self.opts.pg_listen, self.opts.http_listen)
+        await self._stop.wait()
+        log.info("node %d shutting down", self.opts.node_id)
+        await self.stop()
+
+    # ------------------------------------------------------------------ operations endpoint
+
+    def _routes(self) -> dict[tuple[str, str], Any]:
+        registry = make_registry(self.node, self.frontend_counters)
+
+        async def status(_q: dict[str, str]) -> Response:
+            return json_response(self.node.describe())
+
+        async def metrics(_q: dict[str, str]) -> Response:
+            return 200, "text/plain; version=0.0.4; charset=utf-8", render(registry)
+
+        async def healthz(_q: dict[str, str]) -> Response:
+            return 200, "text/plain", b"ok\n"
+
+        async def readyz(_q: dict[str, str]) -> Response:
+            d = self.node.describe()
+            ready = d["leader_id"] is not None and d["applied_index"] >= d["commit_index"] - 1000
+            return (200 if ready else 503), "text/plain", b"ready\n" if ready else b"not ready\n"
+
+        async def membership(q: dict[str, str], kind: ConfChangeType) -> Response:
+            try:
+                node_id = int(q["id"])
+                context = q.get("addr", "").encode()
+                cs = await self.node.change_membership([(kind, node_id)], context)
+            except (KeyError, ValueError) as exc:
+                return json_response({"error": f"bad request: {exc}"}, 400)
+            except NodeError as exc:
+                return json_response({"error": exc.message, "sqlstate": exc.sqlstate}, 409)
+            return json_response({"voters": list(cs.voters), "learners": list(cs.learners)})
+
+        async def add(q: dict[str, str]) -> Response:
+            return await membership(q, ConfChangeType.ADD_LEARNER)
+
+        async def promote(q: dict[str, str]) -> Response:
+            return await membership(q, ConfChangeType.ADD_VOTER)
+
+        async def remove(q: dict[str, str]) -> Response:
+            return await membership(q, ConfChangeType.REMOVE_NODE)
+
+        async def transfer(q: dict[str, str]) -> Response:
+            try:
+                to = int(q["id"]) if "id" in q else None
+                leader = await self.node.transfer_leadership(to)
+            except ValueError as exc:
+                return json_response({"error": f"bad request: {exc}"}, 400)
+            except NodeError as exc:
+                return json_response({"error": exc.message, "sqlstate": exc.sqlstate}, 409)
+            return json_response({"leader_id": leader})
+
+        return {
+            ("GET", "/status"): status,
+            ("GET", "/metrics"): metrics,
+            ("GET", "/healthz"): healthz,
+            ("GET", "/readyz"): readyz,
+            ("POST", "/cluster/add"): add,
+            ("POST", "/cluster/promote"): promote,
+            ("POST", "/cluster/remove"): remove,
+            ("POST", "/cluster/transfer"): transfer,
+        }
