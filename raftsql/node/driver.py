@@ -42,6 +42,7 @@ from raftsql.raft.types import (
     ConfChangeSingle,
     ConfChangeType,
     ConfState,
+    EntryType,
     Message,
     NodeId,
     Role,
@@ -159,6 +160,7 @@ class RaftNode:
         self.status_snapshot: Status | None = None
         self._leader_id: NodeId = 0
         self._started = False
+        self._pending_conf: tuple[bytes, int] | None = None
         self.on_member_added: Callable[[NodeId, bytes], None] = lambda _id, _ctx: None
         """Called when a conf change adding a member is applied, with the change's context
         (the new member's Raft address), so the runtime can dial it."""
@@ -247,7 +249,13 @@ class RaftNode:
 
     async def propose(self, data: bytes, client_id: bytes | None = None, seq: int | None = None,
                       timeout: float | None = None) -> Any:
-        """Replicate ``data`` and return the state machine's result for it.
+        """Replicate ``data`` and return the state machine's result for it."""
+        return (await self.propose_indexed(data, client_id, seq, timeout))[1]
+
+    async def propose_indexed(self, data: bytes, client_id: bytes | None = None,
+                              seq: int | None = None,
+                              timeout: float | None = None) -> tuple[int, Any]:
+        """Replicate ``data``; return the log index it was applied at and the result.
 
         Without a client id the proposal gets a node-local tag that is not deduplicated; a caller
         that retries (a SQL session) passes its own ``client_id`` and increasing ``seq``.
@@ -436,12 +444,12 @@ class RaftNode:
         self.metrics.apply_seconds += time.perf_counter() - t0
         self.metrics.applied_entries += len(out.applied)
         for entry, result in out.applied:
-            fut = self._waiters.get((entry.client_id, entry.seq))
+            key = (entry.client_id, entry.seq)
+            if entry.type == EntryType.CONF_CHANGE and self._pending_conf is not None:
+                key, self._pending_conf = self._pending_conf, None
+            fut = self._waiters.get(key)
             if fut is not None and not fut.done():
-                if isinstance(result, BaseException):
-                    fut.set_exception(result)
-                else:
-                    fut.set_result(result)
+                fut.set_result((entry.index, result))
         for rs in out.released_reads:
             rfut = self._read_waiters.get(rs.request_ctx)
             if rfut is not None and not rfut.done():

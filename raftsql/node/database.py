@@ -1,0 +1,396 @@
+"""The SQL service of a node: sessions, routing of statements to reads, proposals and
+transactions. The Postgres frontend and the embedded DB-API driver both stand on it.
+
+Routing (ARCHITECTURE.md data flow):
+
+- a read waits at the session's consistency level (lease, linearizable ReadIndex, stale), then
+  for ``raftsql.min_applied_index``, and runs on a pooled read connection of the local SQLite;
+- a write or DDL gets its non-deterministic values fixed, becomes one ``Command``, is proposed
+  with the session's (client id, sequence) so a retry is answered once, and the state machine's
+  result comes back;
+- an interactive transaction runs on this node's own snapshot, taken after a read barrier at
+  the session's level, so it sees every write committed before it began; its writes are
+  proposed at COMMIT as one entry that the state machine validates optimistically (40001 on a
+  conflict). Because validation happens at apply, in log order, it is serializable on any
+  node; no statement has to travel to the leader. (docs/transactions.md)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import decimal
+import json
+import os
+import random
+import re
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import apsw
+
+from raftsql.node.driver import RaftNode
+from raftsql.node.errors import NodeError
+from raftsql.node.sqlsm import SqlStateMachine
+from raftsql.sql import command
+from raftsql.sql.authorizer import Profile
+from raftsql.sql.classify import StatementKind, Translated
+from raftsql.sql.determinism import SqliteSchemaInfo, fix_nondeterminism
+from raftsql.sql.engine import open_connection
+from raftsql.sql.errors import SqlError
+from raftsql.sql.reads import ReadPool
+from raftsql.sql.translate import translate
+from raftsql.sql.txn import Transaction, TxnState
+
+READ_LEVELS = ("lease", "linearizable", "stale")
+
+SESSION_DEFAULTS: dict[str, str] = {
+    "raftsql.read_consistency": "lease",
+    "raftsql.min_applied_index": "0",
+}
+
+_VIRTUAL = re.compile(r"\braftsql_(status|nodes)\b", re.IGNORECASE)
+
+
+@dataclass
+class Result:
+    """One statement's outcome as the frontends need it."""
+
+    command_tag: str
+    columns: tuple[tuple[str, str | None], ...] = ()
+    rows: tuple[tuple[Any, ...], ...] = ()
+    rowcount: int = 0
+    lastrowid: int | None = None
+    index: int = 0
+    """For a write: the log index it was committed at; for a read: the applied index read."""
+
+    @property
+    def returns_rows(self) -> bool:
+        return bool(self.columns)
+
+
+def to_param(value: Any) -> command.Param:
+    """A client value in the replicated parameter vocabulary (command.py): values SQLite has
+    no type for travel as the text PostgreSQL prints for them."""
+    if value is None or isinstance(value, bool | int | float | str | bytes):
+        return value
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return str(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, memoryview | bytearray):
+        return bytes(value)
+    if isinstance(value, dict):
+        return json.dumps(value)
+    if isinstance(value, list | tuple):
+        return json.dumps([to_param(v) if not isinstance(v, int | float | str) else v
+                           for v in value])
+    raise SqlError("42804", f"cannot use a value of type {type(value).__name__} as a parameter")
+
+
+def _tag(t: Translated, rowcount: int) -> str:
+    base = t.command_tag
+    if base == "INSERT":
+        return f"INSERT 0 {rowcount}"
+    if base in ("SELECT", "UPDATE", "DELETE", "MOVE", "FETCH", "COPY"):
+        return f"{base} {rowcount}"
+    return base
+
+
+def _raise_if_failed(results: Sequence[command.StmtResult]) -> None:
+    for r in results:
+        if r.error is not None:
+            raise SqlError(r.error[0], r.error[1])
+
+
+@dataclass
+class Session:
+    """One client's state: identity for deduplication, settings, its open transaction."""
+
+    client_id: bytes = field(default_factory=lambda: os.urandom(16))
+    seq: int = 0
+    settings: dict[str, str] = field(default_factory=lambda: dict(SESSION_DEFAULTS))
+    txn: Transaction | None = None
+    txn_read_only: bool = False
+    last_write_index: int = 0
+
+    @property
+    def status(self) -> str:
+        """ReadyForQuery status: I idle, T in a transaction, E in a failed transaction."""
+        if self.txn is None:
+            return "I"
+        return "E" if self.txn.state is TxnState.FAILED else "T"
+
+    @property
+    def read_level(self) -> str:
+        return self.settings["raftsql.read_consistency"]
+
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+
+class Database:
+    """SQL over one node. Every method runs on the node's event loop."""
+
+    def __init__(self, node: RaftNode, sm: SqlStateMachine, read_pool_size: int = 4) -> None:
+        self.node = node
+        self.sm = sm
+        self.reads = ReadPool(sm.path, size=read_pool_size)
+        self._schema_conn, self._schema_auth = open_connection(sm.path, Profile.READ)
+        self._rng = random.Random()
+        self.virtual_tables: Callable[[], dict[str, tuple[list[str], list[tuple[Any, ...]]]]]
+        self.virtual_tables = self._raftsql_tables
+
+    def close(self) -> None:
+        self.reads.close()
+        self._schema_conn.close()
+
+    # ------------------------------------------------------------------ entry points
+
+    async def execute(self, session: Session, sql: str, params: Sequence[Any] = ()) -> list[Result]:
+        """Run a (possibly multi-statement) PostgreSQL text; returns one Result per statement.
+
+        Several statements outside an explicit transaction run as one implicit transaction,
+        as PostgreSQL's simple query protocol does."""
+        statements = translate(sql)
+        if len(statements) > 1 and session.txn is None and not any(
+            t.kind is StatementKind.TRANSACTION for t in statements
+        ):
+            return await self._implicit_transaction(session, statements, params)
+        return [await self.run(session, t, params) for t in statements]
+
+    async def run(self, session: Session, t: Translated, params: Sequence[Any] = ()) -> Result:
+        """Run one translated statement with the client's $n values."""
+        values = [to_param(v) for v in params]
+        try:
+            match t.kind:
+                case StatementKind.TRANSACTION:
+                    return await self._transaction_control(session, t)
+                case StatementKind.SESSION:
+                    return self._session_statement(session, t)
+                case StatementKind.FORBIDDEN:
+                    raise SqlError("42501", f"{t.command_tag} is not allowed")
+                case StatementKind.READ:
+                    if _VIRTUAL.search(t.original or t.sql):
+                        return self._virtual_read(t, values)
+                    if session.txn is not None:
+                        return self._in_transaction(session, t, values)
+                    return await self._read(session, t, values)
+                case StatementKind.WRITE | StatementKind.DDL:
+                    if session.txn is not None:
+                        if session.txn_read_only:
+                            raise SqlError("25006",
+                                           "cannot execute a write in a read-only transaction")
+                        return self._in_transaction(session, t, values)
+                    return await self._write(session, t, values)
+        except NodeError as exc:
+            raise SqlError(exc.sqlstate, exc.message) from None
+        raise AssertionError(f"unhandled statement kind {t.kind}")
+
+    # ------------------------------------------------------------------ reads
+
+    async def read_barrier(self, session: Session) -> int:
+        level = session.read_level
+        index = await self.node.read_barrier(level)
+        floor = max(int(session.settings["raftsql.min_applied_index"]), session.last_write_index)
+        if self.node.reads.applied < floor:
+            try:
+                await self.node.wait_applied(floor, self.node.cfg.read_timeout)
+            except TimeoutError:
+                raise SqlError("57P03", f"this node has not applied index {floor} yet") from None
+        return index
+
+    async def _read(self, session: Session, t: Translated, values: list[Any]) -> Result:
+        await self.read_barrier(session)
+        sql, bound = fix_nondeterminism(t, values, now=dt.datetime.now(dt.UTC), rng=self._rng)
+        qr = await asyncio.to_thread(self.reads.query, sql, tuple(bound))
+        return Result(_tag(t, len(qr.rows)), qr.columns, qr.rows, len(qr.rows),
+                      index=qr.applied_index)
+
+    # ------------------------------------------------------------------ writes
+
+    def _fix(self, t: Translated, values: list[Any]) -> tuple[str, list[Any]]:
+        return fix_nondeterminism(t, values, now=dt.datetime.now(dt.UTC), rng=self._rng,
+                                  schema=SqliteSchemaInfo(self._schema_conn))
+
+    async def _write(self, session: Session, t: Translated, values: list[Any]) -> Result:
+        sql, bound = self._fix(t, values)
+        cmd = command.Command((command.Stmt(sql, tuple(bound)),))
+        index, results = await self.node.propose_indexed(
+            command.encode(cmd), session.client_id, session.next_seq())
+        session.last_write_index = index
+        _raise_if_failed(results)
+        r = results[-1]
+        return Result(_tag(t, r.rowcount), r.columns, r.rows, r.rowcount, r.lastrowid, index)
+
+    async def _implicit_transaction(self, session: Session, statements: list[Translated],
+                                    params: Sequence[Any]) -> list[Result]:
+        if all(t.kind is StatementKind.READ for t in statements):
+            return [await self.run(session, t, params) for t in statements]
+        await self._begin(session, read_only=False)
+        try:
+            out = [await self.run(session, t, params) for t in statements]
+        except BaseException:
+            self._end(session)
+            raise
+        await self._commit(session)
+        return out
+
+    # ------------------------------------------------------------------ transactions
+
+    async def _begin(self, session: Session, read_only: bool) -> None:
+        await self.read_barrier(session)
+        session.txn = Transaction(self.sm.path)
+        session.txn_read_only = read_only
+
+    def _end(self, session: Session) -> None:
+        if session.txn is not None:
+            session.txn.rollback()
+        session.txn = None
+        session.txn_read_only = False
+
+    async def _commit(self, session: Session) -> int:
+        txn = session.txn
+        assert txn is not None
+        try:
+            cmd = txn.commit()
+        finally:
+            self._end(session)
+        if cmd is None:
+            return 0
+        index, results = await self.node.propose_indexed(
+            command.encode(cmd), session.client_id, session.next_seq())
+        session.last_write_index = index
+        _raise_if_failed(results)
+        return index
+
+    def _in_transaction(self, session: Session, t: Translated, values: list[Any]) -> Result:
+        txn = session.txn
+        assert txn is not None
+        sql, bound = self._fix(t, values)
+        r = txn.execute(sql, tuple(bound))
+        return Result(_tag(t, r.rowcount), r.columns, r.rows, r.rowcount, r.lastrowid)
+
+    async def _transaction_control(self, session: Session, t: Translated) -> Result:
+        action = t.txn
+        assert action is not None
+        match action.action:
+            case "begin":
+                if session.txn is None:
+                    await self._begin(session, read_only=bool(action.read_only))
+                return Result(t.command_tag)
+            case "commit":
+                if session.txn is None:
+                    return Result(t.command_tag)  # PostgreSQL warns and does nothing
+                failed = session.txn.state is TxnState.FAILED
+                index = await self._commit(session)
+                return Result("ROLLBACK" if failed else t.command_tag, index=index)
+            case "rollback":
+                self._end(session)
+                return Result(t.command_tag)
+            case "savepoint" | "release" | "rollback_to":
+                if session.txn is None:
+                    raise SqlError("25P01", f"{t.command_tag} can only be used in transaction blocks")
+                assert action.name is not None
+                getattr(session.txn, action.action)(action.name)
+                return Result(t.command_tag)
+            case "set_transaction":
+                if action.read_only is not None and session.txn is not None:
+                    session.txn_read_only = action.read_only
+                return Result(t.command_tag)
+        raise SqlError("0A000", f"{t.command_tag} is not supported")
+
+    # ------------------------------------------------------------------ session statements
+
+    def show(self, session: Session, name: str) -> str:
+        name = name.lower()
+        if name == "transaction_read_only":
+            return "off" if self.node.is_leader() else "on"
+        if name == "raftsql.applied_index":
+            return str(self.node.reads.applied)
+        if name == "raftsql.commit_index":
+            st = self.node.status_snapshot
+            return str(st.commit if st else 0)
+        if name == "raftsql.node_id":
+            return str(self.node.id)
+        if name in session.settings:
+            return session.settings[name]
+        raise SqlError("42704", f'unrecognized configuration parameter "{name}"')
+
+    def set(self, session: Session, name: str, value: str | None) -> None:
+        name = name.lower()
+        if value is None:
+            session.settings[name] = SESSION_DEFAULTS.get(name, "")
+            return
+        if name == "raftsql.read_consistency" and value not in READ_LEVELS:
+            raise SqlError("22023", f'invalid value for parameter "{name}": "{value}"',
+                           hint="one of " + ", ".join(READ_LEVELS))
+        if name == "raftsql.min_applied_index" and not value.isdigit():
+            raise SqlError("22023", f'invalid value for parameter "{name}": "{value}"')
+        session.settings[name] = value
+
+    def _session_statement(self, session: Session, t: Translated) -> Result:
+        action = t.session
+        assert action is not None
+        match action.action:
+            case "show":
+                assert action.name is not None
+                value = self.show(session, action.name)
+                return Result("SHOW", ((action.name.lower(), "text"),), ((value,),), 1)
+            case "set":
+                assert action.name is not None
+                self.set(session, action.name, action.value)
+            case "reset":
+                assert action.name is not None
+                self.set(session, action.name, None)
+            case "reset_all" | "discard_all":
+                session.settings = dict(SESSION_DEFAULTS)
+        return Result(t.command_tag)
+
+    # ------------------------------------------------------------------ raftsql_* views
+
+    def _raftsql_tables(self) -> dict[str, tuple[list[str], list[tuple[Any, ...]]]]:
+        d = self.node.describe()
+        status_cols = ["node_id", "role", "term", "leader_id", "commit_index", "applied_index",
+                       "lease_remaining_ms", "first_index", "last_index", "snapshot_index"]
+        status = [tuple(d[c] for c in status_cols)]
+        node_cols = ["node_id", "suffrage", "address", "is_leader", "match_index", "lag"]
+        nodes = []
+        for nid in sorted(set(d["voters"]) | set(d["learners"])):
+            peer = d["peers"].get(str(nid), {})
+            addr = self.node.cfg.peers.get(nid)
+            nodes.append((nid, "learner" if nid in d["learners"] else "voter",
+                          f"{addr[0]}:{addr[1]}" if addr else None, nid == d["leader_id"],
+                          peer.get("match"), peer.get("lag")))
+        return {"raftsql_status": (status_cols, status), "raftsql_nodes": (node_cols, nodes)}
+
+    def _virtual_read(self, t: Translated, values: list[Any]) -> Result:
+        """Answer from the node's own state through a scratch in-memory SQLite, so any
+        SELECT shape (WHERE, column lists, joins between the two) works."""
+        conn = apsw.Connection(":memory:")
+        try:
+            for name, (cols, rows) in self.virtual_tables().items():
+                conn.execute(f"CREATE TABLE {name} ({', '.join(cols)})")
+                if rows:
+                    marks = ", ".join("?" * len(cols))
+                    conn.executemany(f"INSERT INTO {name} VALUES ({marks})", rows)
+            cur = conn.execute(t.sql, tuple(values))
+            try:
+                columns = tuple((name, None) for name, _decl in cur.get_description())
+            except apsw.ExecutionCompleteError:
+                columns = ()
+            rows = tuple(tuple(r) for r in cur)
+        except apsw.Error as exc:
+            raise SqlError("42601", str(exc)) from None
+        finally:
+            conn.close()
+        return Result(_tag(t, len(rows)), columns, rows, len(rows))
