@@ -204,7 +204,7 @@ def _session(piece: Piece, words: list[str]) -> Translated | None:
             return _simple(kind, piece, "SET", session=SessionAction(
                 "set", name="timezone", value=_set_value(m.group(2)),
                 local=(m.group(1) or "").upper() == "LOCAL"))
-        m = re.match(r"\s*SET\s+(?:SESSION\s+)?(?:SESSION_AUTHORIZATION|ROLE)\b", text, re.I)
+        m = re.match(r"\s*SET\s+(?:SESSION\s+|LOCAL\s+)?(?:SESSION\s+AUTHORIZATION|ROLE)\b", text, re.I)
         if m:
             raise unsupported("SET ROLE / SESSION AUTHORIZATION")
         raise SqlError(sqlstate.SYNTAX_ERROR, "syntax error in SET")

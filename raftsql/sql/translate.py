@@ -47,9 +47,13 @@ _INDEX_METHODS = {"btree"}
 def _parse(piece: Piece) -> exp.Expression:
     try:
         trees = sqlglot.parse(piece.text, read="postgres", error_level=ErrorLevel.RAISE)
-    except (ParseError, TokenError) as exc:
-        message = str(exc).splitlines()[0] if str(exc) else "syntax error"
-        raise SqlError(sqlstate.SYNTAX_ERROR, f"syntax error: {message}") from None
+    except ParseError as exc:
+        first = exc.errors[0] if exc.errors else {}
+        near = str(first.get("highlight") or "").strip()
+        message = f'syntax error at or near "{near}"' if near else "syntax error at end of input"
+        raise SqlError(sqlstate.SYNTAX_ERROR, message) from None
+    except TokenError:
+        raise SqlError(sqlstate.SYNTAX_ERROR, "syntax error: cannot tokenize statement") from None
     trees = [t for t in trees if t is not None]
     if len(trees) != 1:
         raise SqlError(sqlstate.SYNTAX_ERROR, "syntax error: expected one statement")
@@ -139,17 +143,17 @@ def _generate(tree: exp.Expression) -> str:
 def _translate_tree(piece: Piece) -> Translated:
     tree = _parse(piece)
     kind, tag, returns_rows = _classify_tree(tree)
-    ctx = rules.Context()
-    for rule in rules.RULES:
-        tree = rule(tree, ctx)
     columns: tuple[ColumnInfo, ...] = ()
     rebuild: tuple[str, ...] = ()
-    if kind is StatementKind.DDL:
+    if kind is StatementKind.DDL:  # first, so defaults are recorded in PostgreSQL's words
         _check_ddl(tree)
         if isinstance(tree, exp.Create) and str(tree.args.get("kind")).upper() == "TABLE":
             columns = ddl.rewrite_create_table(tree)
         elif isinstance(tree, exp.Alter):
             columns, rebuild = ddl.rewrite_alter(tree)
+    ctx = rules.Context()
+    for rule in rules.RULES:
+        tree = rule(tree, ctx)
     insert_columns: tuple[str, ...] | None = None
     if isinstance(tree, exp.Insert):
         if tree.args.get("default"):

@@ -89,7 +89,7 @@ def _make_rowid_key(col: exp.ColumnDef, schema: exp.Schema, pg_type: str) -> Non
     others_pk = [c for c in schema.expressions if isinstance(c, exp.ColumnDef) and c is not col
                  and _constraint(c, exp.PrimaryKeyColumnConstraint) is not None]
     if others_pk or (table_pk and table_pk != [col.name]):
-        raise unsupported(f"{pg_type} column {col.name!r} that is not the whole primary key")
+        raise unsupported(f"SERIAL/IDENTITY column {col.name!r} that is not the whole primary key")
     if table_pk:
         _drop_table_pk(schema)
     keep = [c for c in col.args.get("constraints") or []

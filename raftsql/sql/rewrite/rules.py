@@ -168,6 +168,8 @@ def any_all(root: exp.Expression, ctx: Context) -> exp.Expression:
             raise unsupported("= ALL / <> ANY")
         if isinstance(inner, exp.Paren):
             inner = inner.this
+        if isinstance(inner, exp.Cast) and inner.args["to"].this == exp.DataType.Type.ARRAY:
+            inner = inner.this  # $1::int[]: the elements arrive as JSON anyway
         param = _param_index(inner)
         if param is not None:
             result: exp.Expression = exp.In(this=node.this, query=exp.Subquery(
