@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from raftsql.node.database import Database
 from raftsql.node.driver import NodeConfig, RaftNode
 from raftsql.node.errors import NodeError
 from raftsql.node.sqlsm import SqlStateMachine
@@ -134,6 +135,7 @@ class NodeServer:
 
     async def start(self) -> None:
         await self.node.start()
+        self.db = Database(self.node, self.sm)
         if self.opts.http_listen is not None:
             self.http = HttpServer(self._routes())
             await self.http.start(*self.opts.http_listen)
@@ -143,7 +145,8 @@ class NodeServer:
             except ImportError:
                 log.warning("the Postgres frontend is not available in this build")
             else:
-                self.pg = PgFrontend(self, self.opts.pg_listen, self.opts.users_file)
+                self.pg = PgFrontend(self.db, self.opts.pg_listen, self.opts.users_file,
+                                     self.frontend_counters)
                 await self.pg.start()
 
     async def stop(self) -> None:
@@ -152,6 +155,7 @@ class NodeServer:
         if self.http is not None:
             await self.http.close()
         await self.node.stop(transfer=True)
+        self.db.close()
         self.sm.close()
 
     async def run_until_signalled(self) -> None:
