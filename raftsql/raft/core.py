@@ -102,6 +102,8 @@ class Raft:
         # not help elect a new leader while that leader's lease may still be running (thesis
         # 6.4.1). A fresh node (term 0) cannot have acked anything.
         self.vote_guard_until = config.election_tick if (config.check_quorum and hs.term) else 0
+        self.leader_contact_tick: int | None = None
+        """``ticks`` when a leader last reached us (survives term changes, unlike ``lead``)."""
         cfg, prs = confchange.restore(cs, self.raft_log.last_index(), config.max_inflight_msgs)
         self._switch_to_config(cfg, prs)
         if hs.term or hs.vote or hs.commit:
@@ -415,19 +417,12 @@ class Raft:
     # ------------------------------------------------------------------ step
     def step(self, m: Message) -> None:
         """Handle one message; raises ProposalDroppedError for proposals that can't be taken."""
+        term_before = self.term
         if m.term == 0:
             pass  # local message (or a forwarded PROP / READ_INDEX)
         elif m.term > self.term:
-            if m.type in (MT.VOTE, MT.PRE_VOTE):
-                force = m.context == CAMPAIGN_TRANSFER
-                in_lease = self.cfg.check_quorum and (
-                    (self.lead != NONE and self.election_elapsed < self.cfg.election_tick)
-                    or self.ticks < self.vote_guard_until
-                )
-                if not force and in_lease:
-                    # Thesis 4.2.3 / 6.4.1: we heard from a live leader within the election
-                    # timeout, so this candidate is disruptive (or the leader's lease runs).
-                    return
+            if m.type in (MT.VOTE, MT.PRE_VOTE) and self._ignores_vote(m):
+                return
             if m.type is MT.PRE_VOTE:
                 pass  # never change our term in response to a PreVote (thesis 9.6)
             elif m.type is MT.PRE_VOTE_RESP and not m.reject:
@@ -444,6 +439,8 @@ class Raft:
                 self.send(Message(MT.PRE_VOTE_RESP, to=m.frm, term=self.term, reject=True))
             return
 
+        if m.type in (MT.VOTE, MT.PRE_VOTE) and m.term == term_before and self._ignores_vote(m):
+            return
         match m.type:
             case MT.HUP:
                 self.hup(CAMPAIGN_PRE_ELECTION if self.cfg.pre_vote else CAMPAIGN_ELECTION)
@@ -457,6 +454,25 @@ class Raft:
                         self._step_candidate(m)
                     case _:
                         self._step_follower(m)
+
+    def _in_lease(self) -> bool:
+        """Are we bound not to help elect a new leader right now (thesis 4.2.3 and 6.4.1)?"""
+        if not self.cfg.check_quorum:
+            return False
+        if self.role is Role.LEADER or self.ticks < self.vote_guard_until:
+            return True
+        if self.lead != NONE and self.election_elapsed < self.cfg.election_tick:
+            return True  # etcd's "lease is not expired" condition
+        # Also when a term change (e.g. a late higher-term response) has cleared ``lead``.
+        contact = self.leader_contact_tick
+        return contact is not None and self.ticks - contact < self.cfg.election_tick
+
+    def _ignores_vote(self, m: Message) -> bool:
+        """Drop a (pre)vote request while a leader we heard from may still be alive, unless it
+        follows a leadership transfer or repeats a request we already granted."""
+        if m.context == CAMPAIGN_TRANSFER or (m.term == self.term and self.vote == m.frm):
+            return False
+        return self._in_lease()
 
     def _handle_vote_request(self, m: Message) -> None:
         can_vote = (
@@ -673,15 +689,9 @@ class Raft:
         match m.type:
             case MT.PROP:
                 raise ProposalDroppedError("no leader (election in progress)")
-            case MT.APP:
+            case MT.APP | MT.HEARTBEAT | MT.SNAP:
                 self.become_follower(m.term, m.frm)
-                self._handle_append_entries(m)
-            case MT.HEARTBEAT:
-                self.become_follower(m.term, m.frm)
-                self._handle_heartbeat(m)
-            case MT.SNAP:
-                self.become_follower(m.term, m.frm)
-                self._handle_snapshot_chunk(m)
+                self._step_follower(m)
             case t if t is my_resp:
                 res = self.poll(m.frm, not m.reject)
                 if res is quorum.VoteResult.WON:
@@ -705,14 +715,17 @@ class Raft:
             case MT.APP:
                 self.election_elapsed = 0
                 self.lead = m.frm
+                self.leader_contact_tick = self.ticks
                 self._handle_append_entries(m)
             case MT.HEARTBEAT:
                 self.election_elapsed = 0
                 self.lead = m.frm
+                self.leader_contact_tick = self.ticks
                 self._handle_heartbeat(m)
             case MT.SNAP:
                 self.election_elapsed = 0
                 self.lead = m.frm
+                self.leader_contact_tick = self.ticks
                 self._handle_snapshot_chunk(m)
             case MT.TRANSFER_LEADER:
                 if self.lead != NONE:

@@ -86,9 +86,24 @@ def test_follower_past_lease_grants_votes() -> None:
     node, log = solo(1, [1, 2, 3], check_quorum=True, pre_vote=False)
     node.step(Message(MT.HEARTBEAT, to=1, frm=2, term=1))
     drain(node, log)
-    node.raft.election_elapsed = 10
+    node.raft.randomized_election_timeout = 100  # pin the timer (etcd setRandomizedElectionTimeout)
+    for _ in range(10):
+        node.tick()
     node.step(Message(MT.VOTE, to=1, frm=3, term=2, index=5, log_term=1))
     assert [m.reject for m in drain(node, log)] == [False]
+
+
+def test_late_higher_term_message_does_not_end_the_lease() -> None:
+    """Reference: Raft thesis 4.2.3 / 6.4.1: a term change that clears the known leader (here a
+    late rejected vote response) must not let this follower vote while the leader's lease may
+    still run: the guard counts ticks since the last leader contact."""
+    node, log = solo(1, [1, 2, 3], check_quorum=True, pre_vote=False)
+    node.step(Message(MT.HEARTBEAT, to=1, frm=2, term=1))
+    drain(node, log)
+    node.step(Message(MT.VOTE_RESP, to=1, frm=3, term=2, reject=True))
+    assert node.status().term == 2 and node.status().leader_id == 0
+    node.step(Message(MT.VOTE, to=1, frm=3, term=2, index=5, log_term=1))
+    assert drain(node, log) == [] and node.status().vote == 0
 
 
 def test_restarted_node_waits_an_election_timeout_before_voting() -> None:
