@@ -7,6 +7,8 @@ DEFAULT now() evaluated at insert time on each node) rather than expression by e
 
 from __future__ import annotations
 
+import re
+
 from sqlglot import exp
 
 from raftsql.sql import pgtypes
@@ -42,6 +44,14 @@ def _pg_type_name(dtype: exp.DataType) -> str:
     return dtype.sql("postgres").lower()
 
 
+_INTERVAL_MARKER = re.compile(r"__pg_interval\(('(?:[^']|'')*')\)", re.I)
+
+
+def _pg_text(node: exp.Expression) -> str:
+    """PostgreSQL text of an expression, with the scanner's interval marker undone."""
+    return _INTERVAL_MARKER.sub(r"INTERVAL \1", node.sql("postgres"))
+
+
 def _column_info(col: exp.ColumnDef, pg_type: str, default: exp.Expression | None,
                  nondeterministic: bool) -> ColumnInfo:
     sqlite_type = ddl_type_name(col.args["kind"]) if col.args.get("kind") else ""
@@ -51,7 +61,7 @@ def _column_info(col: exp.ColumnDef, pg_type: str, default: exp.Expression | Non
         pg_type = found.name + modifiers
     return ColumnInfo(
         name=col.name, pg_type=pg_type, oid=found.oid if found else 25, sqlite_type=sqlite_type,
-        default=default.sql("postgres") if default is not None else None,
+        default=_pg_text(default) if default is not None else None,
         nondeterministic_default=nondeterministic,
     )
 
@@ -131,7 +141,7 @@ def rewrite_column(col: exp.ColumnDef, schema: exp.Schema | None) -> ColumnInfo:
             raise unsupported("ADD COLUMN with a nondeterministic DEFAULT")
         assert default_c is not None
         marker = exp.Anonymous(this="pg_unfixed_default",
-                               expressions=[exp.Literal.string(default.sql("postgres"))])
+                               expressions=[exp.Literal.string(_pg_text(default))])
         default_c.set("kind", exp.DefaultColumnConstraint(this=exp.Paren(this=marker)))
     elif default is not None and not isinstance(default, exp.Literal | exp.Boolean | exp.Null
                                                  | exp.Neg | exp.Paren):

@@ -90,7 +90,7 @@ def clock_functions(root: exp.Expression, ctx: Context) -> exp.Expression:
 
 
 def _interval_text(node: exp.Expression) -> exp.Expression:
-    if isinstance(node, exp.Anonymous) and node.name == INTERVAL_FUNCTION:
+    if isinstance(node, exp.Anonymous) and node.name.lower() == INTERVAL_FUNCTION:
         return node.expressions[0]
     if isinstance(node, exp.Interval):
         value = node.this
@@ -105,7 +105,7 @@ def _interval_text(node: exp.Expression) -> exp.Expression:
 
 
 def _is_interval(node: exp.Expression) -> bool:
-    if isinstance(node, exp.Anonymous) and node.name == INTERVAL_FUNCTION:
+    if isinstance(node, exp.Anonymous) and node.name.lower() == INTERVAL_FUNCTION:
         return True
     return isinstance(node, exp.Interval) or (
         isinstance(node, exp.Cast) and node.args["to"].this == exp.DataType.Type.INTERVAL
@@ -131,7 +131,7 @@ def interval_arithmetic(root: exp.Expression, ctx: Context) -> exp.Expression:
     for node in root.find_all(exp.Interval):
         raise unsupported(f"interval value {node.sql('postgres')}")
     for func in root.find_all(exp.Anonymous):
-        if func.name == INTERVAL_FUNCTION:
+        if func.name.lower() == INTERVAL_FUNCTION:
             raise unsupported("interval values outside timestamp +/- interval")
     for node in root.find_all(exp.Cast):
         if node.args["to"].this == exp.DataType.Type.INTERVAL:
