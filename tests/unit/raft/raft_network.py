@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from raftsql.raft.confchange import decode_conf_change
 from raftsql.raft.config import Config
+from raftsql.raft.describe import describe_ready
 from raftsql.raft.rawnode import RawNode
 from raftsql.raft.storage import MemoryLog
 from raftsql.raft.types import (
@@ -57,6 +58,8 @@ class Network:
         self.hook: Callable[[Message], bool] | None = None
         self.delivered: list[Message] = []
         self.queue: deque[Message] = deque()
+        self.trace: list[str] | None = None
+        """When a list, every handled Ready is appended as describe_ready lines."""
 
     def add(self, nid: NodeId, cs: ConfState | None = None, **cfg: object) -> Peer:
         log = MemoryLog(cs or ConfState())
@@ -101,6 +104,9 @@ class Network:
         while p.node.has_ready():
             rd = p.node.ready()
             p.readys.append(rd)
+            if self.trace is not None:
+                self.trace.append(f"> {nid} handling Ready")
+                self.trace.extend("  " + line for line in describe_ready(rd).splitlines())
             if not rd.snapshot.empty:
                 p.log.apply_snapshot(rd.snapshot)
             p.log.append(rd.entries)
