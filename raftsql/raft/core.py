@@ -498,9 +498,9 @@ class Raft:
             case MT.CHECK_QUORUM:
                 if not self.trk.quorum_active():
                     self.become_follower(self.term, NONE)  # thesis 6.2
-                for nid, pr in self.trk.visit():
+                for nid, other in self.trk.visit():
                     if nid != self.id:
-                        pr.recent_active = False
+                        other.recent_active = False
                 return
             case MT.PROP:
                 self._propose(m)
