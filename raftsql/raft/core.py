@@ -18,7 +18,7 @@ from .config import Config, ReadOnlyOption
 from .errors import ProposalDroppedError
 from .log import RaftLog
 from .progress import Inflights, Progress, ProgressState
-from .read_only import ReadOnly, ReadRequest, round_context
+from .read_only import MAX_PENDING_READS, ReadOnly, ReadRequest, round_context
 from .storage import (
     CompactedError,
     LogReader,
@@ -509,7 +509,8 @@ class Raft:
                 if not self.committed_entry_in_current_term():
                     # Thesis 6.4: a new leader does not know the commit index until an entry
                     # of its own term is committed.
-                    self.pending_read_index_messages.append(m)
+                    if len(self.pending_read_index_messages) < MAX_PENDING_READS:
+                        self.pending_read_index_messages.append(m)
                 elif self.trk.is_singleton():
                     self._respond_read(m, self.raft_log.committed)
                 else:
@@ -616,7 +617,7 @@ class Raft:
             while self.maybe_send_append(m.frm, False):
                 pass
             if m.frm == self.lead_transferee and pr.match == self.raft_log.last_index():
-                self.send(Message(MT.TIMEOUT_NOW, to=m.frm))  # thesis 3.10
+                self._send_timeout_now(m.frm)
 
     def _handle_transfer_leader(self, m: Message, pr: Progress) -> None:
         """Thesis 3.10: catch the transferee up, then tell it to campaign at once."""
@@ -632,9 +633,16 @@ class Raft:
         self.election_elapsed = 0  # the transfer must finish within an election timeout
         self.lead_transferee = transferee
         if pr.match == self.raft_log.last_index():
-            self.send(Message(MT.TIMEOUT_NOW, to=transferee))
+            self._send_timeout_now(transferee)
         else:
             self.send_append(transferee)
+
+    def _send_timeout_now(self, to: NodeId) -> None:
+        """Thesis 3.10: tell the transferee to campaign now. Its election bypasses the
+        followers' vote lease, so our lease is void for the rest of this term, even if the
+        transfer is later aborted (followers may ack a newer round and then vote for it)."""
+        self.read_only.revoke_lease()
+        self.send(Message(MT.TIMEOUT_NOW, to=to))
 
     def abort_leader_transfer(self) -> None:
         self.lead_transferee = NONE
@@ -646,6 +654,8 @@ class Raft:
             return
         ctx = m.entries[0].data if m.entries else b""
         committed = self.raft_log.committed
+        if len(self.read_only.pending) >= MAX_PENDING_READS:
+            return  # bounded queue: the reader times out and retries
         self.bcast_heartbeat()
         self.read_only.add_request(ReadRequest(ctx, m.frm, committed, self.read_only.round))
 

@@ -25,6 +25,8 @@ from . import quorum
 from .types import NodeId
 
 MAX_TRACKED_ROUNDS = 1024
+MAX_PENDING_READS = 10_000
+"""Read requests a leader queues (per queue); beyond it new requests are dropped."""
 
 
 def round_context(rnd: int) -> bytes:
@@ -57,6 +59,8 @@ class ReadOnly:
         self.lease_expiry = 0
         """The lease is valid while the leader's tick count is below this. Invariant: only grows."""
         self.acked_round = 0
+        self.lease_revoked = False
+        """Set once TIMEOUT_NOW was sent: no lease for the rest of this leader term."""
 
     def new_round(self, now: int) -> int:
         self.round += 1
@@ -98,5 +102,10 @@ class ReadOnly:
             out.append(self.pending.popleft())
         return out
 
+    def revoke_lease(self) -> None:
+        self.lease_revoked = True
+
     def lease_remaining(self, now: int) -> int:
+        if self.lease_revoked:
+            return 0
         return max(0, self.lease_expiry - now)

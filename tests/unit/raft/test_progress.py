@@ -7,6 +7,7 @@ tracker/inflights.go (bounded pipelining, thesis 10.2.1).
 from __future__ import annotations
 
 import pytest
+from raft_network import Network
 
 from raftsql.raft.progress import (
     TRANSITIONS,
@@ -99,3 +100,13 @@ def test_snapshot_to_probe_resumes_after_snapshot() -> None:
     assert pr.is_paused() and pr.next == 21
     pr.become_probe()
     assert pr.state is P and pr.next == 21 and pr.pending_snapshot == 0
+
+
+def test_unreachable_sends_replicating_follower_back_to_probe() -> None:
+    """Reference: etcd raft.go MsgUnreachable: optimistic appends to an unreachable follower
+    were probably lost; fall back to probing."""
+    n = Network([1, 2, 3])
+    n.campaign(1)
+    assert n.node(1).status().progress[2].state is R
+    n.node(1).report_unreachable(2)
+    assert n.node(1).status().progress[2].state is P

@@ -115,6 +115,25 @@ def test_no_lease_during_leadership_transfer() -> None:
     assert n.node(1).status().lease_remaining_ticks == 0
 
 
+def test_lease_void_for_rest_of_term_after_timeout_now() -> None:
+    """Reference: Raft thesis 3.10 + 6.4.1: once TimeoutNow is sent, the target may win an
+    election that ignores the followers' lease, so an aborted transfer must not revive the
+    leader's lease in the same term."""
+    n = Network([1, 2, 3], **LEASE)
+    n.campaign(1)
+    n.ignore(MT.TIMEOUT_NOW)  # the transferee never campaigns
+    n.node(1).transfer_leader(2)
+    n.send()
+    n.recover()
+    n.tick(1, 10)  # the transfer is aborted after an election timeout
+    st = n.node(1).status()
+    assert st.role is Role.LEADER and st.lead_transferee == 0
+    assert st.lease_remaining_ticks == 0
+    n.node(1).read_index(b"x")
+    n.send()  # still served, through a quorum round
+    assert [rs.request_ctx for rs in n.peers[1].read_states] == [b"x"]
+
+
 def test_old_leader_lease_expires_before_new_leader_can_be_elected() -> None:
     """Reference: Raft thesis 6.4.1: followers that acked a heartbeat refuse votes for an
     election timeout, so the old leader's lease (shorter by the margin) ends first."""
