@@ -175,7 +175,8 @@ _VALUES: dict[int, st.SearchStrategy[Any]] = {
     o.UUID: st.uuids(),
     o.JSONB: st.recursive(st.none() | st.booleans() | st.integers(-1000, 1000) | st.text(),
                           lambda c: st.lists(c, max_size=3)
-                          | st.dictionaries(st.text(max_size=3), c, max_size=3), max_leaves=8),
+                          | st.dictionaries(st.text(max_size=3), c, max_size=3), max_leaves=8
+                          ).filter(lambda v: not isinstance(v, str)),  # a str is raw JSON text
 }
 
 
