@@ -7,7 +7,7 @@ restore / ReportSnapshot.
 
 from __future__ import annotations
 
-from raft_network import Network, drain, solo
+from raft_network import Network, drain, log_with, solo
 
 from raftsql.raft.progress import ProgressState
 from raftsql.raft.types import (
@@ -112,3 +112,10 @@ def test_snapshot_not_including_us_is_ignored_and_old_snapshot_fast_forwards() -
     msgs = drain(node, log)
     assert [(m.type, m.index) for m in msgs] == [(MT.APP_RESP, 0)]
     assert log.snapshot().empty
+    # A snapshot whose last entry we already hold: fast-forward commit, keep the log.
+    node, log = solo(1, [1, 2, 3], log=log_with(1, 1, 1))
+    meta = SnapshotMetadata(index=2, term=1, conf_state=ConfState(voters=(1, 2, 3)))
+    node.step(Message(MT.SNAP, to=1, frm=2, term=1, snapshot=Snapshot(meta, b"x")))
+    msgs = drain(node, log)
+    assert [(m.type, m.index) for m in msgs] == [(MT.APP_RESP, 2)]
+    assert log.snapshot().empty and log.last_index() == 3 and node.status().commit == 2
