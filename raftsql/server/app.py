@@ -115,7 +115,10 @@ class NodeServer:
                 snapshot_entries=opts.snapshot_entries,
             ),
             self.sm,
+            rpc_handler=self._rpc,
         )
+        self.diverged: dict[NodeId, tuple[int, str, str]] = {}
+        self._divergence_task: asyncio.Task[None] | None = None
         self.node.on_member_added = self._member_added
         self.http: HttpServer | None = None
         self.pg: Any = None
@@ -133,9 +136,33 @@ class NodeServer:
             self.book.add(node_id, addr)
             self.node.add_peer_address(node_id, *addr)
 
+    async def _rpc(self, peer: NodeId, method: str, body: Any) -> Any:
+        if method == "checkpoints":
+            return self.sm.db.checkpoints()[-20:]
+        raise ValueError(f"unknown RPC method {method!r}")
+
+    async def _watch_divergence(self, interval: float = 5.0) -> None:
+        """Compare state checksums recorded at the same log index with every peer; a mismatch
+        means a node's SQLite state diverged (a determinism bug or a tampered file)."""
+        while True:
+            await asyncio.sleep(interval)
+            mine = dict(self.sm.db.checkpoints()[-20:])
+            for peer in self.node.transport.peer_ids():
+                try:
+                    theirs = await self.node.transport.rpc(peer, "checkpoints", None, timeout=5)
+                except Exception:
+                    continue
+                for index, checksum in theirs:
+                    ours = mine.get(index)
+                    if ours is not None and ours != checksum and peer not in self.diverged:
+                        self.diverged[peer] = (index, ours, checksum)
+                        log.error("DIVERGENCE: node %d and node %d disagree on the state at index "
+                                  "%d (%s != %s)", self.opts.node_id, peer, index, ours, checksum)
+
     async def start(self) -> None:
         await self.node.start()
         self.db = Database(self.node, self.sm)
+        self._divergence_task = asyncio.create_task(self._watch_divergence())
         if self.opts.http_listen is not None:
             self.http = HttpServer(self._routes())
             await self.http.start(*self.opts.http_listen)
@@ -150,6 +177,8 @@ class NodeServer:
                 await self.pg.start()
 
     async def stop(self) -> None:
+        if self._divergence_task is not None:
+            self._divergence_task.cancel()
         if self.pg is not None:
             await self.pg.close()
         if self.http is not None:
@@ -175,7 +204,13 @@ class NodeServer:
         registry = make_registry(self.node, self.frontend_counters)
 
         async def status(_q: dict[str, str]) -> Response:
-            return json_response(self.node.describe())
+            d = self.node.describe()
+            d["diverged_from"] = {str(k): v[0] for k, v in self.diverged.items()}
+            return json_response(d)
+
+        async def checksum(_q: dict[str, str]) -> Response:
+            return json_response({"applied_index": self.sm.db.applied_index,
+                                  "checksum": self.sm.db.checksum()})
 
         async def metrics(_q: dict[str, str]) -> Response:
             return 200, "text/plain; version=0.0.4; charset=utf-8", render(registry)
@@ -222,6 +257,7 @@ class NodeServer:
             ("GET", "/status"): status,
             ("GET", "/metrics"): metrics,
             ("GET", "/healthz"): healthz,
+            ("GET", "/checksum"): checksum,
             ("GET", "/readyz"): readyz,
             ("POST", "/cluster/add"): add,
             ("POST", "/cluster/promote"): promote,
