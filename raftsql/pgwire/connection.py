@@ -89,6 +89,9 @@ class ServerConnection:
         self.ssl_done = False
         self.gss_done = False
         self.startup: fe.StartupMessage | None = None
+        # Per-type length caps below max_message_size (PostgreSQL postgres.c / auth.c).
+        self._limits = {tag: min(SMALL_MESSAGE_LIMIT, max_message_size) for tag in _SMALL_TAGS}
+        self._limits[_PASSWORD_TAG] = min(MAX_AUTH_TOKEN_LENGTH, max_message_size)
 
     # ------------------------------------------------------------------ state
 
@@ -176,6 +179,9 @@ class ServerConnection:
             return event  # type: ignore[return-value]
 
     def _on_frontend(self, event: object, nxt: Phase) -> None:
+        prev = self._phase
+        if nxt is prev:  # the common case in the ready phase: nothing else to do
+            return
         if isinstance(event, fe.SSLRequest) and self.ssl_done or (
             isinstance(event, fe.GSSENCRequest) and self.gss_done
         ):
@@ -191,8 +197,8 @@ class ServerConnection:
         if isinstance(event, fe.StartupMessage):
             self.startup = event
         self._phase = nxt
-        if nxt not in UNTAGGED:
-            self._validate_headers()
+        if prev in UNTAGGED and nxt not in UNTAGGED:
+            self._validate_headers()  # buffered bytes after the startup packet are frames
 
     def _decode(self, phase: Phase, tag: int, body: bytes) -> object:
         if phase in _AUTH_DECODERS:
@@ -219,13 +225,6 @@ class ServerConnection:
 
     # ------------------------------------------------------------------ framing
 
-    def _limit(self, tag: int) -> int:
-        if tag in _SMALL_TAGS:
-            return min(SMALL_MESSAGE_LIMIT, self.max_message_size)
-        if tag == _PASSWORD_TAG:
-            return min(MAX_AUTH_TOKEN_LENGTH, self.max_message_size)
-        return self.max_message_size
-
     def _header_error(self, tag: int, length: int) -> ProtocolError | None:
         if tag not in _KNOWN_TAGS:
             return ProtocolError(
@@ -233,8 +232,9 @@ class ServerConnection:
             )
         if length < 4:
             return ProtocolError(PROTOCOL_VIOLATION, "invalid message length", fatal=True)
-        if length > self._limit(tag):
-            if self._limit(tag) < self.max_message_size:
+        limit = self._limits.get(tag, self.max_message_size)
+        if length > limit:
+            if limit < self.max_message_size:  # PostgreSQL's per-type caps
                 return ProtocolError(PROTOCOL_VIOLATION, "invalid message length", fatal=True)
             return ProtocolError(
                 PROGRAM_LIMIT_EXCEEDED,
@@ -289,9 +289,10 @@ class ServerConnection:
             if avail < 5:
                 return None
             tag, length = _TAG_LEN.unpack_from(buf, pos)
-            err = self._header_error(tag, length)
-            if err is not None:
-                raise err
+            if pos >= self._scan:  # not yet checked by _validate_headers()
+                err = self._header_error(tag, length)
+                if err is not None:
+                    raise err
             if avail < 1 + length:
                 return None
             start, stop = pos + 5, pos + 1 + length

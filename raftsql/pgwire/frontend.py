@@ -324,7 +324,8 @@ def _values(r: Reader) -> tuple[bytes | None, ...]:
     n = r.uint16()
     if n * 4 > len(r.data) - r.pos:  # every value needs at least its length word
         raise r.fail("insufficient data left in message")
-    data, pos, out = r.data, r.pos, []
+    data, pos = r.data, r.pos
+    out: list[bytes | None] = []
     unpack = _I32.unpack_from
     append = out.append
     size = len(data)

@@ -48,6 +48,10 @@ class Phase(Enum):
     COPY_BOTH = "copy-both"
     CLOSED = "closed"
 
+    # Members are singletons: identity hashing is correct and, unlike Enum.__hash__, runs in
+    # C (the phase is looked up several times per message).
+    __hash__ = object.__hash__
+
 
 class Action(Enum):
     """Frontend-table outcomes that are not a new phase."""

@@ -99,3 +99,15 @@ def test_buffer_is_compacted() -> None:
         conn.receive_data(one)
         assert conn.next_event() == Query("SELECT 1")
     assert len(conn._buf) < 70_000
+
+
+def test_password_messages_are_capped_at_the_auth_token_limit() -> None:
+    """auth.c: PG_MAX_AUTH_TOKEN_LENGTH = 65535 for password and SASL messages."""
+    ok = connect(Phase.AUTH_SASL_CONTINUE)
+    ok.receive_data(b"p" + struct.pack("!i", 20_004) + b"x" * 20_000)
+    assert ok.next_event().data == b"x" * 20_000  # type: ignore[union-attr]
+    bad = connect(Phase.AUTH_SASL_CONTINUE)
+    bad.receive_data(b"p" + struct.pack("!i", 65_540))
+    with pytest.raises(ProtocolError) as info:
+        bad.next_event()
+    assert info.value.sqlstate == "08P01" and info.value.fatal
