@@ -129,7 +129,8 @@ class MemoryLog:
             raise UnavailableError(
                 f"missing log entries: last {self.last_index()}, appending at {entries[0].index}"
             )
-        self._ents = self._ents[:offset] + list(entries)
+        del self._ents[offset:]  # in place: appending at the end must not copy the log
+        self._ents.extend(entries)
 
     def apply_snapshot(self, snap: Snapshot) -> None:
         """Replace the whole log with ``snap`` (a follower restoring a leader's snapshot)."""
