@@ -244,12 +244,86 @@ def generate_series(root: exp.Expression, ctx: Context) -> exp.Expression:
     return root.transform(swap)
 
 
+def _resolve(expr: exp.Expression, projections: list[exp.Expression]) -> int | None:
+    """The projection index an ORDER BY / DISTINCT ON item refers to (position or name)."""
+    if isinstance(expr, exp.Literal) and not expr.is_string:
+        index = int(expr.this) - 1
+        if not 0 <= index < len(projections):
+            raise SqlError(sqlstate.INVALID_COLUMN_REFERENCE,
+                           f"ORDER BY position {expr.this} is not in select list")
+        return index
+    if isinstance(expr, exp.Column) and not expr.table:
+        for i, p in enumerate(projections):
+            if isinstance(p, exp.Alias) and p.alias == expr.name:
+                return i
+    for i, p in enumerate(projections):
+        if (p.this if isinstance(p, exp.Alias) else p) == expr:
+            return i
+    return None
+
+
+def _rewrite_distinct_on(select: exp.Select) -> exp.Expression:
+    """SELECT DISTINCT ON (k) cols FROM .. ORDER BY k, o  ->
+    SELECT cols FROM (SELECT cols AS _dN, o AS _oN, ROW_NUMBER() OVER (PARTITION BY k
+    ORDER BY k, o) AS _rn FROM ..) WHERE _rn = 1 ORDER BY ..  (first row of each group)."""
+    projections = list(select.expressions)
+    names: list[str] = []
+    for p in projections:
+        if isinstance(p, exp.Star) or (isinstance(p, exp.Column) and isinstance(p.this, exp.Star)):
+            raise unsupported("SELECT DISTINCT ON with *")
+        if not isinstance(p, exp.Alias | exp.Column):
+            raise unsupported("SELECT DISTINCT ON with an unnamed expression in the select list")
+        names.append(p.alias if isinstance(p, exp.Alias) else p.name)
+    bare = [p.this if isinstance(p, exp.Alias) else p for p in projections]
+
+    def underlying(expr: exp.Expression) -> tuple[exp.Expression, int | None]:
+        index = _resolve(expr, projections)
+        return (bare[index].copy() if index is not None else expr.copy()), index
+
+    keys = [underlying(e)[0] for e in select.args["distinct"].args["on"].expressions]
+    order = select.args.get("order")
+    ordered = list(order.expressions) if order is not None else []
+    inner = select.copy()
+    for arg in ("distinct", "order", "limit", "offset"):
+        inner.set(arg, None)
+    extra: list[exp.Expression] = []
+    outer_order: list[exp.Ordered] = []
+    window_order: list[exp.Ordered] = []
+    for item in ordered:
+        expr, index = underlying(item.this)
+        window_order.append(exp.Ordered(this=expr.copy(), desc=item.args.get("desc"),
+                                        nulls_first=item.args.get("nulls_first")))
+        if index is None:
+            extra.append(exp.alias_(expr, f"_o{len(extra) + 1}"))
+            ref = exp.column(f"_o{len(extra)}")
+        else:
+            ref = exp.column(f"_d{index + 1}")
+        outer_order.append(exp.Ordered(this=ref, desc=item.args.get("desc"),
+                                       nulls_first=item.args.get("nulls_first")))
+    window = exp.Window(this=exp.RowNumber(), partition_by=keys,
+                        order=exp.Order(expressions=window_order) if window_order else None)
+    inner.set("expressions", [*[exp.alias_(b.copy(), f"_d{i + 1}") for i, b in enumerate(bare)],
+                              *extra, exp.alias_(window, "_rn")])
+    outer = exp.select(*[exp.alias_(exp.column(f"_d{i + 1}"), n)
+                         for i, n in enumerate(names)]).from_(
+        exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("_distinct_on"))))
+    outer = outer.where("_rn = 1")
+    if outer_order:
+        outer.set("order", exp.Order(expressions=outer_order))
+    for arg in ("limit", "offset"):
+        if select.args.get(arg) is not None:
+            outer.set(arg, select.args[arg])
+    return outer
+
+
 def distinct_on(root: exp.Expression, ctx: Context) -> exp.Expression:
-    for select in root.find_all(exp.Select):
-        distinct = select.args.get("distinct")
-        if distinct is not None and distinct.args.get("on") is not None:
-            raise unsupported("SELECT DISTINCT ON")
-    return root
+    def swap(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Select):
+            distinct = node.args.get("distinct")
+            if distinct is not None and distinct.args.get("on") is not None:
+                return _rewrite_distinct_on(node)
+        return node
+    return root.transform(swap)
 
 
 def data_modifying_ctes(root: exp.Expression, ctx: Context) -> exp.Expression:

@@ -293,3 +293,16 @@ SELECT name FROM emp WHERE id <> ALL(ARRAY[2, 4]) ORDER BY id;
 -- expect: READ SELECT rows | SELECT name FROM emp WHERE NOT id IN (2, 4) ORDER BY id NULLS LAST
 SELECT name FROM emp WHERE dept = ANY(SELECT code FROM dept WHERE floor = 3) ORDER BY id;
 -- expect: READ SELECT rows | SELECT name FROM emp WHERE dept IN (SELECT code FROM dept WHERE floor = 3) ORDER BY id NULLS LAST
+-- DISTINCT ON (rewritten with ROW_NUMBER)
+SELECT DISTINCT ON (dept) dept, name FROM emp ORDER BY dept, name;
+-- expect: READ SELECT rows | SELECT _d1 AS dept, _d2 AS name FROM (SELECT dept AS _d1, name AS _d2, ROW_NUMBER() OVER (PARTITION BY dept ORDER BY dept NULLS LAST, name NULLS LAST) AS _rn FROM emp) AS _distinct_on WHERE _rn = 1 ORDER BY _d1 NULLS LAST, _d2 NULLS LAST
+SELECT DISTINCT ON (dept) dept, name AS n, salary FROM emp ORDER BY dept, salary DESC, id;
+-- expect: READ SELECT rows | SELECT _d1 AS dept, _d2 AS n, _d3 AS salary FROM (SELECT dept AS _d1, name AS _d2, salary AS _d3, id AS _o1, ROW_NUMBER() OVER (PARTITION BY dept ORDER BY dept NULLS LAST, salary DESC NULLS FIRST, id NULLS LAST) AS _rn FROM emp) AS _distinct_on WHERE _rn = 1 ORDER BY _d1 NULLS LAST, _d3 DESC NULLS FIRST, _o1 NULLS LAST
+SELECT DISTINCT ON (dept) dept, name FROM emp ORDER BY dept, salary DESC NULLS LAST, id LIMIT 2;
+-- expect: READ SELECT rows | SELECT _d1 AS dept, _d2 AS name FROM (SELECT dept AS _d1, name AS _d2, salary AS _o1, id AS _o2, ROW_NUMBER() OVER (PARTITION BY dept ORDER BY dept NULLS LAST, salary DESC, id NULLS LAST) AS _rn FROM emp) AS _distinct_on WHERE _rn = 1 ORDER BY _d1 NULLS LAST, _o1 DESC, _o2 NULLS LAST LIMIT 2
+SELECT DISTINCT ON (1) dept, name FROM emp ORDER BY 1, 2 DESC;
+-- expect: READ SELECT rows | SELECT _d1 AS dept, _d2 AS name FROM (SELECT dept AS _d1, name AS _d2, ROW_NUMBER() OVER (PARTITION BY dept ORDER BY dept NULLS LAST, name DESC NULLS FIRST) AS _rn FROM emp) AS _distinct_on WHERE _rn = 1 ORDER BY _d1 NULLS LAST, _d2 DESC NULLS FIRST
+SELECT DISTINCT ON (e.dept) e.dept, d.title, e.name FROM emp e JOIN dept d ON d.code = e.dept ORDER BY e.dept, e.id;
+-- expect: READ SELECT rows | SELECT _d1 AS dept, _d2 AS title, _d3 AS name FROM (SELECT e.dept AS _d1, d.title AS _d2, e.name AS _d3, e.id AS _o1, ROW_NUMBER() OVER (PARTITION BY e.dept ORDER BY e.dept NULLS LAST, e.id NULLS LAST) AS _rn FROM emp AS e JOIN dept AS d ON d.code = e.dept) AS _distinct_on WHERE _rn = 1 ORDER BY _d1 NULLS LAST, _o1 NULLS LAST
+SELECT DISTINCT ON (active) active, count(*) AS n FROM emp GROUP BY active, dept ORDER BY active, n DESC, dept NULLS LAST;
+-- expect: READ SELECT rows | SELECT _d1 AS active, _d2 AS n FROM (SELECT active AS _d1, COUNT(*) AS _d2, dept AS _o1, ROW_NUMBER() OVER (PARTITION BY active ORDER BY active NULLS LAST, COUNT(*) DESC NULLS FIRST, dept NULLS LAST) AS _rn FROM emp GROUP BY active, dept) AS _distinct_on WHERE _rn = 1 ORDER BY _d1 NULLS LAST, _d2 DESC NULLS FIRST, _o1 NULLS LAST

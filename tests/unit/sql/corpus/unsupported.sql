@@ -59,8 +59,6 @@ REFRESH MATERIALIZED VIEW mv;
 -- error: 0A000 | REFRESH MATERIALIZED VIEW is not supported
 MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE;
 -- error: 0A000 | MERGE is not supported
-SELECT DISTINCT ON (dept) dept, name FROM emp ORDER BY dept, name;
--- error: 0A000 | SELECT DISTINCT ON is not supported
 SELECT ARRAY[1, 2, 3];
 -- error: 0A000 | arrays (ARRAY[1, 2, 3]) is not supported
 SELECT array_agg(name) FROM emp;
@@ -123,3 +121,7 @@ SELECT E'\u12';
 -- error: 42601 | invalid Unicode escape
 SELECT U&'x' UESCAPE '!';
 -- error: 0A000 | UESCAPE is not supported
+SELECT DISTINCT ON (dept) * FROM emp ORDER BY dept;
+-- error: 0A000 | SELECT DISTINCT ON with * is not supported
+SELECT DISTINCT ON (dept) dept, upper(name) FROM emp ORDER BY dept;
+-- error: 0A000 | SELECT DISTINCT ON with an unnamed expression in the select list is not supported
