@@ -39,13 +39,13 @@ class Unstable:
             self.offset_in_progress,
             len(self.entries),
         )
-        for i, e in enumerate(self.entries):
-            assert e.index == self.offset + i, (e.index, self.offset, i)
+        if self.entries:  # O(1): both ends in place (appends are checked contiguous below)
+            assert self.entries[0].index == self.offset, (self.entries[0].index, self.offset)
+            last = self.offset + len(self.entries) - 1
+            assert self.entries[-1].index == last, (self.entries[-1].index, last)
         if self.snapshot is not None:
             assert self.offset == self.snapshot.metadata.index + 1
-        if not self.snapshot_in_progress:
-            pass
-        else:
+        if self.snapshot_in_progress:
             assert self.snapshot is not None
 
     def maybe_first_index(self) -> int | None:
@@ -112,9 +112,12 @@ class Unstable:
 
     def truncate_and_append(self, ents: list[Entry]) -> None:
         """Append ``ents``, first dropping any of our entries at or after ents[0].index."""
+        assert all(b.index == a.index + 1 for a, b in zip(ents, ents[1:], strict=False)), (
+            "entries to append are not contiguous"
+        )
         frm = ents[0].index
         if frm == self.offset + len(self.entries):
-            self.entries = self.entries + list(ents)
+            self.entries.extend(ents)  # in place: readers only ever get copies (slices)
         elif frm <= self.offset:
             # Replace everything unstable; storage's conflicting suffix is shadowed by ours.
             self.entries = list(ents)
