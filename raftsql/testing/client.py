@@ -152,7 +152,11 @@ class SimClient:
             f"{self.name} read {rec.key}={value!r} on n{node.id} at a{node.sm.applied}"
         )
         self.cluster.history.complete_read(
-            rec, node.id, node.sm.applied, value, self.cluster.clock.now,
+            rec,
+            node.id,
+            node.sm.applied,
+            value,
+            self.cluster.clock.now,
             self.cluster.checker.committed,
         )
         self.completed_reads += 1

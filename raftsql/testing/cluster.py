@@ -78,11 +78,16 @@ class SimCluster:
         # Bootstrap as a snapshot at index 1, term 1 naming the voters: a node added later
         # cannot fetch entry 1 and so receives a snapshot that tells it the membership (a
         # conf state at index 0 would never reach it; etcd bootstraps with log entries).
-        boot = Snapshot(SnapshotMetadata(index=BOOT_INDEX, term=1, conf_state=ConfState(voters=voters)))
+        boot = Snapshot(
+            SnapshotMetadata(index=BOOT_INDEX, term=1, conf_state=ConfState(voters=voters))
+        )
         for nid in voters:
-            self._start(nid, DurableImage(hard_state=HardState(term=1, commit=BOOT_INDEX), snapshot=boot))
+            self._start(
+                nid, DurableImage(hard_state=HardState(term=1, commit=BOOT_INDEX), snapshot=boot)
+            )
         self.clients = [
-            SimClient(self, i, derive_rng(seed, f"client{i}")) for i in range(1, options.clients + 1)
+            SimClient(self, i, derive_rng(seed, f"client{i}"))
+            for i in range(1, options.clients + 1)
         ]
         self.nemesis = Nemesis(self, derive_rng(seed, "nemesis"))
         self.phase = "safety"
@@ -209,7 +214,10 @@ class SimCluster:
         ck = self.checker
         nid = node.id
         if rd.soft_state is not None:
+            became_leader = rd.soft_state.role is Role.LEADER and node.role is not Role.LEADER
             node.role, node.leader = rd.soft_state.role, rd.soft_state.leader_id
+            if became_leader:
+                self.nemesis.on_new_leader(node)
         if rd.hard_state is not None:
             node.term = rd.hard_state.term
             if rd.hard_state.commit > node.commit or nid not in ck.seen_commit:
@@ -257,12 +265,14 @@ class SimCluster:
             c.start()
         self.nemesis.start()
         try:
-            self._run_until(o.safety_ticks * TICK_US, lambda: False)
+            self.run_until(o.safety_ticks * TICK_US, lambda: False)
             self._heal()
             self.phase = "liveness"
             deadline = self.clock.now + o.liveness_ticks * TICK_US
-            if not self._run_until(deadline, self._converged):
-                raise LivenessFailure(f"no convergence within {o.liveness_ticks} ticks: {self.status()}")
+            if not self.run_until(deadline, self._converged):
+                raise LivenessFailure(
+                    f"no convergence within {o.liveness_ticks} ticks: {self.status()}"
+                )
             self.history.check_final(self.checker.committed)
         except (SafetyViolation, LivenessFailure) as exc:
             res.ok, res.error = False, f"{type(exc).__name__}: {exc}"
@@ -282,7 +292,9 @@ class SimCluster:
         }
         return res
 
-    def _run_until(self, deadline: int, done) -> bool:  # noqa: ANN001
+    def run_until(self, deadline: int, done) -> bool:  # noqa: ANN001
+        """Run events up to virtual time ``deadline`` or until ``done()``; scripted scenarios
+        use it to drive the cluster step by step."""
         clock = self.clock
         while clock.pending():
             if clock._heap[0].time > deadline:
@@ -299,7 +311,9 @@ class SimCluster:
         self.nemesis.stop()
         self.network.heal()
         n = self.options.network
-        self.network.options = NetworkOptions(delay_min_us=n.delay_min_us, delay_max_us=n.delay_max_us)
+        self.network.options = NetworkOptions(
+            delay_min_us=n.delay_min_us, delay_max_us=n.delay_max_us
+        )
         for nid in sorted(self.nodes):
             self.restart(nid)
         for c in self.clients:

@@ -18,11 +18,12 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
+from collections import Counter
 from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from raftsql.testing.history import History, Op, Operation, OpType, pair
+from raftsql.testing.ophistory import History, Op, Operation, OpType, pair
 
 
 @dataclass(frozen=True)
@@ -137,12 +138,17 @@ def _completion(ops: list[Op], operation: Operation) -> int:
     return next(i for i, op in enumerate(ops) if op.index == operation.complete)
 
 
-def _writers(operations: list[Operation], key: Hashable) -> list[Operation]:
-    return [o for o in operations if o.key == key and o.f in ("write", "cas")]
-
-
 def _written(o: Operation) -> Any:
     return tuple(o.value)[1] if o.f == "cas" else o.value
+
+
+def _write_counts(operations: list[Operation]) -> Counter[tuple[Hashable, Any]]:
+    """How many operations (of any status) try to write each (key, value)."""
+    return Counter((o.key, _written(o)) for o in operations if o.f in ("write", "cas"))
+
+
+def _observed(operations: list[Operation]) -> set[tuple[Hashable, Any]]:
+    return {(o.key, o.output) for o in operations if o.f == "read" and o.status is OpType.OK}
 
 
 def mutate_unwritten_read(ops: list[Op], rng: random.Random) -> list[Op] | None:
@@ -160,15 +166,12 @@ def mutate_unwritten_read(ops: list[Op], rng: random.Random) -> list[Op] | None:
 def mutate_drop_write(ops: list[Op], rng: random.Random, initial: Any = None) -> list[Op] | None:
     """Remove an ok write whose value is written by nobody else but observed by an ok read."""
     operations = pair(ops)
-    candidates = []
-    for w in operations:
-        if w.f != "write" or w.status is not OpType.OK or w.value == initial:
-            continue
-        if sum(_written(o) == w.value for o in _writers(operations, w.key)) != 1:
-            continue
-        if any(r.f == "read" and r.status is OpType.OK and r.key == w.key and r.output == w.value
-               for r in operations):
-            candidates.append(w)
+    counts, observed = _write_counts(operations), _observed(operations)
+    candidates = [
+        w for w in operations
+        if w.f == "write" and w.status is OpType.OK and w.value != initial
+        and counts[(w.key, w.value)] == 1 and (w.key, w.value) in observed
+    ]
     if not candidates:
         return None
     w = rng.choice(candidates)
@@ -178,16 +181,12 @@ def mutate_drop_write(ops: list[Op], rng: random.Random, initial: Any = None) ->
 def mutate_flip_cas(ops: list[Op], rng: random.Random, initial: Any = None) -> list[Op] | None:
     """An ok cas whose unique new value was later read is reported as failed instead."""
     operations = pair(ops)
-    candidates = []
-    for c in operations:
-        if c.f != "cas" or c.status is not OpType.OK:
-            continue
-        new = _written(c)
-        if new == initial or sum(_written(o) == new for o in _writers(operations, c.key)) != 1:
-            continue
-        if any(r.f == "read" and r.status is OpType.OK and r.key == c.key and r.output == new
-               for r in operations):
-            candidates.append(c)
+    counts, observed = _write_counts(operations), _observed(operations)
+    candidates = [
+        c for c in operations
+        if c.f == "cas" and c.status is OpType.OK and _written(c) != initial
+        and counts[(c.key, _written(c))] == 1 and (c.key, _written(c)) in observed
+    ]
     if not candidates:
         return None
     c = rng.choice(candidates)
@@ -200,31 +199,31 @@ def mutate_flip_cas(ops: list[Op], rng: random.Random, initial: Any = None) -> l
 def mutate_stale_read(ops: list[Op], rng: random.Random, initial: Any = None) -> list[Op] | None:
     """An ok read returns a value that real time proves was already overwritten.
 
-    Needs writes W1 (value v, the only writer of v, v != initial) and W2 (another value) with
-    W1 completed before W2 was invoked and W2 completed before the read was invoked: every
+    Needs ok writes W1 (value v, the only writer of v, v != initial) and W2 (another value)
+    with W1 completed before W2 was invoked and W2 completed before the read was invoked: every
     linearization orders W1 < W2 < read, and nothing writes v again.
     """
     operations = pair(ops)
-    ok_writes = [o for o in operations if o.f == "write" and o.status is OpType.OK]
+    counts = _write_counts(operations)
     candidates = []
-    for r in operations:
-        if r.f != "read" or r.status is not OpType.OK:
+    for key in {o.key for o in operations}:
+        writes = [o for o in operations if o.key == key and o.f == "write" and o.status is OpType.OK]
+        unique = [w for w in writes if w.value != initial and counts[(key, w.value)] == 1]
+        if not unique:
             continue
-        writers = _writers(operations, r.key)
-        for w2 in ok_writes:
-            if w2.key != r.key or w2.returns_at >= r.call:
-                continue
-            for w1 in ok_writes:
-                if (w1.key == r.key and w1.returns_at < w2.call and w1.value != w2.value
-                        and w1.value != initial and w1.value != r.output
-                        and sum(_written(o) == w1.value for o in writers) == 1):
-                    candidates.append((r, w1.value))
-                    break
-            if candidates and candidates[-1][0] is r:
-                break
+        w1 = min(unique, key=lambda w: w.returns_at)
+        after = [w.returns_at for w in writes if w.call > w1.returns_at and w.value != w1.value]
+        if not after:
+            continue
+        settled = min(after)
+        candidates += [
+            (r, w1.value) for r in operations
+            if r.key == key and r.f == "read" and r.status is OpType.OK and r.call > settled
+            and r.output != w1.value
+        ]
     if not candidates:
         return None
-    r, v = rng.choice(candidates)
+    r, v = rng.choice(sorted(candidates, key=lambda c: c[0].call))
     out = list(ops)
     i = _completion(ops, r)
     out[i] = replace(out[i], value=v)

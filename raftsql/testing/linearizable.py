@@ -18,7 +18,7 @@ How the Jepsen completion types enter the search:
   keeps the 2^k blow-up of k pending writes away in histories full of timeouts.
 - ``ok`` operations must be linearized between invocation and completion.
 
-Real-time order is the history index order (see ``history.py``).
+Real-time order is the history index order (see ``ophistory.py``).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from raftsql.testing.history import History, Op, Operation, OpType, freeze, pair
+from raftsql.testing.ophistory import History, Op, Operation, OpType, freeze, pair
 
 READ, WRITE, CAS = 0, 1, 2
 _KINDS = {"read": READ, "write": WRITE, "cas": CAS}
@@ -96,7 +96,9 @@ def check_register(
             continue
         if not verdict:
             return search.failure(
-                keys=len(by_key), operations=len(ops), configurations=configurations,
+                keys=len(by_key),
+                operations=len(ops),
+                configurations=configurations,
                 elapsed=time.monotonic() - started,
             )
     return LinearizabilityResult(
@@ -122,7 +124,8 @@ def _operations(history: History | Iterable[Op] | Iterable[Operation]) -> list[O
 def relevant(ops: list[Operation]) -> list[Operation]:
     """Drop what cannot constrain a linearization (see the module docstring), to a fixpoint."""
     kept = [
-        op for op in ops
+        op
+        for op in ops
         if op.status is not OpType.FAIL and not (op.f == "read" and op.status is not OpType.OK)
     ]
     while True:
@@ -262,12 +265,19 @@ class _KeySearch:
         prefix = tuple(self.ops[j] for j in prefix_ids)
         op = self.ops[blocked]
         return LinearizabilityResult(
-            valid=False, key=self.key, op=op, prefix=prefix, state=state,
-            explanation=self._explain(op, prefix, state), **stats,
+            valid=False,
+            key=self.key,
+            op=op,
+            prefix=prefix,
+            state=state,
+            explanation=self._explain(op, prefix, state),
+            **stats,
         )
 
     def _explain(self, op: Operation, prefix: tuple[Operation, ...], state: Any) -> str:
-        written = {self.initial} | {_written(o) for o in self.all_ops if o.f != "read"}
+        written = {self.initial} | {
+            _written(o) for o in self.all_ops if o.f != "read" and o.status is not OpType.FAIL
+        }
         lead = (
             f"key {self.key!r}: {op.describe()} cannot be linearized. The longest linearizable "
             f"prefix has {len(prefix)} operation(s) and leaves the register at {state!r}; "
@@ -277,7 +287,9 @@ class _KeySearch:
         if op.f == "cas" and freeze(op.value[0]) not in written:
             return lead + f"the cas expects {op.value[0]!r}, which was never written to this key."
         if op.f == "write":
-            return lead + "every order that places this write in its window contradicts a later read."
+            return (
+                lead + "every order that places this write in its window contradicts a later read."
+            )
         want = op.output if op.f == "read" else op.value[0]
         return lead + (
             f"no order of the operations concurrent with it gives the register {want!r} "

@@ -18,6 +18,7 @@ from raftsql.testing.options import TICK_US
 
 if TYPE_CHECKING:
     from raftsql.testing.cluster import SimCluster
+    from raftsql.testing.simnode import SimNode
 
 
 class Nemesis:
@@ -96,6 +97,34 @@ class Nemesis:
         node = self.rng.choice(up)
         c.crash(node, tear=c.options.faults.torn_writes and self.rng.random() < 0.5)
         c.clock.after(self._duration(), lambda: c.restart(node.id))
+
+    def on_new_leader(self, node: SimNode) -> None:
+        """Leader churn (Jepsen's "kill the leader"): a fresh leader is often crashed or cut
+        off within a few message delays, before its no-op reaches a quorum. Short-lived
+        leaders with diverging uncommitted suffixes are the setting of the paper's Figure 8
+        (section 5.4.2), which random crashes alone almost never reach."""
+        c = self.cluster
+        if not (self.active and c.options.faults.leader_churn and self.rng.random() < 0.7):
+            return
+        delay = self.rng.randint(0, 4 * c.options.network.delay_max_us)
+        isolate = self.rng.random() < 0.6
+        boot = node.boot
+        down_for = self.rng.randint(1, 30) * TICK_US
+
+        def strike() -> None:
+            if not (node.up and node.boot == boot and self.active):
+                return
+            if isolate:
+                others = [i for i in c.nodes if i != node.id]
+                c.network.partition([[node.id], others])
+                c.trace(f"nemesis churn: isolate leader n{node.id}")
+                c.clock.after(down_for, self._heal)
+            else:
+                c.crash(node, tear=c.options.faults.torn_writes and self.rng.random() < 0.5)
+                c.clock.after(down_for, lambda: c.restart(node.id))
+
+        c.clock.after(delay, strike)
+        self.counts["leader_churn"] = self.counts.get("leader_churn", 0) + 1
 
     # -- membership ------------------------------------------------------------------------------
     def membership(self) -> None:

@@ -32,13 +32,21 @@ class FaultOptions:
     membership: bool = False
     transfers: bool = False
     compaction: bool = False
+    leader_churn: bool = False
     mean_gap_ticks: int = 40
     """Mean virtual time between two nemesis actions."""
 
     def names(self) -> list[str]:
         return [
             n
-            for n in ("partitions", "crashes", "torn_writes", "membership", "transfers", "compaction")
+            for n in (
+                "partitions",
+                "crashes",
+                "torn_writes",
+                "membership",
+                "transfers",
+                "compaction",
+            )
             if getattr(self, n)
         ] or ["none"]
 
@@ -113,6 +121,7 @@ def swarm(seed: int, safety_ticks: int = 300) -> SimOptions:
         f.torn_writes = f.crashes and rng.random() < 0.5
         f.membership = o.spares > 0 and rng.random() < 0.7 or rng.random() < 0.2
         f.transfers = rng.random() < 0.4
+        f.leader_churn = rng.random() < 0.4
         f.mean_gap_ticks = rng.choice([10, 30, 60])
     f.compaction = o.compact_every > 0
     o.faults = f

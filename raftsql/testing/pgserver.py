@@ -17,6 +17,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 BIN_DIRS = ("/usr/local/bin", "/usr/lib/postgresql/15/bin")
@@ -64,8 +65,8 @@ class PgServer:
         os.setgid(self._user.pw_gid)
         os.setuid(self._user.pw_uid)
 
-    def _run_kwargs(self) -> dict[str, object]:
-        return {"preexec_fn": self._demote} if self._user is not None else {}
+    def _preexec(self) -> Callable[[], None] | None:
+        return self._demote if self._user is not None else None
 
     def start(self) -> PgServer:
         initdb, postgres = _find("initdb"), _find("postgres")
@@ -91,13 +92,13 @@ class PgServer:
                 "--auth=trust",
                 "-E",
                 "UTF8",
-                "--locale=C",
+                f"--locale={self.locale}",
                 "--no-sync",
             ],
             capture_output=True,
             env=env,
             timeout=120,
-            **self._run_kwargs(),  # type: ignore[arg-type]
+            preexec_fn=self._preexec(),
         )
         if result.returncode != 0:
             raise PgServerUnavailable(f"initdb failed: {result.stderr.decode()[-500:]}")
@@ -125,7 +126,7 @@ class PgServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             env=env,
-            **self._run_kwargs(),  # type: ignore[arg-type]
+            preexec_fn=self._preexec(),
         )
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
