@@ -190,8 +190,15 @@ class ScramServer:
         self._gs2 = ""
         self.done = False
 
-    def client_first(self, data: bytes | None) -> bytes:
-        """Take the client-first-message, return the server-first-message."""
+    def client_first(self, data: bytes | None, mechanism: str = SCRAM_SHA_256) -> bytes:
+        """Take the SASLInitialResponse's mechanism and client-first-message, return the
+        server-first-message."""
+        if mechanism != SCRAM_SHA_256:
+            raise ProtocolError(
+                PROTOCOL_VIOLATION,
+                "client selected an invalid SASL authentication mechanism",
+                fatal=True,
+            )
         if data is None:
             raise _malformed("missing client-first-message")
         text = self._text(data)

@@ -199,7 +199,11 @@ class Bind:
     result_formats: tuple[int, ...]
 
     def param_format(self, index: int) -> int:
-        return expand_formats(self.param_formats, len(self.params), "parameter")[index]
+        """Format of parameter `index` (O(1); the decoder already checked the count)."""
+        codes = self.param_formats
+        if not codes:
+            return 0
+        return codes[0] if len(codes) == 1 else codes[index]
 
     def result_formats_for(self, ncolumns: int) -> tuple[int, ...]:
         """Per-column result formats; 08P01 when the count fits neither shorthand (PostgreSQL:

@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from raftsql.pgwire import ProtocolError
 from raftsql.pgwire.auth import (
@@ -144,3 +146,21 @@ def test_malformed_client_final(final: bytes) -> None:
 def test_secret_parse_rejects_garbage() -> None:
     with pytest.raises(ValueError):
         ScramSecret.parse("md5abc")
+
+
+def test_other_mechanism_is_refused() -> None:
+    """auth-sasl.c: 'client selected an invalid SASL authentication mechanism' (08P01)."""
+    with pytest.raises(ProtocolError) as info:
+        _rfc_server().client_first(RFC_CLIENT_FIRST, "SCRAM-SHA-256-PLUS")
+    assert info.value.sqlstate == "08P01"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=120), st.binary(max_size=120))
+def test_scram_fuzz_raises_only_protocol_errors(first: bytes, final: bytes) -> None:
+    scram = _rfc_server()
+    try:
+        scram.client_first(first)
+        scram.client_final(final)
+    except ProtocolError as err:
+        assert err.fatal
