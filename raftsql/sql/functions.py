@@ -43,6 +43,8 @@ _INT_RANGES = {
 
 
 def _invalid(type_name: str, value: Any) -> SqlError:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
     return SqlError(
         sqlstate.INVALID_TEXT_REPRESENTATION,
         f'invalid input syntax for type {type_name}: "{value}"',
@@ -511,7 +513,7 @@ def pg_date_trunc(field: Value, value: Value) -> Value:
         stamp = stamp.replace(microsecond=stamp.microsecond // 1000 * 1000)
     elif unit != "microseconds":
         raise SqlError(sqlstate.INVALID_PARAMETER_VALUE,
-                       f'unit "{field}" not recognized for type timestamp')
+                       f'unit "{field!s}" not recognized for type timestamp')
     return format_timestamp(stamp, zoned)
 
 
@@ -537,7 +539,7 @@ def pg_extract(field: Value, value: Value) -> Value:
     }
     if unit not in table:
         raise SqlError(sqlstate.INVALID_PARAMETER_VALUE,
-                       f'unit "{field}" not recognized for type timestamp')
+                       f'unit "{field!s}" not recognized for type timestamp')
     result = table[unit]
     return int(result) if float(result).is_integer() else result
 
@@ -561,7 +563,7 @@ def pg_unfixed_default(expression: Value) -> Value:
     one slips through we fail loudly instead of letting nodes compute different values."""
     raise SqlError(
         sqlstate.INTERNAL_ERROR,
-        f"column default {expression} must be supplied by the leader (fix_nondeterminism "
+        f"column default {expression!s} must be supplied by the leader (fix_nondeterminism "
         "with a SchemaInfo)",
     )
 

@@ -58,6 +58,7 @@ def _parse(piece: Piece) -> exp.Expression:
     if len(trees) != 1:
         raise SqlError(sqlstate.SYNTAX_ERROR, "syntax error: expected one statement")
     tree = trees[0]
+    assert isinstance(tree, exp.Expression)
     if isinstance(tree, exp.Command | exp.Alias):
         words = " ".join(leading_words(piece.text, 2))
         raise unsupported(words or "this statement")
@@ -122,7 +123,7 @@ def _check_ddl(tree: exp.Expression) -> None:
             if using is not None:
                 if using.name.lower() not in _INDEX_METHODS:
                     raise unsupported(f"index method {using.name}")
-                params.set("using", None)
+                params.set("using", None)  # type: ignore[union-attr]
             if params is not None and params.args.get("include"):
                 raise unsupported("INCLUDE columns in an index")
     if isinstance(tree, exp.Drop):

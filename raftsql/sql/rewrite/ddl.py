@@ -35,7 +35,7 @@ def is_nondeterministic(node: exp.Expression) -> bool:
 
 def _constraint(col: exp.ColumnDef, kind: type[exp.Expression]) -> exp.ColumnConstraint | None:
     for c in col.args.get("constraints") or []:
-        if isinstance(c.kind, kind):
+        if isinstance(c, exp.ColumnConstraint) and isinstance(c.kind, kind):
             return c
     return None
 
@@ -140,6 +140,7 @@ def rewrite_column(col: exp.ColumnDef, schema: exp.Schema | None) -> ColumnInfo:
         if schema is None:
             raise unsupported("ADD COLUMN with a nondeterministic DEFAULT")
         assert default_c is not None
+        assert default is not None
         marker = exp.Anonymous(this="pg_unfixed_default",
                                expressions=[exp.Literal.string(_pg_text(default))])
         default_c.set("kind", exp.DefaultColumnConstraint(this=exp.Paren(this=marker)))

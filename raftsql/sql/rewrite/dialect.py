@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlglot import exp
 from sqlglot.dialects.sqlite import SQLite
+from sqlglot.generators.sqlite import SQLiteGenerator as _SQLiteBase
 
 from raftsql.sql.errors import unsupported
 
@@ -71,25 +72,25 @@ def _cast_sql(self: Any, e: exp.Cast) -> str:
     kind = to.this
     arg = e.this
     if kind in INT_CASTS:
-        return self.func("pg_cast_int", arg, exp.Literal.string(INT_CASTS[kind]))
+        return str(self.func("pg_cast_int", arg, exp.Literal.string(INT_CASTS[kind])))
     if kind in FLOAT_CASTS:
-        return self.func("pg_cast_float", arg, exp.Literal.string(FLOAT_CASTS[kind]))
+        return str(self.func("pg_cast_float", arg, exp.Literal.string(FLOAT_CASTS[kind])))
     if kind in (T.DECIMAL, T.BIGDECIMAL):
         scale = _type_param(to, 1)
         if _type_param(to, 0) is not None and scale is None:
             scale = 0
         if scale is None:
-            return self.func("pg_cast_numeric", arg)
-        return self.func("pg_cast_numeric", arg, exp.Literal.number(scale))
+            return str(self.func("pg_cast_numeric", arg))
+        return str(self.func("pg_cast_numeric", arg, exp.Literal.number(scale)))
     if kind in (T.VARCHAR, T.CHAR, T.NVARCHAR, T.NCHAR):
         length = _type_param(to, 0)
         if length is None:
-            return self.func("pg_cast_text", arg)
+            return str(self.func("pg_cast_text", arg))
         if kind in (T.CHAR, T.NCHAR):
             raise unsupported("cast to char(n)")
-        return self.func("pg_cast_varchar", arg, exp.Literal.number(length))
+        return str(self.func("pg_cast_varchar", arg, exp.Literal.number(length)))
     if kind in SIMPLE_CASTS and not (to.expressions and kind not in (T.TIMESTAMP, T.TIMESTAMPTZ)):
-        return self.func(SIMPLE_CASTS[kind], arg)
+        return str(self.func(SIMPLE_CASTS[kind], arg))
     raise unsupported(f"cast to {to.sql('postgres')}")
 
 
@@ -101,9 +102,9 @@ def _fn(name: str) -> Any:
     return lambda self, e: f"{name}()"
 
 
-class SQLiteGenerator(SQLite.Generator):  # type: ignore[misc,name-defined]
+class SQLiteGenerator(_SQLiteBase):
     TRANSFORMS = {
-        **SQLite.Generator.TRANSFORMS,
+        **_SQLiteBase.TRANSFORMS,
         exp.Div: lambda self, e: self.func("pg_div", e.this, e.expression),
         exp.Mod: lambda self, e: self.func("pg_mod", e.this, e.expression),
         exp.Cast: _cast_sql,
@@ -134,8 +135,9 @@ class SQLiteGenerator(SQLite.Generator):  # type: ignore[misc,name-defined]
         if isinstance(container, exp.Index | exp.OnConflict) or isinstance(
             expression.parent, exp.Schema | exp.IndexParameters
         ):
-            return self.sql(expression, "this") + (" DESC" if expression.args.get("desc") else "")
-        return super().ordered_sql(expression)
+            desc = " DESC" if expression.args.get("desc") else ""
+            return str(self.sql(expression, "this")) + desc
+        return str(super().ordered_sql(expression))
 
     def datatype_sql(self, expression: exp.DataType) -> str:
         return ddl_type_name(expression)
@@ -147,7 +149,7 @@ class SQLiteGenerator(SQLite.Generator):  # type: ignore[misc,name-defined]
         return ""  # FOR UPDATE/SHARE: every raftsql transaction is serializable anyway
 
 
-class PgSQLite(SQLite):  # type: ignore[misc]
+class PgSQLite(SQLite):
     """sqlglot dialect name for our SQLite output."""
 
     Generator = SQLiteGenerator

@@ -91,7 +91,8 @@ def clock_functions(root: exp.Expression, ctx: Context) -> exp.Expression:
 
 def _interval_text(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Anonymous) and node.name.lower() == INTERVAL_FUNCTION:
-        return node.expressions[0]
+        first: exp.Expression = node.expressions[0]
+        return first
     if isinstance(node, exp.Interval):
         value = node.this
         unit = node.args.get("unit")
@@ -100,7 +101,8 @@ def _interval_text(node: exp.Expression) -> exp.Expression:
         text = value.this if unit is None else f"{value.this} {unit.name.lower()}"
         return exp.Literal.string(text)
     if isinstance(node, exp.Cast) and node.args["to"].this == exp.DataType.Type.INTERVAL:
-        return node.this
+        inner: exp.Expression = node.this
+        return inner
     raise AssertionError(node)
 
 
@@ -128,13 +130,13 @@ def interval_arithmetic(root: exp.Expression, ctx: Context) -> exp.Expression:
             raise unsupported(f"date arithmetic {node.sql('postgres')}")
         return node
     root = root.transform(swap)
-    for node in root.find_all(exp.Interval):
-        raise unsupported(f"interval value {node.sql('postgres')}")
+    for interval in root.find_all(exp.Interval):
+        raise unsupported(f"interval value {interval.sql('postgres')}")
     for func in root.find_all(exp.Anonymous):
         if func.name.lower() == INTERVAL_FUNCTION:
             raise unsupported("interval values outside timestamp +/- interval")
-    for node in root.find_all(exp.Cast):
-        if node.args["to"].this == exp.DataType.Type.INTERVAL:
+    for cast in root.find_all(exp.Cast):
+        if cast.args["to"].this == exp.DataType.Type.INTERVAL:
             raise unsupported("interval values outside timestamp +/- interval")
     return root
 
@@ -149,13 +151,12 @@ def any_all(root: exp.Expression, ctx: Context) -> exp.Expression:
     """x = ANY($1) -> x IN (SELECT value FROM json_each(?)) with $1 bound as a JSON array;
     x = ANY(ARRAY[..]) -> x IN (..); x <> ALL(..) -> x NOT IN (..)."""
     def target(node: exp.Expression) -> exp.Expression | None:
-        if isinstance(node, exp.Any):
-            return node.this
-        if isinstance(node, exp.Anonymous) and node.name.upper() == "ALL" and len(node.expressions) == 1:
-            return node.expressions[0]
-        if isinstance(node, exp.All):
-            return node.this
-        return None
+        found: exp.Expression | None = None
+        if isinstance(node, exp.Any | exp.All):
+            found = node.this
+        elif isinstance(node, exp.Anonymous) and node.name.upper() == "ALL" and len(node.expressions) == 1:
+            found = node.expressions[0]
+        return found
 
     def swap(node: exp.Expression) -> exp.Expression:
         if not isinstance(node, exp.EQ | exp.NEQ):
@@ -294,7 +295,7 @@ def _rewrite_distinct_on(select: exp.Select) -> exp.Expression:
         window_order.append(exp.Ordered(this=expr.copy(), desc=item.args.get("desc"),
                                         nulls_first=item.args.get("nulls_first")))
         if index is None:
-            extra.append(exp.alias_(expr, f"_o{len(extra) + 1}"))
+            extra.append(exp.alias_(expr, f"_o{len(extra) + 1}"))  # type: ignore[arg-type]
             ref = exp.column(f"_o{len(extra)}")
         else:
             ref = exp.column(f"_d{index + 1}")
