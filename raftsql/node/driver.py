@@ -529,6 +529,7 @@ class RaftNode:
             "node_id": self.id,
             "role": role,
             "term": st.term,
+            "vote": st.vote,
             "leader_id": st.leader_id or None,
             "commit_index": st.commit,
             "applied_index": self.reads.applied,
