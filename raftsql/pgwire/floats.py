@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import struct
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 _F32 = struct.Struct("!f")
 
@@ -27,11 +27,23 @@ def _digits_of(text: str) -> tuple[str, int]:
     return stripped.rstrip("0") or "0", point - 1
 
 
+def _neighbours(x: float) -> tuple[Decimal, Decimal]:
+    """The float32 values just below and above x (x > 0 and a float32)."""
+    (bits,) = struct.unpack("!I", _F32.pack(x))
+    below = float(_F32.unpack(struct.pack("!I", bits - 1))[0])
+    above = float(_F32.unpack(struct.pack("!I", bits + 1))[0])
+    if math.isinf(above):
+        above = x + (x - below)
+    return Decimal(below), Decimal(above)
+
+
 def _reads_back(candidate: Decimal, x: float) -> bool:
-    try:
-        return to_float4(float(candidate)) == x
-    except OverflowError:
-        return False
+    """Strictly inside x's rounding interval. PostgreSQL's float4 Ryu does not accept the
+    interval's end points (a tie), so neither do we (recorded against PostgreSQL 15.18)."""
+    below, above = _neighbours(x)
+    exact = Decimal(x)
+    with localcontext(prec=400):  # exact: float32 values have at most ~150 digits
+        return (exact + below) / 2 < candidate < (exact + above) / 2
 
 
 def _float4_digits(x: float) -> tuple[str, int]:

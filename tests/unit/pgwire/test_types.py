@@ -141,3 +141,17 @@ def test_jsonb_key_order_is_postgresql_order() -> None:
     assert t.encode_text(o.JSONB, {"bb": 1, "a": 2, "c": {"zz": 0, "y": 1}}) == (
         b'{"a": 2, "c": {"y": 1, "zz": 0}, "bb": 1}')
     assert t.encode_text(o.JSON, '{"kept":  "as is"}') == b'{"kept":  "as is"}'
+
+
+FLOATS = json.loads((Path(__file__).parent / "data" / "pg15_floats.json").read_text())
+
+
+@pytest.mark.parametrize("typ", ["float4", "float8"])
+def test_float_text_matches_postgresql_on_random_values(typ: str) -> None:
+    """4 000 random finite floats (bit patterns and short decimals) printed by PostgreSQL 15.18
+    with extra_float_digits = 1 (data/pg15_floats.json): Ryu shortest output, %e switch."""
+    oid = o.FLOAT4 if typ == "float4" else o.FLOAT8
+    bad = [(v, pg, t.encode_text(oid, float(v)).decode())
+           for v, pg in FLOATS[typ] if t.encode_text(oid, float(v)).decode() != pg]
+    assert bad == []
+    assert all(t.decode_text(oid, pg.encode()) == float(v) for v, pg in FLOATS[typ])
