@@ -357,6 +357,10 @@ class RocksLogStore:
             if req.conf_state is not None:
                 staged.conf = req.conf_state
                 wb.put(K_CONF, encode_conf_state(req.conf_state))
+            if staged.hard.commit > staged.last_index:  # e.g. a snapshot older than commit
+                raise StorageError(
+                    f"commit {staged.hard.commit} beyond last index {staged.last_index}"
+                )
         if wb.is_empty():
             return
         for req in requests:  # snapshot data must be durable before metadata points at it

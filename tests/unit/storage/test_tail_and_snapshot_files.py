@@ -1,0 +1,84 @@
+"""The tail cache against a naive model, and the snapshot file format.
+
+Sources of truth: a plain dict of index -> entry as the model of "the newest entries of the
+log" (the cache must agree with it wherever it claims to cover an index), and the file format in
+raftsql/storage/snapshots.py (data + CRC-32, tmp + fsync + rename + fsync dir).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from raftsql.raft.types import Entry, SnapshotMetadata
+from raftsql.storage import CorruptionError, SnapshotFiles, TailCache
+
+ops = st.lists(
+    st.tuples(st.sampled_from(["append", "drop", "clear"]), st.integers(0, 6), st.integers(1, 8)),
+    max_size=40,
+)
+
+
+@given(ops=ops, max_entries=st.integers(0, 10), max_bytes=st.integers(0, 400))
+def test_tail_cache_agrees_with_a_dict(ops: list[tuple[str, int, int]], max_entries: int,
+                                       max_bytes: int) -> None:
+    cache = TailCache(max_entries=max_entries, max_bytes=max_bytes)
+    log: dict[int, Entry] = {}
+    last, base, term = 0, 0, 1
+    for op, a, b in ops:
+        if op == "append":
+            term += 1
+            start = max(base + 1, last + 1 - a)
+            new = [Entry(term=term, index=start + i, data=b"x" * (a * 7)) for i in range(b)]
+            for i in range(start, last + 1):
+                log.pop(i, None)
+            log.update({e.index: e for e in new})
+            last = new[-1].index
+            cache.append(new)
+        elif op == "drop" and last > base:
+            base = min(last, base + a)
+            for i in [i for i in log if i <= base]:
+                del log[i]
+            cache.drop_before(base + 1)
+        elif op == "clear":
+            cache.clear()
+        assert len(cache) <= max_entries
+        assert sum(cache.get(i).size() for i in range(cache.first, cache.first + len(cache))) <= max(
+            max_bytes, 0
+        )
+        if len(cache):
+            assert cache.first + len(cache) - 1 == last  # the cache always ends at the tail
+            for i in range(cache.first, last + 1):
+                assert cache.get(i) == log[i]
+
+
+def test_snapshot_file_round_trip_and_checksum(tmp_path: Path) -> None:
+    files = SnapshotFiles(tmp_path / "snapshots")
+    meta = SnapshotMetadata(index=10, term=2)
+    path = files.save(meta, b"sqlite bytes")
+    assert path.name == "0000000000000002-000000000000000a.snap"
+    assert files.load(meta) == b"sqlite bytes"
+    raw = bytearray(path.read_bytes())
+    raw[0] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(CorruptionError):
+        files.load(meta)
+    path.write_bytes(b"ab")  # shorter than a checksum
+    with pytest.raises(CorruptionError):
+        files.load(meta)
+
+
+def test_leftover_tmp_files_are_removed_and_prune_keeps_one(tmp_path: Path) -> None:
+    d = tmp_path / "snapshots"
+    d.mkdir()
+    (d / "0000000000000001-0000000000000001.snap.tmp").write_bytes(b"torn")
+    files = SnapshotFiles(d)
+    assert list(d.iterdir()) == []
+    old, new = SnapshotMetadata(index=5, term=1), SnapshotMetadata(index=9, term=1)
+    files.save(old, b"a")
+    files.save(new, b"b")
+    assert [p.name for p in files.prune(keep=new)] == [files.path(old).name]
+    assert files.exists(new) and not files.exists(old)
