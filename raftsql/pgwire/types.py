@@ -28,6 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from . import arrays, datetimes, numeric
+from .backend import FieldDescription
 from .errors import (
     CHARACTER_NOT_IN_REPERTOIRE,
     DATATYPE_MISMATCH,
@@ -375,6 +376,13 @@ def type_by_name(name: str) -> TypeInfo:
     return BY_NAME[name]
 
 
+def field(name: str, oid: int, fmt: int = TEXT_FORMAT, *, typmod: int = -1,
+          table_oid: int = 0, attnum: int = 0) -> FieldDescription:
+    """A RowDescription column with the type size PostgreSQL reports for `oid` (pg_type.typlen),
+    so the server never has to remember typlen values."""
+    return FieldDescription(name, oid, type_info(oid).typlen, typmod, fmt, table_oid, attnum)
+
+
 def _codec(oid: int) -> Codec:
     codec = CODECS.get(oid)
     if codec is None:
@@ -449,5 +457,5 @@ def decode_binary(oid: int, data: bytes) -> Any:
 __all__ = [
     "BINARY_FORMAT", "CODECS", "TEXT_FORMAT", "TYPES", "Codec", "Decimal", "TypeInfo",
     "decode", "decode_binary", "decode_text", "encode", "encode_binary", "encode_text",
-    "type_by_name", "type_info",
+    "field", "type_by_name", "type_info",
 ]

@@ -56,8 +56,7 @@ def _plan(sql: str, client_oids: tuple[int, ...]) -> Statement:
 
 def _row_description(stmt: Statement, formats: tuple[int, ...]) -> pw.RowDescription:
     return pw.RowDescription(tuple(
-        pw.FieldDescription(name, oid, types.type_info(oid).typlen, -1, fmt)
-        for (name, oid), fmt in zip(stmt.columns, formats, strict=True)
+        types.field(name, oid, fmt) for (name, oid), fmt in zip(stmt.columns, formats, strict=True)
     ))
 
 

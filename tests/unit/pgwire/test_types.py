@@ -61,6 +61,8 @@ def test_type_table_matches_pg_type() -> None:
     assert t.type_info(o.UNKNOWN).array_oid == 0
     assert t.type_info(1007).element == o.INT4
     assert t.type_by_name("timestamptz").oid == 1184
+    assert t.field("n", o.NAME, 1).encode() == b"n\0" + bytes.fromhex(
+        "00000000" "0000" "00000013" "0040" "ffffffff" "0001")
 
 
 @pytest.mark.parametrize(("oid", "text", "value"), [
