@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pg_frames as f
 import pytest
-from conftest import connect
+from pg_session import connect
 
 from raftsql.pgwire import (
     NEED_DATA,

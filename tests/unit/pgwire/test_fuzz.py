@@ -10,9 +10,9 @@ from decimal import Decimal
 from typing import Any
 
 import pg_frames as f
-from conftest import connect
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pg_session import connect
 
 from raftsql.pgwire import (
     NEED_DATA,

@@ -8,7 +8,7 @@ import struct
 
 import pg_frames as f
 import pytest
-from conftest import connect
+from pg_session import connect
 
 from raftsql.pgwire import NEED_DATA, ProtocolError, Query, ServerConnection
 from raftsql.pgwire.state import Phase
