@@ -32,7 +32,7 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]
 
 from raftsql.codec.errors import CodecError
 from raftsql.raft.types import (
@@ -117,7 +117,8 @@ def _message_array(m: Message) -> list[Any]:
 
 def _pack(kind: Kind, body: list[Any]) -> bytes:
     try:
-        return _HEADERS[kind] + msgpack.packb(body, use_bin_type=True)
+        packed: bytes = msgpack.packb(body, use_bin_type=True)
+        return _HEADERS[kind] + packed
     except (TypeError, ValueError, OverflowError) as exc:
         raise CodecError(f"cannot encode {kind.name}: {exc}") from exc
 

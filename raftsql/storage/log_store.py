@@ -33,6 +33,7 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rocksdict import Options, Rdict, ReadOptions, WriteBatch, WriteOptions
 
@@ -49,6 +50,7 @@ from raftsql.codec import (
 )
 from raftsql.raft.storage import (
     CompactedError,
+    LogReader,
     SnapshotOutOfDateError,
     SnapshotTemporarilyUnavailableError,
     UnavailableError,
@@ -58,6 +60,7 @@ from raftsql.raft.types import (
     ConfState,
     Entry,
     HardState,
+    Ready,
     Snapshot,
     SnapshotMetadata,
 )
@@ -300,6 +303,7 @@ class RocksLogStore:
             ro.set_iterate_upper_bound(entry_key(stop))
             expect = lo
             for key, raw in self._db.items(from_key=entry_key(lo), read_opt=ro):
+                assert isinstance(key, bytes) and isinstance(raw, bytes)  # raw mode
                 if _index_of(key) != expect:
                     raise CorruptionError(f"log has a hole at {expect} (found {_index_of(key)})")
                 self.stats.disk_reads += 1
@@ -428,6 +432,13 @@ class RocksLogStore:
         wb.put(K_HARD, encode_hard_state(hs))
         s.hard = hs
 
+    def persist_ready(self, rd: Ready) -> None:
+        """Step 1 of the Ready loop: snapshot, entries and hard state, synced iff ``must_sync``."""
+        snap = None if rd.snapshot.empty else rd.snapshot
+        if rd.hard_state is None and not rd.entries and snap is None:
+            return
+        self.persist(rd.hard_state, rd.entries, snap, sync=rd.must_sync)
+
     def set_hard_state(self, hs: HardState, *, sync: bool = True) -> None:
         self.persist(hard_state=hs, sync=sync)
 
@@ -478,3 +489,9 @@ class RocksLogStore:
         s.base_index, s.base_term = index, term
         self._tail.drop_before(index + 1)
         self.stats.writes += 1
+
+
+if TYPE_CHECKING:
+
+    def _satisfies_log_reader(store: RocksLogStore) -> LogReader:
+        return store  # mypy checks RocksLogStore against the core's LogReader protocol

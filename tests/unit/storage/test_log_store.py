@@ -194,3 +194,14 @@ def test_corruption_is_detected_on_open_and_read(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(CorruptionError):
         RocksLogStore(tmp_path)
+
+
+def test_persist_ready_syncs_only_when_the_ready_says_so(store: RocksLogStore) -> None:
+    """docs/raft-api.md, Ready loop step 1: one write, synced when must_sync."""
+    from raftsql.raft.types import Ready
+
+    store.persist_ready(Ready(hard_state=HardState(1, 1, 0), entries=ents(1, 4), must_sync=True))
+    store.persist_ready(Ready(hard_state=HardState(1, 1, 3), must_sync=False))  # commit only
+    store.persist_ready(Ready(messages=[]))  # nothing to persist: no write at all
+    assert (store.stats.writes, store.stats.synced_writes) == (2, 1)
+    assert store.initial_state()[0] == HardState(1, 1, 3) and store.last_index() == 3
