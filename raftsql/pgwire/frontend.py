@@ -88,7 +88,7 @@ class Reader:
             return raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise self.fail(
-                f'invalid byte sequence for encoding "UTF8": {raw[exc.start:exc.start + 1].hex()}',
+                f'invalid byte sequence for encoding "UTF8": 0x{raw[exc.start:exc.start + 1].hex()}',
                 CHARACTER_NOT_IN_REPERTOIRE,
             ) from None
 
