@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import json
 import math
 import random
@@ -82,6 +83,44 @@ def pg_div(a: Value, b: Value) -> Value:
         q = abs(x) // abs(y)
         return q if (x >= 0) == (y >= 0) else -q
     return x / y
+
+
+def pg_div_exact(a: Value, b: Value) -> Value:
+    """a / b where an operand is numeric/float-typed in the query (10::numeric / 4 = 2.5)."""
+    if a is None or b is None:
+        return None
+    x, y = _number(a), _number(b)
+    if y == 0:
+        raise SqlError(sqlstate.DIVISION_BY_ZERO, "division by zero")
+    result = x / y
+    return int(result) if isinstance(result, float) and result.is_integer() and abs(result) < 2**53 \
+        else result
+
+
+def pg_date_arith(a: Value, b: Value, sign: int) -> Value:
+    """date +/- integer days -> date; date - date -> integer days. Used where the translator
+    knows an operand is a date (casts, CURRENT_DATE, make_date(), ...); a timestamp operand
+    raises, as PostgreSQL has no timestamp +/- integer (use an interval)."""
+    if a is None or b is None:
+        return None
+    if isinstance(a, str) and isinstance(b, str):
+        if sign > 0:
+            raise SqlError(sqlstate.UNDEFINED_FUNCTION, "operator does not exist: date + date")
+        if ":" in a or ":" in b:
+            raise SqlError(sqlstate.FEATURE_NOT_SUPPORTED,
+                           "timestamp - timestamp (an interval result) is not supported")
+        return (parse_timestamp(a, "date")[0].date() - parse_timestamp(b, "date")[0].date()).days
+    if isinstance(a, str):
+        date_text, days = a, int(_number(b))
+    elif isinstance(b, str) and sign > 0:
+        date_text, days = b, int(_number(a))
+    else:
+        raise SqlError(sqlstate.UNDEFINED_FUNCTION, "operator does not exist: integer - date")
+    if ":" in date_text:
+        raise SqlError(sqlstate.UNDEFINED_FUNCTION,
+                       "operator does not exist: timestamp +/- integer (use an interval)")
+    stamp = parse_timestamp(date_text, "date")[0]
+    return (stamp.date() + dt.timedelta(days=sign * days)).isoformat()
 
 
 def pg_mod(a: Value, b: Value) -> Value:
@@ -416,6 +455,121 @@ def pg_right(value: Value, count: Value) -> Value:
     return text[-n:]
 
 
+def pg_substr(value: Value, start: Value, count: Value = None, *rest: Value) -> Value:
+    """substr/substring with PostgreSQL's window semantics: characters at positions
+    [start, start + count) that exist; substr('hello', -1, 3) is 'h' (SQLite: 'o')."""
+    if value is None or start is None or (rest and rest[0] is None):
+        return None
+    text, first = str(value), int(_number(start))
+    if count is None:
+        return text[max(first, 1) - 1:]
+    n = int(_number(count))
+    if n < 0:
+        raise SqlError(sqlstate.SUBSTRING_ERROR, "negative substring length not allowed")
+    end = first + n  # exclusive, 1-based
+    begin = max(first, 1)
+    return text[begin - 1 : max(end - 1, begin - 1)]
+
+
+def pg_split_part(value: Value, delimiter: Value, field: Value) -> Value:
+    if value is None or delimiter is None or field is None:
+        return None
+    n = int(_number(field))
+    if n == 0:
+        raise SqlError(sqlstate.INVALID_PARAMETER_VALUE, "field position must not be zero")
+    parts = str(value).split(str(delimiter)) if delimiter != "" else [str(value)]
+    index = n - 1 if n > 0 else len(parts) + n
+    return parts[index] if 0 <= index < len(parts) else ""
+
+
+def _pad(value: Value, length: Value, fill: Value, left: bool) -> Value:
+    if value is None or length is None or fill is None:
+        return None
+    text, n, pad = str(value), int(_number(length)), str(fill)
+    if n <= len(text) or not pad:
+        return text[: max(n, 0)]
+    filler = (pad * (n // len(pad) + 1))[: n - len(text)]
+    return filler + text if left else text + filler
+
+
+def pg_lpad(value: Value, length: Value, fill: Value = " ") -> Value:
+    return _pad(value, length, fill, True)
+
+
+def pg_rpad(value: Value, length: Value, fill: Value = " ") -> Value:
+    return _pad(value, length, fill, False)
+
+
+def pg_initcap(value: Value) -> Value:
+    if value is None:
+        return None
+    return re.sub(r"[A-Za-z0-9\u00C0-\uFFFF]+", lambda m: m.group(0)[0].upper()
+                  + m.group(0)[1:].lower(), str(value))
+
+
+def pg_repeat(value: Value, count: Value) -> Value:
+    if value is None or count is None:
+        return None
+    return str(value) * max(int(_number(count)), 0)
+
+
+def pg_reverse(value: Value) -> Value:
+    return None if value is None else str(value)[::-1]
+
+
+def pg_md5(value: Value) -> Value:
+    if value is None:
+        return None
+    data = value if isinstance(value, bytes) else str(value).encode()
+    return hashlib.md5(data).hexdigest()
+
+
+def pg_regexp_replace(value: Value, pattern: Value, replacement: Value, flags: Value = "") -> Value:
+    """regexp_replace(s, pattern, repl [, flags]): 'g' replaces all, 'i' ignores case;
+    \\1..\\9 and \\& in the replacement as in PostgreSQL."""
+    if value is None or pattern is None or replacement is None or flags is None:
+        return None
+    flag_text = str(flags)
+    regex = _regex(str(pattern), re.IGNORECASE if "i" in flag_text else 0)
+    repl = str(replacement).replace("\\&", "\\g<0>")
+    return regex.sub(repl, str(value), count=0 if "g" in flag_text else 1)
+
+
+def _json_object(args: tuple[Value, ...], jsonb: bool) -> Value:
+    if len(args) % 2:
+        raise SqlError(sqlstate.INVALID_PARAMETER_VALUE,
+                       "argument list must have even number of elements")
+    pairs: dict[str, Any] = {}
+    for key, value in zip(args[::2], args[1::2], strict=True):
+        if key is None:
+            raise SqlError(sqlstate.NULL_VALUE_NOT_ALLOWED, "null value not allowed for object key")
+        pairs[str(key)] = value
+    if jsonb:
+        ordered = dict(sorted(pairs.items(), key=lambda kv: (len(kv[0].encode()), kv[0].encode())))
+        return json.dumps(ordered, ensure_ascii=False)
+    inner = ", ".join(f"{json.dumps(k, ensure_ascii=False)} : {json.dumps(v, ensure_ascii=False)}"
+                      for k, v in pairs.items())
+    return "{" + inner + "}"
+
+
+def pg_json_build_object(*args: Value) -> Value:
+    return _json_object(args, jsonb=False)
+
+
+def pg_jsonb_build_object(*args: Value) -> Value:
+    return _json_object(args, jsonb=True)
+
+
+def pg_make_date(year: Value, month: Value, day: Value) -> Value:
+    if year is None or month is None or day is None:
+        return None
+    try:
+        return dt.date(int(_number(year)), int(_number(month)), int(_number(day))).isoformat()
+    except ValueError:
+        raise SqlError(sqlstate.DATETIME_FIELD_OVERFLOW,
+                       f"date field value out of range: {year}-{month}-{day}") from None
+
+
 # ---- date/time -----------------------------------------------------------------------------
 
 _UNITS = {
@@ -616,7 +770,12 @@ NONDETERMINISTIC = ("pg_now", "pg_current_date", "pg_current_time", "pg_localtim
                     "pg_random", "pg_gen_random_uuid")
 
 DETERMINISTIC: dict[str, Callable[..., Value]] = {
-    "pg_div": pg_div, "pg_mod": pg_mod,
+    "pg_div": pg_div, "pg_mod": pg_mod, "pg_div_exact": pg_div_exact,
+    "pg_date_arith": pg_date_arith, "pg_substr": pg_substr, "split_part": pg_split_part,
+    "lpad": pg_lpad, "rpad": pg_rpad, "initcap": pg_initcap, "repeat": pg_repeat,
+    "reverse": pg_reverse, "md5": pg_md5, "regexp_replace": pg_regexp_replace,
+    "json_build_object": pg_json_build_object, "jsonb_build_object": pg_jsonb_build_object,
+    "make_date": pg_make_date,
     "pg_cast_int": pg_cast_int, "pg_cast_numeric": pg_cast_numeric,
     "pg_cast_float": pg_cast_float, "pg_cast_bool": pg_cast_bool, "pg_cast_text": pg_cast_text,
     "pg_cast_varchar": pg_cast_varchar, "pg_cast_timestamp": pg_cast_timestamp,

@@ -94,6 +94,26 @@ def _cast_sql(self: Any, e: exp.Cast) -> str:
     raise unsupported(f"cast to {to.sql('postgres')}")
 
 
+def _json_path(path: exp.Expression) -> exp.Expression:
+    """PostgreSQL text-array path '{a,b,1}' -> SQLite JSON path '$."a"."b"[1]'."""
+    if not (isinstance(path, exp.Literal) and path.is_string):
+        raise unsupported("#> / #>> with a non-literal path")
+    text = str(path.this).strip()
+    if not (text.startswith("{") and text.endswith("}")):
+        raise unsupported(f"JSON path {text!r}")
+    out = "$"
+    for part in [p.strip().strip('"') for p in text[1:-1].split(",") if p.strip()]:
+        out += f"[{part}]" if part.lstrip("-").isdigit() else '."' + part.replace('"', '\\"') + '"'
+    return exp.Literal.string(out)
+
+
+def _substring(self: Any, e: exp.Substring) -> str:
+    args = [e.this, e.args.get("start") or exp.Literal.number(1)]
+    if e.args.get("length") is not None:
+        args.append(e.args["length"])
+    return str(self.func("pg_substr", *args))
+
+
 def _negated(e: exp.Expression, sql: str) -> str:
     return f"NOT {sql}" if e.args.get("negate") else sql
 
@@ -126,6 +146,11 @@ class SQLiteGenerator(_SQLiteBase):
             "pg_date_trunc", exp.Literal.string(e.unit.name.lower()), e.this),
         exp.Lower: lambda self, e: self.func("lower", e.this),
         exp.Upper: lambda self, e: self.func("upper", e.this),
+        exp.Substring: _substring,
+        exp.JSONBExtractScalar: lambda self, e: f"{self.sql(e, 'this')} ->> "
+        f"{self.sql(_json_path(e.expression))}",
+        exp.JSONBExtract: lambda self, e: f"{self.sql(e, 'this')} -> "
+        f"{self.sql(_json_path(e.expression))}",
         exp.Left: lambda self, e: self.func("pg_left", e.this, e.expression),
         exp.Right: lambda self, e: self.func("pg_right", e.this, e.expression),
     }

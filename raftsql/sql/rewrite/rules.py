@@ -377,8 +377,66 @@ def truncate(root: exp.Expression, ctx: Context) -> exp.Expression:
     return root
 
 
+_DATE_TYPES = {exp.DataType.Type.DATE, exp.DataType.Type.TIMESTAMP, exp.DataType.Type.TIMESTAMPTZ}
+_FRACTIONAL_TYPES = {exp.DataType.Type.DECIMAL, exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT,
+                     exp.DataType.Type.BIGDECIMAL}
+_DATE_FUNCTIONS = {"pg_interval_add", "make_date", "pg_date_trunc"}
+
+
+def _is_date(node: exp.Expression) -> bool:
+    """Statically a date/timestamp (the translator has no schema: columns are unknown)."""
+    if isinstance(node, exp.Paren):
+        return _is_date(node.this)
+    if isinstance(node, exp.Cast):
+        return node.args["to"].this in _DATE_TYPES
+    if isinstance(node, exp.CurrentDate | exp.CurrentTimestamp | exp.Localtimestamp
+                  | exp.TimestampTrunc | exp.DateTrunc):
+        return True
+    return isinstance(node, exp.Anonymous) and node.name.lower() in _DATE_FUNCTIONS
+
+
+def _is_fractional(node: exp.Expression) -> bool:
+    """Statically numeric/float: PostgreSQL divides exactly, not as integers."""
+    if isinstance(node, exp.Paren | exp.Neg):
+        return _is_fractional(node.this)
+    if isinstance(node, exp.Cast):
+        return node.args["to"].this in _FRACTIONAL_TYPES
+    if isinstance(node, exp.Literal) and not node.is_string:
+        return any(ch in str(node.this) for ch in ".eE")
+    if isinstance(node, exp.Avg):
+        return True
+    if isinstance(node, exp.Mul | exp.Add | exp.Sub | exp.Div):
+        return _is_fractional(node.this) or _is_fractional(node.expression)
+    return False
+
+
+def typed_arithmetic(root: exp.Expression, ctx: Context) -> exp.Expression:
+    """date +/- integer and date - date where an operand is known to be a date; exact division
+    where an operand is known to be numeric/float (10::numeric / 4 is 2.5)."""
+    def swap(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Add | exp.Sub) and (_is_date(node.this) or _is_date(node.expression)):
+            sign = exp.Literal.number(1 if isinstance(node, exp.Add) else -1)
+            return exp.Anonymous(this="pg_date_arith",
+                                 expressions=[node.this, node.expression, sign])
+        if isinstance(node, exp.Div) and (_is_fractional(node.this) or _is_fractional(node.expression)):
+            return exp.Anonymous(this="pg_div_exact", expressions=[node.this, node.expression])
+        return node
+    return root.transform(swap)
+
+
+def unsupported_operators(root: exp.Expression, ctx: Context) -> exp.Expression:
+    names = {exp.SimilarTo: "SIMILAR TO", exp.WithinGroup: "WITHIN GROUP aggregates",
+             exp.ArrayContainsAll: "the @> operator", exp.JSONBContainsTopKey: "the ? operator",
+             exp.ArrayContainedBy: "the <@ operator"}
+    for node in root.walk():
+        for kind, name in names.items():
+            if isinstance(node, kind):
+                raise unsupported(name)
+    return root
+
+
 RULES: tuple[Rule, ...] = (
     schemas, forbidden_functions, clock_functions, data_modifying_ctes, distinct_on,
-    any_all, arrays, interval_arithmetic, values_alias, generate_series, insert_defaults,
-    truncate,
+    unsupported_operators, any_all, arrays, interval_arithmetic, typed_arithmetic, values_alias,
+    generate_series, insert_defaults, truncate,
 )

@@ -329,3 +329,30 @@ def test_pgtypes_lookup_and_affinity() -> None:
     assert pgtypes.affinity("VARCHAR(20)") is pgtypes.Affinity.TEXT
     assert pgtypes.affinity("BLOB") is pgtypes.Affinity.BLOB
     assert pgtypes.affinity("BOOLEAN") is pgtypes.Affinity.NUMERIC
+
+
+def test_substr_uses_postgresql_window() -> None:
+    """9.4: substr('hello', -1, 3) covers positions -1..1, so 'h'."""
+    assert functions.pg_substr("hello", -1, 3) == "h"
+    assert functions.pg_substr("hello", 2, 3) == "ell"
+    assert functions.pg_substr("hello", 0) == "hello"
+    with pytest.raises(SqlError) as info:
+        functions.pg_substr("hello", 1, -1)
+    assert info.value.sqlstate == sqlstate.SUBSTRING_ERROR
+
+
+def test_typed_arithmetic_is_recognised_statically() -> None:
+    """9.9.1: date + integer adds days, date - date counts days; 9.3: numeric divides exactly."""
+    assert one("SELECT '2024-02-28'::date + 2") == \
+        "SELECT PG_DATE_ARITH(PG_CAST_DATE('2024-02-28'), 2, 1)"
+    assert functions.pg_date_arith("2024-02-28", 2, 1) == "2024-03-01"
+    assert functions.pg_date_arith("2024-01-01", "2023-12-01", -1) == 31
+    assert one("SELECT 10::numeric / 4") == "SELECT PG_DIV_EXACT(PG_CAST_NUMERIC(10), 4)"
+    assert functions.pg_div_exact(10, 4) == 2.5
+    assert one("SELECT a / b FROM t") == "SELECT PG_DIV(a, b) FROM t"
+
+
+def test_json_build_object_matches_postgresql_text() -> None:
+    """9.16: json keeps order with ' : '; jsonb sorts keys by length then bytes."""
+    assert functions.pg_json_build_object("b", 1, "a", "x") == '{"b" : 1, "a" : "x"}'
+    assert functions.pg_jsonb_build_object("bb", 1, "a", "x") == '{"a": "x", "bb": 1}'

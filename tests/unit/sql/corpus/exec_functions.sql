@@ -65,7 +65,7 @@ SELECT 1 / 0;
 SELECT 1 % 0;
 -- expect: READ SELECT rows | SELECT PG_MOD(1, 0)
 SELECT 1.5 / 0;
--- expect: READ SELECT rows | SELECT PG_DIV(1.5, 0)
+-- expect: READ SELECT rows | SELECT PG_DIV_EXACT(1.5, 0)
 SELECT qty / 0 FROM item;
 -- expect: READ SELECT rows | SELECT PG_DIV(qty, 0) FROM item
 SELECT 10 / qty FROM item ORDER BY id;
@@ -75,7 +75,7 @@ SELECT id FROM item WHERE qty > 0 AND 10 / qty > 1 ORDER BY id;
 SELECT NULL / 0;
 -- expect: READ SELECT rows | SELECT PG_DIV(NULL, 0)
 SELECT 9 / 3, 10 / 4, 10.0 / 4, 10 / 4.0;
--- expect: READ SELECT rows | SELECT PG_DIV(9, 3), PG_DIV(10, 4), PG_DIV(10.0, 4), PG_DIV(10, 4.0)
+-- expect: READ SELECT rows | SELECT PG_DIV(9, 3), PG_DIV(10, 4), PG_DIV_EXACT(10.0, 4), PG_DIV_EXACT(10, 4.0)
 -- invalid input
 SELECT 'abc'::int;
 -- expect: READ SELECT rows | SELECT PG_CAST_INT('abc', 'integer')
@@ -131,3 +131,64 @@ SELECT U&'d\0061t\+000061';
 -- expect: READ SELECT rows | SELECT 'data'
 SELECT length(E'\u00e9');
 -- expect: READ SELECT rows | SELECT LENGTH('é')
+-- PostgreSQL string/json/date functions registered by functions.register, and typed arithmetic
+SELECT meta #>> '{tags,1}' FROM item;
+-- expect: READ SELECT rows | SELECT meta ->> '$."tags"[1]' FROM item
+SELECT meta #> '{tags}' FROM item;
+-- expect: READ SELECT rows | SELECT meta -> '$."tags"' FROM item
+SELECT split_part('a,b,c', ',', 2), split_part('a,b,c', ',', 5);
+-- expect: READ SELECT rows | SELECT SPLIT_PART('a,b,c', ',', 2), SPLIT_PART('a,b,c', ',', 5)
+SELECT lpad('7', 3, '0'), rpad('a', 3, '-'), lpad('hello', 2), lpad('x', 4);
+-- expect: READ SELECT rows | SELECT LPAD('7', 3, '0'), RPAD('a', 3, '-'), LPAD('hello', 2), LPAD('x', 4)
+SELECT initcap('hello wORLD foo-bar');
+-- expect: READ SELECT rows | SELECT INITCAP('hello wORLD foo-bar')
+SELECT repeat('ab', 3), reverse('abc');
+-- expect: READ SELECT rows | SELECT REPEAT('ab', 3), REVERSE('abc')
+SELECT md5('abc');
+-- expect: READ SELECT rows | SELECT MD5('abc')
+SELECT regexp_replace('abcb', 'b', 'X'), regexp_replace('abcb', 'b', 'X', 'g'), regexp_replace('abc', '(b)', '[\1]');
+-- expect: READ SELECT rows | SELECT REGEXP_REPLACE('abcb', 'b', 'X'), REGEXP_REPLACE('abcb', 'b', 'X', 'g'), REGEXP_REPLACE('abc', '(b)', '[\1]')
+SELECT json_build_object('a', 1, 'b', 'x');
+-- expect: READ SELECT rows | SELECT JSON_BUILD_OBJECT('a', 1, 'b', 'x')
+SELECT jsonb_build_object('bb', 1, 'a', 'x');
+-- expect: READ SELECT rows | SELECT JSONB_BUILD_OBJECT('bb', 1, 'a', 'x')
+SELECT make_date(2024, 2, 29);
+-- expect: READ SELECT rows | SELECT MAKE_DATE(2024, 2, 29)
+SELECT 10::numeric / 4, 1::numeric / 4, 7 / 2.0, 7.5 / 2, avg(qty) / 2 FROM item;
+-- expect: READ SELECT rows | SELECT PG_DIV_EXACT(PG_CAST_NUMERIC(10), 4), PG_DIV_EXACT(PG_CAST_NUMERIC(1), 4), PG_DIV_EXACT(7, 2.0), PG_DIV_EXACT(7.5, 2), PG_DIV_EXACT(AVG(qty), 2) FROM item
+SELECT substr('hello', 2, 3), substr('hello', 0), substr('hello', -1, 3), substring('hello' from 3), substring('hello', 2);
+-- expect: READ SELECT rows | SELECT PG_SUBSTR('hello', 2, 3), PG_SUBSTR('hello', 0), PG_SUBSTR('hello', -1, 3), PG_SUBSTR('hello', 3), PG_SUBSTR('hello', 2)
+SELECT substr('hello', 2, -1);
+-- expect: READ SELECT rows | SELECT PG_SUBSTR('hello', 2, -1)
+SELECT '2024-01-01'::date - '2023-12-01'::date;
+-- expect: READ SELECT rows | SELECT PG_DATE_ARITH(PG_CAST_DATE('2024-01-01'), PG_CAST_DATE('2023-12-01'), -1)
+SELECT '2024-02-28'::date + 2, 3 + '2024-02-28'::date;
+-- expect: READ SELECT rows | SELECT PG_DATE_ARITH(PG_CAST_DATE('2024-02-28'), 2, 1), PG_DATE_ARITH(3, PG_CAST_DATE('2024-02-28'), 1)
+SELECT make_date(2024, 1, 31) + 1;
+-- expect: READ SELECT rows | SELECT PG_DATE_ARITH(MAKE_DATE(2024, 1, 31), 1, 1)
+SELECT '2024-01-01 10:00'::timestamp - 1;
+-- expect: READ SELECT rows | SELECT PG_DATE_ARITH(PG_CAST_TIMESTAMP('2024-01-01 10:00'), 1, -1)
+SELECT salary / 3 FROM emp WHERE id = 3;
+-- expect: READ SELECT rows | SELECT PG_DIV(salary, 3) FROM emp WHERE id = 3
+SELECT (salary * 1.0) / 3 FROM emp WHERE id = 4;
+-- expect: READ SELECT rows | SELECT PG_DIV_EXACT((salary * 1.0), 3) FROM emp WHERE id = 4
+SELECT meta->>'color' FROM item ORDER BY id;
+-- expect: READ SELECT rows | SELECT meta ->> '$.color' FROM item ORDER BY id NULLS LAST
+SELECT meta->'tags'->>0 FROM item ORDER BY id;
+-- expect: READ SELECT rows | SELECT meta -> '$.tags' ->> '$[0]' FROM item ORDER BY id NULLS LAST
+SELECT char_length('héllo'), strpos('hello', 'l');
+-- expect: READ SELECT rows | SELECT LENGTH('héllo'), INSTR('hello', 'l')
+SELECT mod(7, 3), sqrt(16), power(2, 3), sign(-3), trunc(2.7);
+-- expect: READ SELECT rows | SELECT PG_MOD(7, 3), SQRT(16), POWER(2, 3), SIGN(-3), TRUNC(2.7)
+SELECT round(2.5), round(-2.5), round(1.2345::numeric, 2);
+-- expect: READ SELECT rows | SELECT ROUND(2.5), ROUND(-2.5), ROUND(PG_CAST_NUMERIC(1.2345), 2)
+SELECT count(*)::int FROM emp;
+-- expect: READ SELECT rows | SELECT PG_CAST_INT(COUNT(*), 'integer') FROM emp
+SELECT coalesce(sum(qty), 0) FROM item WHERE false;
+-- expect: READ SELECT rows | SELECT COALESCE(SUM(qty), 0) FROM item WHERE FALSE
+SELECT hired = '2019-03-01' FROM emp WHERE id = 1;
+-- expect: READ SELECT rows | SELECT hired = '2019-03-01' FROM emp WHERE id = 1
+SELECT last_login > '2024-05-01' FROM emp ORDER BY id;
+-- expect: READ SELECT rows | SELECT last_login > '2024-05-01' FROM emp ORDER BY id NULLS LAST
+SELECT id, ntile(2) OVER (ORDER BY id), percent_rank() OVER (ORDER BY id) FROM item ORDER BY id;
+-- expect: READ SELECT rows | SELECT id, NTILE(2) OVER (ORDER BY id NULLS LAST), PERCENT_RANK() OVER (ORDER BY id NULLS LAST) FROM item ORDER BY id NULLS LAST

@@ -101,7 +101,7 @@ SELECT CASE WHEN salary > 9000 THEN 'high' WHEN salary > 6000 THEN 'mid' ELSE 'l
 SELECT CASE dept WHEN 'ENG' THEN 1 WHEN 'SAL' THEN 2 END FROM emp ORDER BY id;
 -- expect: READ SELECT rows | SELECT CASE dept WHEN 'ENG' THEN 1 WHEN 'SAL' THEN 2 END FROM emp ORDER BY id NULLS LAST
 SELECT 7 / 2, -7 / 2, 7 % 3, -7 % 3, 7.0 / 2;
--- expect: READ SELECT rows | SELECT PG_DIV(7, 2), PG_DIV(-7, 2), PG_MOD(7, 3), PG_MOD(-7, 3), PG_DIV(7.0, 2)
+-- expect: READ SELECT rows | SELECT PG_DIV(7, 2), PG_DIV(-7, 2), PG_MOD(7, 3), PG_MOD(-7, 3), PG_DIV_EXACT(7.0, 2)
 SELECT 2 ^ 10;
 -- expect: READ SELECT rows | SELECT POWER(2, 10)
 SELECT abs(-5), round(2.567, 2), floor(2.7), ceil(2.1);
@@ -121,9 +121,9 @@ SELECT length(name), upper(name), lower(name) FROM emp ORDER BY id;
 SELECT upper('straße'), lower('ABC');
 -- expect: READ SELECT rows | SELECT UPPER('straße'), LOWER('ABC')
 SELECT substring(name from 2 for 3) FROM emp ORDER BY id;
--- expect: READ SELECT rows | SELECT SUBSTRING(name, 2, 3) FROM emp ORDER BY id NULLS LAST
+-- expect: READ SELECT rows | SELECT PG_SUBSTR(name, 2, 3) FROM emp ORDER BY id NULLS LAST
 SELECT substring(name, 1, 2) FROM emp ORDER BY id;
--- expect: READ SELECT rows | SELECT SUBSTRING(name, 1, 2) FROM emp ORDER BY id NULLS LAST
+-- expect: READ SELECT rows | SELECT PG_SUBSTR(name, 1, 2) FROM emp ORDER BY id NULLS LAST
 SELECT position('o' in name) FROM emp ORDER BY id;
 -- expect: READ SELECT rows | SELECT INSTR(name, 'o') FROM emp ORDER BY id NULLS LAST
 SELECT trim('  x  '), ltrim('xxa', 'x'), rtrim('axx', 'x');

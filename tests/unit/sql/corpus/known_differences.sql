@@ -31,3 +31,13 @@ SELECT sum(bonus) FROM emp;
 -- database's LC_CTYPE (with C or Debian's C.utf8 it leaves 'ÄÖÜ' alone).
 SELECT lower('ÄÖÜ');
 -- expect: READ SELECT rows | SELECT LOWER('ÄÖÜ')
+-- Date arithmetic is recognised only where an operand is known to be a date (a cast,
+-- CURRENT_DATE, make_date()); a DATE column +/- integer is plain SQLite arithmetic.
+SELECT hired + 30 FROM emp;
+-- expect: READ SELECT rows | SELECT hired + 30 FROM emp
+-- int4 overflow is not detected: SQLite integers are 64-bit (PostgreSQL raises 22003).
+SELECT 2147483647 + 1;
+-- expect: READ SELECT rows | SELECT 2147483647 + 1
+-- Comparing text with a number: PostgreSQL coerces the untyped literal, SQLite compares types.
+SELECT '1' = 1;
+-- expect: READ SELECT rows | SELECT '1' = 1

@@ -125,3 +125,13 @@ SELECT DISTINCT ON (dept) * FROM emp ORDER BY dept;
 -- error: 0A000 | SELECT DISTINCT ON with * is not supported
 SELECT DISTINCT ON (dept) dept, upper(name) FROM emp ORDER BY dept;
 -- error: 0A000 | SELECT DISTINCT ON with an unnamed expression in the select list is not supported
+SELECT 'abc' SIMILAR TO 'a%';
+-- error: 0A000 | SIMILAR TO is not supported
+SELECT id FROM item WHERE meta @> '{"n": 2}';
+-- error: 0A000 | the @> operator is not supported
+SELECT id FROM item WHERE meta ? 'color';
+-- error: 0A000 | the ? operator is not supported
+SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY qty) FROM item;
+-- error: 0A000 | WITHIN GROUP aggregates is not supported
+SELECT meta #>> path FROM item;
+-- error: 0A000 | #> / #>> with a non-literal path is not supported
