@@ -245,6 +245,19 @@ class Database:
         await self._commit(session)
         return out
 
+    # ------------------------------------------------------------------ implicit transactions
+
+    async def begin_implicit(self, session: Session) -> None:
+        """Open the implicit transaction a frontend needs around several statements of one
+        message (simple query, COPY batches); end it with commit_implicit/abort_implicit."""
+        await self._begin(session, read_only=False)
+
+    async def commit_implicit(self, session: Session) -> int:
+        return await self._commit(session)
+
+    def abort_implicit(self, session: Session) -> None:
+        self._end(session)
+
     # ------------------------------------------------------------------ transactions
 
     async def _begin(self, session: Session, read_only: bool) -> None:

@@ -1,0 +1,139 @@
+"""Queries the session answers itself: the server's identity functions and the hook for the
+pg_catalog / information_schema emulation.
+
+Why: `SELECT version()`, `current_schema()`, `pg_is_in_recovery()`, `current_database()`,
+`current_user` (SQLAlchemy on connect, asyncpg/libpq target_session_attrs, PGWIRE.md sections
+8 and 9) describe this server, not data, and SQLite has no such functions. A SELECT without
+FROM made only of these calls is answered here. Anything else is offered first to
+`raftsql.server.catalog.answer(sql, ctx)` when that module exists (the catalog emulation),
+then goes to the Database.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from raftsql.pgwire import oids as o
+from raftsql.server.inference import Column
+
+SERVER_VERSION = "15.6 (raftsql 0.1)"
+VERSION_TEXT = ("PostgreSQL 15.6 (raftsql 0.1) on x86_64-pc-linux-gnu, compiled by raftsql, "
+                "64-bit")
+
+
+@dataclass
+class Context:
+    """What the answers may depend on: the connection and node as this session sees them."""
+
+    user: str
+    database: str
+    is_leader: Callable[[], bool]
+    show: Callable[[str], str]
+    backend_pid: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Answer:
+    columns: tuple[Column, ...]
+    rows: list[tuple[Any, ...]]
+    tag: str
+
+
+_NAME = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z_0-9]*)'
+_ITEM = re.compile(
+    r"\s*(?:pg_catalog\s*\.\s*)?(?P<fn>version|current_schema|current_database|current_user|"
+    r"session_user|user|current_catalog|pg_is_in_recovery|pg_advisory_unlock_all|"
+    r"pg_backend_pid|current_setting)\s*(?P<call>\(\s*(?:'(?P<arg>[^']*)'\s*)?\))?"
+    rf"(?:\s+(?:as\s+)?(?P<alias>{_NAME}))?\s*(?:,|$)",
+    re.IGNORECASE,
+)
+_SELECT = re.compile(r"^\s*select\s+(?P<items>.*?)\s*;?\s*$", re.IGNORECASE | re.DOTALL)
+_NEEDS_CALL = {"version", "current_database", "pg_is_in_recovery", "pg_advisory_unlock_all",
+               "pg_backend_pid", "current_setting"}
+_NO_CALL = {"current_user", "session_user", "user", "current_catalog"}
+
+
+def _evaluate(fn: str, arg: str | None, ctx: Context) -> tuple[Any, int]:
+    match fn:
+        case "version":
+            return VERSION_TEXT, o.TEXT
+        case "current_schema":
+            return "public", o.NAME
+        case "current_database" | "current_catalog":
+            return ctx.database, o.NAME
+        case "current_user" | "session_user" | "user":
+            return ctx.user, o.NAME
+        case "pg_is_in_recovery":
+            return not ctx.is_leader(), o.BOOL
+        case "pg_advisory_unlock_all":
+            return None, o.TEXT  # void: PostgreSQL prints an empty value
+        case "pg_backend_pid":
+            return ctx.backend_pid, o.INT4
+        case "current_setting":
+            return ctx.show(arg or ""), o.TEXT
+    raise AssertionError(fn)
+
+
+def builtin(sql: str, ctx: Context) -> Answer | None:
+    """Answer `SELECT f(), g() ...` made only of the identity functions, else None."""
+    m = _SELECT.match(sql)
+    if m is None:
+        return None
+    items, pos, text = [], 0, m.group("items")
+    while pos < len(text):
+        found = _ITEM.match(text, pos)
+        if found is None or found.end() == pos:
+            return None
+        items.append(found)
+        pos = found.end()
+    if not items:
+        return None
+    columns, row = [], []
+    for item in items:
+        fn = item.group("fn").lower()
+        called = item.group("call") is not None
+        if (fn in _NEEDS_CALL and not called) or (fn in _NO_CALL and called):
+            return None
+        if fn == "current_setting" and item.group("arg") is None:
+            return None
+        value, oid = _evaluate(fn, item.group("arg"), ctx)
+        alias = item.group("alias")
+        if alias and alias.lower() not in ("from", "where"):
+            name = alias[1:-1].replace('""', '"') if alias.startswith('"') else alias.lower()
+        elif alias:
+            return None
+        else:
+            name = fn
+        if fn == "pg_advisory_unlock_all":
+            oid = o.TEXT
+        columns.append(Column(name, oid))
+        row.append(value)
+    return Answer(tuple(columns), [tuple(row)], "SELECT 1")
+
+
+@functools.cache
+def _catalog_hook() -> Callable[[str, Context], Any] | None:
+    try:
+        module = importlib.import_module("raftsql.server.catalog")
+    except ImportError:
+        return None
+    return getattr(module, "answer", None)
+
+
+def catalog(sql: str, ctx: Context) -> Answer | None:
+    """The catalog emulation's answer, when `raftsql.server.catalog` provides `answer()`."""
+    hook = _catalog_hook()
+    if hook is None:
+        return None
+    result = hook(sql, ctx)
+    return result if result is None or isinstance(result, Answer) else Answer(*result)
+
+
+def answer(sql: str, ctx: Context) -> Answer | None:
+    return builtin(sql, ctx) or catalog(sql, ctx)

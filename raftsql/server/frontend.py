@@ -1,0 +1,129 @@
+"""The Postgres listener of a node: accepts connections, bounds them, runs one `PgSession`
+task per client and routes CancelRequests to the session they name.
+
+Why separate from the session: everything that concerns *all* clients lives here (the
+connection limit, the cancel-key registry, shutdown), and nothing that concerns one client.
+One slow or stuck client only ever blocks its own task; there is no lock shared between
+sessions (the node's Database is used from the one event loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import ssl
+from pathlib import Path
+from typing import Any
+
+from raftsql import pgwire as pw
+from raftsql.node.database import Database
+from raftsql.pgwire.connection import DEFAULT_MAX_MESSAGE_SIZE
+from raftsql.server.auth import Users
+from raftsql.server.describe import Describer
+from raftsql.server.metrics import FrontendCounters
+from raftsql.server.session import PgSession
+
+log = logging.getLogger("raftsql.server.frontend")
+
+DEFAULT_MAX_CONNECTIONS = 100
+STARTUP_TIMEOUT = 60.0  # PostgreSQL's authentication_timeout
+
+
+class PgFrontend:
+    """`await start()` listens on `listen`; `await close()` stops listening and ends every
+    session (their open transactions roll back)."""
+
+    def __init__(self, db: Database, listen: tuple[str, int], users_file: Path | None = None,
+                 counters: FrontendCounters | None = None, *,
+                 max_connections: int = DEFAULT_MAX_CONNECTIONS,
+                 max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+                 ssl_context: ssl.SSLContext | None = None,
+                 startup_timeout: float = STARTUP_TIMEOUT) -> None:
+        self.db = db
+        self.listen = listen
+        self.users = Users.load(users_file) if users_file is not None else Users.trust()
+        self.counters = counters if counters is not None else FrontendCounters()
+        self.max_connections = int(os.environ.get("RAFTSQL_MAX_CONNECTIONS", max_connections))
+        self.max_message_size = max_message_size
+        self.ssl_context = ssl_context
+        self.startup_timeout = startup_timeout
+        self.extra_databases: frozenset[str] = frozenset()
+        self.describer = Describer(db.sm.path)
+        self.sessions: dict[int, PgSession] = {}  # pid -> registered (post-startup) session
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._pids = itertools.count(os.getpid() * 1000 % 2_000_000_000 + 1)
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        host, port = self.listen
+        self._server = await asyncio.start_server(self._accept, host, port, limit=1 << 20)
+        log.info("postgres frontend listening on %s:%d", host, port)
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+        self.describer.close()
+
+    # ------------------------------------------------------------------ connections
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        session = PgSession(self, reader, writer, next(self._pids))
+        try:
+            if len(self._tasks) > self.max_connections:
+                await self._refuse(session)
+                return
+            self.counters.sessions_opened += 1
+            self.counters.sessions_active += 1
+            try:
+                await session.run()
+            finally:
+                self.counters.sessions_active -= 1
+        except Exception:  # a bug in one session must not take the listener down
+            log.exception("session %d from %s failed", session.pid, session.peer)
+        finally:
+            self.sessions.pop(session.pid, None)
+            self._tasks.discard(task)
+            if not writer.is_closing():
+                writer.close()
+
+    async def _refuse(self, session: PgSession) -> None:
+        """Too many connections: PostgreSQL answers the startup packet with FATAL 53300."""
+        with contextlib.suppress(Exception):
+            data = await asyncio.wait_for(session.reader.read(8192), 5)
+            if data[4:8] == (80877103).to_bytes(4, "big"):  # SSLRequest first: say no
+                session.writer.write(b"N")
+            err = pw.ErrorResponse("FATAL", "53300", "sorry, too many clients already")
+            session.writer.write(err.encode())
+            await session.writer.drain()
+
+    def register(self, session: PgSession) -> None:
+        self.sessions[session.pid] = session
+
+    def cancel(self, pid: int, secret: int) -> None:
+        """CancelRequest: cancel the statement of the session with this key; an unknown or
+        wrong key is ignored silently, as PostgreSQL does."""
+        session = self.sessions.get(pid)
+        if session is not None and session.secret == secret:
+            session.cancel()
+
+    def status(self) -> dict[str, Any]:
+        return {"sessions": len(self.sessions), "connections": len(self._tasks)}

@@ -1,0 +1,122 @@
+"""Prepared statements and portals (extended protocol and SQL cursors share them), and the
+encoding of their rows.
+
+Why a module: a prepared statement fixes its parameter types and result columns once (Parse /
+Describe S), a portal binds values and keeps its position across Execute calls with a row
+limit (PortalSuspended) and across Sync inside a transaction. PostgreSQL keeps SQL-level
+cursors (DECLARE) in the same namespace as protocol portals (PGWIRE.md section 11.7), so they
+are the same object here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlglot import exp
+
+from raftsql.pgwire import backend as be
+from raftsql.pgwire import oids as o
+from raftsql.server import values
+from raftsql.server.answers import Answer
+from raftsql.server.copy import CopySpec
+from raftsql.server.inference import Column
+from raftsql.sql.classify import Translated
+
+
+@dataclass
+class Prepared:
+    """One prepared statement. kind: 'empty', 'sql', 'answer', 'copy', 'cursor'."""
+
+    sql: str
+    kind: str
+    params: tuple[int, ...] = ()
+    columns: tuple[Column, ...] | None = None  # None: returns no rows
+    translated: Translated | None = None
+    tree: exp.Expression | None = None
+    copy: CopySpec | None = None
+    answer: Answer | None = None
+    described: bool = False  # Describe S sent: columns are final
+
+    @property
+    def returns_rows(self) -> bool:
+        return self.columns is not None
+
+    def final_columns(self) -> tuple[Column, ...] | None:
+        """Columns as a Describe S reports them: unknown types become text, once."""
+        if self.columns is not None:
+            self.columns = tuple(c if c.oid is not None else Column(c.name, o.TEXT)
+                                 for c in self.columns)
+        self.described = True
+        return self.columns
+
+
+@dataclass
+class Portal:
+    stmt: Prepared
+    params: list[Any]
+    result_formats: tuple[int, ...] = ()
+    holdable: bool = False
+    executed: bool = False
+    columns: tuple[Column, ...] | None = None
+    rows: Sequence[tuple[Any, ...]] = ()
+    pos: int = 0
+    tag: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def formats(self) -> tuple[int, ...]:
+        n = len(self.columns or ())
+        codes = self.result_formats
+        if not codes:
+            return (0,) * n
+        if len(codes) == 1:
+            return codes * n
+        return codes
+
+    def row_description(self) -> be.RowDescription:
+        return row_description(self.columns or (), self.formats())
+
+    def take(self, limit: int) -> Sequence[tuple[Any, ...]]:
+        end = len(self.rows) if limit <= 0 else min(len(self.rows), self.pos + limit)
+        chunk = self.rows[self.pos:end]
+        self.pos = end
+        return chunk
+
+    @property
+    def exhausted(self) -> bool:
+        return self.pos >= len(self.rows)
+
+
+def row_description(columns: Sequence[Column], formats: Sequence[int]) -> be.RowDescription:
+    fields = []
+    for col, fmt in zip(columns, formats, strict=True):
+        oid = col.oid if col.oid is not None else o.TEXT
+        info = o.TYPES.get(oid)
+        fields.append(be.FieldDescription(col.name, oid, info.typlen if info else -1,
+                                          col.typmod, fmt))
+    return be.RowDescription(tuple(fields))
+
+
+def fill_types(columns: Sequence[Column], rows: Sequence[tuple[Any, ...]]) -> tuple[Column, ...]:
+    """Give columns of unknown type the type their first non-NULL value shows."""
+    out = []
+    for i, col in enumerate(columns):
+        if col.oid is None:
+            found = next((r[i] for r in rows if i < len(r) and r[i] is not None), None)
+            col = Column(col.name, values.oid_of_value(found) if found is not None else o.TEXT)
+        out.append(col)
+    return tuple(out)
+
+
+def encode_rows(columns: Sequence[Column], formats: Sequence[int],
+                rows: Sequence[tuple[Any, ...]]) -> bytes:
+    """DataRow messages for `rows`, every value converted to its column's type."""
+    plan = [((c.oid if c.oid is not None else o.TEXT), fmt, c.scale)
+            for c, fmt in zip(columns, formats, strict=True)]
+    encode = values.encode_result
+    out = []
+    for row in rows:
+        out.append(be.encode_data_row(
+            [encode(oid, v, fmt, scale) for (oid, fmt, scale), v in zip(plan, row, strict=False)]))
+    return b"".join(out)

@@ -1,0 +1,178 @@
+"""SQLite values <-> PostgreSQL wire values, by the column's or parameter's type OID.
+
+Why: SQLite stores BOOLEAN as 0/1, NUMERIC as int/real/text, timestamps and UUIDs as text, so
+the value SQLite hands back says little about the PostgreSQL type a client expects. The type
+comes from RowDescription (inference.py) and this module makes the value fit it, then lets
+`raftsql.pgwire.types` produce PostgreSQL's exact text or binary bytes. In the other direction
+a client's parameter is decoded by its OID and stored the way the translator expects: booleans
+as 0/1, numbers as numbers, everything else as PostgreSQL's canonical text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from raftsql.pgwire import oids as o
+from raftsql.pgwire import types as pgt
+from raftsql.pgwire.errors import InvalidValue
+from raftsql.sql.errors import SqlError
+
+INT_OIDS = frozenset({o.INT2, o.INT4, o.INT8, o.OID})
+FLOAT_OIDS = frozenset({o.FLOAT4, o.FLOAT8})
+TEXT_OIDS = frozenset({o.TEXT, o.VARCHAR, o.BPCHAR, o.NAME, o.UNKNOWN, o.CHAR})
+_DATETIME_OIDS = frozenset({o.DATE, o.TIME, o.TIMESTAMP, o.TIMESTAMPTZ, o.INTERVAL})
+_INT4_RANGE = (-(2**31), 2**31 - 1)
+
+
+# --------------------------------------------------------------------------- results
+
+
+def _float_text(v: float) -> str:
+    return pgt.encode_text(o.FLOAT8, v).decode("ascii")
+
+
+def to_python(oid: int, value: Any, scale: int | None = None) -> Any:
+    """A SQLite value as the Python value `raftsql.pgwire.types` encodes for `oid`.
+
+    Raises ValueError/TypeError when the value cannot be that type."""
+    if value is None:
+        return None
+    if oid == o.BOOL:
+        if isinstance(value, int | float):
+            return bool(value)
+        return pgt.decode_text(o.BOOL, str(value).encode())
+    if oid in INT_OIDS:
+        if isinstance(value, bytes):
+            value = value.decode()
+        if isinstance(value, str):
+            return int(Decimal(value.strip()))
+        return int(value)
+    if oid in FLOAT_OIDS:
+        if isinstance(value, str):
+            return pgt.decode_text(o.FLOAT8, value.encode())
+        return float(value)
+    if oid == o.NUMERIC:
+        if isinstance(value, float):
+            d = Decimal(repr(value)) if value == value and abs(value) != float("inf") else (
+                Decimal("NaN"))
+        elif isinstance(value, bytes):
+            d = Decimal(value.decode())
+        else:
+            d = Decimal(str(value).strip())
+        if scale is not None and d.is_finite():
+            d = d.quantize(Decimal(1).scaleb(-scale))
+        return d
+    if oid in TEXT_OIDS:
+        if isinstance(value, bytes):
+            return value.decode("utf-8", "replace")
+        if isinstance(value, float):
+            return _float_text(value)
+        return str(value)
+    if oid == o.BYTEA:
+        return value.encode("utf-8") if isinstance(value, str) else bytes(value)
+    if oid in _DATETIME_OIDS:
+        if isinstance(value, bytes):
+            value = value.decode()
+        return pgt.decode_text(oid, str(value).encode())
+    if oid == o.UUID:
+        if isinstance(value, bytes) and len(value) == 16:
+            return uuid.UUID(bytes=value)
+        return uuid.UUID(str(value))
+    if oid in (o.JSON, o.JSONB):
+        if isinstance(value, bytes):
+            return value.decode()
+        if isinstance(value, str):
+            return value
+        return json.dumps(value)
+    info = o.TYPES.get(oid)
+    if info is not None and info.element:
+        items = json.loads(value) if isinstance(value, str | bytes) else value
+        if not isinstance(items, list):
+            raise ValueError("not an array")
+        return [to_python(info.element, v) for v in items]
+    return str(value)
+
+
+def encode_result(oid: int, value: Any, fmt: int, scale: int | None = None) -> bytes | None:
+    """One DataRow field. A value that does not fit the described type is sent as its text in
+    text format (what a client would see from PostgreSQL's output function) and refused in
+    binary format (22P03: a client would misread the bytes)."""
+    if value is None:
+        return None
+    try:
+        return pgt.encode(oid, to_python(oid, value, scale), fmt)
+    except (ValueError, TypeError, ArithmeticError, InvalidOperation, InvalidValue) as exc:
+        if fmt == pgt.TEXT_FORMAT:
+            if isinstance(value, bytes):
+                return pgt.encode_text(o.BYTEA, value)
+            return (_float_text(value) if isinstance(value, float) else str(value)).encode()
+        raise SqlError("22P03", f"cannot send value {value!r} as type "
+                       f"{o.TYPES[oid].name if oid in o.TYPES else oid}: {exc}") from None
+
+
+def oid_of_value(value: Any) -> int:
+    """PostgreSQL's type for an expression column whose type only its values tell."""
+    if isinstance(value, bool):
+        return o.BOOL
+    if isinstance(value, int):
+        return o.INT4 if _INT4_RANGE[0] <= value <= _INT4_RANGE[1] else o.INT8
+    if isinstance(value, float):
+        return o.FLOAT8
+    if isinstance(value, bytes):
+        return o.BYTEA
+    return o.TEXT
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def _canonical_text(oid: int, value: Any) -> str:
+    return pgt.encode_text(oid, value).decode("utf-8")
+
+
+def param_value(oid: int, data: bytes | None, fmt: int) -> Any:
+    """A Bind (or COPY) field as the value the Database binds: None, int, float, str, bytes,
+    or a list for arrays. Bad client bytes raise SqlError with PostgreSQL's SQLSTATE."""
+    if data is None:
+        return None
+    if oid in (0, o.UNKNOWN):
+        oid = o.TEXT
+    try:
+        if fmt == pgt.TEXT_FORMAT and oid in TEXT_OIDS | {o.JSON, o.JSONB}:
+            return pgt.decode_text(o.TEXT, data)
+        if fmt == pgt.BINARY_FORMAT and oid in (o.JSON, o.JSONB):
+            raw = data[1:] if oid == o.JSONB else data
+            if oid == o.JSONB and data[:1] != b"\1":
+                raise InvalidValue("22P03", "unsupported jsonb version number")
+            return pgt.decode_text(o.TEXT, raw)
+        value = pgt.decode(oid, data, fmt)
+    except InvalidValue as exc:
+        raise SqlError(exc.sqlstate, str(exc.args[0]) if exc.args else "invalid value") from None
+    return python_to_param(oid, value)
+
+
+def python_to_param(oid: int, value: Any) -> Any:
+    """A decoded Python value in the form the translator's SQL expects to find in SQLite."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int | float | str | bytes):
+        return value
+    if isinstance(value, Decimal):
+        if value.is_finite() and value == value.to_integral_value() and value.as_tuple().exponent >= 0:
+            return int(value)
+        return str(value)
+    if isinstance(value, list):
+        info = o.TYPES.get(oid)
+        elem = info.element if info is not None else o.TEXT
+        return [python_to_param(elem, v) for v in value]
+    if isinstance(value, dt.datetime | dt.date | dt.time | dt.timedelta):
+        return _canonical_text(oid, value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return str(value)
