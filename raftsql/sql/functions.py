@@ -567,7 +567,7 @@ def pg_make_date(year: Value, month: Value, day: Value) -> Value:
         return dt.date(int(_number(year)), int(_number(month)), int(_number(day))).isoformat()
     except ValueError:
         raise SqlError(sqlstate.DATETIME_FIELD_OVERFLOW,
-                       f"date field value out of range: {year}-{month}-{day}") from None
+                       f"date field value out of range: {year!s}-{month!s}-{day!s}") from None
 
 
 # ---- date/time -----------------------------------------------------------------------------
