@@ -148,6 +148,7 @@ class RocksLogStore:
         self.stats = StoreStats()
         self._closed = False
         self._s = self._load(conf_state)
+        self._files.prune(keep=self._s.snap)  # orphans of a crash between file and batch
 
     # ------------------------------------------------------------------ open / close
 
@@ -373,6 +374,8 @@ class RocksLogStore:
         size = wb.size_in_bytes()
         self._db.write(wb, self._sync if sync else self._nosync)
         self._s = staged
+        if any(op is None for op in tail_ops):  # a snapshot was installed: drop older files
+            self._files.prune(keep=staged.snap)
         for op in tail_ops:
             if op is None:
                 self._tail.clear()

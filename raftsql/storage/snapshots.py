@@ -72,7 +72,10 @@ class SnapshotFiles:
         return data
 
     def prune(self, keep: SnapshotMetadata) -> list[Path]:
-        """Delete every snapshot file except ``keep``'s; returns what was removed."""
+        """Delete every snapshot file except ``keep``'s; returns what was removed.
+
+        ``keep`` with index 0 (no snapshot yet) keeps nothing.
+        """
         removed = []
         keep_name = _name(keep.term, keep.index)
         for p in self.dir.glob("*" + _SUFFIX):

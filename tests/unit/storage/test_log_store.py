@@ -205,3 +205,19 @@ def test_persist_ready_syncs_only_when_the_ready_says_so(store: RocksLogStore) -
     store.persist_ready(Ready(messages=[]))  # nothing to persist: no write at all
     assert (store.stats.writes, store.stats.synced_writes) == (2, 1)
     assert store.initial_state()[0] == HardState(1, 1, 3) and store.last_index() == 3
+
+
+def test_orphan_and_superseded_snapshot_files_are_pruned(tmp_path: Path) -> None:
+    """A crash after the file's rename but before the batch leaves an orphan: removed on open."""
+    from raftsql.storage import SnapshotFiles
+
+    orphan = SnapshotMetadata(index=99, term=9)
+    SnapshotFiles(tmp_path / "snapshots").save(orphan, b"never recorded")
+    with RocksLogStore(tmp_path) as s:
+        assert not (tmp_path / "snapshots" / f"{9:016x}-{99:016x}.snap").exists()
+        s.persist(HardState(1, 1, 5), ents(1, 6))
+        s.create_snapshot(5, ConfState(voters=(1,)), b"local")
+        s.persist(HardState(2, 0, 20), (), Snapshot(SnapshotMetadata(index=20, term=2), b"leader"))
+        names = [p.name for p in (tmp_path / "snapshots").iterdir()]
+        assert names == [f"{2:016x}-{20:016x}.snap"]
+        assert s.snapshot().data == b"leader"
