@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from raftsql.sql import sqlstate
 from raftsql.sql.errors import SqlError, unsupported
@@ -89,7 +89,6 @@ class Translated:
     session: SessionAction | None = None
     catalog_tables: tuple[str, ...] = ()  # pg_catalog / information_schema tables read
     rebuild_primary_key: tuple[str, ...] = ()  # ALTER TABLE ADD PRIMARY KEY: needs a rebuild
-    extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
 
 _IDENT = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z_0-9$]*)'

@@ -243,9 +243,43 @@ def _add_default_columns(t: Translated, sql: str, schema: SchemaInfo, now: dt.da
         for row in rows_node.expressions:
             row.set("expressions", [*row.expressions,
                                     *[_literal(evaluator.value(defaults[c.lower()])) for c in missing]])
+    elif isinstance(rows_node, exp.Query):
+        # one value per row: computed by every node from the leader's seed and clock
+        if not isinstance(rows_node, exp.Select):  # UNION etc.: SELECT *, defaults FROM (..)
+            rows_node = exp.select("*").from_(exp.Subquery(this=rows_node))
+            tree.set("expression", rows_node)
+        for c in missing:
+            rows_node.select(_fixed_expression(defaults[c.lower()], now, seed), copy=False)
     else:
-        raise unsupported("INSERT ... SELECT into a table with nondeterministic defaults")
+        raise unsupported(f"INSERT from {type(rows_node).__name__} into a table with "
+                          "nondeterministic defaults")
     return tree.sql(dialect="sqlite")
+
+
+def _fixed_expression(pg_expression: str, now: dt.datetime, seed: int) -> exp.Expression:
+    """A default expression as SQLite SQL whose clock and random calls are literals/seeded."""
+    from raftsql.sql.translate import translate
+
+    (t,) = translate(f"SELECT {pg_expression}")
+    values = _now_values(now)
+    parts: list[str] = []
+    last = 0
+    for start, end, token in scan_generated(t.sql):
+        parts.append(t.sql[last:start])
+        last = end
+        if token in values:
+            parts.append(exp.Literal.string(values[token]).sql("sqlite"))
+        elif token == "pg_random":
+            parts.append(f"pg_fixed_random({seed})")
+        elif token == "pg_gen_random_uuid":
+            parts.append(f"pg_fixed_uuid({seed})")
+        else:
+            raise AssertionError(token)
+    parts.append(t.sql[last:])
+    select = sqlglot.parse_one("".join(parts), read="sqlite")
+    assert isinstance(select, exp.Select) and len(select.selects) == 1
+    expression: exp.Expression = select.selects[0]
+    return expression
 
 
 def rebuild_script(t: Translated, schema: SchemaInfo) -> str:

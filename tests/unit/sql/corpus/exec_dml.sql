@@ -108,3 +108,15 @@ SELECT no_such_column FROM emp;
 -- expect: READ SELECT rows | SELECT no_such_column FROM emp
 SELECT * FROM no_such_table;
 -- expect: READ SELECT rows | SELECT * FROM no_such_table
+-- Nondeterministic column defaults, filled by the leader (values differ from PostgreSQL's
+-- clock, so only their presence and the other columns are compared).
+INSERT INTO audit (what) VALUES ('one'), ('two') RETURNING what, at IS NOT NULL, tag IS NOT NULL, weight >= 0 AND weight < 1;
+-- expect: WRITE INSERT rows | INSERT INTO audit (what) VALUES ('one'), ('two') RETURNING what, at IS NOT NULL, tag IS NOT NULL, weight >= 0 AND weight < 1
+INSERT INTO audit (what) SELECT name FROM emp WHERE dept = 'ENG' RETURNING what, at IS NOT NULL, tag IS NOT NULL;
+-- expect: WRITE INSERT rows | INSERT INTO audit (what) SELECT name FROM emp WHERE dept = 'ENG' RETURNING what, at IS NOT NULL, tag IS NOT NULL
+INSERT INTO audit (what, tag) VALUES ('given', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11') RETURNING what, tag;
+-- expect: WRITE INSERT rows | INSERT INTO audit (what, tag) VALUES ('given', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11') RETURNING what, tag
+INSERT INTO audit (what) SELECT 'x' UNION SELECT 'y';
+-- expect: WRITE INSERT | INSERT INTO audit (what) SELECT 'x' UNION SELECT 'y'
+INSERT INTO audit (what) SELECT name FROM emp RETURNING (SELECT count(DISTINCT tag) FROM audit) >= 0;
+-- expect: WRITE INSERT rows | INSERT INTO audit (what) SELECT name FROM emp RETURNING (SELECT COUNT(DISTINCT tag) FROM audit) >= 0

@@ -23,6 +23,13 @@ CREATE TABLE item (
     tag UUID
 );
 CREATE INDEX item_emp ON item (emp_id);
+CREATE TABLE audit (
+    id SERIAL PRIMARY KEY,
+    what TEXT NOT NULL,
+    at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    tag UUID DEFAULT gen_random_uuid(),
+    weight DOUBLE PRECISION DEFAULT random()
+);
 INSERT INTO dept VALUES ('ENG', 'Engineering', 1000000, 3), ('OPS', 'Operations', 250000, 1),
     ('SAL', 'Sales', 500000, 2), ('HR', 'People', NULL, NULL);
 INSERT INTO emp (name, dept, salary, hired, active, manager_id, email, bonus, last_login, note) VALUES
