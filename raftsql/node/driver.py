@@ -434,7 +434,7 @@ class RaftNode:
                     p.future.set_exception(NotProposedError(f"not proposed: {exc}"))
         while self._read_requests:
             ctx, use_lease = self._read_requests.popleft()
-            self.raw.read_index(ctx)  # lease vs. quorum round is decided by the core's config
+            self.raw.read_index(ctx, use_lease=use_lease)
 
     def _handle_one_ready(self) -> None:
         rd = self.raw.ready()

@@ -48,6 +48,8 @@ CAMPAIGN_PRE_ELECTION = b"pre-election"
 CAMPAIGN_ELECTION = b"election"
 CAMPAIGN_TRANSFER = b"transfer"
 SNAPSHOT_TIMEOUT_ELECTIONS = 2
+READ_QUORUM = b"quorum"
+"""READ_INDEX context asking the leader to confirm with a quorum round despite its lease."""
 """Election timeouts a follower may stay in SNAPSHOT before the leader presumes the snapshot lost."""
 
 
@@ -649,7 +651,11 @@ class Raft:
 
     # ------------------------------------------------------------------ reads (thesis 6.4)
     def _send_read_index_response(self, m: Message) -> None:
-        if self.cfg.read_only_option is ReadOnlyOption.LEASE_BASED and self.lease_remaining() > 0:
+        if (
+            self.cfg.read_only_option is ReadOnlyOption.LEASE_BASED
+            and m.context != READ_QUORUM
+            and self.lease_remaining() > 0
+        ):
             self._respond_read(m, self.raft_log.committed)
             return
         ctx = m.entries[0].data if m.entries else b""

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from .confchange import encode_conf_change
 from .config import Config
-from .core import Raft
+from .core import READ_QUORUM, Raft
 from .errors import ProposalDroppedError
 from .progress import ProgressState
 from .storage import LogReader, RaftError
@@ -109,13 +109,19 @@ class RawNode:
         except ProposalDroppedError:
             pass
 
-    def read_index(self, ctx: bytes) -> None:
+    def read_index(self, ctx: bytes, use_lease: bool = True) -> None:
         """Ask for a read index; answered by a ReadState carrying ``ctx`` in a later Ready.
 
-        Silently dropped when no leader is known (as in etcd): the runtime times the read out.
+        With ``use_lease=False`` the leader confirms with a quorum round even while its lease
+        holds (a ``linearizable`` read that makes no clock assumption). Silently dropped when
+        no leader is known (as in etcd): the runtime times the read out.
         """
         self.raft.step(
-            Message(MessageType.READ_INDEX, entries=(Entry(term=0, index=0, data=ctx),))
+            Message(
+                MessageType.READ_INDEX,
+                entries=(Entry(term=0, index=0, data=ctx),),
+                context=b"" if use_lease else READ_QUORUM,
+            )
         )
 
     def transfer_leader(self, transferee: NodeId) -> None:

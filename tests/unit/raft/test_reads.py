@@ -150,3 +150,24 @@ def test_old_leader_lease_expires_before_new_leader_can_be_elected() -> None:
         if n.node(1).status().lease_remaining_ticks > 0:
             assert elected_at is None
     assert elected_at is not None
+
+
+def test_quorum_read_ignores_a_valid_lease() -> None:
+    """Reference: Raft thesis 6.4 vs 6.4.1: a reader that makes no clock assumption asks for
+    the ReadIndex round even while the leader's lease holds, from the leader or a follower."""
+    n = Network([1, 2, 3], **LEASE)
+    n.campaign(1)
+    n.propose(1, b"a")
+    assert n.node(1).status().lease_remaining_ticks > 0
+    n.isolate(1)
+    n.node(1).read_index(b"q", use_lease=False)
+    n.send()
+    assert n.peers[1].read_states == []  # the lease alone does not answer it
+    n.recover()
+    n.tick(1)
+    assert n.peers[1].read_states == [ReadState(index=2, request_ctx=b"q")]
+    n.node(3).read_index(b"fq", use_lease=False)
+    n.delivered.clear()
+    n.send()
+    assert n.peers[3].read_states == [ReadState(index=2, request_ctx=b"fq")]
+    assert any(m.type is MT.HEARTBEAT for m in n.delivered)
