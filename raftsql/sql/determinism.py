@@ -278,7 +278,7 @@ def _fixed_expression(pg_expression: str, now: dt.datetime, seed: int) -> exp.Ex
     parts.append(t.sql[last:])
     select = sqlglot.parse_one("".join(parts), read="sqlite")
     assert isinstance(select, exp.Select) and len(select.selects) == 1
-    expression: exp.Expression = select.selects[0]
+    expression: exp.Expression = select.selects[0]  # type: ignore[assignment]
     return expression
 
 
