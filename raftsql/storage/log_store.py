@@ -13,7 +13,8 @@ Keys (RocksDB raw mode, default column family; one keyspace keeps every write in
                                           point: first_index() - 1 and its term (etcd's dummy
                                           entry ents[0])
     b"m:hard"                          -> encode_hard_state
-    b"m:conf"                          -> encode_conf_state (membership applied by the runtime)
+    b"m:conf"                          -> encode_conf_state: the membership initial_state returns
+                                          (bootstrap, newest snapshot, or set_conf_state)
     b"m:snap"                          -> encode_snapshot_metadata of the newest snapshot; the
                                           data lives in snapshots/ (see snapshots.py)
 
@@ -458,6 +459,12 @@ class RocksLogStore:
     def create_snapshot(self, index: int, conf_state: ConfState, data: bytes) -> Snapshot:
         """Record a state-machine snapshot taken at applied ``index`` (file first, then metadata).
 
+        ``conf_state`` (the membership as of ``index``) also becomes what ``initial_state``
+        returns, as in etcd's MemoryStorage (InitialState = the snapshot's ConfState): a node
+        restarting from this snapshot replays only the entries after ``index``, so conf changes
+        at or below it, soon compacted away, must be reflected here. This is the one place the
+        store deliberately differs from ``MemoryLog`` (which leaves its conf state alone) and it
+        matches what the simulator's log does on restart (``raftsql.testing.simlog``).
         Older snapshot files are deleted once the new metadata is durable.
         """
         s = self._s
@@ -467,8 +474,11 @@ class RocksLogStore:
             raise UnavailableError(f"snapshot {index} beyond last index {s.last_index}")
         meta = SnapshotMetadata(index=index, term=self.term(index), conf_state=conf_state)
         self._files.save(meta, data)
-        self._db.put(K_SNAP, encode_snapshot_metadata(meta), self._sync)
-        self._s.snap = meta
+        wb = WriteBatch(raw_mode=True)
+        wb.put(K_SNAP, encode_snapshot_metadata(meta))
+        wb.put(K_CONF, encode_conf_state(conf_state))
+        self._db.write(wb, self._sync)
+        self._s.snap, self._s.conf = meta, conf_state
         self._files.prune(keep=meta)
         return Snapshot(meta, data)
 

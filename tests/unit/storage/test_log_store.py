@@ -221,3 +221,17 @@ def test_orphan_and_superseded_snapshot_files_are_pruned(tmp_path: Path) -> None
         names = [p.name for p in (tmp_path / "snapshots").iterdir()]
         assert names == [f"{2:016x}-{20:016x}.snap"]
         assert s.snapshot().data == b"leader"
+
+
+def test_restart_membership_follows_the_newest_snapshot(tmp_path: Path) -> None:
+    """etcd storage.go: InitialState returns the snapshot's ConfState. After create_snapshot and
+    compaction, the conf changes at or below the snapshot are gone from the log, so a restarted
+    node must learn its membership from the snapshot, not from bootstrap."""
+    grown = ConfState(voters=(1, 2, 3, 4))
+    with RocksLogStore(tmp_path, conf_state=ConfState(voters=(1, 2, 3))) as s:
+        s.persist(HardState(1, 1, 10), ents(1, 11))
+        s.create_snapshot(10, grown, b"state")
+        s.compact(10)
+    with RocksLogStore(tmp_path, conf_state=ConfState(voters=(9,))) as s:  # bootstrap ignored
+        assert s.initial_state()[1] == grown
+        assert s.snapshot().metadata.conf_state == grown
