@@ -13,7 +13,7 @@ import random
 import sys
 
 from raftsql.raft.types import ConfState, Entry, HardState, Snapshot, SnapshotMetadata
-from raftsql.storage import RocksLogStore
+from raftsql.storage import PersistRequest, RocksLogStore
 
 
 def main(path: str, seed: int) -> None:
@@ -24,7 +24,13 @@ def main(path: str, seed: int) -> None:
     while True:
         r = rng.random()
         batch: dict[str, object] = {}
-        if r < 0.75:
+        if r < 0.1:  # two Readys in one persist_many: one batch, one fsync
+            last = store.last_index()
+            first_part = [[last + 1 + i, term, "aa"] for i in range(rng.randint(1, 5))]
+            second_start = last + 1 + rng.randint(0, len(first_part))  # may overwrite the first
+            second = [[second_start + i, term, "bb"] for i in range(rng.randint(1, 5))]
+            batch = {"many": [{"entries": first_part}, {"entries": second}]}
+        elif r < 0.75:
             if rng.random() < 0.2:
                 term += 1
             back = rng.randint(0, 3)
@@ -51,6 +57,13 @@ def main(path: str, seed: int) -> None:
 
 def apply(store, batch: dict) -> None:  # type: ignore[no-untyped-def]
     """Apply one batch to a RocksLogStore or a MemoryLog (the test's model) the same way."""
+    if "many" in batch:
+        if isinstance(store, RocksLogStore):
+            store.persist_many([_request(b) for b in batch["many"]], sync=True)
+        else:
+            for b in batch["many"]:
+                apply(store, b)
+        return
     hs = HardState(*batch["hs"]) if "hs" in batch else None
     if "compact" in batch:
         store.compact(batch["compact"])
@@ -70,6 +83,11 @@ def apply(store, batch: dict) -> None:  # type: ignore[no-untyped-def]
         store.append(ents)
     if hs is not None:
         store.set_hard_state(hs)
+
+
+def _request(batch: dict) -> PersistRequest:  # type: ignore[type-arg]
+    ents = [Entry(term=t, index=i, data=bytes.fromhex(d)) for i, t, d in batch["entries"]]
+    return PersistRequest(entries=ents)
 
 
 if __name__ == "__main__":
