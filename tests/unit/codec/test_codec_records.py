@@ -18,7 +18,7 @@ from codec_strategies import (
     messages,
     snapshot_metadata,
 )
-from hypothesis import given
+from hypothesis import given, settings
 
 from raftsql.codec import (
     FORMAT_VERSION,
@@ -80,31 +80,37 @@ def test_version_byte_leads() -> None:
 # ------------------------------------------------------------------ round trips
 
 
+@settings(deadline=None)  # a loaded 2-core CI box must not make these flaky
 @given(entries())
 def test_entry_round_trip(e: Entry) -> None:
     assert decode_entry(encode_entry(e)) == e
 
 
+@settings(deadline=None)  # a loaded 2-core CI box must not make these flaky
 @given(hard_states())
 def test_hard_state_round_trip(hs: HardState) -> None:
     assert decode_hard_state(encode_hard_state(hs)) == hs
 
 
+@settings(deadline=None)  # a loaded 2-core CI box must not make these flaky
 @given(conf_states())
 def test_conf_state_round_trip(cs: ConfState) -> None:
     assert decode_conf_state(encode_conf_state(cs)) == cs
 
 
+@settings(deadline=None)  # a loaded 2-core CI box must not make these flaky
 @given(snapshot_metadata())
 def test_snapshot_metadata_round_trip(m: SnapshotMetadata) -> None:
     assert decode_snapshot_metadata(encode_snapshot_metadata(m)) == m
 
 
+@settings(deadline=None)  # a loaded 2-core CI box must not make these flaky
 @given(conf_changes())
 def test_conf_change_round_trip(cc: ConfChange) -> None:
     assert decode_conf_change(encode_conf_change(cc)) == cc
 
 
+@settings(deadline=None)  # a loaded 2-core CI box must not make these flaky
 @given(messages())
 def test_message_round_trip(m: Message) -> None:
     decoded = decode_message(encode_message(m))
