@@ -51,7 +51,8 @@ def _parse(piece: Piece) -> exp.Expression:
         first = exc.errors[0] if exc.errors else {}
         near = str(first.get("highlight") or "").strip()
         message = f'syntax error at or near "{near}"' if near else "syntax error at end of input"
-        raise SqlError(sqlstate.SYNTAX_ERROR, message) from None
+        raise SqlError(sqlstate.SYNTAX_ERROR, message,
+                       position=_error_position(piece, first)) from None
     except TokenError:
         raise SqlError(sqlstate.SYNTAX_ERROR, "syntax error: cannot tokenize statement") from None
     trees = [t for t in trees if t is not None]
@@ -63,6 +64,18 @@ def _parse(piece: Piece) -> exp.Expression:
         words = " ".join(leading_words(piece.text, 2))
         raise unsupported(words or "this statement")
     return tree
+
+
+def _error_position(piece: Piece, error: dict[str, object]) -> int | None:
+    """1-based position of sqlglot's highlighted token in the client's query string."""
+    line, col, near = error.get("line"), error.get("col"), str(error.get("highlight") or "")
+    if not isinstance(line, int) or not isinstance(col, int) or not near:
+        return None
+    lines = piece.text.split("\n")
+    if not 1 <= line <= len(lines):
+        return None
+    index = sum(len(x) + 1 for x in lines[: line - 1]) + col - len(near)
+    return piece.original_position(max(index, 0))
 
 
 def _table_name(node: exp.Expression | None) -> str | None:

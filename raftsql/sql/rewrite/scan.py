@@ -40,6 +40,17 @@ class Piece:
     original: str  # the statement as the client wrote it (without the ';')
     offset: int  # where `original` starts in the client's text (0-based)
     nparams: int  # highest $n seen
+    anchors: tuple[tuple[int, int], ...] = ()  # (index in text, index in client's text)
+
+    def original_position(self, index: int) -> int:
+        """1-based position in the client's whole query string of `text[index]` (for the
+        ErrorResponse 'P' field); pre-processing shifts offsets, the anchors undo that."""
+        best = (0, self.offset)
+        for processed, original in self.anchors:
+            if processed > index:
+                break
+            best = (processed, original)
+        return best[1] + (index - best[0]) + 1
 
 
 def _syntax_error(message: str, position: int) -> SqlError:
@@ -130,16 +141,30 @@ def split(text: str) -> list[Piece]:
     i = 0
     n = len(text)
 
+    anchors: list[tuple[int, int]] = []
+    out_len = 0
+
+    def emit(chunk: str) -> None:
+        nonlocal out_len
+        out.append(chunk)
+        out_len += len(chunk)
+
     def flush(end: int) -> None:
-        nonlocal out, nparams
-        body = "".join(out).strip()
+        nonlocal out, nparams, anchors, out_len
+        joined = "".join(out)
+        body = joined.strip()
         original = text[stmt_start:end]
         if body:
             lead = len(original) - len(original.lstrip())
-            pieces.append(Piece(body, original.strip(), stmt_start + lead, nparams))
-        out, nparams = [], 0
+            cut = len(joined) - len(joined.lstrip())
+            shifted = tuple((p - cut, o) for p, o in anchors if p >= cut)
+            pieces.append(Piece(body, original.strip(), stmt_start + lead, nparams,
+                                ((0, stmt_start + lead), *shifted)))
+        out, nparams, anchors, out_len = [], 0, [], 0
 
     while i < n:
+        if not anchors or anchors[-1][1] - anchors[-1][0] != i - out_len:
+            anchors.append((out_len, i))  # offsets diverged after a rewritten token
         ch = text[i]
         prev_ident = i > 0 and bool(_IDENT_CHAR.match(text[i - 1]))
         if ch == ";":
@@ -148,11 +173,11 @@ def split(text: str) -> list[Piece]:
             i += 1
         elif ch == "'":
             j = _skip_quoted(text, i, "'")
-            out.append(text[i:j])
+            emit(text[i:j])
             i = j
         elif ch == '"':
             j = _skip_quoted(text, i, '"')
-            out.append(text[i:j])
+            emit(text[i:j])
             i = j
         elif ch in "iI" and not prev_ident and _INTERVAL.match(text, i):
             # sqlglot keeps only the first number of INTERVAL '1 day 02:30:00': keep all
@@ -162,7 +187,7 @@ def split(text: str) -> list[Piece]:
             unit = _INTERVAL_UNIT.match(text, j)
             if unit:
                 value, j = f"{value} {unit.group(1)}", unit.end()
-            out.append(f" {INTERVAL_FUNCTION}({_standard_literal(value)}) ")
+            emit(f" {INTERVAL_FUNCTION}({_standard_literal(value)}) ")
             i = j
         elif ch in "uU" and text[i + 1 : i + 3] == "&'" and not prev_ident:
             j = _skip_quoted(text, i + 2, "'")
@@ -174,19 +199,19 @@ def split(text: str) -> list[Piece]:
                 code = m.group(1)
                 return "\\" if code == "\\" else chr(int(code.lstrip("+"), 16))
 
-            out.append(_standard_literal(_U_ESCAPE.sub(_unicode, raw)))
+            emit(_standard_literal(_U_ESCAPE.sub(_unicode, raw)))
             i = j
         elif ch in "eE" and text[i + 1 : i + 2] == "'" and not prev_ident:
             value, j = _read_e_string(text, i + 1)
-            out.append(_standard_literal(value))
+            emit(_standard_literal(value))
             i = j
         elif text.startswith("--", i):
             j = text.find("\n", i)
             i = n if j < 0 else j
-            out.append(" ")
+            emit(" ")
         elif text.startswith("/*", i):
             i = _skip_block_comment(text, i)
-            out.append(" ")
+            emit(" ")
         elif ch == "$" and not prev_ident:
             param = _PARAM.match(text, i)
             tag = _DOLLAR_TAG.match(text, i)
@@ -198,19 +223,19 @@ def split(text: str) -> list[Piece]:
                         position=i + 1,
                     )
                 nparams = max(nparams, number)
-                out.append(f" {PARAM_PREFIX}{number} ")
+                emit(f" {PARAM_PREFIX}{number} ")
                 i = param.end()
             elif tag:
                 end = text.find(tag.group(), tag.end())
                 if end < 0:
                     raise _syntax_error("unterminated dollar-quoted string", i)
-                out.append(_standard_literal(text[tag.end() : end]))
+                emit(_standard_literal(text[tag.end() : end]))
                 i = end + len(tag.group())
             else:
-                out.append(ch)
+                emit(ch)
                 i += 1
         else:
-            out.append(ch)
+            emit(ch)
             i += 1
     flush(n)
     return pieces

@@ -356,3 +356,16 @@ def test_json_build_object_matches_postgresql_text() -> None:
     """9.16: json keeps order with ' : '; jsonb sorts keys by length then bytes."""
     assert functions.pg_json_build_object("b", 1, "a", "x") == '{"b" : 1, "a" : "x"}'
     assert functions.pg_jsonb_build_object("bb", 1, "a", "x") == '{"a": "x", "bb": 1}'
+
+
+def test_syntax_error_position_points_into_the_clients_text() -> None:
+    """ErrorResponse 'P' (protocol-error-fields): 1-based character index into the original
+    query string, across statements and pre-processed $n / E'' tokens."""
+    text = "SELECT 1; SELECT $1,$2, E'x\\n' FROM WHERE"
+    with pytest.raises(SqlError) as info:
+        translate(text)
+    assert info.value.position is not None
+    assert text[info.value.position - 1:].startswith("WHERE")
+    with pytest.raises(SqlError) as info:
+        translate("SELECT 'open")
+    assert info.value.position == 8
