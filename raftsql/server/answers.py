@@ -135,5 +135,37 @@ def catalog(sql: str, ctx: Context) -> Answer | None:
     return result if result is None or isinstance(result, Answer) else Answer(*result)
 
 
-def answer(sql: str, ctx: Context) -> Answer | None:
-    return builtin(sql, ctx) or catalog(sql, ctx)
+_MOGRIFY_ITEM = re.compile(r"\s*quote_literal\(\s*\$(\d+)\s*::[^)]*::\s*text\s*\)\s*(?:,|$)",
+                           re.IGNORECASE)
+
+
+def quote_literal(value: Any) -> str | None:
+    """PostgreSQL's quote_literal() of a value's text."""
+    if value is None:
+        return None
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else (
+        ("true" if value else "false") if isinstance(value, bool) else str(value))
+    quoted = "'" + text.replace("'", "''").replace("\\", "\\\\") + "'"
+    return ("E" + quoted) if "\\" in text else quoted
+
+
+def mogrify(sql: str, params: list[Any] | None) -> Answer | None:
+    """asyncpg's `SELECT quote_literal($1::T::text), ...` (utils._mogrify, used by
+    copy_from_query/copy_to_table with arguments)."""
+    m = _SELECT.match(sql)
+    if m is None or "quote_literal" not in sql.lower():
+        return None
+    text, pos, indexes = m.group("items"), 0, []
+    while pos < len(text):
+        found = _MOGRIFY_ITEM.match(text, pos)
+        if found is None or found.end() == pos:
+            return None
+        indexes.append(int(found.group(1)) - 1)
+        pos = found.end()
+    values = params if params is not None else []
+    row = tuple(quote_literal(values[i]) if i < len(values) else None for i in indexes)
+    return Answer(tuple(Column("quote_literal", o.TEXT) for _ in indexes), [row], "SELECT 1")
+
+
+def answer(sql: str, ctx: Context, params: list[Any] | None = None) -> Answer | None:
+    return builtin(sql, ctx) or mogrify(sql, params) or catalog(sql, ctx)

@@ -72,6 +72,8 @@ _FETCH = re.compile(
     r"^\s*(?P<verb>FETCH|MOVE)\s+(?:(?P<dir>NEXT|FORWARD\s+ALL|FORWARD\s+\d+|FORWARD|ALL|\d+)\s+)?"
     r"(?:(?:FROM|IN)\s+)?(?P<name>\"(?:[^\"]|\"\")+\"|\w+)\s*$", re.IGNORECASE)
 _CLOSE = re.compile(r"^\s*CLOSE\s+(?P<name>ALL|\"(?:[^\"]|\"\")+\"|\w+)\s*$", re.IGNORECASE)
+# asyncpg's literal rendering casts to "pg_catalog"."int4"; PostgreSQL reads it as int4.
+_QUALIFIED_CAST = re.compile(r'::\s*"?pg_catalog"?\s*\.\s*"(\w+)"')
 _TIMEOUT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|h|d)?\s*$", re.IGNORECASE)
 _UNIT_MS = {"ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
 
@@ -429,6 +431,8 @@ class PgSession:
         if len(pieces) > 1:
             raise SqlError("42601", "cannot insert multiple commands into a prepared statement")
         text = pieces[0].original
+        if "pg_catalog" in text:
+            text = _QUALIFIED_CAST.sub(r"::\1", text)
         spec = copyfmt.parse(text)
         if spec is not None:
             return Prepared(text, "copy", copy=spec)
@@ -436,7 +440,9 @@ class PgSession:
             return await self._prepare_cursor(text)
         found = answers.answer(text, self.context())
         if found is not None:
-            return Prepared(text, "answer", columns=found.columns, answer=found)
+            params = inference.infer_params(inference.parse(text), pieces[0].nparams,
+                                            client_oids, self._schema)
+            return Prepared(text, "answer", params=params, columns=found.columns, answer=found)
         t = translate(text)[0]
         tree = inference.parse(text)
         nparams = max(t.nparams, len(client_oids))
@@ -489,7 +495,7 @@ class PgSession:
         stmt = portal.stmt
         portal.executed = True
         if stmt.kind == "answer":
-            found = answers.answer(stmt.sql, self.context())
+            found = answers.answer(stmt.sql, self.context(), portal.params)
             assert found is not None
             portal.columns, portal.rows, portal.tag = stmt.columns, found.rows, "SELECT"
             return

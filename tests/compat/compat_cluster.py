@@ -35,6 +35,7 @@ class Cluster:
     data_dir: Path
     size: int = 3
     users_file: Path | None = None
+    cluster_id: str = field(default_factory=lambda: f"compat-{os.getpid()}-{time.time_ns()}")
     procs: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
     raft_ports: dict[int, int] = field(default_factory=dict)
     pg_ports: dict[int, int] = field(default_factory=dict)
@@ -60,15 +61,17 @@ class Cluster:
                    "--raft-listen", f"127.0.0.1:{self.raft_ports[i]}",
                    "--pg-listen", f"127.0.0.1:{self.pg_ports[i]}",
                    "--http-listen", f"127.0.0.1:{self.http_ports[i]}", "--peers", peers,
-                   "--log-level", "WARNING"]
+                   "--log-level", "WARNING", "--tick-ms", "100",
+                   "--cluster-id", self.cluster_id]
             if self.users_file is not None:
                 cmd += ["--users-file", str(self.users_file)]
             log = open(self.data_dir / f"n{i}.log", "wb")  # noqa: SIM115
             self.procs[i] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            leader = self.leader_id()
-            if leader is not None and all(self._pg_open(p) for p in self.pg_ports.values()):
+            leaders = {(st or {}).get("leader_id") for st in map(self.status, self.procs)}
+            if len(leaders) == 1 and None not in leaders and all(
+                    self._pg_open(p) for p in self.pg_ports.values()):
                 return
             for i, p in self.procs.items():
                 if p.poll() is not None:
