@@ -40,6 +40,16 @@ def _param_index(node: exp.Expression) -> int | None:
     return None
 
 
+def fold_identifiers(root: exp.Expression, ctx: Context) -> exp.Expression:
+    """PostgreSQL folds unquoted identifiers to lower case (docs 4.1.1); do the same so the
+    SQLite schema and result column names carry PostgreSQL's names ("CREATE TABLE Users"
+    creates users). Quoted identifiers keep their case."""
+    for ident in root.find_all(exp.Identifier):
+        if not ident.quoted and isinstance(ident.this, str) and ident.this != ident.this.lower():
+            ident.set("this", ident.this.lower())
+    return root
+
+
 def schemas(root: exp.Expression, ctx: Context) -> exp.Expression:
     """`public.t` is `t`; pg_catalog/information_schema reads are recorded for the frontend;
     any other schema does not exist in SQLite."""
@@ -436,7 +446,7 @@ def unsupported_operators(root: exp.Expression, ctx: Context) -> exp.Expression:
 
 
 RULES: tuple[Rule, ...] = (
-    schemas, forbidden_functions, clock_functions, data_modifying_ctes, distinct_on,
+    fold_identifiers, schemas, forbidden_functions, clock_functions, data_modifying_ctes, distinct_on,
     unsupported_operators, any_all, arrays, interval_arithmetic, typed_arithmetic, values_alias,
     generate_series, insert_defaults, truncate,
 )

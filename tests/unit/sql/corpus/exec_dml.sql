@@ -23,11 +23,11 @@ INSERT INTO dept VALUES ('ENG', 'Eng2', 1, 1) ON CONFLICT (code) DO NOTHING RETU
 INSERT INTO dept VALUES ('ENG', 'Eng2', 1, 1) ON CONFLICT DO NOTHING;
 -- expect: WRITE INSERT | INSERT INTO dept VALUES ('ENG', 'Eng2', 1, 1) ON CONFLICT DO NOTHING
 INSERT INTO dept VALUES ('ENG', 'Eng2', 1, 1) ON CONFLICT (code) DO UPDATE SET title = EXCLUDED.title RETURNING code, title, budget;
--- expect: WRITE INSERT rows | INSERT INTO dept VALUES ('ENG', 'Eng2', 1, 1) ON CONFLICT(code) DO UPDATE SET title = EXCLUDED.title RETURNING code, title, budget
+-- expect: WRITE INSERT rows | INSERT INTO dept VALUES ('ENG', 'Eng2', 1, 1) ON CONFLICT(code) DO UPDATE SET title = excluded.title RETURNING code, title, budget
 INSERT INTO dept VALUES ('NEW', 'New', 5, 5) ON CONFLICT (code) DO UPDATE SET title = EXCLUDED.title RETURNING *;
--- expect: WRITE INSERT rows | INSERT INTO dept VALUES ('NEW', 'New', 5, 5) ON CONFLICT(code) DO UPDATE SET title = EXCLUDED.title RETURNING *
+-- expect: WRITE INSERT rows | INSERT INTO dept VALUES ('NEW', 'New', 5, 5) ON CONFLICT(code) DO UPDATE SET title = excluded.title RETURNING *
 INSERT INTO dept VALUES ('OPS', 'Ops2', 7, 1) ON CONFLICT (code) DO UPDATE SET budget = dept.budget + EXCLUDED.budget RETURNING budget;
--- expect: WRITE INSERT rows | INSERT INTO dept VALUES ('OPS', 'Ops2', 7, 1) ON CONFLICT(code) DO UPDATE SET budget = dept.budget + EXCLUDED.budget RETURNING budget
+-- expect: WRITE INSERT rows | INSERT INTO dept VALUES ('OPS', 'Ops2', 7, 1) ON CONFLICT(code) DO UPDATE SET budget = dept.budget + excluded.budget RETURNING budget
 INSERT INTO dept VALUES ('OPS', 'Ops2', 7, 1) ON CONFLICT (code) DO UPDATE SET budget = 0 WHERE dept.floor > 5 RETURNING budget;
 -- expect: WRITE INSERT rows | INSERT INTO dept VALUES ('OPS', 'Ops2', 7, 1) ON CONFLICT(code) DO UPDATE SET budget = 0 WHERE dept.floor > 5 RETURNING budget
 INSERT INTO item (id, emp_id, qty, label) SELECT id + 100, id, 1, name FROM emp WHERE dept = 'ENG' RETURNING id, label;
