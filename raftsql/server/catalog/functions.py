@@ -55,6 +55,18 @@ _SYSTEM_RELATIONS = {
 }
 
 
+# settings clients read with current_setting() (PostgreSQL 15 defaults as raftsql runs)
+DEFAULT_SETTINGS = {
+    "default_table_access_method": "heap", "jit": "off", "server_version": "15.6",
+    "server_version_num": "150006", "server_encoding": "UTF8", "client_encoding": "UTF8",
+    "standard_conforming_strings": "on", "datestyle": "ISO, MDY", "intervalstyle": "postgres",
+    "timezone": "UTC", "integer_datetimes": "on", "search_path": '"$user", public',
+    "max_identifier_length": "63", "transaction_isolation": "serializable",
+    "default_transaction_isolation": "serializable", "lc_collate": "C.UTF-8",
+    "lc_ctype": "C.UTF-8", "application_name": "", "is_superuser": "on",
+}
+
+
 class CatalogError(Exception):
     """Raised inside a registered function; becomes the statement's SqlError."""
 
@@ -201,6 +213,8 @@ class Functions:
         key = str(name).lower()
         if key in self.settings:
             return self.settings[key]
+        if key in DEFAULT_SETTINGS:
+            return DEFAULT_SETTINGS[key]
         if missing_ok:
             return None
         raise CatalogError("42704", f'unrecognized configuration parameter "{name}"')

@@ -89,13 +89,14 @@ class Index:
     constraint: Constraint | None = None
 
     def definition(self, column: int = 0) -> str:
-        """pg_get_indexdef(oid, column, pretty) text."""
-        keys = [quote_ident(c) if c else f"({e})" for c, e in zip(self.columns, self.exprs)]
-        keys = [k + (" DESC" if d else "") for k, d in zip(keys, self.desc)]
+        """pg_get_indexdef(oid, column, pretty) text; the table is not schema-qualified because
+        public is on the search path (ruleutils.c generate_relation_name)."""
+        keys = [quote_ident(c) if c else f"({e})" for c, e in zip(self.columns, self.exprs, strict=True)]
+        keys = [k + (" DESC" if d else "") for k, d in zip(keys, self.desc, strict=True)]
         if column:
             return keys[column - 1].removesuffix(" DESC") if column <= len(keys) else ""
         unique = "UNIQUE " if self.unique else ""
-        return (f"CREATE {unique}INDEX {quote_ident(self.name)} ON public.{quote_ident(self.table)}"
+        return (f"CREATE {unique}INDEX {quote_ident(self.name)} ON {quote_ident(self.table)}"
                 f" USING btree ({', '.join(keys)})")
 
 

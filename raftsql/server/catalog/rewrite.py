@@ -138,33 +138,45 @@ def output_name(node: exp.Expression) -> str:
     """PostgreSQL's column name for a select-list item (FigureColname, parse_target.c)."""
     if isinstance(node, exp.Alias):
         return node.alias
+    return _figure(node)[0] or "?column?"
+
+
+_TYPE_COLNAMES = {"integer": "int4", "int": "int4", "smallint": "int2", "bigint": "int8",
+                  "boolean": "bool", "character varying": "varchar"}
+
+
+def _figure(node: exp.Expression) -> tuple[str | None, int]:
+    """(name, strength) as FigureColnameInternal: 2 for a column or function name, 1 for a
+    type name or keyword, 0 for nothing."""
     while isinstance(node, exp.Paren):
         node = node.this
     if isinstance(node, exp.Column):
-        return node.name if not isinstance(node.this, exp.Star) else "?column?"
+        return (None, 0) if isinstance(node.this, exp.Star) else (node.name, 2)
     if isinstance(node, exp.Cast):
-        inner = output_name(node.this)
-        if inner != "?column?":
-            return inner
-        target = _cast_target(node)
-        return {"integer": "int4", "int": "int4", "smallint": "int2", "bigint": "int8",
-                "boolean": "bool", "character varying": "varchar"}.get(target, target)
+        name, strength = _figure(node.this)
+        if strength <= 1:
+            target = _cast_target(node)
+            return _TYPE_COLNAMES.get(target, target), 1
+        return name, strength
     if isinstance(node, exp.Case):
-        return "case"
+        default = node.args.get("default")
+        name, strength = _figure(default) if default is not None else (None, 0)
+        return (name, strength) if strength > 1 else ("case", 1)
     if isinstance(node, exp.Subquery) and isinstance(node.this, exp.Query) and node.this.selects:
-        return output_name(node.this.selects[0])
+        first = node.this.selects[0]
+        return (first.alias, 2) if isinstance(first, exp.Alias) else _figure(first)
     if isinstance(node, exp.Array):
-        return "array"
+        return "array", 2
     if isinstance(node, exp.Exists):
-        return "exists"
+        return "exists", 2
     if isinstance(node, exp.Boolean):
-        return "bool"
+        return "bool", 1
     if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Expression):
-        return output_name(node.expression)
+        return _figure(node.expression)
     name = _pg_function_name(node)
     if name is not None:
-        return {"current_user": "current_user"}.get(name, name)
-    return "?column?"
+        return name, 2
+    return None, 0
 
 
 class _Typer:

@@ -34,12 +34,14 @@ HEAP_AM = 2
 _INTEGER = {"oid", "bool", "int2", "int4", "int8", "xid", "regproc"}
 _REAL = {"float4", "float8"}
 
-# typname of a column -> the OID the frontend reports (arrays of vectors as their arrays)
+# typname of a column -> the OID the frontend reports. Vectors go out as arrays (int2vector as
+# int2[], oidvector as oid[]); bool[], name[] and "char"[] as int2[]/text[]: asyncpg has no
+# builtin codec for those and would run its type-introspection query (PGWIRE.md section 4)
 TYPE_OIDS: dict[str, int] = {
     "oid": o.OID, "name": o.NAME, "bool": o.BOOL, "char": o.CHAR, "int2": o.INT2,
     "int4": o.INT4, "int8": o.INT8, "text": o.TEXT, "float4": o.FLOAT4, "float8": o.FLOAT8,
-    "_text": o.TEXT_ARRAY, "_int2": o.INT2_ARRAY, "_oid": o.OID_ARRAY, "_char": o.CHAR_ARRAY,
-    "_name": o.NAME_ARRAY, "_bool": o.BOOL_ARRAY, "_int4": o.INT4_ARRAY, "_int8": o.INT8_ARRAY,
+    "_text": o.TEXT_ARRAY, "_int2": o.INT2_ARRAY, "_oid": o.OID_ARRAY, "_char": o.TEXT_ARRAY,
+    "_name": o.TEXT_ARRAY, "_bool": o.INT2_ARRAY, "_int4": o.INT4_ARRAY, "_int8": o.INT8_ARRAY,
     "timestamptz": o.TIMESTAMPTZ, "xid": o.INT4, "regproc": o.OID, "json": o.JSON,
     "varchar": o.VARCHAR, "numeric": o.NUMERIC,
 }
@@ -312,11 +314,16 @@ def _relation_row(rel: Relation, schema: Schema, ctx: Context) -> tuple[Any, ...
     checks = sum(1 for c in schema.constraints if c.table == rel.name and c.contype == "c")
     has_index = any(i.table == rel.name for i in schema.indexes)
     am = {"r": HEAP_AM, "i": BTREE_AM, "S": HEAP_AM}.get(rel.kind, 0)
+    # PostgreSQL enforces foreign keys with triggers on both tables; psql prints the
+    # "Foreign-key constraints" / "Referenced by" sections only when relhastriggers is set
+    triggers = any(c.contype == "f" and rel.name in (c.table, c.ref_table)
+                   for c in schema.constraints)
     return _row("pg_class", oid=rel.oid, relname=rel.name, relnamespace=PUBLIC_NSP,
                 reltype=0, relowner=SUPERUSER_OID, relam=am, relfilenode=rel.oid,
                 reltablespace=0, relpages=0, reltuples=-1.0, relhasindex=int(has_index),
                 relpersistence="p", relkind=rel.kind, relnatts=len(rel.columns),
                 relchecks=checks, relhasrules=int(rel.kind == "v"), relispopulated=1,
+                relhastriggers=int(triggers),
                 relreplident="d" if rel.kind == "r" else "n", relfrozenxid=0, relminmxid=0)
 
 
@@ -372,6 +379,12 @@ def _attrdef_oid(reloid: int, attnum: int) -> int:
     return 2_000_000_000 + (reloid * 131 + attnum) % 100_000_000
 
 
+# default btree operator class per column type (pg_opclass.dat)
+_OPCLASS = {o.INT4: 1978, o.INT8: 3124, o.INT2: 1979, o.TEXT: 3126, o.VARCHAR: 3126,
+            o.BPCHAR: 426, o.BOOL: 424, o.FLOAT8: 3123, o.FLOAT4: 1970, o.NUMERIC: 3125,
+            o.DATE: 3122, o.TIMESTAMP: 3128, o.TIMESTAMPTZ: 3127, o.UUID: 2968, o.BYTEA: 421}
+
+
 def _attnums(schema: Schema, table: str, cols: list[str]) -> list[int]:
     rel = schema.relations.get(table)
     nums = {c.name: c.attnum for c in rel.columns} if rel else {}
@@ -384,11 +397,13 @@ def _index_rows(schema: Schema, out: dict[str, list[tuple[Any, ...]]]) -> None:
         if table is None:
             continue
         keys = _attnums(schema, idx.table, idx.columns)
+        types = {c.attnum: c.type_oid for c in table.columns}
+        opclasses = [_OPCLASS.get(types.get(k, 0), 1978) for k in keys]
         out["pg_index"].append(_row(
             "pg_index", indexrelid=idx.oid, indrelid=table.oid, indnatts=len(keys),
             indnkeyatts=len(keys), indisunique=int(idx.unique), indisprimary=int(idx.primary),
             indimmediate=1, indisvalid=1, indisready=1, indislive=1, indkey=_j(keys),
-            indcollation=_j(0 for _ in keys), indclass=_j(1978 for _ in keys),
+            indcollation=_j(0 for _ in keys), indclass=_j(opclasses),
             indoption=_j(3 if d else 0 for d in idx.desc),
             indexprs=None if all(idx.columns) else "expr"))
         out["pg_indexes"].append(_row("pg_indexes", schemaname="public", tablename=idx.table,
