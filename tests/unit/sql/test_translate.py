@@ -99,6 +99,8 @@ def test_dollar_inside_identifier_is_not_a_parameter() -> None:
     ("CREATE INDEX i ON t (a)", "CREATE INDEX i ON t(a)"),
     ("SELECT * FROM (VALUES (1)) AS v(x)", "SELECT * FROM (SELECT column1 AS x FROM (VALUES (1))) AS v"),
     ("SELECT * FROM public.t", "SELECT * FROM t"),
+    ("CREATE TABLE Users (Id INT)", "CREATE TABLE users (id INTEGER)"),
+    ('SELECT "Id", Name FROM T', 'SELECT "Id", name FROM t'),
     ("SELECT * FROM t FOR UPDATE", "SELECT * FROM t"),
     ("TRUNCATE t", "DELETE FROM t"),
     ("SELECT a FROM t ORDER BY a", "SELECT a FROM t ORDER BY a NULLS LAST"),
