@@ -34,6 +34,7 @@ from raftsql.node.errors import (
 )
 from raftsql.node.ready import PendingReads, StateMachine, handle_ready
 from raftsql.node.transport import RpcHandler, TcpTransport
+from raftsql.raft.confchange import encode_conf_change
 from raftsql.raft.config import Config, ReadOnlyOption
 from raftsql.raft.errors import ProposalDroppedError
 from raftsql.raft.rawnode import RawNode, Status
@@ -42,7 +43,9 @@ from raftsql.raft.types import (
     ConfChangeSingle,
     ConfChangeType,
     ConfState,
+    Entry,
     EntryType,
+    HardState,
     Message,
     NodeId,
     Role,
@@ -170,8 +173,9 @@ class RaftNode:
     async def start(self) -> None:
         data = Path(self.cfg.data_dir)
         data.mkdir(parents=True, exist_ok=True)
-        bootstrap = None if self.cfg.join else ConfState(voters=tuple(sorted(self.cfg.peers)))
-        self.store = RocksLogStore(data / "raft", conf_state=bootstrap)
+        self.store = RocksLogStore(data / "raft")
+        if not self.cfg.join:
+            self._bootstrap()
         snap_index = self.store.snapshot_metadata.index
         rng = random.Random(self.cfg.seed if self.cfg.seed is not None else os.urandom(8))
         config = Config(
@@ -207,6 +211,23 @@ class RaftNode:
         self._started = True
         log.info("node %d started: snapshot index %d, last index %d, term %d", self.id,
                  snap_index, self.store.last_index(), self.store.hard_state.term)
+
+    def _bootstrap(self) -> None:
+        """Seed a brand-new log with the initial membership, as etcd does: one committed
+        ADD_VOTER entry per initial voter, identical on every initial node. Membership then lives
+        only in the log and in snapshots, so a node that joins later rebuilds the same
+        configuration by replaying the log (or installing a snapshot)."""
+        s = self.store
+        if s.last_index() or s.hard_state.term or s.snapshot_metadata.index:
+            return
+        ids = sorted(self.cfg.peers)
+        entries = [
+            Entry(term=1, index=k + 1, type=EntryType.CONF_CHANGE,
+                  data=encode_conf_change(ConfChange(
+                      (ConfChangeSingle(ConfChangeType.ADD_VOTER, nid),))))
+            for k, nid in enumerate(ids)
+        ]
+        s.persist(HardState(term=1, vote=0, commit=len(ids)), entries, None, sync=True)
 
     async def stop(self, transfer: bool = True) -> None:
         """Stop cleanly; a leader first hands leadership to the most caught-up voter."""
@@ -454,8 +475,6 @@ class RaftNode:
             rfut = self._read_waiters.get(rs.request_ctx)
             if rfut is not None and not rfut.done():
                 rfut.set_result(rs.index)
-        for _index, cs in out.conf_states:
-            self._on_conf_state(cs)
 
     # ReadyNode protocol for handle_ready: the core, plus learning new members' addresses.
     def apply_conf_change(self, cc: ConfChange) -> ConfState:
@@ -463,6 +482,10 @@ class RaftNode:
         for change in cc.changes:
             if change.type != ConfChangeType.REMOVE_NODE:
                 self.on_member_added(change.node_id, cc.context)
+            elif change.node_id == self.id:
+                log.warning("node %d: removed from the cluster", self.id)
+            else:
+                self.transport.remove_peer(change.node_id)
         return cs
 
     def advance(self, rd: Any) -> None:
@@ -476,19 +499,14 @@ class RaftNode:
             self.metrics.fsyncs += 1
             self.metrics.fsync_seconds += time.perf_counter() - t0
 
-    def _on_conf_state(self, cs: ConfState) -> None:
-        members = set(cs.voters) | set(cs.learners) | set(cs.voters_outgoing)
-        if self.id not in members and (cs.voters or cs.learners):
-            log.warning("node %d: removed from the cluster", self.id)
-        for pid in self.transport.peer_ids():
-            if pid not in members:
-                self.transport.remove_peer(pid)
-
     def _maybe_snapshot(self) -> None:
         applied = self.reads.applied
         if applied - self._last_snapshot_index < self.cfg.snapshot_entries:
             return
         durable = self.sm.prepare_compaction()
+        # the membership recorded with the snapshot must be the one as of `durable`: the loop
+        # has not applied anything since, so the core's current configuration is that one
+        assert durable == applied, (durable, applied)
         if durable <= self._last_snapshot_index:
             return
         st = self.raw.status()
