@@ -404,8 +404,8 @@ def encode_row(spec: CopySpec, fields: list[bytes | None]) -> bytes:
             out.append(spec.null.encode())
         else:
             if any(b in _TEXT_OUT for b in f) or delim in f:
-                f = b"".join(_TEXT_OUT.get(b, bytes([b])) if bytes([b]) != delim
-                             else b"\\" + delim for b in f)
+                f = b"".join(_TEXT_OUT[b] if b in _TEXT_OUT else (
+                    b"\\" + delim if bytes([b]) == delim else bytes([b])) for b in f)
             out.append(f)
     return delim.join(out) + b"\n"
 

@@ -1,0 +1,130 @@
+"""psycopg 3 against a real 3-node raftsql cluster.
+
+Source of truth: PGWIRE.md sections 2-6 (psycopg's _cursor_base.py, _preparing.py,
+_server_cursor_base.py, types/numeric.py) and PostgreSQL 15's answers to the same calls.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import psycopg
+import pytest
+from psycopg import errors
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _connect(cluster, **kw):  # noqa: ANN001, ANN003, ANN202
+    return psycopg.connect(cluster.dsn(), **kw)
+
+
+def test_text_and_binary_parameters(cluster) -> None:  # noqa: ANN001
+    with _connect(cluster, autocommit=True) as conn:
+        conn.execute("CREATE TABLE p1 (id integer PRIMARY KEY, name text, amount numeric(10,2), "
+                     "ok boolean, at timestamp, big bigint, f double precision, b bytea)")
+        row = (1, "a'b", Decimal("3.50"), True, dt.datetime(2024, 1, 2, 3, 4, 5), 2**40, 0.5,
+               b"\x00\xff")
+        conn.execute("INSERT INTO p1 VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", row)
+        row2 = (2,) + row[1:]
+        conn.execute("INSERT INTO p1 VALUES (%b, %b, %b, %b, %b, %b, %b, %b)", row2)
+        for binary in (False, True):
+            cur = conn.cursor(binary=binary)
+            got = cur.execute("SELECT * FROM p1 ORDER BY id").fetchall()
+            assert got == [row, row2], binary
+        # psycopg sends int2 for small ints (PGWIRE.md 4): compared with an int4 column
+        assert conn.execute("SELECT name FROM p1 WHERE id = %b", (2,)).fetchone() == ("a'b",)
+        assert conn.execute("SELECT count(*) FROM p1").fetchone() == (2,)
+
+
+def test_executemany_and_pipeline(cluster) -> None:  # noqa: ANN001
+    with _connect(cluster, autocommit=True) as conn:
+        conn.execute("CREATE TABLE p2 (k integer PRIMARY KEY, v text)")
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO p2 VALUES (%s, %s)", [(i, str(i)) for i in range(20)])
+        with conn.pipeline():
+            conn.execute("INSERT INTO p2 VALUES (%s, %s)", (100, "x"))
+            cur = conn.execute("SELECT v FROM p2 WHERE k = %s", (100,))
+        assert cur.fetchone() == ("x",)
+        assert conn.execute("SELECT count(*) FROM p2").fetchone() == (21,)
+
+
+def test_transactions_and_errors(cluster) -> None:  # noqa: ANN001
+    with _connect(cluster) as conn:
+        conn.execute("CREATE TABLE p3 (k integer PRIMARY KEY, v text NOT NULL)")
+        conn.commit()
+        with conn.transaction():
+            conn.execute("INSERT INTO p3 VALUES (1, 'a')")
+            with pytest.raises(errors.UniqueViolation), conn.transaction():
+                conn.execute("INSERT INTO p3 VALUES (1, 'b')")
+            conn.execute("INSERT INTO p3 VALUES (2, 'b')")
+        assert conn.execute("SELECT k FROM p3 ORDER BY k").fetchall() == [(1,), (2,)]
+        conn.commit()
+        with pytest.raises(errors.NotNullViolation):
+            conn.execute("INSERT INTO p3 VALUES (3, NULL)")
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR
+        with pytest.raises(errors.InFailedSqlTransaction):
+            conn.execute("SELECT 1")
+        conn.rollback()
+        with pytest.raises(errors.UndefinedTable):
+            conn.execute("SELECT * FROM missing_table")
+        conn.rollback()
+        with pytest.raises(errors.SyntaxError):
+            conn.execute("SELECT FROM WHERE")
+        conn.rollback()
+
+
+def test_copy_text_csv_binary(cluster) -> None:  # noqa: ANN001
+    with _connect(cluster, autocommit=True) as conn:
+        conn.execute("CREATE TABLE p4 (id integer PRIMARY KEY, name text, n numeric(8,3))")
+        with conn.cursor() as cur:
+            with cur.copy("COPY p4 (id, name, n) FROM STDIN") as copy:
+                for i in range(300):
+                    copy.write_row((i, f"tab\there {i}" if i % 2 else None, Decimal(i) / 8))
+            assert cur.rowcount == 300
+            with cur.copy("COPY p4 FROM STDIN WITH (FORMAT csv)") as copy:
+                copy.write('1000,"comma, inside",1.5\n1001,,2\n1002,"",3\n')
+            with cur.copy("COPY p4 FROM STDIN (FORMAT binary)") as copy:
+                copy.set_types(["int4", "text", "numeric"])
+                copy.write_row((2000, "bin", Decimal("4.125")))
+        got = conn.execute("SELECT id, name, n FROM p4 WHERE id IN (1, 2, 1000, 1001, 1002, 2000) "
+                           "ORDER BY id").fetchall()
+        assert got == [(1, "tab\there 1", Decimal("0.125")), (2, None, Decimal("0.250")),
+                       (1000, "comma, inside", Decimal("1.500")), (1001, None, Decimal("2.000")),
+                       (1002, "", Decimal("3.000")), (2000, "bin", Decimal("4.125"))]
+        with conn.cursor() as cur:
+            with cur.copy("COPY (SELECT id, name FROM p4 WHERE id IN (1, 2) ORDER BY id) "
+                          "TO STDOUT") as copy:
+                data = b"".join(bytes(b) for b in copy)
+        assert data == b"1\ttab\\there 1\n2\t\\N\n"
+        with conn.cursor() as cur:
+            with cur.copy("COPY p4 TO STDOUT (FORMAT csv, HEADER)") as copy:
+                text = b"".join(bytes(b) for b in copy).decode()
+        assert text.splitlines()[0] == "id,name,n"
+        assert len(text.splitlines()) == 1 + 300 + 3 + 1
+
+
+def test_server_side_cursor(cluster) -> None:  # noqa: ANN001
+    with _connect(cluster) as conn:
+        conn.execute("CREATE TABLE p5 (k integer PRIMARY KEY)")
+        for i in range(1, 6):
+            conn.execute("INSERT INTO p5 VALUES (%s)", (i,))
+        conn.commit()
+        with conn.cursor(name="sc") as cur:
+            cur.itersize = 2
+            cur.execute("SELECT k FROM p5 ORDER BY k")
+            assert [r[0] for r in cur] == [1, 2, 3, 4, 5]
+        conn.commit()
+
+
+def test_prepared_after_threshold(cluster) -> None:  # noqa: ANN001
+    """psycopg prepares a query after 5 executions (_preparing.py): named Parse + Bind."""
+    with _connect(cluster, autocommit=True) as conn:
+        conn.execute("CREATE TABLE p6 (k integer PRIMARY KEY, v integer)")
+        for i in range(8):
+            conn.execute("INSERT INTO p6 VALUES (%s, %s)", (i, i * i))
+        assert [conn.execute("SELECT v FROM p6 WHERE k = %s", (i,)).fetchone()[0]
+                for i in range(8)] == [i * i for i in range(8)]
+        conn.execute("DEALLOCATE ALL")
+        assert conn.execute("SELECT v FROM p6 WHERE k = %s", (3,)).fetchone() == (9,)
