@@ -122,21 +122,27 @@ def _operations(history: History | Iterable[Op] | Iterable[Operation]) -> list[O
 
 
 def relevant(ops: list[Operation]) -> list[Operation]:
-    """Drop what cannot constrain a linearization (see the module docstring), to a fixpoint."""
+    """Drop what cannot constrain a linearization (see the module docstring), to a fixpoint.
+
+    An ``info`` write or cas of value v is kept only if something could observe v after the
+    op was invoked: an ``ok`` read of v or cas expecting v that returns after that invocation,
+    or a kept ``info`` cas expecting v (which may itself take effect arbitrarily late).
+    """
     kept = [
-        op
-        for op in ops
+        op for op in ops
         if op.status is not OpType.FAIL and not (op.f == "read" and op.status is not OpType.OK)
     ]
     while True:
-        observed: set[Any] = set()
+        seen_until: dict[Any, float] = {}  # value -> latest real time it may still be observed
         for op in kept:
-            if op.f == "read":
-                observed.add(freeze(op.output))
-            elif op.f == "cas":
-                observed.add(freeze(op.value[0]))
+            if op.f == "read" or op.f == "cas":
+                v = freeze(op.output if op.f == "read" else op.value[0])
+                seen_until[v] = max(seen_until.get(v, -1.0), op.returns_at)
         before = len(kept)
-        kept = [op for op in kept if op.status is OpType.OK or _written(op) in observed]
+        kept = [
+            op for op in kept
+            if op.status is OpType.OK or seen_until.get(_written(op), -1.0) > op.call
+        ]
         if len(kept) == before:
             return kept
 
@@ -179,6 +185,17 @@ class _KeySearch:
                 arg_a.append(freeze(op.value[0]))
                 arg_b.append(freeze(op.value[1]))
         is_ok = [1 if op.status is OpType.OK else 0 for op in ops]
+        # Symmetry reduction: once invoked, info operations with the same effect are
+        # interchangeable, so only the earliest-invoked unused one of each class is tried.
+        # That keeps each class's used set a prefix and the memo from counting subsets.
+        gate = [0] * n  # bit of the previous info op in the same class (0: none)
+        last_in_class: dict[tuple[int, Any, Any], int] = {}
+        for i in sorted(range(n), key=lambda j: ops[j].call):
+            if not is_ok[i]:
+                cls = (kind[i], arg_a[i], arg_b[i])
+                if cls in last_in_class:
+                    gate[i] = 1 << last_in_class[cls]
+                last_in_class[cls] = i
         remaining = sum(is_ok)
         if remaining == 0:
             return True
@@ -198,16 +215,19 @@ class _KeySearch:
         prv[tail] = last
 
         bit = [1 << i for i in range(n)]
-        cache: set[tuple[int, Any]] = set()
+        # Memo (Lowe): (ok ops linearized, state) -> info-op sets already reached with it. A
+        # configuration is skipped if a reached one has the same ok set and state and used a
+        # subset of its info ops: that one had every option this one has, and more. With the
+        # class gates above, "subset" is the same as "used fewer of every class".
+        seen: dict[tuple[int, Any], list[int]] = {}
         stack: list[tuple[int, Any]] = []
         state = self.initial
-        linearized = 0
+        lin_ok = lin_info = 0
         entry = nxt[head]
         steps = 0
         while True:
             steps += 1
             if steps & 0xFFF == 0 and deadline is not None and time.monotonic() > deadline:
-                self.configurations = len(cache)
                 return None
             if entry < n:  # a call entry: try to linearize operation `entry` now
                 i = entry
@@ -219,17 +239,24 @@ class _KeySearch:
                 else:
                     entry = nxt[entry]
                     continue
-                config = (linearized | bit[i], new_state)
-                if config in cache:
+                if is_ok[i]:
+                    new_ok, new_info = lin_ok | bit[i], lin_info
+                elif new_state == state or (gate[i] and not lin_info & gate[i]):
+                    # An info op that changes nothing is dominated by leaving it unused.
                     entry = nxt[entry]
                     continue
-                cache.add(config)
+                else:
+                    new_ok, new_info = lin_ok, lin_info | bit[i]
+                reached = seen.setdefault((new_ok, new_state), [])
+                if any(not u & ~new_info for u in reached):
+                    entry = nxt[entry]
+                    continue
+                reached.append(new_info)
+                self.configurations += 1
                 stack.append((i, state))
-                state = new_state
-                linearized = config[0]
+                state, lin_ok, lin_info = new_state, new_ok, new_info
                 remaining -= is_ok[i]
                 if remaining == 0:
-                    self.configurations = len(cache)
                     return True
                 # lift call and return entries out of the list
                 nxt[prv[i]] = nxt[i]
@@ -246,15 +273,16 @@ class _KeySearch:
                 if self.best is None or len(stack) > len(self.best[0]):
                     self.best = ([j for j, _ in stack], entry - n, state)
                 if not stack:
-                    self.configurations = len(cache)
                     return False
                 i, state = stack.pop()
-                linearized ^= bit[i]
-                remaining += is_ok[i]
                 if is_ok[i]:
+                    lin_ok ^= bit[i]
+                    remaining += 1
                     r = n + i
                     nxt[prv[r]] = r
                     prv[nxt[r]] = r
+                else:
+                    lin_info ^= bit[i]
                 nxt[prv[i]] = i
                 prv[nxt[i]] = i
                 entry = nxt[i]
