@@ -133,7 +133,8 @@ class _Built:
         fns = self.functions
         fns.in_recovery, fns.backend_pid, fns.settings = (facts.in_recovery, facts.backend_pid,
                                                           facts.settings)
-        bindings = tuple(_bindable(v) for v in params)
+        values = [_bindable(v) for v in params][:prepared.nparams]
+        bindings = tuple(values + [None] * (prepared.nparams - len(values)))
         try:
             return [tuple(r) for r in self.conn.execute(prepared.sql, bindings)]
         except CatalogError as exc:
@@ -142,7 +143,15 @@ class _Built:
             cause = exc.__cause__ or exc.__context__
             if isinstance(cause, CatalogError):
                 raise cause.error from None
-            raise SqlError("0A000", f"catalog query not supported: {exc}") from None
+            message = str(exc).split(": ", 1)[-1]
+            for pattern, state in _SQLITE_ERRORS:
+                if pattern in message:
+                    raise SqlError(state, message) from None
+            raise SqlError("0A000", f"catalog query not supported: {message}") from None
+
+
+_SQLITE_ERRORS = (("no such column", "42703"), ("no such table", "42P01"),
+                  ("no such function", "42883"), ("syntax error", "42601"))
 
 
 def _bindable(value: Any) -> Any:

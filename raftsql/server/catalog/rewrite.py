@@ -46,6 +46,7 @@ FUNCTION_TYPES: dict[str, str] = {
     "pg_get_constraintdef": "text", "pg_get_viewdef": "text", "pg_get_userbyid": "name",
     "pg_get_serial_sequence": "text", "pg_encoding_to_char": "name", "version": "text",
     "current_schema": "name", "current_database": "name", "__current_user": "name",
+    "current_user": "name", "session_user": "name",
     "pg_is_in_recovery": "bool", "pg_backend_pid": "int4", "inet_server_addr": "text",
     "inet_server_port": "int4", "current_setting": "text", "set_config": "text",
     "obj_description": "text", "col_description": "text", "shobj_description": "text",
@@ -75,6 +76,7 @@ class Prepared:
     types: tuple[str, ...]
     param_types: tuple[str, ...]
     always_empty: bool
+    nparams: int  # SQLite's parameter count: the highest ?N left in `sql`
 
 
 def _strip_operators(sql: str) -> str:
@@ -476,4 +478,6 @@ def prepare(pg_sql: str) -> Prepared:
             inner = item.this if isinstance(item, exp.Alias) else item
             item.replace(exp.alias_(inner.copy(), name, quoted=True))
     sql = tree.sql(dialect="sqlite", unsupported_level=ErrorLevel.IGNORE)
-    return Prepared(sql, names, types, params, empty)
+    unquoted = re.sub(r"'(?:[^']|'')*'", "''", sql)
+    nparams = max((int(n) for n in re.findall(r"\?(\d+)", unquoted)), default=0)
+    return Prepared(sql, names, types, params, empty, nparams)
