@@ -142,6 +142,9 @@ def _fix_markers(sql: str, bound_by_position: list[Any], now: dt.datetime,
         elif token == "pg_gen_random_uuid":
             parts.append("pg_fixed_uuid(?)")
             out.append(seed)
+        elif token == "pg_randomblob(":
+            parts.append("pg_fixed_randomblob(?, ")
+            out.append(seed)
         else:
             raise AssertionError(token)
     parts.append(sql[last:])
@@ -273,6 +276,8 @@ def _fixed_expression(pg_expression: str, now: dt.datetime, seed: int) -> exp.Ex
             parts.append(f"pg_fixed_random({seed})")
         elif token == "pg_gen_random_uuid":
             parts.append(f"pg_fixed_uuid({seed})")
+        elif token == "pg_randomblob(":
+            parts.append(f"pg_fixed_randomblob({seed}, ")
         else:
             raise AssertionError(token)
     parts.append(t.sql[last:])

@@ -742,6 +742,11 @@ class _SeededStreams:
         assert isinstance(seed, int)
         return self.stream(seed).random()
 
+    def blob(self, seed: Value, size: Value) -> Value:
+        assert isinstance(seed, int)
+        n = max(int(_number(size)), 1)  # SQLite: randomblob(n < 1) is one byte
+        return self.stream(seed).getrandbits(8 * n).to_bytes(n, "big")
+
     def uuid(self, seed: Value) -> Value:
         assert isinstance(seed, int)
         return str(uuid.UUID(int=self.stream(seed).getrandbits(128), version=4))
@@ -799,9 +804,13 @@ def register(conn: Any, *, clock: Clock | None = None) -> None:
     streams = _SeededStreams()
     conn.create_scalar_function("pg_fixed_random", streams.random, 1)
     conn.create_scalar_function("pg_fixed_uuid", streams.uuid, 1)
+    conn.create_scalar_function("pg_fixed_randomblob", streams.blob, 2)
     if clock is None:
         for name in NONDETERMINISTIC:
             conn.create_scalar_function(name, _unfixed(name), 0)
+        conn.create_scalar_function("pg_randomblob", _unfixed("pg_randomblob"), 1)
     else:
         for name, func in _clock_functions(clock).items():
             conn.create_scalar_function(name, func, 0)
+        conn.create_scalar_function(
+            "pg_randomblob", lambda n: random.randbytes(max(int(_number(n)), 1)), 1)

@@ -80,21 +80,37 @@ def forbidden_functions(root: exp.Expression, ctx: Context) -> exp.Expression:
     return root
 
 
+_SQLITE_CLOCK = {"julianday", "strftime", "unixepoch"}
+
+
 def clock_functions(root: exp.Expression, ctx: Context) -> exp.Expression:
-    """clock_timestamp() etc. are now() for us (one value per statement, fixed by the leader);
-    SQLite's own datetime('now') family reads the fixed value too."""
+    """clock_timestamp() etc. are now() for us (one value per statement, fixed by the leader).
+    SQLite's own time functions read 'now' from the fixed value too (datetime('now') ->
+    datetime(pg_localtimestamp())), and randomblob(n) becomes a seeded stream; the
+    'localtime' modifier depends on each node's timezone and is refused."""
     def swap(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Anonymous) and node.name.lower() in CLOCK_FUNCTIONS:
             if node.expressions:
                 raise unsupported(f"{node.name}() with arguments")
             return exp.CurrentTimestamp()
-        if isinstance(node, exp.Anonymous) and node.name.lower() in ("randomblob", "unixepoch",
-                                                                      "julianday"):
-            raise unsupported(f"SQLite function {node.name.lower()}()")
-        if isinstance(node, SQLITE_TIME_FUNCTIONS):
-            for child in node.iter_expressions():
-                if isinstance(child, exp.Literal) and child.is_string and child.this.lower() == "now":
-                    raise unsupported(f"SQLite time function {node.sql('sqlite')}; use now()")
+        if isinstance(node, exp.Anonymous) and node.name.lower() == "randomblob":
+            return exp.Anonymous(this="pg_randomblob", expressions=node.expressions)
+        sqlite_clock = isinstance(node, SQLITE_TIME_FUNCTIONS) or (
+            isinstance(node, exp.Anonymous) and node.name.lower() in _SQLITE_CLOCK)
+        if sqlite_clock:
+            for key, child in list(node.args.items()):
+                children = child if isinstance(child, list) else [child]
+                for item in children:
+                    if isinstance(item, exp.Literal) and item.is_string:
+                        word = str(item.this).strip().lower()
+                        if word == "now":
+                            item.replace(exp.Localtimestamp())
+                        elif word in ("localtime", "utc"):
+                            raise unsupported(f"the SQLite {word!r} modifier (node timezone)")
+                del key
+            if isinstance(node, exp.Anonymous) and node.name.lower() == "unixepoch" \
+                    and not node.expressions:
+                node.set("expressions", [exp.Localtimestamp()])
         return node
     return root.transform(swap)
 

@@ -242,14 +242,15 @@ def split(text: str) -> list[Piece]:
 
 
 _MARKER = re.compile(r":__p(\d+)|\b(pg_now|pg_current_date|pg_current_time|pg_localtimestamp"
-                     r"|pg_random|pg_gen_random_uuid)\(\)")
+                     r"|pg_random|pg_gen_random_uuid)\(\)|\b(pg_randomblob)\(", re.I)
 
 
 def scan_generated(sql: str) -> list[tuple[int, int, str]]:
     """Find placeholder and nondeterministic-call markers in generated SQLite SQL.
 
     Returns (start, end, token) outside string literals and quoted identifiers, in order;
-    token is '$N' (1-based) for a parameter or the function name for a call.
+    token is '$N' (1-based) for a parameter, the function name (lower case) for a call, or
+    'pg_randomblob(' for the start of a randomblob(n) call.
     """
     found: list[tuple[int, int, str]] = []
     i = 0
@@ -258,10 +259,15 @@ def scan_generated(sql: str) -> list[tuple[int, int, str]]:
         if ch in "'\"":
             i = _skip_quoted(sql, i, ch)
             continue
-        if ch in ":p":
+        if ch in ":pP":
             m = _MARKER.match(sql, i)
             if m and (i == 0 or not _IDENT_CHAR.match(sql[i - 1])):
-                token = "$" + m.group(1) if m.group(1) else m.group(2)
+                if m.group(1):
+                    token = "$" + m.group(1)
+                elif m.group(2):
+                    token = m.group(2).lower()
+                else:
+                    token = "pg_randomblob("
                 found.append((m.start(), m.end(), token))
                 i = m.end()
                 continue

@@ -245,6 +245,8 @@ WORKLOAD = [
     ("UPDATE t SET r = random() WHERE r IS NULL", []),
     ("DELETE FROM t WHERE id IN (SELECT id FROM t ORDER BY random() LIMIT 1)", []),
     ("INSERT INTO t DEFAULT VALUES", []),
+    ("CREATE TABLE b (k BYTEA, at TEXT)", []),
+    ("INSERT INTO b VALUES (randomblob($1), datetime('now'))", [8]),
 ]
 
 
@@ -253,7 +255,8 @@ def _apply_all(commands: list[tuple[str, list[object]]]) -> str:
     functions.register(conn)
     for sql, params in commands:
         conn.execute(sql, params)
-    dump = repr(list(conn.execute("SELECT * FROM t ORDER BY id")))
+    dump = repr(list(conn.execute("SELECT * FROM t ORDER BY id"))) + repr(
+        list(conn.execute("SELECT * FROM b")))
     return hashlib.sha256(dump.encode()).hexdigest()
 
 
@@ -272,6 +275,7 @@ def test_fixed_commands_give_identical_databases() -> None:
     assert _apply_all(commands) == _apply_all(commands)
     rows = list(leader.execute("SELECT count(*), count(DISTINCT u), count(DISTINCT r) FROM t"))
     assert rows == [(4, 4, 3)]
+    assert list(leader.execute("SELECT length(k), at FROM b")) == [(8, "2024-05-06 07:08:09")]
 
 
 def test_nondeterministic_default_is_filled_by_the_leader() -> None:

@@ -334,3 +334,13 @@ def test_only_sql_errors_escape_translate() -> None:
             translate(text)
         except SqlError:
             pass
+
+
+if __name__ == "__main__":  # python3 tests/unit/sql/test_translate_corpus.py --rewrite
+    import sys
+
+    if sys.argv[1:] != ["--rewrite"]:
+        raise SystemExit("usage: test_translate_corpus.py --rewrite")
+    for _path in FILES:
+        rewrite(_path)
+    print(f"rewrote {len(FILES)} corpus files; review `git diff tests/unit/sql/corpus`")

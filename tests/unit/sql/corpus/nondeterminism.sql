@@ -53,3 +53,18 @@ CREATE TABLE snap AS SELECT now() AS taken;
 -- expect: DDL SELECT fix | CREATE TABLE snap AS SELECT pg_now() AS taken
 EXPLAIN SELECT now();
 -- expect: READ EXPLAIN rows | EXPLAIN QUERY PLAN SELECT pg_now()
+-- SQLite's own clock and random functions read the leader's fixed values too.
+SELECT datetime('now');
+-- expect: READ SELECT rows fix | SELECT DATETIME(pg_localtimestamp())
+SELECT date('now', '-1 day'), time('now'), julianday('now');
+-- expect: READ SELECT rows fix | SELECT DATE(pg_localtimestamp(), '-1 day'), TIME(pg_localtimestamp()), JULIANDAY(pg_localtimestamp())
+SELECT strftime('%Y', 'now'), unixepoch();
+-- expect: READ SELECT rows fix | SELECT STRFTIME('%Y', pg_localtimestamp()), UNIXEPOCH(pg_localtimestamp())
+SELECT randomblob(16);
+-- expect: READ SELECT rows fix | SELECT PG_RANDOMBLOB(16)
+INSERT INTO t (b) VALUES (randomblob($1));
+-- expect: WRITE INSERT params=1 fix | INSERT INTO t (b) VALUES (PG_RANDOMBLOB(?))
+SELECT datetime('now', 'localtime');
+-- error: 0A000 | the SQLite 'localtime' modifier (node timezone) is not supported
+SELECT datetime(ts) FROM t;
+-- expect: READ SELECT rows | SELECT DATETIME(ts) FROM t

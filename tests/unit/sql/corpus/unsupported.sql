@@ -15,12 +15,6 @@ SELECT readfile('/etc/passwd');
 -- error: 42501 | function readfile() is not allowed
 SELECT writefile('/tmp/x', 'data');
 -- error: 42501 | function writefile() is not allowed
-SELECT randomblob(16);
--- error: 0A000 | SQLite function randomblob() is not supported
-SELECT datetime('now');
--- error: 0A000 | SQLite time function DATETIME('now'); use now() is not supported
-SELECT unixepoch();
--- error: 0A000 | SQLite function unixepoch() is not supported
 COPY emp FROM STDIN;
 -- error: 0A000 | COPY is not supported
 COPY emp TO '/tmp/out.csv';
