@@ -66,9 +66,10 @@ def schemas(root: exp.Expression, ctx: Context) -> exp.Expression:
             ctx.catalog_tables.append(f"{name}.{table.name.lower()}")
         else:
             raise unsupported(f"schema {db.name!r} (only public exists)")
-    for column in root.find_all(exp.Column):
-        if column.args.get("catalog") is not None:
-            column.set("catalog", None) if column.args["catalog"].name.lower() == "public" else None
+    for column in root.find_all(exp.Column):  # public.t.col
+        db = column.args.get("db")
+        if db is not None and column.args.get("catalog") is None and db.name.lower() == "public":
+            column.set("db", None)
     return root
 
 
@@ -98,16 +99,13 @@ def clock_functions(root: exp.Expression, ctx: Context) -> exp.Expression:
         sqlite_clock = isinstance(node, SQLITE_TIME_FUNCTIONS) or (
             isinstance(node, exp.Anonymous) and node.name.lower() in _SQLITE_CLOCK)
         if sqlite_clock:
-            for key, child in list(node.args.items()):
-                children = child if isinstance(child, list) else [child]
-                for item in children:
-                    if isinstance(item, exp.Literal) and item.is_string:
-                        word = str(item.this).strip().lower()
-                        if word == "now":
-                            item.replace(exp.Localtimestamp())
-                        elif word in ("localtime", "utc"):
-                            raise unsupported(f"the SQLite {word!r} modifier (node timezone)")
-                del key
+            for item in list(node.iter_expressions()):
+                if isinstance(item, exp.Literal) and item.is_string:
+                    word = str(item.this).strip().lower()
+                    if word == "now":
+                        item.replace(exp.Localtimestamp())
+                    elif word in ("localtime", "utc"):
+                        raise unsupported(f"the SQLite {word!r} modifier (node timezone)")
             if isinstance(node, exp.Anonymous) and node.name.lower() == "unixepoch" \
                     and not node.expressions:
                 node.set("expressions", [exp.Localtimestamp()])
