@@ -142,7 +142,7 @@ def _check_ddl(tree: exp.Expression) -> None:
     if isinstance(tree, exp.Drop):
         if tree.args.get("cascade"):
             raise unsupported("DROP ... CASCADE")
-        if len(tree.args.get("tables") or []) > 1 if "tables" in tree.args else False:
+        if len(tree.args.get("tables") or []) > 1:
             raise unsupported("DROP of several objects in one statement")
         tree.set("concurrently", False)
 

@@ -375,3 +375,13 @@ def test_syntax_error_position_points_into_the_clients_text() -> None:
     with pytest.raises(SqlError) as info:
         translate("SELECT 'open")
     assert info.value.position == 8
+
+
+def test_fixed_values_interleave_with_client_parameters() -> None:
+    """Each '?' of the fixed SQL binds, in text order, a client $n or a leader-chosen value."""
+    (t,) = translate("UPDATE t SET a = $2, at = now(), b = $1 WHERE r < random() AND c = $2")
+    sql, bound = fix_nondeterminism(t, ["one", "two"], now=NOW, rng=random.Random(5))
+    assert sql == ("UPDATE t SET a = ?, at = ?, b = ? WHERE r < pg_fixed_random(?) AND c = ?")
+    seed = bound[3]
+    assert bound == ["two", "2024-05-06 07:08:09.25+00", "one", seed, "two"]
+    assert isinstance(seed, int)
