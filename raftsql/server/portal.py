@@ -27,7 +27,8 @@ from raftsql.sql.classify import Translated
 
 @dataclass
 class Prepared:
-    """One prepared statement. kind: 'empty', 'sql', 'answer', 'copy', 'cursor'."""
+    """One prepared statement. kind: 'empty', 'sql', 'answer', 'copy', 'cursor', 'multi'
+    (one client statement run as several, see rewrites.py)."""
 
     sql: str
     kind: str
@@ -38,6 +39,7 @@ class Prepared:
     copy: CopySpec | None = None
     answer: Answer | None = None
     described: bool = False  # Describe S sent: columns are final
+    subs: list[Prepared] = field(default_factory=list)  # kind 'multi': run in order
 
     @property
     def returns_rows(self) -> bool:

@@ -23,7 +23,7 @@ from raftsql import pgwire as pw
 from raftsql.pgwire import oids as o
 from raftsql.pgwire.auth import ScramServer, check_cleartext, check_md5
 from raftsql.pgwire.errors import ProtocolError
-from raftsql.server import answers, inference
+from raftsql.server import answers, inference, rewrites
 from raftsql.server import copy as copyfmt
 from raftsql.server.inference import Column
 from raftsql.server.portal import Portal, Prepared, encode_rows, fill_types, row_description
@@ -72,8 +72,6 @@ _FETCH = re.compile(
     r"^\s*(?P<verb>FETCH|MOVE)\s+(?:(?P<dir>NEXT|FORWARD\s+ALL|FORWARD\s+\d+|FORWARD|ALL|\d+)\s+)?"
     r"(?:(?:FROM|IN)\s+)?(?P<name>\"(?:[^\"]|\"\")+\"|\w+)\s*$", re.IGNORECASE)
 _CLOSE = re.compile(r"^\s*CLOSE\s+(?P<name>ALL|\"(?:[^\"]|\"\")+\"|\w+)\s*$", re.IGNORECASE)
-# asyncpg's literal rendering casts to "pg_catalog"."int4"; PostgreSQL reads it as int4.
-_QUALIFIED_CAST = re.compile(r'::\s*"?pg_catalog"?\s*\.\s*"(\w+)"')
 _TIMEOUT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|h|d)?\s*$", re.IGNORECASE)
 _UNIT_MS = {"ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
 
@@ -430,9 +428,12 @@ class PgSession:
             return Prepared(sql, "empty")
         if len(pieces) > 1:
             raise SqlError("42601", "cannot insert multiple commands into a prepared statement")
-        text = pieces[0].original
-        if "pg_catalog" in text:
-            text = _QUALIFIED_CAST.sub(r"::\1", text)
+        expanded = rewrites.expand(pieces[0].original)
+        if len(expanded) > 1:
+            subs = [await self.prepare(part, client_oids) for part in expanded]
+            return Prepared(pieces[0].original, "multi", subs=subs,
+                            translated=subs[-1].translated)
+        text = expanded[0]
         spec = copyfmt.parse(text)
         if spec is not None:
             return Prepared(text, "copy", copy=spec)
@@ -494,6 +495,12 @@ class PgSession:
         """Execute the portal's statement once; rows are kept for Execute/FETCH."""
         stmt = portal.stmt
         portal.executed = True
+        if stmt.kind == "multi":
+            for sub in stmt.subs:
+                part = Portal(sub, portal.params)
+                await self.run_portal(part)
+                portal.tag = part.tag
+            return
         if stmt.kind == "answer":
             found = answers.answer(stmt.sql, self.context(), portal.params)
             assert found is not None

@@ -311,7 +311,7 @@ def rebuild_script(t: Translated, schema: SchemaInfo) -> str:
         column.append("constraints", exp.ColumnConstraint(kind=exp.NotNullColumnConstraint()))
     table_schema.append("expressions", exp.PrimaryKey(
         expressions=[exp.to_identifier(n) for n in t.rebuild_primary_key]))
-    temp = f"_raftsql_rebuild_{t.table}"
+    temp = f"_rebuild_pk_{t.table}"  # not _raftsql_*: the authorizer keeps those read-only
     table_schema.set("this", exp.to_table(temp))
     quoted = exp.to_identifier(t.table).sql("sqlite")
     steps = [
