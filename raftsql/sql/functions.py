@@ -334,6 +334,41 @@ def pg_cast_date(value: Value) -> Value:
     return stamp.date().isoformat()
 
 
+def pg_cast_time(value: Value) -> Value:
+    """CAST(value AS time): 'HH:MM:SS[.ffffff]' from a time or timestamp text."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    m = re.fullmatch(r"(\d{1,2}):(\d{2})(?::(\d{2})(\.\d+)?)?", text)
+    if m is None:
+        stamp, _zoned = parse_timestamp(value, "time without time zone")
+        return format_timestamp(stamp.replace(tzinfo=None), False)[11:]
+    hour, minute, second, frac = int(m[1]), int(m[2]), int(m[3] or 0), m[4] or ""
+    if hour > 24 or minute > 59 or second > 60:
+        raise SqlError(sqlstate.DATETIME_FIELD_OVERFLOW,
+                       f'date/time field value out of range: "{text}"')
+    fraction = frac[:7].rstrip("0") if frac.strip(".0") else ""
+    return f"{hour:02d}:{minute:02d}:{second:02d}{fraction}"
+
+
+def pg_round(value: Value, digits: Value = 0) -> Value:
+    """round(x, n) for any n (SQLite ignores negative n): half away from zero, like numeric."""
+    if value is None or digits is None:
+        return None
+    n = int(_number(digits))
+    number = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
+    result = number.quantize(Decimal(1).scaleb(-n), rounding=ROUND_HALF_UP) if n >= 0 else \
+        (number.scaleb(n).quantize(Decimal(1), rounding=ROUND_HALF_UP)).scaleb(-n)
+    return int(result) if result == result.to_integral_value() else float(result)
+
+
+def pg_ascii(value: Value) -> Value:
+    if value is None:
+        return None
+    text = str(value)
+    return ord(text[0]) if text else 0
+
+
 def pg_cast_json(value: Value) -> Value:
     """CAST(value AS json): validates and keeps the text (json type semantics)."""
     if value is None:
@@ -785,7 +820,8 @@ DETERMINISTIC: dict[str, Callable[..., Value]] = {
     "pg_cast_float": pg_cast_float, "pg_cast_bool": pg_cast_bool, "pg_cast_text": pg_cast_text,
     "pg_cast_varchar": pg_cast_varchar, "pg_cast_timestamp": pg_cast_timestamp,
     "pg_cast_timestamptz": pg_cast_timestamptz, "pg_cast_date": pg_cast_date,
-    "pg_cast_json": pg_cast_json, "pg_cast_jsonb": pg_cast_jsonb, "pg_cast_uuid": pg_cast_uuid,
+    "pg_cast_json": pg_cast_json, "pg_cast_time": pg_cast_time, "pg_round": pg_round,
+    "ascii": pg_ascii, "pg_cast_jsonb": pg_cast_jsonb, "pg_cast_uuid": pg_cast_uuid,
     "like": pg_like, "pg_ilike": pg_ilike, "regexp": pg_regexp, "pg_regexp_i": pg_regexp_i,
     "lower": pg_lower, "upper": pg_upper, "pg_left": pg_left, "pg_right": pg_right,
     "pg_interval_add": pg_interval_add, "pg_date_trunc": pg_date_trunc, "pg_extract": pg_extract,

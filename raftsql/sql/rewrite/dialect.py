@@ -25,7 +25,7 @@ FLOAT_CASTS = {T.FLOAT: "real", T.DOUBLE: "double precision"}
 SIMPLE_CASTS = {
     T.BOOLEAN: "pg_cast_bool", T.DATE: "pg_cast_date", T.TIMESTAMP: "pg_cast_timestamp",
     T.TIMESTAMPTZ: "pg_cast_timestamptz", T.JSON: "pg_cast_json", T.JSONB: "pg_cast_jsonb",
-    T.UUID: "pg_cast_uuid", T.TEXT: "pg_cast_text",
+    T.UUID: "pg_cast_uuid", T.TEXT: "pg_cast_text", T.TIME: "pg_cast_time",
 }
 # DDL: sqlglot type -> declared name kept in SQLite (chosen for the right SQLite affinity)
 DDL_NAMES = {
@@ -89,7 +89,8 @@ def _cast_sql(self: Any, e: exp.Cast) -> str:
         if kind in (T.CHAR, T.NCHAR):
             raise unsupported("cast to char(n)")
         return str(self.func("pg_cast_varchar", arg, exp.Literal.number(length)))
-    if kind in SIMPLE_CASTS and not (to.expressions and kind not in (T.TIMESTAMP, T.TIMESTAMPTZ)):
+    if kind in SIMPLE_CASTS and not (to.expressions and kind not in (T.TIMESTAMP, T.TIMESTAMPTZ,
+                                                                    T.TIME)):
         return str(self.func(SIMPLE_CASTS[kind], arg))
     raise unsupported(f"cast to {to.sql('postgres')}")
 
@@ -112,6 +113,44 @@ def _substring(self: Any, e: exp.Substring) -> str:
     if e.args.get("length") is not None:
         args.append(e.args["length"])
     return str(self.func("pg_substr", *args))
+
+
+def _round(self: Any, e: exp.Round) -> str:
+    digits = e.args.get("decimals")
+    if digits is None or (isinstance(digits, exp.Literal) and not digits.is_string):
+        return str(self.func("ROUND", e.this, digits))  # SQLite's round: half away from zero
+    return str(self.func("pg_round", e.this, digits))
+
+
+def _collate(self: Any, e: exp.Collate) -> str:
+    name = e.expression.name if isinstance(e.expression, exp.Identifier | exp.Var) else ""
+    if name.upper() in ("C", "POSIX"):  # byte order: SQLite's BINARY collation
+        return str(self.sql(e, "this"))
+    raise unsupported(f'collation "{name}"')
+
+
+def _on_conflict(self: Any, e: exp.OnConflict) -> str:
+    if e.args.get("constraint") is not None:
+        raise unsupported("ON CONFLICT ON CONSTRAINT (name the conflict columns instead)")
+    return str(_SQLiteBase.onconflict_sql(self, e))
+
+
+def _group_concat(self: Any, e: exp.GroupConcat) -> str:
+    """string_agg(DISTINCT x, sep): SQLite's DISTINCT aggregates take one argument, so only
+    the default ',' separator can be expressed."""
+    inner = e.this.this if isinstance(e.this, exp.Order) else e.this
+    if isinstance(inner, exp.Distinct):
+        sep = e.args.get("separator")
+        if not (isinstance(sep, exp.Literal) and sep.is_string and sep.this == ","):
+            raise unsupported("string_agg(DISTINCT ..) with a separator other than ','")
+        e = e.copy()
+        e.set("separator", None)
+        order = e.this if isinstance(e.this, exp.Order) else None
+        body = self.sql(inner)
+        if order is not None:
+            body += " " + str(self.sql(exp.Order(expressions=order.expressions))).strip()
+        return f"GROUP_CONCAT({body})"
+    return str(_SQLiteBase.groupconcat_sql(self, e))
 
 
 def _negated(e: exp.Expression, sql: str) -> str:
@@ -147,6 +186,10 @@ class SQLiteGenerator(_SQLiteBase):
         exp.Lower: lambda self, e: self.func("lower", e.this),
         exp.Upper: lambda self, e: self.func("upper", e.this),
         exp.Substring: _substring,
+        exp.Round: _round,
+        exp.GroupConcat: _group_concat,
+        exp.Collate: _collate,
+        exp.OnConflict: _on_conflict,
         exp.JSONBExtractScalar: lambda self, e: f"{self.sql(e, 'this')} ->> "
         f"{self.sql(_json_path(e.expression))}",
         exp.JSONBExtract: lambda self, e: f"{self.sql(e, 'this')} -> "

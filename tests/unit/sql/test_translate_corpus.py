@@ -137,7 +137,7 @@ def normalise(value: object) -> object:
 
     bool -> int (SQLite stores booleans as 1/0); Decimal/float -> float rounded to 9
     significant digits, int when integral (NUMERIC affinity stores 2.00 as 2);
-    datetime/date -> PostgreSQL's text output (our storage format); UUID -> str;
+    datetime/date/time -> PostgreSQL's text output (our storage format); UUID -> str;
     json/jsonb (dict/list, or a str holding a JSON object/array) -> canonical JSON text;
     memoryview -> bytes."""
     if value is None or isinstance(value, bytes):
@@ -155,6 +155,9 @@ def normalise(value: object) -> object:
         return functions.format_timestamp(value, value.tzinfo is not None)
     if isinstance(value, dt.date):
         return value.isoformat()
+    if isinstance(value, dt.time):
+        text = value.strftime("%H:%M:%S")
+        return text + (f".{value.microsecond:06d}".rstrip("0") if value.microsecond else "")
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, dict | list):

@@ -120,3 +120,5 @@ INSERT INTO audit (what) SELECT 'x' UNION SELECT 'y';
 -- expect: WRITE INSERT | INSERT INTO audit (what) SELECT 'x' UNION SELECT 'y'
 INSERT INTO audit (what) SELECT name FROM emp RETURNING (SELECT count(DISTINCT tag) FROM audit) >= 0;
 -- expect: WRITE INSERT rows | INSERT INTO audit (what) SELECT name FROM emp RETURNING (SELECT COUNT(DISTINCT tag) FROM audit) >= 0
+INSERT INTO dept VALUES ('ENG', 'x', 1, 1) ON CONFLICT (code) DO NOTHING;
+-- expect: WRITE INSERT | INSERT INTO dept VALUES ('ENG', 'x', 1, 1) ON CONFLICT(code) DO NOTHING

@@ -192,3 +192,18 @@ SELECT last_login > '2024-05-01' FROM emp ORDER BY id;
 -- expect: READ SELECT rows | SELECT last_login > '2024-05-01' FROM emp ORDER BY id NULLS LAST
 SELECT id, ntile(2) OVER (ORDER BY id), percent_rank() OVER (ORDER BY id) FROM item ORDER BY id;
 -- expect: READ SELECT rows | SELECT id, NTILE(2) OVER (ORDER BY id NULLS LAST), PERCENT_RANK() OVER (ORDER BY id NULLS LAST) FROM item ORDER BY id NULLS LAST
+-- round() with negative digits, ascii(), ::time, COLLATE "C"
+SELECT round(123.456, -1), round(125, -1), round(-125, -1), round(1.25, 1), round(2.5), round(salary, -2) FROM emp ORDER BY id;
+-- expect: READ SELECT rows | SELECT PG_ROUND(123.456, -1), PG_ROUND(125, -1), PG_ROUND(-125, -1), ROUND(1.25, 1), ROUND(2.5), PG_ROUND(salary, -2) FROM emp ORDER BY id NULLS LAST
+SELECT ascii('A'), chr(66), ascii('');
+-- expect: READ SELECT rows | SELECT ASCII('A'), CHAR(66), ASCII('')
+SELECT last_login::date, last_login::time FROM emp ORDER BY id;
+-- expect: READ SELECT rows | SELECT PG_CAST_DATE(last_login), PG_CAST_TIME(last_login) FROM emp ORDER BY id NULLS LAST
+SELECT '10:30'::time, '23:59:59.5'::time;
+-- expect: READ SELECT rows | SELECT PG_CAST_TIME('10:30'), PG_CAST_TIME('23:59:59.5')
+SELECT 'a' < 'B', 'a' COLLATE "C" < 'B';
+-- expect: READ SELECT rows | SELECT 'a' < 'B', 'a' < 'B'
+SELECT name FROM emp ORDER BY name COLLATE "C";
+-- expect: READ SELECT rows | SELECT name FROM emp ORDER BY name NULLS LAST
+INSERT INTO dept VALUES ('ENG', 'x', 1, 1) ON CONFLICT (code) DO NOTHING;
+-- expect: WRITE INSERT | INSERT INTO dept VALUES ('ENG', 'x', 1, 1) ON CONFLICT(code) DO NOTHING

@@ -306,3 +306,104 @@ SELECT DISTINCT ON (e.dept) e.dept, d.title, e.name FROM emp e JOIN dept d ON d.
 -- expect: READ SELECT rows | SELECT _d1 AS dept, _d2 AS title, _d3 AS name FROM (SELECT e.dept AS _d1, d.title AS _d2, e.name AS _d3, e.id AS _o1, ROW_NUMBER() OVER (PARTITION BY e.dept ORDER BY e.dept NULLS LAST, e.id NULLS LAST) AS _rn FROM emp AS e JOIN dept AS d ON d.code = e.dept) AS _distinct_on WHERE _rn = 1 ORDER BY _d1 NULLS LAST, _o1 NULLS LAST
 SELECT DISTINCT ON (active) active, count(*) AS n FROM emp GROUP BY active, dept ORDER BY active, n DESC, dept NULLS LAST;
 -- expect: READ SELECT rows | SELECT _d1 AS active, _d2 AS n FROM (SELECT active AS _d1, COUNT(*) AS _d2, dept AS _o1, ROW_NUMBER() OVER (PARTITION BY active ORDER BY active NULLS LAST, COUNT(*) DESC NULLS FIRST, dept NULLS LAST) AS _rn FROM emp GROUP BY active, dept) AS _distinct_on WHERE _rn = 1 ORDER BY _d1 NULLS LAST, _d2 DESC NULLS FIRST, _o1 NULLS LAST
+-- more expressions, NULL logic and ordering
+SELECT name FROM emp WHERE active = false;
+-- expect: READ SELECT rows | SELECT name FROM emp WHERE active = FALSE
+SELECT name FROM emp WHERE active IS NOT TRUE;
+-- expect: READ SELECT rows | SELECT name FROM emp WHERE NOT active IS TRUE
+SELECT name FROM emp ORDER BY id LIMIT ALL;
+-- expect: READ SELECT rows | SELECT name FROM emp ORDER BY id NULLS LAST
+SELECT 1 WHERE 1 NOT IN (2, NULL);
+-- expect: READ SELECT rows | SELECT 1 WHERE NOT 1 IN (2, NULL)
+SELECT 1 WHERE 1 IN (1, NULL);
+-- expect: READ SELECT rows | SELECT 1 WHERE 1 IN (1, NULL)
+SELECT NULL::int IS NULL;
+-- expect: READ SELECT rows | SELECT PG_CAST_INT(NULL, 'integer') IS NULL
+SELECT count(*) OVER (PARTITION BY dept) FROM emp ORDER BY id;
+-- expect: READ SELECT rows | SELECT COUNT(*) OVER (PARTITION BY dept) FROM emp ORDER BY id NULLS LAST
+SELECT CAST(NULL AS TEXT);
+-- expect: READ SELECT rows | SELECT PG_CAST_TEXT(NULL)
+SELECT '' IS NULL;
+-- expect: READ SELECT rows | SELECT '' IS NULL
+SELECT name FROM emp WHERE note <> 'lead' ORDER BY id;
+-- expect: READ SELECT rows | SELECT name FROM emp WHERE note <> 'lead' ORDER BY id NULLS LAST
+SELECT name FROM emp WHERE note != 'lead' ORDER BY id;
+-- expect: READ SELECT rows | SELECT name FROM emp WHERE note <> 'lead' ORDER BY id NULLS LAST
+SELECT sum(salary) FILTER (WHERE dept = 'ENG'), avg(bonus) FROM emp;
+-- expect: READ SELECT rows | SELECT SUM(salary) FILTER(WHERE dept = 'ENG'), AVG(bonus) FROM emp
+SELECT count(*) FROM (SELECT 1) AS x;
+-- expect: READ SELECT rows | SELECT COUNT(*) FROM (SELECT 1) AS x
+SELECT 1 AS "Mixed", 2 AS lower;
+-- expect: READ SELECT rows | SELECT 1 AS "Mixed", 2 AS lower
+SELECT * FROM emp e WHERE e.id = (SELECT max(id) FROM emp);
+-- expect: READ SELECT rows | SELECT * FROM emp AS e WHERE e.id = (SELECT MAX(id) FROM emp)
+SELECT exists(SELECT 1 FROM emp WHERE id = 100);
+-- expect: READ SELECT rows | SELECT EXISTS(SELECT 1 FROM emp WHERE id = 100)
+SELECT x FROM (SELECT 1 AS x UNION ALL SELECT 2) s ORDER BY x DESC;
+-- expect: READ SELECT rows | SELECT x FROM (SELECT 1 AS x UNION ALL SELECT 2) AS s ORDER BY x DESC NULLS FIRST
+SELECT dept, count(*) FROM emp GROUP BY 1 ORDER BY 1 NULLS FIRST;
+-- expect: READ SELECT rows | SELECT dept, COUNT(*) FROM emp GROUP BY 1 ORDER BY 1
+SELECT name FROM emp WHERE (dept, active) = ('ENG', true) ORDER BY id;
+-- expect: READ SELECT rows | SELECT name FROM emp WHERE (dept, active) = ('ENG', TRUE) ORDER BY id NULLS LAST
+SELECT name FROM emp WHERE dept = 'ENG' OR dept = 'SAL' AND active ORDER BY id;
+-- expect: READ SELECT rows | SELECT name FROM emp WHERE dept = 'ENG' OR dept = 'SAL' AND active ORDER BY id NULLS LAST
+SELECT 5 BETWEEN 1 AND 10, 5 NOT BETWEEN 1 AND 4;
+-- expect: READ SELECT rows | SELECT 5 BETWEEN 1 AND 10, NOT 5 BETWEEN 1 AND 4
+SELECT CASE WHEN 1 = 1 THEN NULL ELSE 1 END;
+-- expect: READ SELECT rows | SELECT CASE WHEN 1 = 1 THEN NULL ELSE 1 END
+SELECT nullif(0, 0) IS NULL;
+-- expect: READ SELECT rows | SELECT NULLIF(0, 0) IS NULL
+SELECT 1::text || 2::text;
+-- expect: READ SELECT rows | SELECT PG_CAST_TEXT(1) || PG_CAST_TEXT(2)
+SELECT '5'::int + 1;
+-- expect: READ SELECT rows | SELECT PG_CAST_INT('5', 'integer') + 1
+SELECT 0.1 + 0.2;
+-- expect: READ SELECT rows | SELECT 0.1 + 0.2
+SELECT 1e3, 1.5e-3;
+-- expect: READ SELECT rows | SELECT 1e3, 1.5e-3
+SELECT -0.0;
+-- expect: READ SELECT rows | SELECT -0.0
+SELECT 100000000000 * 100;
+-- expect: READ SELECT rows | SELECT 100000000000 * 100
+SELECT floor(-1.5), ceil(-1.5);
+-- expect: READ SELECT rows | SELECT FLOOR(-1.5), CEIL(-1.5)
+SELECT 7 & 3, 7 | 8, 1 << 4;
+-- expect: READ SELECT rows | SELECT 7 & 3, 7 | 8, 1 << 4
+SELECT id FROM item WHERE label IS NULL OR qty > 5 ORDER BY id;
+-- expect: READ SELECT rows | SELECT id FROM item WHERE label IS NULL OR qty > 5 ORDER BY id NULLS LAST
+SELECT id FROM item ORDER BY label NULLS FIRST, id;
+-- expect: READ SELECT rows | SELECT id FROM item ORDER BY label, id NULLS LAST
+SELECT id FROM item ORDER BY label DESC, id;
+-- expect: READ SELECT rows | SELECT id FROM item ORDER BY label DESC NULLS FIRST, id NULLS LAST
+SELECT upper(label) FROM item ORDER BY 1;
+-- expect: READ SELECT rows | SELECT UPPER(label) FROM item ORDER BY 1 NULLS LAST
+SELECT name, salary FROM emp ORDER BY 2 DESC NULLS LAST, 1;
+-- expect: READ SELECT rows | SELECT name, salary FROM emp ORDER BY 2 DESC, 1 NULLS LAST
+SELECT t.* FROM (SELECT id, qty FROM item) t ORDER BY t.id;
+-- expect: READ SELECT rows | SELECT t.* FROM (SELECT id, qty FROM item) AS t ORDER BY t.id NULLS LAST
+SELECT count(*) FROM emp WHERE hired IS NULL;
+-- expect: READ SELECT rows | SELECT COUNT(*) FROM emp WHERE hired IS NULL
+SELECT max(last_login) FROM emp;
+-- expect: READ SELECT rows | SELECT MAX(last_login) FROM emp
+SELECT name FROM emp WHERE last_login::date = '2024-05-01';
+-- expect: READ SELECT rows | SELECT name FROM emp WHERE PG_CAST_DATE(last_login) = '2024-05-01'
+SELECT to_char(last_login, 'YYYY-MM-DD HH24:MI') FROM emp ORDER BY id;
+-- expect: READ SELECT rows | SELECT STRFTIME('%Y-%m-%d %H:%M', last_login) FROM emp ORDER BY id NULLS LAST
+SELECT date_part('year', hired) FROM emp ORDER BY id;
+-- expect: READ SELECT rows | SELECT PG_EXTRACT('year', hired) FROM emp ORDER BY id NULLS LAST
+SELECT (now() - interval '1 day') < now();
+-- expect: READ SELECT rows fix | SELECT (PG_INTERVAL_ADD(pg_now(), '1 day', -1)) < pg_now()
+SELECT concat_ws('-', 'a', NULL, 'b');
+-- expect: READ SELECT rows | SELECT CONCAT_WS('-', 'a', NULL, 'b')
+SELECT string_agg(DISTINCT dept, ',' ORDER BY dept) FROM emp;
+-- expect: READ SELECT rows | SELECT GROUP_CONCAT(DISTINCT dept ORDER BY dept NULLS LAST) FROM emp
+SELECT length(string_agg(DISTINCT dept, ',')) FROM emp;
+-- expect: READ SELECT rows | SELECT LENGTH(GROUP_CONCAT(DISTINCT dept)) FROM emp
+SELECT length('abc'::varchar(2));
+-- expect: READ SELECT rows | SELECT LENGTH(PG_CAST_VARCHAR('abc', 2))
+SELECT coalesce(NULL::int, 2);
+-- expect: READ SELECT rows | SELECT COALESCE(PG_CAST_INT(NULL, 'integer'), 2)
+SELECT id FROM item WHERE tag = 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11';
+-- expect: READ SELECT rows | SELECT id FROM item WHERE tag = 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'
+SELECT id FROM item WHERE tag = 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'::uuid;
+-- expect: READ SELECT rows | SELECT id FROM item WHERE tag = PG_CAST_UUID('A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11')

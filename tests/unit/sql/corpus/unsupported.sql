@@ -129,3 +129,9 @@ SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY qty) FROM item;
 -- error: 0A000 | WITHIN GROUP aggregates is not supported
 SELECT meta #>> path FROM item;
 -- error: 0A000 | #> / #>> with a non-literal path is not supported
+INSERT INTO dept VALUES ('ENG', 'x', 1, 1) ON CONFLICT ON CONSTRAINT dept_pkey DO NOTHING;
+-- error: 0A000 | ON CONFLICT ON CONSTRAINT (name the conflict columns instead) is not supported
+SELECT name FROM emp ORDER BY name COLLATE "de_DE";
+-- error: 0A000 | collation "de_DE" is not supported
+SELECT string_agg(DISTINCT dept, ';') FROM emp;
+-- error: 0A000 | string_agg(DISTINCT ..) with a separator other than ',' is not supported
