@@ -13,8 +13,10 @@ Entry points:
   session's read barrier and its open transaction), ``describe(sql)`` (parameter and result
   types for the extended protocol's Describe, without running).
 * ``answer(sql, ctx, params=None)``: the hook ``raftsql.server.answers.catalog`` calls. It needs
-  ``ctx.extra["db"]`` (the node's ``Database``) or ``ctx.extra["catalog"]`` (a ``Catalog``);
-  ``params`` are the Bind values of a parameterised catalog query (SQLAlchemy sends those).
+  ``ctx.extra["db"]`` (the node's ``Database``) or ``ctx.extra["catalog"]`` (a ``Catalog``),
+  and ``ctx.extra["session"]`` (the ``database.Session``) so that a query inside an open
+  transaction sees that transaction's DDL (alembic); ``params`` are the Bind values of a
+  parameterised catalog query (SQLAlchemy sends those).
 """
 
 from __future__ import annotations
@@ -193,6 +195,15 @@ class Catalog:
             return [tuple(r) for r in txn_conn.execute(MASTER_SQL)]  # type: ignore[misc]
         return [tuple(r) for r in self._conn.execute(MASTER_SQL)]  # type: ignore[misc]
 
+    @staticmethod
+    def transaction_master(session: Any) -> list[tuple[str, str, str, str | None]] | None:
+        """sqlite_master inside the session's open transaction (it sees its own DDL), or None
+        outside one. A failed transaction raises 25P02, as PostgreSQL does."""
+        txn = getattr(session, "txn", None)
+        if txn is None:
+            return None
+        return [tuple(r) for r in txn.execute(MASTER_SQL, ()).rows]  # type: ignore[misc]
+
     def _catalog(self, master: list[tuple[str, str, str, str | None]], facts: Facts) -> _Built:
         key = (tuple(master), facts.user, facts.database)
         with self._lock:
@@ -226,12 +237,8 @@ class Catalog:
                   facts: Facts | None = None) -> CatalogResult:
         """`execute` at the session's read level: after its read barrier, or inside its open
         transaction (which sees its own DDL)."""
-        master = None
-        if session is not None and session.txn is not None:
-            txn = session.txn
-            result = txn.execute(MASTER_SQL, ())
-            master = [tuple(r) for r in result.rows]
-        elif session is not None and self.db is not None:
+        master = self.transaction_master(session)
+        if master is None and session is not None and self.db is not None:
             await self.db.read_barrier(session)
         if facts is None and self.db is not None:
             facts = Facts(in_recovery=not self.db.node.is_leader())
@@ -271,7 +278,8 @@ def answer(sql: str, ctx: Any, params: Sequence[Any] | None = None) -> Any:
                   backend_pid=getattr(ctx, "backend_pid", 0))
     prepared = rewrite.prepare(sql)
     values = list(params) if params is not None else [None] * len(prepared.param_types)
-    result = catalog.execute(sql, values, facts)
+    master = Catalog.transaction_master((getattr(ctx, "extra", None) or {}).get("session"))
+    result = catalog.execute(sql, values, facts, master)
     columns = tuple(Column(name, oid) for (name, _t), oid in
                     zip(result.columns, result.type_oids, strict=True))
     return Answer(columns, list(result.rows), result.command_tag)

@@ -157,6 +157,7 @@ class Functions:
             "__regtype": self.regtype, "__regtype_name": lambda oid: format_type(oid, None),
             "__regnamespace": self.regnamespace, "__regnamespace_name": self.regnamespace_name,
             "__bool": _to_bool,
+            "__as_array": _as_json_array,
         }
         for name in ("pg_table_is_visible", "pg_type_is_visible", "pg_function_is_visible",
                      "pg_collation_is_visible", "pg_opclass_is_visible"):
@@ -342,9 +343,20 @@ def _to_bool(value: Any) -> int | None:
     raise CatalogError("22P02", f'invalid input syntax for type boolean: "{value}"')
 
 
+def _as_json_array(value: Any) -> str | None:
+    items = _array(value)
+    return None if items is None else json.dumps(items)
+
+
 def _array(value: Any) -> list[Any] | None:
+    """A JSON array, or an int2vector/oidvector text ('1 2'), as a list."""
     if value is None:
         return None
+    if isinstance(value, int):
+        return [value]
+    if isinstance(value, str) and not value.startswith("["):
+        return [int(v) for v in value.split()] if value.replace(" ", "").lstrip("-").isdigit() \
+            else None
     if isinstance(value, str):
         try:
             items = json.loads(value)

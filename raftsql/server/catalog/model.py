@@ -352,6 +352,32 @@ class _TableBuilder:
                     exprs=exprs, desc=desc)
 
 
+def _view_columns(query: exp.Query, schema: Schema) -> list[Column]:
+    """A view's columns; a plain column reference keeps its table column's type (as
+    PostgreSQL's view column types come from the query), anything else is text."""
+    sources: dict[str, Relation] = {}
+    for table in query.find_all(exp.Table):
+        rel = schema.relations.get(table.name)
+        if rel is not None:
+            sources[table.alias_or_name] = rel
+    out = []
+    for i, sel in enumerate(query.selects, start=1):
+        inner = sel.this if isinstance(sel, exp.Alias) else sel
+        found = None
+        if isinstance(inner, exp.Column):
+            candidates = [sources[inner.table]] if inner.table in sources else list(sources.values())
+            for rel in candidates:
+                found = next((c for c in rel.columns if c.name == inner.name), None)
+                if found is not None:
+                    break
+        if found is not None:
+            out.append(Column(sel.alias_or_name, i, found.type_name, found.type_oid, found.typmod,
+                              False, None))
+        else:
+            out.append(Column(sel.alias_or_name, i, "text", 25, -1, False, None))
+    return out
+
+
 def is_internal(name: str) -> bool:
     return name.startswith(("sqlite_", "_raftsql_"))
 
@@ -379,8 +405,7 @@ def build_schema(master: list[tuple[str, str, str, str | None]]) -> Schema:
             query = tree.expression
             rel.view_sql = query.sql("postgres") if query is not None else ""
             if isinstance(query, exp.Query):
-                for i, sel in enumerate(query.selects, start=1):
-                    rel.columns.append(Column(sel.alias_or_name, i, "text", 25, -1, False, None))
+                rel.columns = _view_columns(query, schema)
             schema.relations[name] = rel
         elif kind == "index" and isinstance(tree, exp.Create):
             builder.index(tree)

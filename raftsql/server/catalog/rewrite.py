@@ -249,7 +249,8 @@ class _Typer:
                 return "_" + inner.lstrip("_")
             if kind == "elem":
                 inner = self.of(first, depth + 1) if first is not None else "_text"
-                return inner[1:] if inner.startswith("_") else inner
+                vectors = {"int2vector": "int2", "oidvector": "oid"}
+                return vectors.get(inner, inner[1:] if inner.startswith("_") else inner)
             if kind is not None:
                 return kind
         if isinstance(node, exp.Binary):
@@ -290,6 +291,11 @@ def _rewrite_cast(node: exp.Cast) -> exp.Expression:
     return inner
 
 
+def _as_array(node: exp.Expression) -> exp.Expression:
+    """An array value as JSON: vectors ('1 2') are converted, JSON arrays pass through."""
+    return exp.Anonymous(this="__as_array", expressions=[node.copy()])
+
+
 def _rewrite_any(node: exp.Expression) -> exp.Expression:
     """`x = ANY(ARRAY[a, b])` -> `x IN (a, b)`; `x = ANY(arr)` -> `x IN (SELECT value FROM
     json_each(arr))`."""
@@ -302,7 +308,7 @@ def _rewrite_any(node: exp.Expression) -> exp.Expression:
         found: exp.Expression = exp.In(this=node.this, expressions=list(target.expressions))
     else:
         values = sqlglot.parse_one("SELECT value FROM json_each(NULL)", read="sqlite")
-        values.find(exp.Null).replace(target.copy())  # type: ignore[union-attr]
+        values.find(exp.Null).replace(_as_array(target))  # type: ignore[union-attr]
         found = exp.In(this=node.this, query=exp.Subquery(this=values))
     return exp.Not(this=found) if isinstance(node, exp.NEQ) else found
 
@@ -347,14 +353,14 @@ def _unnest_select(select: exp.Select) -> None:
                                             expression=exp.column("key", "__u0")),
                              expression=exp.Literal.string("]"))
             new: exp.Expression = exp.Anonymous(this="json_extract",
-                                                expressions=[call[1].copy(), path])
+                                                expressions=[_as_array(call[1]), path])
         elif call[0] == "unnest":
             new = exp.column("value", alias)
         else:
             new = exp.Add(this=exp.column("key", alias), expression=exp.Literal.number(1))
         inner.replace(new)
     for alias, array in joins:
-        source = exp.Table(this=exp.Anonymous(this="json_each", expressions=[array.copy()]),
+        source = exp.Table(this=exp.Anonymous(this="json_each", expressions=[_as_array(array)]),
                            alias=exp.TableAlias(this=exp.to_identifier(alias)))
         select.append("joins", exp.Join(this=source))
 

@@ -7,10 +7,10 @@ PostgreSQL 15's (`\\d pg_catalog.pg_class` etc.). Tables raftsql has nothing for
 triggers, publications, inheritance ...) exist and are empty, so such queries return no rows,
 as they would on a PostgreSQL database that has none.
 
-Each column is declared in SQLite as '<pg typname> <SQLite affinity>', e.g. `relname NAME TEXT`:
-the affinity makes SQLite compare values the PostgreSQL way (an oid column compares equal to
-the text '16385' that psql sends) and the first word tells the frontend the result type.
-Arrays are stored as JSON text.
+Each column is declared in SQLite with the affinity of its PostgreSQL type (INTEGER for oid,
+bool, int2/4/8), so SQLite compares values the PostgreSQL way: an oid column equals the text
+'16385' that psql sends. Result types come from COLUMN_TYPES, not from SQLite. Arrays are
+stored as JSON text, int2vector/oidvector as their PostgreSQL text ('1 2').
 """
 
 from __future__ import annotations
@@ -34,14 +34,14 @@ HEAP_AM = 2
 _INTEGER = {"oid", "bool", "int2", "int4", "int8", "xid", "regproc"}
 _REAL = {"float4", "float8"}
 
-# typname of a column -> the OID the frontend reports. Vectors go out as arrays (int2vector as
-# int2[], oidvector as oid[]); bool[], name[] and "char"[] as int2[]/text[]: asyncpg has no
-# builtin codec for those and would run its type-introspection query (PGWIRE.md section 4)
+# typname of a column -> the OID the frontend reports: PostgreSQL's own. int2vector and
+# oidvector values are kept in their text form ('1 2'), which psql prints and SQLAlchemy's
+# psycopg dialect splits (postgresql/pg_catalog.py _SpaceVector).
 TYPE_OIDS: dict[str, int] = {
     "oid": o.OID, "name": o.NAME, "bool": o.BOOL, "char": o.CHAR, "int2": o.INT2,
     "int4": o.INT4, "int8": o.INT8, "text": o.TEXT, "float4": o.FLOAT4, "float8": o.FLOAT8,
-    "_text": o.TEXT_ARRAY, "_int2": o.INT2_ARRAY, "_oid": o.OID_ARRAY, "_char": o.TEXT_ARRAY,
-    "_name": o.TEXT_ARRAY, "_bool": o.INT2_ARRAY, "_int4": o.INT4_ARRAY, "_int8": o.INT8_ARRAY,
+    "_text": o.TEXT_ARRAY, "_int2": o.INT2_ARRAY, "_oid": o.OID_ARRAY, "_char": o.CHAR_ARRAY,
+    "_name": o.NAME_ARRAY, "_bool": o.BOOL_ARRAY, "int2vector": 22, "oidvector": 30, "_int4": o.INT4_ARRAY, "_int8": o.INT8_ARRAY,
     "timestamptz": o.TIMESTAMPTZ, "xid": o.INT4, "regproc": o.OID, "json": o.JSON,
     "varchar": o.VARCHAR, "numeric": o.NUMERIC,
 }
@@ -84,7 +84,7 @@ TABLES: dict[str, str] = {
         "indexrelid indrelid indnatts:int2 indnkeyatts:int2 indisunique:bool "
         "indnullsnotdistinct:bool indisprimary:bool indisexclusion:bool indimmediate:bool "
         "indisclustered:bool indisvalid:bool indcheckxmin:bool indisready:bool indislive:bool "
-        "indisreplident:bool indkey:_int2 indcollation:_oid indclass:_oid indoption:_int2 "
+        "indisreplident:bool indkey:int2vector indcollation:oidvector indclass:oidvector indoption:int2vector "
         "indexprs:text indpred:text"),
     "pg_constraint": (
         "oid conname:name connamespace contype:char condeferrable:bool condeferred:bool "
@@ -221,9 +221,8 @@ for _cols_of in (*COLUMNS.values(), *INFO_COLUMNS.values()):
 
 
 def sqlite_decl(typname: str) -> str:
-    """'<typname> <affinity>' (see the module docstring)."""
-    affinity = "INTEGER" if typname in _INTEGER else "REAL" if typname in _REAL else "TEXT"
-    return f"{typname.upper()} {affinity}"
+    """The SQLite affinity for a PostgreSQL column type (see the module docstring)."""
+    return "INTEGER" if typname in _INTEGER else "REAL" if typname in _REAL else "TEXT"
 
 
 def create_statements(schema_name: str, tables: dict[str, list[tuple[str, str]]]) -> list[str]:
@@ -287,6 +286,11 @@ TYPE_BY_OID = {t.oid: t for t in BUILTIN_TYPES}
 
 def _j(items: Iterable[Any]) -> str:
     return json.dumps(list(items))
+
+
+def _vector(items: Iterable[int]) -> str:
+    """int2vector/oidvector text form: '1 2'."""
+    return " ".join(str(i) for i in items)
 
 
 @dataclass
@@ -402,9 +406,9 @@ def _index_rows(schema: Schema, out: dict[str, list[tuple[Any, ...]]]) -> None:
         out["pg_index"].append(_row(
             "pg_index", indexrelid=idx.oid, indrelid=table.oid, indnatts=len(keys),
             indnkeyatts=len(keys), indisunique=int(idx.unique), indisprimary=int(idx.primary),
-            indimmediate=1, indisvalid=1, indisready=1, indislive=1, indkey=_j(keys),
-            indcollation=_j(0 for _ in keys), indclass=_j(opclasses),
-            indoption=_j(3 if d else 0 for d in idx.desc),
+            indimmediate=1, indisvalid=1, indisready=1, indislive=1, indkey=_vector(keys),
+            indcollation=_vector(0 for _ in keys), indclass=_vector(opclasses),
+            indoption=_vector(3 if d else 0 for d in idx.desc),
             indexprs=None if all(idx.columns) else "expr"))
         out["pg_indexes"].append(_row("pg_indexes", schemaname="public", tablename=idx.table,
                                       indexname=idx.name, indexdef=idx.definition()))
@@ -447,15 +451,13 @@ def _static_rows(ctx: Context, out: dict[str, list[tuple[Any, ...]]]) -> None:
         datlocprovider="c", datallowconn=1, datconnlimit=-1, datcollate="C.UTF-8",
         datctype="C.UTF-8")]
     out["pg_roles"] = [_row(
-        "pg_roles", rolname=ctx.user, rolsuper=1, rolinherit=1, rolcreaterole=1, rolcreatedb=1,
-        rolcanlogin=1, rolreplication=1, rolconnlimit=-1, rolpassword="********",
-        rolbypassrls=1, oid=SUPERUSER_OID)]
+        "pg_roles", rolname=ctx.user, rolsuper=1, rolinherit=1, rolcanlogin=1, rolconnlimit=-1,
+        rolpassword="********", oid=SUPERUSER_OID)]
     out["pg_authid"] = [_row(
         "pg_authid", oid=SUPERUSER_OID, rolname=ctx.user, rolsuper=1, rolinherit=1,
-        rolcreaterole=1, rolcreatedb=1, rolcanlogin=1, rolreplication=1, rolbypassrls=1,
-        rolconnlimit=-1)]
-    out["pg_user"] = [_row("pg_user", usename=ctx.user, usesysid=SUPERUSER_OID, usecreatedb=1,
-                           usesuper=1, userepl=1, usebypassrls=1, passwd="********")]
+        rolcanlogin=1, rolconnlimit=-1)]
+    out["pg_user"] = [_row("pg_user", usename=ctx.user, usesysid=SUPERUSER_OID, usesuper=1,
+                           passwd="********")]
     out["pg_am"] = [_row("pg_am", oid=HEAP_AM, amname="heap", amhandler=3, amtype="t"),
                     _row("pg_am", oid=BTREE_AM, amname="btree", amhandler=330, amtype="i"),
                     _row("pg_am", oid=405, amname="hash", amhandler=331, amtype="i")]

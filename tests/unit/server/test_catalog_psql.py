@@ -92,7 +92,8 @@ def test_schemas_databases_roles(catalog: Catalog) -> None:
     assert run(catalog, PSQL["\\l"][0]) == [
         ("raftsql", USER, "UTF8", "C.UTF-8", "C.UTF-8", None, "libc", None)]
     rows = run(catalog, PSQL["\\du"][0])
-    assert rows == [(USER, 1, 1, 1, 1, 1, -1, None, "[]", 1, 1)]
+    # as PostgreSQL shows a role made by CREATE ROLE raftsql SUPERUSER LOGIN
+    assert rows == [(USER, 1, 1, 0, 0, 1, -1, None, "[]", 0, 0)]
 
 
 def test_describe_table_lookup_is_anchored(catalog: Catalog) -> None:
