@@ -84,6 +84,7 @@ class Translated:
     json_params: frozenset[int] = frozenset()  # $n (0-based) bound as a JSON array
     table: str | None = None  # target table of DML/DDL
     insert_columns: tuple[str, ...] | None = None  # explicit INSERT column list
+    insert_width: int | None = None  # values per INSERT row, when known
     columns: tuple[ColumnInfo, ...] = ()  # CREATE TABLE / ADD COLUMN
     txn: TxnAction | None = None
     session: SessionAction | None = None

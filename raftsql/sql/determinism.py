@@ -216,9 +216,15 @@ class _DefaultEvaluator:
 
 def _add_default_columns(t: Translated, sql: str, schema: SchemaInfo, now: dt.datetime,
                          seed: int) -> str:
+    """Complete an INSERT against the leader's schema: explicit values for columns with
+    nondeterministic defaults, and a column list when a list-less INSERT supplies fewer
+    values than the table has columns (PostgreSQL defaults the rest; SQLite would refuse)."""
     assert t.table is not None
     defaults = {k.lower(): v for k, v in schema.nondeterministic_defaults(t.table).items()}
-    if not defaults:
+    table_columns = list(schema.columns(t.table))
+    short = (t.insert_columns is None and t.insert_width is not None
+             and 0 < t.insert_width < len(table_columns))
+    if not defaults and not short:
         return sql
     tree = sqlglot.parse_one(sql, read="sqlite")
     assert isinstance(tree, exp.Insert)
@@ -230,11 +236,11 @@ def _add_default_columns(t: Translated, sql: str, schema: SchemaInfo, now: dt.da
         width = (len(rows_node.expressions[0].expressions)
                  if isinstance(rows_node, exp.Values) else len(rows_node.selects))
         columns = tuple(all_columns[:width])
-    missing = [c for c in schema.columns(t.table) if c.lower() in defaults
+    missing = [c for c in table_columns if c.lower() in defaults
                and c.lower() not in {x.lower() for x in columns}]
-    if not missing:
+    if not missing and not short:
         return sql
-    evaluator = _DefaultEvaluator(now, seed)
+    evaluator = _DefaultEvaluator(now, seed) if missing else None
     target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
     tree.set("this", exp.Schema(this=target, expressions=[
         exp.to_identifier(c) for c in (*columns, *missing)]))
@@ -242,6 +248,9 @@ def _add_default_columns(t: Translated, sql: str, schema: SchemaInfo, now: dt.da
         tree.set("default", None)
         rows_node = exp.Values(expressions=[exp.Tuple(expressions=[])])
         tree.set("expression", rows_node)
+    if not missing:
+        return tree.sql(dialect="sqlite")
+    assert evaluator is not None
     if isinstance(rows_node, exp.Values):
         for row in rows_node.expressions:
             row.set("expressions", [*row.expressions,

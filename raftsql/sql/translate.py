@@ -78,6 +78,19 @@ def _error_position(piece: Piece, error: dict[str, object]) -> int | None:
     return piece.original_position(max(index, 0))
 
 
+def _insert_width(source: exp.Expression | None) -> int | None:
+    """Values per row of an INSERT source, when the statement alone tells."""
+    if isinstance(source, exp.Values):
+        widths = {len(row.expressions) for row in source.expressions if isinstance(row, exp.Tuple)}
+        return widths.pop() if len(widths) == 1 else None
+    if isinstance(source, exp.Select) and not any(
+        isinstance(e, exp.Star) or (isinstance(e, exp.Column) and isinstance(e.this, exp.Star))
+        for e in source.selects
+    ):
+        return len(source.selects)
+    return None
+
+
 def _table_name(node: exp.Expression | None) -> str | None:
     if isinstance(node, exp.Schema):
         node = node.this
@@ -169,11 +182,13 @@ def _translate_tree(piece: Piece) -> Translated:
     for rule in rules.RULES:
         tree = rule(tree, ctx)
     insert_columns: tuple[str, ...] | None = None
+    insert_width: int | None = None
     if isinstance(tree, exp.Insert):
         if tree.args.get("default"):
             insert_columns = ()
         elif isinstance(tree.this, exp.Schema):
             insert_columns = tuple(c.name for c in tree.this.expressions)
+        insert_width = _insert_width(tree.expression)
     table = None
     if isinstance(tree, exp.Insert | exp.Update | exp.Delete | exp.Create | exp.Alter):
         table = _table_name(tree.this)
@@ -187,7 +202,7 @@ def _translate_tree(piece: Piece) -> Translated:
         kind=kind, sql=sql, param_order=order, nparams=piece.nparams, command_tag=tag,
         returns_rows=returns_rows, needs_fixing=bool(markers) and not view_like,
         original=piece.original, json_params=frozenset(ctx.json_params), table=table,
-        insert_columns=insert_columns, columns=columns,
+        insert_columns=insert_columns, insert_width=insert_width, columns=columns,
         catalog_tables=tuple(dict.fromkeys(ctx.catalog_tables)), rebuild_primary_key=rebuild,
     )
 

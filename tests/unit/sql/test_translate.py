@@ -385,3 +385,18 @@ def test_fixed_values_interleave_with_client_parameters() -> None:
     seed = bound[3]
     assert bound == ["two", "2024-05-06 07:08:09.25+00", "one", seed, "two"]
     assert isinstance(seed, int)
+
+
+def test_short_insert_without_column_list_gets_one() -> None:
+    """PostgreSQL (INSERT docs): with no column list, values fill the leading columns and the
+    rest take their defaults; SQLite needs the list spelled out."""
+    conn = apsw.Connection(":memory:")
+    functions.register(conn)
+    conn.execute("CREATE TABLE t (id INTEGER, a TEXT, b INTEGER DEFAULT 7)")
+    (t,) = translate("INSERT INTO t VALUES ($1,$2)")
+    assert t.insert_width == 2
+    sql, bound = fix_nondeterminism(t, [1, "x"], now=NOW, rng=random.Random(1),
+                                    schema=SqliteSchemaInfo(conn))
+    assert sql == "INSERT INTO t (id, a) VALUES (?, ?)"
+    conn.execute(sql, bound)
+    assert list(conn.execute("SELECT * FROM t")) == [(1, "x", 7)]

@@ -122,3 +122,10 @@ INSERT INTO audit (what) SELECT name FROM emp RETURNING (SELECT count(DISTINCT t
 -- expect: WRITE INSERT rows | INSERT INTO audit (what) SELECT name FROM emp RETURNING (SELECT COUNT(DISTINCT tag) FROM audit) >= 0
 INSERT INTO dept VALUES ('ENG', 'x', 1, 1) ON CONFLICT (code) DO NOTHING;
 -- expect: WRITE INSERT | INSERT INTO dept VALUES ('ENG', 'x', 1, 1) ON CONFLICT(code) DO NOTHING
+-- A list-less INSERT with fewer values than columns: PostgreSQL defaults the rest.
+INSERT INTO dept VALUES ('Z', 'Zeta') RETURNING *;
+-- expect: WRITE INSERT rows | INSERT INTO dept VALUES ('Z', 'Zeta') RETURNING *
+INSERT INTO emp VALUES (50, 'Fifty') RETURNING id, name, active, dept;
+-- expect: WRITE INSERT rows | INSERT INTO emp VALUES (50, 'Fifty') RETURNING id, name, active, dept
+INSERT INTO audit VALUES (90, 'short') RETURNING id, what, at IS NOT NULL;
+-- expect: WRITE INSERT rows | INSERT INTO audit VALUES (90, 'short') RETURNING id, what, at IS NOT NULL
