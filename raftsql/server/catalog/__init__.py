@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import apsw
 
-from raftsql.server.catalog import rewrite
+from raftsql.server.catalog import introspect, rewrite
 from raftsql.server.catalog import tables as tb
 from raftsql.server.catalog.functions import CatalogError, Functions
 from raftsql.server.catalog.model import Schema, build_schema
@@ -54,7 +54,7 @@ _HANDLES = re.compile(
     r"pg_type_is_visible|has_\w+_privilege|obj_description|col_description|"
     r"pg_encoding_to_char|pg_size_pretty|pg_\w*_size|inet_server_addr|inet_server_port|"
     r"current_schemas|pg_is_in_recovery|pg_backend_pid|current_database|current_schema|"
-    r"version)\s*\(|"
+    r"version|current_setting|set_config)\s*\(|\btypeinfo_tree\b|"
     r"::\s*(?:pg_catalog\s*\.\s*)?reg(?:class|type|namespace|proc)\b",
     re.IGNORECASE,
 )
@@ -216,6 +216,9 @@ class Catalog:
     # ------------------------------------------------------------------ queries
 
     def describe(self, sql: str) -> Description:
+        if introspect.is_introspection(sql):
+            return Description((tb.TYPE_OIDS["_oid"],),
+                               tuple((n, type_oid(t)) for n, t in introspect.COLUMNS))
         p = rewrite.prepare(sql)
         return Description(tuple(type_oid(t) for t in p.param_types),
                            tuple((n, type_oid(t)) for n, t in zip(p.names, p.types, strict=True)))
@@ -224,6 +227,10 @@ class Catalog:
                 master: list[tuple[str, str, str, str | None]] | None = None) -> CatalogResult:
         """Run one catalog query (PostgreSQL text, $n parameters) synchronously."""
         facts = facts or Facts()
+        if introspect.is_introspection(sql):
+            return CatalogResult(introspect.COLUMNS,
+                                 tuple(type_oid(t) for _n, t in introspect.COLUMNS),
+                                 tuple(introspect.rows(params)))
         prepared = rewrite.prepare(sql)
         columns = tuple(zip(prepared.names, prepared.types, strict=True))
         oids = tuple(type_oid(t) for t in prepared.types)
@@ -276,8 +283,8 @@ def answer(sql: str, ctx: Any, params: Sequence[Any] | None = None) -> Any:
 
     facts = Facts(user=ctx.user, database=ctx.database, in_recovery=not ctx.is_leader(),
                   backend_pid=getattr(ctx, "backend_pid", 0))
-    prepared = rewrite.prepare(sql)
-    values = list(params) if params is not None else [None] * len(prepared.param_types)
+    nparams = len(catalog.describe(sql).param_oids)
+    values = list(params) if params is not None else [None] * nparams
     master = Catalog.transaction_master((getattr(ctx, "extra", None) or {}).get("session"))
     result = catalog.execute(sql, values, facts, master)
     columns = tuple(Column(name, oid) for (name, _t), oid in

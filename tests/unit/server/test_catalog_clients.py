@@ -191,3 +191,25 @@ def test_open_transaction_sees_its_own_ddl(sm: StateMachine) -> None:
         assert pk.rows == (("alembic_version_pkc", "PRIMARY KEY (version_num)"),)
     finally:
         txn.rollback()
+
+
+def test_asyncpg_type_introspection(catalog: Catalog) -> None:
+    """asyncpg introspects OIDs it has no codec for (asyncpg connection.py _introspect_types):
+    first `current_setting('jit')` / `set_config`, then its recursive CTE with $1 = oid[]; the
+    rows must describe each array's element as PostgreSQL 15 does (pg_type.dat)."""
+    jit = catalog.execute("SELECT current_setting('jit') AS cur, "
+                          "set_config('jit', 'off', false) AS new")
+    assert jit.rows == (("off", "off"),)
+    intro = ("WITH RECURSIVE typeinfo_tree(oid, ns, name, kind, basetype, elemtype, elemdelim, "
+             "range_subtype, attrtypoids, attrnames, depth) AS (SELECT ... "
+             "WHERE ti.oid = any($1::oid[]) ...) SELECT DISTINCT * FROM typeinfo_tree")
+    assert handles(intro)
+    result = catalog.execute(intro, [[o.BOOL_ARRAY, 22]])
+    assert [c for c, _t in result.columns][:7] == [
+        "oid", "ns", "name", "kind", "basetype", "elemtype", "elemdelim"]
+    by_oid = {r[0]: r for r in result.rows}
+    assert by_oid[o.BOOL_ARRAY][2:7] == ("_bool", "b", None, o.BOOL, ",")
+    assert by_oid[22][5] == o.INT2  # int2vector's typelem
+    assert by_oid[o.BOOL][10] == 1 and by_oid[o.BOOL][5] == 0  # element, one level deeper
+    assert result.rows[0][10] == 1  # deepest first (ORDER BY depth DESC)
+    assert catalog.describe(intro).param_oids == (o.OID_ARRAY,)
