@@ -41,12 +41,13 @@ class Column:
     name: str
     oid: int | None
     typmod: int = -1
+    dscale: int | None = None  # numeric display scale of an expression (typmod stays -1)
 
     @property
     def scale(self) -> int | None:
         if self.oid == o.NUMERIC and self.typmod >= 4:
             return (self.typmod - 4) & 0xFFFF
-        return None
+        return self.dscale if self.oid == o.NUMERIC else None
 
 
 # --------------------------------------------------------------------------- type names
@@ -197,6 +198,37 @@ class Typer:
             return self.scope.column(node)
         if isinstance(node, exp.Cast) and isinstance(node.to, exp.DataType):
             return Column("", oid_of_datatype(node.to), _datatype_typmod(node.to))
+        return None
+
+    def scale(self, node: exp.Expression | None) -> int | None:  # noqa: PLR0911
+        """The display scale PostgreSQL's numeric arithmetic gives (numeric.c: + and - keep
+        the larger scale, * adds them); None when it depends on the values."""
+        if node is None:
+            return None
+        if isinstance(node, exp.Paren | exp.Alias | exp.Neg | exp.Sum | exp.Max | exp.Min
+                      | exp.Abs):
+            return self.scale(node.this)
+        if isinstance(node, exp.Column):
+            col = self.column(node)
+            return col.scale if col is not None else None
+        if isinstance(node, exp.Literal) and not node.is_string:
+            text = str(node.this)
+            if "e" in text.lower():
+                return None
+            return len(text.split(".")[1]) if "." in text else 0
+        if isinstance(node, exp.Cast) and isinstance(node.to, exp.DataType):
+            tm = _datatype_typmod(node.to)
+            return ((tm - 4) & 0xFFFF) if tm >= 4 else self.scale(node.this)
+        if isinstance(node, exp.Add | exp.Sub | exp.Mul):
+            a, b = self.scale(node.this), self.scale(node.expression)
+            if a is None or b is None:
+                return None
+            return a + b if isinstance(node, exp.Mul) else max(a, b)
+        if isinstance(node, exp.Round):
+            digits = node.args.get("decimals")
+            if digits is None:
+                return 0
+            return int(str(digits.this)) if isinstance(digits, exp.Literal) else None
         return None
 
     def oid(self, node: exp.Expression | None) -> int | None:  # noqa: PLR0911, PLR0912
@@ -471,7 +503,10 @@ def describe_columns(tree: exp.Expression | None, sqlite_desc: Sequence[tuple[st
         col = typer.column(inner)
         oid = typer.oid(inner)
         typmod = col.typmod if col is not None and col.oid == oid else -1
+        if isinstance(inner, exp.Column) and base.oid is not None:
+            oid, typmod = base.oid, base.typmod
         if oid is None:
             oid, typmod = base.oid, base.typmod
-        out.append(Column(column_name(node), oid, typmod))
+        dscale = typer.scale(inner) if oid == o.NUMERIC and typmod < 4 else None
+        out.append(Column(column_name(node), oid, typmod, dscale))
     return tuple(out)

@@ -619,16 +619,17 @@ class PgSession:
             return
         implicit = False
         try:
-            stmts = [await self.prepare(p.original) for p in pieces]
-            kinds = [s.translated.kind for s in stmts if s.translated is not None]
-            implicit = (len(stmts) > 1 and self.dbs.txn is None
+            # Parse everything first (a syntax error anywhere runs nothing), but analyse each
+            # statement just before it runs: it may use a table an earlier one creates.
+            kinds = [self._kind(p.original) for p in pieces]
+            implicit = (len(pieces) > 1 and self.dbs.txn is None
                         and StatementKind.TRANSACTION not in kinds
                         and any(k in (StatementKind.WRITE, StatementKind.DDL) for k in kinds)
-                        and all(s.kind != "copy" for s in stmts))
+                        and "copy" not in kinds)
             if implicit:
                 await self.db.begin_implicit(self.dbs)
-            for stmt in stmts:
-                await self._simple_one(stmt)
+            for piece in pieces:
+                await self._simple_one(await self.prepare(piece.original))
                 await self.maybe_flush()
             if implicit:
                 implicit = False
@@ -639,6 +640,18 @@ class PgSession:
             self.send(_error(exc))
             self._fail_txn()
         self._ready()
+
+    def _kind(self, text: str) -> StatementKind | str:
+        """What a statement is, without analysing it against the schema."""
+        expanded = rewrites.expand(text)
+        first = expanded[0]
+        if copyfmt.parse(first) is not None:
+            return "copy"
+        if _CURSOR.match(first) or _FETCH.match(first) or _CLOSE.match(first):
+            return "cursor"
+        if answers.answer(first, self.context()) is not None:
+            return "answer"
+        return translate(first)[0].kind
 
     async def _simple_one(self, stmt: Prepared) -> None:
         if stmt.kind == "empty":

@@ -1,0 +1,16 @@
+CREATE TABLE items (id integer PRIMARY KEY, name varchar(20) NOT NULL, price numeric(10,2), active boolean, added date);
+INSERT INTO items VALUES (1, 'apple', 1.5, true, '2024-02-29'), (2, 'pear', 12.25, false, '2024-03-01');
+INSERT INTO items VALUES (3, 'plum', NULL, NULL, NULL);
+SELECT * FROM items ORDER BY id;
+SELECT count(*), sum(price), max(name) FROM items;
+SELECT name, price * 2 AS doubled FROM items WHERE price > 2;
+UPDATE items SET price = price + 1 WHERE id < 3;
+DELETE FROM items WHERE id = 3;
+SELECT id, name, price, active FROM items ORDER BY id;
+BEGIN;
+INSERT INTO items VALUES (4, 'fig', 3, true, '2024-01-01');
+ROLLBACK;
+SELECT count(*) AS n FROM items;
+INSERT INTO items VALUES (1, 'dup', 0, false, NULL);
+SELECT 1 AS one, 'two' AS two, true AS three;
+DROP TABLE items;
