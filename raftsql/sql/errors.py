@@ -7,7 +7,7 @@ leaks SQLite's wording to clients.
 
 from __future__ import annotations
 
-from raftsql.sql import sqlstate
+from raftsql.sql import sqlstate as _codes
 
 
 class SqlError(Exception):
@@ -19,15 +19,15 @@ class SqlError(Exception):
 
     def __init__(
         self,
-        sqlstate_code: str,
+        sqlstate: str,
         message: str,
         detail: str | None = None,
         hint: str | None = None,
         position: int | None = None,
     ) -> None:
-        assert len(sqlstate_code) == 5, sqlstate_code
-        super().__init__(f"{sqlstate_code}: {message}")
-        self.sqlstate = sqlstate_code
+        assert len(sqlstate) == 5, sqlstate
+        super().__init__(f"{sqlstate}: {message}")
+        self.sqlstate = sqlstate
         self.message = message
         self.detail = detail
         self.hint = hint
@@ -36,12 +36,16 @@ class SqlError(Exception):
     @property
     def condition(self) -> str:
         """PostgreSQL's condition name, e.g. 'division_by_zero'."""
-        return sqlstate.name_of(self.sqlstate)
+        return _codes.name_of(self.sqlstate)
 
     def __repr__(self) -> str:
         return f"SqlError({self.sqlstate!r}, {self.message!r})"
 
+    def __reduce__(self) -> tuple[type[SqlError], tuple[str, str, str | None, str | None, int | None]]:
+        """copy/pickle rebuild it from its fields (Exception's default passes only args)."""
+        return (SqlError, (self.sqlstate, self.message, self.detail, self.hint, self.position))
+
 
 def unsupported(construct: str) -> SqlError:
     """0A000 naming the construct: never translate something we cannot do faithfully."""
-    return SqlError(sqlstate.FEATURE_NOT_SUPPORTED, f"{construct} is not supported")
+    return SqlError(_codes.FEATURE_NOT_SUPPORTED, f"{construct} is not supported")

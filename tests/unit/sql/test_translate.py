@@ -400,3 +400,14 @@ def test_short_insert_without_column_list_gets_one() -> None:
     assert sql == "INSERT INTO t (id, a) VALUES (?, ?)"
     conn.execute(sql, bound)
     assert list(conn.execute("SELECT * FROM t")) == [(1, "x", 7)]
+
+
+def test_sql_error_keeps_its_fields_through_copy() -> None:
+    import copy
+    import pickle
+
+    err = SqlError(sqlstate="22012", message="division by zero", hint="h", position=3)
+    for clone in (copy.copy(err), pickle.loads(pickle.dumps(err))):
+        assert (clone.sqlstate, clone.message, clone.hint, clone.position) == (
+            "22012", "division by zero", "h", 3)
+    assert err.condition == "division_by_zero"
