@@ -37,6 +37,8 @@ def _serve_parser(sub: Any) -> None:
     p.add_argument("--election-tick", type=int, default=10)
     p.add_argument("--snapshot-entries", type=int, default=10_000)
     p.add_argument("--log-level", default="INFO")
+    p.add_argument("--clock-rate", type=float, default=1.0, help=argparse.SUPPRESS)
+    # testing only (clock-drift fault injection): this node's clock runs at this rate
     p.add_argument("--check", action="store_true",
                    help="validate the flags and configuration, then exit without serving")
 
@@ -59,6 +61,7 @@ def _serve(args: argparse.Namespace) -> int:
             election_tick=args.election_tick,
             snapshot_entries=args.snapshot_entries,
             users_file=args.users_file,
+            clock_rate=args.clock_rate,
         )
         opts.validate()
     except (ValueError, OSError) as exc:

@@ -56,6 +56,8 @@ class ServeOptions:
     election_tick: int = 10
     snapshot_entries: int = 10_000
     users_file: Path | None = None
+    clock_rate: float = 1.0
+    """Testing only: scale this node's clock (clock-drift fault injection, Jepsen suite)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -113,6 +115,7 @@ class NodeServer:
                 tick_interval=opts.tick_ms / 1000,
                 election_tick=opts.election_tick,
                 snapshot_entries=opts.snapshot_entries,
+                clock_rate=opts.clock_rate,
             ),
             self.sm,
             rpc_handler=self._rpc,
