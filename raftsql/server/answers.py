@@ -126,12 +126,32 @@ def _catalog_hook() -> Callable[[str, Context], Any] | None:
     return getattr(module, "answer", None)
 
 
-def catalog(sql: str, ctx: Context) -> Answer | None:
-    """The catalog emulation's answer, when `raftsql.server.catalog` provides `answer()`."""
+@functools.cache
+def _catalog_handles() -> Callable[[str], bool] | None:
+    try:
+        module = importlib.import_module("raftsql.server.catalog")
+    except ImportError:
+        return None
+    return getattr(module, "handles", None)
+
+
+def handles(sql: str) -> bool:
+    """Cheap test: might `answer()` answer this statement?"""
+    if _SELECT.match(sql) and (_ITEM.match(_SELECT.match(sql).group("items"))  # type: ignore[union-attr]
+                               or "quote_literal" in sql.lower()):
+        return True
+    check = _catalog_handles()
+    return bool(check(sql)) if check is not None else False
+
+
+def catalog(sql: str, ctx: Context, params: list[Any] | None = None) -> Answer | None:
+    """The catalog emulation's answer, when `raftsql.server.catalog` provides `answer()`.
+
+    The hook gets `ctx` (with `extra["db"]` and `extra["session"]`) and the Bind values."""
     hook = _catalog_hook()
     if hook is None:
         return None
-    result = hook(sql, ctx)
+    result = hook(sql, ctx, params)
     return result if result is None or isinstance(result, Answer) else Answer(*result)
 
 
@@ -168,4 +188,4 @@ def mogrify(sql: str, params: list[Any] | None) -> Answer | None:
 
 
 def answer(sql: str, ctx: Context, params: list[Any] | None = None) -> Answer | None:
-    return builtin(sql, ctx) or mogrify(sql, params) or catalog(sql, ctx)
+    return builtin(sql, ctx) or mogrify(sql, params) or catalog(sql, ctx, params)

@@ -40,6 +40,7 @@ class Prepared:
     answer: Answer | None = None
     described: bool = False  # Describe S sent: columns are final
     subs: list[Prepared] = field(default_factory=list)  # kind 'multi': run in order
+    fresh: bool = False  # `answer` was computed just now and may be used once
 
     @property
     def returns_rows(self) -> bool:

@@ -305,7 +305,7 @@ class PgSession:
 
     def context(self) -> answers.Context:
         return answers.Context(self.user, self.database, self.db.node.is_leader, self.show,
-                               self.pid)
+                               self.pid, extra={"db": self.db, "session": self.dbs})
 
     # ------------------------------------------------------------------ main loop
 
@@ -439,11 +439,12 @@ class PgSession:
             return Prepared(text, "copy", copy=spec)
         if _CURSOR.match(text) or _FETCH.match(text) or _CLOSE.match(text):
             return await self._prepare_cursor(text)
-        found = answers.answer(text, self.context())
+        found = answers.answer(text, self.context()) if answers.handles(text) else None
         if found is not None:
             params = inference.infer_params(inference.parse(text), pieces[0].nparams,
                                             client_oids, self._schema)
-            return Prepared(text, "answer", params=params, columns=found.columns, answer=found)
+            return Prepared(text, "answer", params=params, columns=found.columns, answer=found,
+                            fresh=not params)
         t = translate(text)[0]
         tree = inference.parse(text)
         nparams = max(t.nparams, len(client_oids))
@@ -502,8 +503,12 @@ class PgSession:
                 portal.tag = part.tag
             return
         if stmt.kind == "answer":
-            found = answers.answer(stmt.sql, self.context(), portal.params)
-            assert found is not None
+            found = stmt.answer if stmt.fresh else None
+            stmt.fresh = False
+            if found is None:
+                found = answers.answer(stmt.sql, self.context(), portal.params)
+            if found is None:
+                raise SqlError("XX000", "the answer to this statement went away")
             portal.columns, portal.rows, portal.tag = stmt.columns, found.rows, "SELECT"
             return
         if stmt.kind == "cursor":
@@ -649,7 +654,7 @@ class PgSession:
             return "copy"
         if _CURSOR.match(first) or _FETCH.match(first) or _CLOSE.match(first):
             return "cursor"
-        if answers.answer(first, self.context()) is not None:
+        if answers.handles(first) and answers.answer(first, self.context()) is not None:
             return "answer"
         return translate(first)[0].kind
 
