@@ -365,6 +365,27 @@ def _unnest_select(select: exp.Select) -> None:
         select.append("joins", exp.Join(this=source))
 
 
+def _unnest_from(select: exp.Select) -> None:
+    """`FROM unnest(arr) x` -> `FROM json_each(arr) AS x`, and the bare `x` (the element) as
+    `x.value`."""
+    sources = []
+    from_ = select.args.get("from_") or select.args.get("from")
+    if from_ is not None:
+        sources.append(from_.this)
+    sources += [j.this for j in select.args.get("joins") or []]
+    for table in sources:
+        call = table.this if isinstance(table, exp.Table) else None
+        if isinstance(call, exp.Dot):
+            call = call.expression
+        if not isinstance(call, exp.Explode) or not table.alias:
+            continue
+        alias = table.alias
+        table.set("this", exp.Anonymous(this="json_each", expressions=[_as_array(call.this)]))
+        for col in list(select.find_all(exp.Column)):
+            if col.name == alias and not col.table:
+                col.replace(exp.column("value", alias))
+
+
 def _transform(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Parameter):
         return _param(node)
@@ -395,6 +416,7 @@ def _transform(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.RegexpILike):
         return exp.Anonymous(this="__regexp_i", expressions=[node.this, node.expression])
     if isinstance(node, exp.Select):
+        _unnest_from(node)
         _unnest_select(node)
     return node
 
@@ -454,6 +476,44 @@ def _param_types(tree: exp.Expression) -> tuple[str, ...]:
     return tuple(found.get(n, "text") for n in range(1, max(found) + 1))
 
 
+def _table_columns(table: exp.Table) -> list[str] | None:
+    schema = table.db.lower() if table.db else ""
+    name = table.name.lower()
+    if schema == "information_schema":
+        cols = tb.INFO_COLUMNS.get(name)
+    else:
+        cols = tb.COLUMNS.get(name)
+    return [c for c, _t in cols] if cols is not None else None
+
+
+def _expand_stars(select: exp.Select) -> None:
+    """`*` and `t.*` over catalog tables -> their column lists, so every output column gets
+    PostgreSQL's name and type."""
+    sources: list[exp.Table] = []
+    from_ = select.args.get("from_") or select.args.get("from")
+    if from_ is not None and isinstance(from_.this, exp.Table):
+        sources.append(from_.this)
+    sources += [j.this for j in select.args.get("joins") or [] if isinstance(j.this, exp.Table)]
+    items: list[exp.Expression] = []
+    for item in select.expressions:
+        star_table = None
+        if isinstance(item, exp.Star):
+            star_table = ""
+        elif isinstance(item, exp.Column) and isinstance(item.this, exp.Star):
+            star_table = item.table
+        if star_table is None:
+            items.append(item)
+            continue
+        for table in sources:
+            if star_table and table.alias_or_name != star_table:
+                continue
+            cols = _table_columns(table)
+            if cols is None:
+                raise SqlError("0A000", f"SELECT * over {table.sql()} is not supported")
+            items += [exp.column(c, table.alias_or_name, quoted=True) for c in cols]
+    select.set("expressions", items)
+
+
 @functools.lru_cache(maxsize=512)
 def prepare(pg_sql: str) -> Prepared:
     """Translate one catalog query; SqlError 42601/0A000 when it cannot be."""
@@ -465,6 +525,11 @@ def prepare(pg_sql: str) -> Prepared:
             from None
     if not isinstance(tree, exp.Query):
         raise SqlError("0A000", "only SELECT is supported on the system catalogs")
+    first_select = tree
+    while isinstance(first_select, exp.Union):
+        first_select = first_select.this
+    if isinstance(first_select, exp.Select):
+        _expand_stars(first_select)
     selects = tree.selects
     names = tuple(output_name(s) for s in selects)
     typer = _Typer(tree)

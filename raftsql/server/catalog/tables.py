@@ -314,14 +314,18 @@ def _info_row(table: str, **values: Any) -> tuple[Any, ...]:
     return tuple(values.get(c) for c, _ in INFO_COLUMNS[table])
 
 
+def _has_triggers(rel: Relation, schema: Schema) -> bool:
+    """PostgreSQL enforces foreign keys with triggers on both tables; psql prints the
+    "Foreign-key constraints" / "Referenced by" sections only when relhastriggers is set."""
+    return any(c.contype == "f" and rel.name in (c.table, c.ref_table)
+               for c in schema.constraints)
+
+
 def _relation_row(rel: Relation, schema: Schema, ctx: Context) -> tuple[Any, ...]:
     checks = sum(1 for c in schema.constraints if c.table == rel.name and c.contype == "c")
     has_index = any(i.table == rel.name for i in schema.indexes)
     am = {"r": HEAP_AM, "i": BTREE_AM, "S": HEAP_AM}.get(rel.kind, 0)
-    # PostgreSQL enforces foreign keys with triggers on both tables; psql prints the
-    # "Foreign-key constraints" / "Referenced by" sections only when relhastriggers is set
-    triggers = any(c.contype == "f" and rel.name in (c.table, c.ref_table)
-                   for c in schema.constraints)
+    triggers = _has_triggers(rel, schema)
     return _row("pg_class", oid=rel.oid, relname=rel.name, relnamespace=PUBLIC_NSP,
                 reltype=0, relowner=SUPERUSER_OID, relam=am, relfilenode=rel.oid,
                 reltablespace=0, relpages=0, reltuples=-1.0, relhasindex=int(has_index),
@@ -350,6 +354,7 @@ def rows(schema: Schema, ctx: Context) -> dict[str, list[tuple[Any, ...]]]:
                 "pg_attribute", attrelid=rel.oid, attname=col.name, atttypid=col.type_oid,
                 attstattarget=-1, attlen=info.length if info else -1, attnum=col.attnum,
                 atttypmod=col.typmod, attnotnull=int(col.notnull),
+                attstorage=_storage(col.type_oid),
                 atthasdef=int(col.default is not None), attisdropped=0, attislocal=1,
                 attcollation=coll, attidentity="", attgenerated="", attcacheoff=-1))
             if col.default is not None:
@@ -369,7 +374,8 @@ def rows(schema: Schema, ctx: Context) -> dict[str, list[tuple[Any, ...]]]:
         if rel.kind == "r":
             out["pg_tables"].append(_row(
                 "pg_tables", schemaname="public", tablename=rel.name, tableowner=ctx.user,
-                hasindexes=int(any(i.table == rel.name for i in schema.indexes))))
+                hasindexes=int(any(i.table == rel.name for i in schema.indexes)),
+                hastriggers=int(_has_triggers(rel, schema))))
         if rel.kind == "v":
             out["pg_views"].append(_row("pg_views", schemaname="public", viewname=rel.name,
                                         viewowner=ctx.user, definition=" " + rel.view_sql + ";"))
@@ -377,6 +383,14 @@ def rows(schema: Schema, ctx: Context) -> dict[str, list[tuple[Any, ...]]]:
     _constraint_rows(schema, out)
     _static_rows(ctx, out)
     return out
+
+
+def _storage(type_oid: int) -> str:
+    """typstorage (pg_type.dat): plain for fixed-size types, main for numeric, else extended."""
+    info = TYPE_BY_OID.get(type_oid)
+    if info is None or info.length < 0:
+        return "m" if type_oid == o.NUMERIC else "x"
+    return "p"
 
 
 def _attrdef_oid(reloid: int, attnum: int) -> int:
@@ -400,6 +414,14 @@ def _index_rows(schema: Schema, out: dict[str, list[tuple[Any, ...]]]) -> None:
         table = schema.relations.get(idx.table)
         if table is None:
             continue
+        by_name = {c.name: c for c in table.columns}
+        for pos, name in enumerate(idx.columns, start=1):  # an index's own columns
+            col = by_name.get(name)
+            out["pg_attribute"].append(_row(
+                "pg_attribute", attrelid=idx.oid, attname=name or "expr",
+                atttypid=col.type_oid if col else o.TEXT, attnum=pos,
+                atttypmod=col.typmod if col else -1, attstattarget=-1, attlen=-1,
+                attcacheoff=-1, attislocal=1, attidentity="", attgenerated=""))
         keys = _attnums(schema, idx.table, idx.columns)
         types = {c.attnum: c.type_oid for c in table.columns}
         opclasses = [_OPCLASS.get(types.get(k, 0), 1978) for k in keys]
@@ -445,11 +467,11 @@ def _static_rows(ctx: Context, out: dict[str, list[tuple[Any, ...]]]) -> None:
             typowner=SUPERUSER_OID, typlen=t.length, typbyval=int(0 < t.length <= 8),
             typtype="p" if t.category == "P" else "b", typcategory=t.category,
             typisdefined=1, typdelim=",", typelem=t.element, typarray=t.array,
-            typalign="i", typstorage="p" if t.length > 0 else "x", typcollation=t.collation))
+            typalign="i", typstorage=_storage(t.oid), typcollation=t.collation))
     out["pg_database"] = [_row(
         "pg_database", oid=DATABASE_OID, datname=ctx.database, datdba=SUPERUSER_OID, encoding=6,
-        datlocprovider="c", datallowconn=1, datconnlimit=-1, datcollate="C.UTF-8",
-        datctype="C.UTF-8")]
+        datlocprovider="c", datallowconn=1, datconnlimit=-1, dattablespace=1663,
+        datcollate="C.UTF-8", datctype="C.UTF-8")]
     out["pg_roles"] = [_row(
         "pg_roles", rolname=ctx.user, rolsuper=1, rolinherit=1, rolcanlogin=1, rolconnlimit=-1,
         rolpassword="********", oid=SUPERUSER_OID)]
@@ -476,6 +498,8 @@ def _static_rows(ctx: Context, out: dict[str, list[tuple[Any, ...]]]) -> None:
              collprovider="c", collisdeterministic=1, collencoding=-1, collcollate="POSIX",
              collctype="POSIX")]
     out["pg_tablespace"] = [_row("pg_tablespace", oid=1663, spcname="pg_default",
+                                 spcowner=SUPERUSER_OID),
+                            _row("pg_tablespace", oid=1664, spcname="pg_global",
                                  spcowner=SUPERUSER_OID)]
     out["pg_settings"] = [_row("pg_settings", name=k, setting=v, vartype="string",
                                context="user", source="default", boot_val=v, reset_val=v,

@@ -155,3 +155,30 @@ def test_foreign_keys_mark_both_tables_as_having_triggers(catalog: Catalog) -> N
     flags = PSQL["\\d t_parent"][1]
     for name in ("t_parent", "t_child"):
         assert run(catalog, with_oid(flags, oid(catalog, name)))[0][4] == 1
+
+
+def test_information_schema_and_star(catalog: Catalog) -> None:
+    """information_schema as PostgreSQL 15 fills it (information_schema.sql: tables, columns,
+    table_constraints, key_column_usage); `*` expands to the catalog table's columns."""
+    assert run(catalog, "select table_name, table_type from information_schema.tables "
+                        "where table_schema = 'public' order by 1") == [
+        ("t_child", "BASE TABLE"), ("t_parent", "BASE TABLE"), ("v", "VIEW")]
+    assert run(catalog, "select column_name, data_type, is_nullable, character_maximum_length "
+                        "from information_schema.columns where table_name = 't_parent' "
+                        "and ordinal_position <= 2 order by ordinal_position") == [
+        ("id", "integer", "NO", None), ("name", "character varying", "NO", 30)]
+    assert run(catalog, "select kcu.column_name from information_schema.table_constraints tc "
+                        "join information_schema.key_column_usage kcu using (constraint_name) "
+                        "where tc.constraint_type = 'FOREIGN KEY'") == [("parent_id",)]
+    result = catalog.execute("select * from pg_catalog.pg_tables where tablename = 't_parent'")
+    assert [c for c, _t in result.columns][:3] == ["schemaname", "tablename", "tableowner"]
+    assert result.rows == (("public", "t_parent", USER, None, 1, 0, 1, 0),)
+
+
+def test_index_relation_describes_its_columns(catalog: Catalog) -> None:
+    """psql `\\d t_parent_pkey` reads the index's own pg_attribute rows."""
+    pkey = oid(catalog, "t_parent_pkey")
+    assert run(catalog, f"select a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), "
+                        f"pg_catalog.pg_get_indexdef(a.attrelid, a.attnum, true) "
+                        f"from pg_catalog.pg_attribute a where a.attrelid = '{pkey}'") == [
+        ("id", "integer", "id")]
