@@ -1,0 +1,118 @@
+"""Hostile and broken clients against a live node: garbage, truncated and oversized messages,
+and a client that never finishes its startup. The other sessions must keep working.
+
+Source of truth: PostgreSQL 15 docs 55.2.1/55.7 (framing), postgres.c/pqcomm.c behaviour
+(an invalid message type or length is FATAL 08P01 and the connection is closed; a message
+over the size limit is refused from its header, before its body is read), and PGWIRE.md
+section 0 ("one stuck client never blocks others").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+
+import asyncpg
+import pytest
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _startup(user: str = "raftsql") -> bytes:
+    body = struct.pack("!i", 196608) + b"user\0" + user.encode() + b"\0database\0raftsql\0\0"
+    return struct.pack("!i", len(body) + 4) + body
+
+
+def _read_until_ready(sock: socket.socket) -> bytes:
+    data = b""
+    while not data.endswith(b"Z\x00\x00\x00\x05I"):
+        chunk = sock.recv(65536)
+        assert chunk, data
+        data += chunk
+    return data
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except (ConnectionResetError, TimeoutError):
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _fields(error: bytes) -> dict[str, str]:
+    assert error[:1] == b"E", error
+    out = {}
+    for part in error[5:].split(b"\0"):
+        if part:
+            out[chr(part[0])] = part[1:].decode()
+    return out
+
+
+def _connect(port: int) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    return s
+
+
+def test_bad_clients_do_not_disturb_others(cluster) -> None:  # noqa: ANN001
+    port = cluster.leader_port()
+
+    async def main() -> None:
+        good = await asyncpg.connect(cluster.dsn(port))
+        try:
+            await good.execute("CREATE TABLE bad1 (k integer PRIMARY KEY)")
+            # a client that connects and never sends its startup packet
+            stuck = _connect(port)
+            # garbage instead of a startup packet: the server closes the connection
+            with _connect(port) as s:
+                s.sendall(b"\xff\xff\xff\xffGARBAGE" * 10)
+                assert _read_all(s) in (b"",) or _read_all(s) == b""
+            # oversized message after startup: refused from its header (FATAL 54000)
+            with _connect(port) as s:
+                s.sendall(_startup())
+                _read_until_ready(s)
+                s.sendall(b"Q" + struct.pack("!i", 100 * 1024 * 1024) + b"SELECT")
+                err = _fields(_read_all(s))
+                assert err["S"] == "FATAL" and err["C"] == "54000"
+            # an unknown message type: FATAL 08P01, connection closed
+            with _connect(port) as s:
+                s.sendall(_startup())
+                _read_until_ready(s)
+                s.sendall(b"\x01" + struct.pack("!i", 4))
+                err = _fields(_read_all(s))
+                assert err["S"] == "FATAL" and err["C"] == "08P01"
+            # a malformed Bind body (claims 5 params, has none): an ERROR, then Sync recovers
+            with _connect(port) as s:
+                s.sendall(_startup())
+                _read_until_ready(s)
+                bad = b"B" + struct.pack("!i", 4 + 2 + 2) + b"\0\0" + struct.pack("!h", 5)
+                s.sendall(bad + b"S\x00\x00\x00\x04")
+                data = _read_until_ready(s)
+                assert data[:1] == b"E" and _fields(data[:data.index(b"Z")])["C"] == "08P01"
+                q = b"SELECT 1\0"
+                s.sendall(b"Q" + struct.pack("!i", 4 + len(q)) + q)
+                assert b"D" in _read_until_ready(s)
+            # a truncated message followed by a hang-up
+            with _connect(port) as s:
+                s.sendall(_startup())
+                _read_until_ready(s)
+                s.sendall(b"Q" + struct.pack("!i", 1000) + b"SELECT")
+            # meanwhile the good session works, in a transaction even
+            async with good.transaction():
+                await good.execute("INSERT INTO bad1 VALUES (1)")
+            assert await good.fetchval("SELECT count(*) FROM bad1") == 1
+            # and new sessions can still connect while `stuck` is still stuck
+            other = await asyncpg.connect(cluster.dsn(port))
+            assert await other.fetchval("SELECT 41 + 1") == 42
+            await other.close()
+            stuck.close()
+        finally:
+            await good.close()
+
+    asyncio.run(main())
