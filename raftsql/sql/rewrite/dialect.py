@@ -116,9 +116,11 @@ def _substring(self: Any, e: exp.Substring) -> str:
 
 
 def _round(self: Any, e: exp.Round) -> str:
+    """round(x) keeps SQLite's ROUND (half away from zero); round(x, n) exists only for
+    numeric in PostgreSQL, so it rounds the decimal value (-0.15 -> -0.2, not binary -0.1)."""
     digits = e.args.get("decimals")
-    if digits is None or (isinstance(digits, exp.Literal) and not digits.is_string):
-        return str(self.func("ROUND", e.this, digits))  # SQLite's round: half away from zero
+    if digits is None:
+        return str(self.func("ROUND", e.this))
     return str(self.func("pg_round", e.this, digits))
 
 

@@ -113,6 +113,20 @@ def clock_functions(root: exp.Expression, ctx: Context) -> exp.Expression:
     return root.transform(swap)
 
 
+def _bottom_up(root: exp.Expression,
+               swap: Callable[[exp.Expression], exp.Expression]) -> exp.Expression:
+    """Apply `swap` children-first, so a parent sees its already-rewritten operands
+    (`ts - interval '1 day' - interval '1 hour'`, `3::numeric / 4 / x`)."""
+    for node in reversed(list(root.walk())):
+        new = swap(node)
+        if new is not node:
+            if node is root:
+                root = new
+            else:
+                node.replace(new)
+    return root
+
+
 def _interval_text(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Anonymous) and node.name.lower() == INTERVAL_FUNCTION:
         first: exp.Expression = node.expressions[0]
@@ -153,7 +167,7 @@ def interval_arithmetic(root: exp.Expression, ctx: Context) -> exp.Expression:
         if isinstance(node, exp.DateAdd | exp.DateSub | exp.TsOrDsAdd):
             raise unsupported(f"date arithmetic {node.sql('postgres')}")
         return node
-    root = root.transform(swap)
+    root = _bottom_up(root, swap)
     for interval in root.find_all(exp.Interval):
         raise unsupported(f"interval value {interval.sql('postgres')}")
     for func in root.find_all(exp.Anonymous):
@@ -427,7 +441,9 @@ def _is_fractional(node: exp.Expression) -> bool:
         return node.args["to"].this in _FRACTIONAL_TYPES
     if isinstance(node, exp.Literal) and not node.is_string:
         return any(ch in str(node.this) for ch in ".eE")
-    if isinstance(node, exp.Avg):
+    if isinstance(node, exp.Avg | exp.Round):
+        return True
+    if isinstance(node, exp.Anonymous) and node.name.lower() in ("pg_div_exact", "pg_round"):
         return True
     if isinstance(node, exp.Mul | exp.Add | exp.Sub | exp.Div):
         return _is_fractional(node.this) or _is_fractional(node.expression)
@@ -445,7 +461,7 @@ def typed_arithmetic(root: exp.Expression, ctx: Context) -> exp.Expression:
         if isinstance(node, exp.Div) and (_is_fractional(node.this) or _is_fractional(node.expression)):
             return exp.Anonymous(this="pg_div_exact", expressions=[node.this, node.expression])
         return node
-    return root.transform(swap)
+    return _bottom_up(root, swap)
 
 
 def unsupported_operators(root: exp.Expression, ctx: Context) -> exp.Expression:

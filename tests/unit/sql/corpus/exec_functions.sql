@@ -181,7 +181,7 @@ SELECT char_length('héllo'), strpos('hello', 'l');
 SELECT mod(7, 3), sqrt(16), power(2, 3), sign(-3), trunc(2.7);
 -- expect: READ SELECT rows | SELECT PG_MOD(7, 3), SQRT(16), POWER(2, 3), SIGN(-3), TRUNC(2.7)
 SELECT round(2.5), round(-2.5), round(1.2345::numeric, 2);
--- expect: READ SELECT rows | SELECT ROUND(2.5), ROUND(-2.5), ROUND(PG_CAST_NUMERIC(1.2345), 2)
+-- expect: READ SELECT rows | SELECT ROUND(2.5), ROUND(-2.5), PG_ROUND(PG_CAST_NUMERIC(1.2345), 2)
 SELECT count(*)::int FROM emp;
 -- expect: READ SELECT rows | SELECT PG_CAST_INT(COUNT(*), 'integer') FROM emp
 SELECT coalesce(sum(qty), 0) FROM item WHERE false;
@@ -194,7 +194,7 @@ SELECT id, ntile(2) OVER (ORDER BY id), percent_rank() OVER (ORDER BY id) FROM i
 -- expect: READ SELECT rows | SELECT id, NTILE(2) OVER (ORDER BY id NULLS LAST), PERCENT_RANK() OVER (ORDER BY id NULLS LAST) FROM item ORDER BY id NULLS LAST
 -- round() with negative digits, ascii(), ::time, COLLATE "C"
 SELECT round(123.456, -1), round(125, -1), round(-125, -1), round(1.25, 1), round(2.5), round(salary, -2) FROM emp ORDER BY id;
--- expect: READ SELECT rows | SELECT PG_ROUND(123.456, -1), PG_ROUND(125, -1), PG_ROUND(-125, -1), ROUND(1.25, 1), ROUND(2.5), PG_ROUND(salary, -2) FROM emp ORDER BY id NULLS LAST
+-- expect: READ SELECT rows | SELECT PG_ROUND(123.456, -1), PG_ROUND(125, -1), PG_ROUND(-125, -1), PG_ROUND(1.25, 1), ROUND(2.5), PG_ROUND(salary, -2) FROM emp ORDER BY id NULLS LAST
 SELECT ascii('A'), chr(66), ascii('');
 -- expect: READ SELECT rows | SELECT ASCII('A'), CHAR(66), ASCII('')
 SELECT last_login::date, last_login::time FROM emp ORDER BY id;
@@ -207,3 +207,12 @@ SELECT name FROM emp ORDER BY name COLLATE "C";
 -- expect: READ SELECT rows | SELECT name FROM emp ORDER BY name NULLS LAST
 INSERT INTO dept VALUES ('ENG', 'x', 1, 1) ON CONFLICT (code) DO NOTHING;
 -- expect: WRITE INSERT | INSERT INTO dept VALUES ('ENG', 'x', 1, 1) ON CONFLICT(code) DO NOTHING
+-- nested typed arithmetic is rewritten children-first
+SELECT (3)::numeric / 4 / round(price, 1) FROM item ORDER BY id;
+-- expect: READ SELECT rows | SELECT PG_DIV_EXACT(PG_DIV_EXACT(PG_CAST_NUMERIC((3)), 4), PG_ROUND(price, 1)) FROM item ORDER BY id NULLS LAST
+SELECT '2024-01-01 00:00:00'::timestamp - interval '1 day' - interval '1 hour';
+-- expect: READ SELECT rows | SELECT PG_INTERVAL_ADD(PG_INTERVAL_ADD(PG_CAST_TIMESTAMP('2024-01-01 00:00:00'), '1 day', -1), '1 hour', -1)
+SELECT round(-0.15, 1), round(1.5 / (price * -2), 1) FROM item ORDER BY id;
+-- expect: READ SELECT rows | SELECT PG_ROUND(-0.15, 1), PG_ROUND(PG_DIV_EXACT(1.5, (price * -2)), 1) FROM item ORDER BY id NULLS LAST
+SELECT round(7) / 2, avg(qty) / 2 FROM item;
+-- expect: READ SELECT rows | SELECT PG_DIV_EXACT(ROUND(7), 2), PG_DIV_EXACT(AVG(qty), 2) FROM item

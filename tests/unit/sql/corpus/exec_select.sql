@@ -105,7 +105,7 @@ SELECT 7 / 2, -7 / 2, 7 % 3, -7 % 3, 7.0 / 2;
 SELECT 2 ^ 10;
 -- expect: READ SELECT rows | SELECT POWER(2, 10)
 SELECT abs(-5), round(2.567, 2), floor(2.7), ceil(2.1);
--- expect: READ SELECT rows | SELECT ABS(-5), ROUND(2.567, 2), FLOOR(2.7), CEIL(2.1)
+-- expect: READ SELECT rows | SELECT ABS(-5), PG_ROUND(2.567, 2), FLOOR(2.7), CEIL(2.1)
 SELECT round(salary) FROM emp ORDER BY id;
 -- expect: READ SELECT rows | SELECT ROUND(salary) FROM emp ORDER BY id NULLS LAST
 SELECT salary * 2 FROM emp ORDER BY id;

@@ -41,3 +41,8 @@ SELECT 2147483647 + 1;
 -- Comparing text with a number: PostgreSQL coerces the untyped literal, SQLite compares types.
 SELECT '1' = 1;
 -- expect: READ SELECT rows | SELECT '1' = 1
+-- PostgreSQL's planner folds strict operators with a constant NULL input (x / NULL) and
+-- constant casts before evaluation; SQLite evaluates operands in order, so an error inside
+-- such an expression (1 / qty with qty = 0) can still be raised here.
+SELECT (1 / qty) / NULL::int FROM item;
+-- expect: READ SELECT rows | SELECT PG_DIV((PG_DIV(1, qty)), PG_CAST_INT(NULL, 'integer')) FROM item

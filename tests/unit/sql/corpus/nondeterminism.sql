@@ -68,3 +68,5 @@ SELECT datetime('now', 'localtime');
 -- error: 0A000 | the SQLite 'localtime' modifier (node timezone) is not supported
 SELECT datetime(ts) FROM t;
 -- expect: READ SELECT rows | SELECT DATETIME(ts) FROM t
+SELECT now() - interval '1 day' - interval '1 hour';
+-- expect: READ SELECT rows fix | SELECT PG_INTERVAL_ADD(PG_INTERVAL_ADD(pg_now(), '1 day', -1), '1 hour', -1)

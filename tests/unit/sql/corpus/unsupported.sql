@@ -65,8 +65,6 @@ SELECT interval '1 day';
 -- error: 0A000 | interval values outside timestamp +/- interval is not supported
 SELECT '1 day'::interval;
 -- error: 0A000 | interval values outside timestamp +/- interval is not supported
-SELECT now() - interval '1 day' - interval '1 hour';
--- error: 0A000 | interval values outside timestamp +/- interval is not supported
 SELECT name INTO newtable FROM emp;
 -- error: 0A000 | SELECT INTO is not supported
 WITH d AS (DELETE FROM emp RETURNING *) SELECT * FROM d;
