@@ -118,7 +118,7 @@ def _bottom_up(root: exp.Expression,
     """Apply `swap` children-first, so a parent sees its already-rewritten operands
     (`ts - interval '1 day' - interval '1 hour'`, `3::numeric / 4 / x`)."""
     for node in reversed(list(root.walk())):
-        new = swap(node)
+        new = swap(node)  # type: ignore[arg-type]
         if new is not node:
             if node is root:
                 root = new
