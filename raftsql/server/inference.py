@@ -266,7 +266,8 @@ class Typer:
         if isinstance(node, exp.Avg):
             return o.FLOAT8 if self.oid(node.this) in (o.FLOAT4, o.FLOAT8) else o.NUMERIC
         if isinstance(node, exp.Max | exp.Min | exp.Abs):
-            return self.oid(node.this)
+            # varchar has no operators or aggregates of its own: PostgreSQL uses text's
+            return _operand(self.oid(node.this))
         if isinstance(node, exp.Round):
             arg = self.oid(node.this)
             return arg if arg in (o.FLOAT8,) and node.args.get("decimals") is None else (
@@ -407,6 +408,10 @@ def _param_context(node: exp.Expression, typer: Typer) -> int:  # noqa: PLR0911,
         return o.TEXT
     if isinstance(parent, exp.Any | exp.All):
         return o.TEXT_ARRAY
+    if isinstance(parent, exp.EQ) and isinstance(parent.parent, exp.Update) and (
+            child is parent.expression and isinstance(parent.this, exp.Column)):
+        col = typer.column(parent.this)  # SET col = $n: assignment keeps varchar
+        return col.oid if col is not None and col.oid is not None else o.TEXT
     if isinstance(parent, exp.Binary):
         other = parent.expression if child is parent.this else parent.this
         found = _non_param_oid(other, typer)
@@ -427,13 +432,19 @@ def _param_context(node: exp.Expression, typer: Typer) -> int:  # noqa: PLR0911,
     return o.TEXT
 
 
+def _operand(oid: int | None) -> int | None:
+    """The type an operator sees: varchar resolves to text's operators (pg_operator has no
+    varchar entries), so a parameter compared with a varchar column is text."""
+    return o.TEXT if oid == o.VARCHAR else oid
+
+
 def _non_param_oid(node: exp.Expression | None, typer: Typer) -> int | None:
     if node is None or _placeholder_index(node) is not None:
         return None
     found = typer.oid(node)
     if found is not None and isinstance(node, exp.Literal) and node.is_string:
         return None  # unknown literal: does not type the parameter
-    return found
+    return _operand(found)
 
 
 def _insert_target(insert: exp.Insert, position: int, typer: Typer) -> int:
