@@ -12,6 +12,8 @@ Entry points:
   ``execute(sql, params, facts)`` (sync), ``run(session, sql, params)`` (async, honours the
   session's read barrier and its open transaction), ``describe(sql)`` (parameter and result
   types for the extended protocol's Describe, without running).
+* ``param_oids(sql)``: the parameter types PostgreSQL would report in ParameterDescription
+  (asyncpg encodes by them; its type-introspection query takes `$1::oid[]`).
 * ``answer(sql, ctx, params=None)``: the hook ``raftsql.server.answers.catalog`` calls. It needs
   ``ctx.extra["db"]`` (the node's ``Database``) or ``ctx.extra["catalog"]`` (a ``Catalog``),
   and ``ctx.extra["session"]`` (the ``database.Session``) so that a query inside an open
@@ -40,7 +42,8 @@ from raftsql.sql.errors import SqlError
 if TYPE_CHECKING:
     from raftsql.node.database import Database, Session
 
-__all__ = ["Catalog", "CatalogResult", "Description", "Facts", "answer", "handles"]
+__all__ = ["Catalog", "CatalogResult", "Description", "Facts", "answer", "handles",
+           "param_oids"]
 
 MASTER_SQL = "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"
 
@@ -290,3 +293,17 @@ def answer(sql: str, ctx: Any, params: Sequence[Any] | None = None) -> Any:
     columns = tuple(Column(name, oid) for (name, _t), oid in
                     zip(result.columns, result.type_oids, strict=True))
     return Answer(columns, list(result.rows), result.command_tag)
+
+
+def param_oids(sql: str) -> tuple[int, ...] | None:
+    """ParameterDescription OIDs for a catalog query (from its casts; text otherwise), or None
+    when the statement is not a catalog query this package can read."""
+    if not handles(sql):
+        return None
+    if introspect.is_introspection(sql):
+        return (tb.TYPE_OIDS["_oid"],)
+    try:
+        prepared = rewrite.prepare(sql)
+    except SqlError:
+        return None
+    return tuple(type_oid(t) for t in prepared.param_types)

@@ -79,8 +79,15 @@ class Prepared:
     nparams: int  # SQLite's parameter count: the highest ?N left in `sql`
 
 
+_ARRAY_CAST = re.compile(r"(::\s*|\bAS\s+)(?:pg_catalog\s*\.\s*)?([a-z_][a-z0-9_]*)\s*\[\s*\]", re.I)
+
+
 def _strip_operators(sql: str) -> str:
+    """Text-level rewrites sqlglot needs first: `OPERATOR(pg_catalog.~)` -> `~`, no
+    `COLLATE pg_catalog.default`, and array casts spelled with the array type's own name
+    (`::oid[]` -> `::_oid`; sqlglot does not know oid[])."""
     sql = _OPERATOR.sub(r"\1", sql)
+    sql = _ARRAY_CAST.sub(lambda m: f"{m.group(1)}_{m.group(2).lower()}", sql)
     return _COLLATE.sub("", sql)
 
 
@@ -203,10 +210,7 @@ class _Typer:
                         return self.of(sel, depth + 1)
             return tb.COLUMN_TYPES.get(node.name, "text")
         if isinstance(node, exp.Cast):
-            target = _cast_target(node)
-            if target.endswith("[]"):
-                return "_" + _CAST_TYPES.get(target[:-2], "text")
-            return _CAST_TYPES.get(target, "text")
+            return _cast_typname(_cast_target(node))
         if isinstance(node, exp.Case):
             ifs = node.args.get("ifs") or []
             for branch in ifs:
@@ -259,6 +263,16 @@ class _Typer:
 
 
 # --------------------------------------------------------------------------- rewrites
+
+def _cast_typname(target: str) -> str:
+    """The typname a cast produces: '_oid' for oid[], 'varchar' for character varying..."""
+    if target.endswith("[]"):
+        target = "_" + target[:-2]
+    if target.startswith("_"):
+        inner = _CAST_TYPES.get(target[1:], target[1:])
+        return "_" + inner if "_" + inner in tb.TYPE_OIDS else "_text"
+    return _CAST_TYPES.get(target, "text")
+
 
 def _param(node: exp.Parameter) -> exp.Expression:
     return exp.Var(this=f"?{node.this.this if isinstance(node.this, exp.Literal) else node.this}")
@@ -468,7 +482,7 @@ def _param_types(tree: exp.Expression) -> tuple[str, ...]:
         kind = "text"
         if isinstance(parent, exp.Cast):
             target = _cast_target(parent)
-            kind = "text" if target in _REG_TYPES else _CAST_TYPES.get(target, "text")
+            kind = "text" if target in _REG_TYPES else _cast_typname(target)
         if number:
             found.setdefault(number, kind)
     if not found:

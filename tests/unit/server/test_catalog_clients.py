@@ -213,3 +213,15 @@ def test_asyncpg_type_introspection(catalog: Catalog) -> None:
     assert by_oid[o.BOOL][10] == 1 and by_oid[o.BOOL][5] == 0  # element, one level deeper
     assert result.rows[0][10] == 1  # deepest first (ORDER BY depth DESC)
     assert catalog.describe(intro).param_oids == (o.OID_ARRAY,)
+
+
+def test_param_oids_follow_the_casts() -> None:
+    """ParameterDescription as PostgreSQL 15 reports for SQLAlchemy's casts ($n::VARCHAR ->
+    varchar, ::INTEGER -> int4, ::BOOLEAN -> bool) and asyncpg's `$1::oid[]`."""
+    from raftsql.server.catalog import param_oids
+
+    assert param_oids(SQLALCHEMY["has_table"][0]) == (o.VARCHAR,) * 7
+    assert param_oids("select 1 from pg_type where oid = any($1::oid[]) and typname = $2") == (
+        o.OID_ARRAY, o.TEXT)
+    assert param_oids("WITH RECURSIVE typeinfo_tree(oid) AS (...) SELECT 1") == (o.OID_ARRAY,)
+    assert param_oids("select * from users where id = $1") is None
