@@ -447,6 +447,29 @@ def _post_order(node: exp.Expression) -> exp.Expression:
     return _transform(node)
 
 
+def _inline_lateral(select: exp.Select) -> None:
+    """`CROSS JOIN LATERAL (SELECT expr) AS o(n)` (pgbench's partition probe) -> `expr` in
+    place of every `o.n`: SQLite has no LATERAL, and a FROM-less subquery is just values."""
+    keep = []
+    for join in select.args.get("joins") or []:
+        lateral = join.this
+        inner = lateral.this if isinstance(lateral, exp.Lateral) else None
+        query = inner.this if isinstance(inner, exp.Subquery) else inner
+        alias = lateral.args.get("alias") if isinstance(lateral, exp.Lateral) else None
+        if not (isinstance(query, exp.Select) and alias is not None
+                and query.args.get("from_") is None and query.args.get("from") is None):
+            keep.append(join)
+            continue
+        names = [c.name for c in alias.columns] or [s.alias_or_name for s in query.selects]
+        values = dict(zip(names, query.selects, strict=False))
+        for col in list(select.find_all(exp.Column)):
+            if col.table == alias.name and col.name in values:
+                value = values[col.name]
+                value = value.this if isinstance(value, exp.Alias) else value
+                col.replace(exp.Paren(this=value.copy()))
+    select.set("joins", keep)
+
+
 def _inner_tables(select: exp.Select) -> list[str]:
     """Tables a select reads through FROM or inner joins (outer joins keep rows)."""
     names = []
@@ -544,6 +567,13 @@ def prepare(pg_sql: str) -> Prepared:
         first_select = first_select.this
     if isinstance(first_select, exp.Select):
         _expand_stars(first_select)
+    for select in list(tree.find_all(exp.Select)):
+        if any(isinstance(j.this, exp.Lateral) for j in select.args.get("joins") or []):
+            for item in select.expressions:  # o.n keeps its PostgreSQL name "n"
+                inner = item.this if isinstance(item, exp.Alias) else item
+                if isinstance(inner, exp.Column) and not isinstance(item, exp.Alias):
+                    item.replace(exp.alias_(inner.copy(), inner.name))
+            _inline_lateral(select)
     selects = tree.selects
     names = tuple(output_name(s) for s in selects)
     typer = _Typer(tree)

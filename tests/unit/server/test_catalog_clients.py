@@ -138,10 +138,15 @@ def test_regclass_errors_like_postgresql(catalog: Catalog) -> None:
     assert catalog.execute("select 'sa_user'::regclass").rows == (("sa_user",),)
 
 
-def test_pgbench_probe_errors_rather_than_answering_empty(catalog: Catalog) -> None:
-    """pgbench 'coldly assumes no partitioning' on an error but stops on zero rows."""
-    with pytest.raises(SqlError):
-        catalog.execute(PGBENCH_PARTITION_PROBE)
+def test_pgbench_partition_probe(catalog: Catalog) -> None:
+    """pgbench.c GetTableInfo: PostgreSQL 15 answers (2, NULL, 0) for an unpartitioned table in
+    public (position of public in current_schemas(true)) and no row for a missing one."""
+    probe = PGBENCH_PARTITION_PROBE.replace("pgbench_accounts", "sa_user")
+    result = catalog.execute(probe)
+    assert result.rows == ((2, None, 0),)
+    assert [c for c, _t in result.columns] == ["n", "partstrat", "count"]
+    assert result.type_oids == (o.INT4, o.CHAR, o.INT8)
+    assert catalog.execute(PGBENCH_PARTITION_PROBE).rows == ()
 
 
 def test_describe_reports_param_and_result_types(catalog: Catalog) -> None:
