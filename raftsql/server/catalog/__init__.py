@@ -195,8 +195,8 @@ class Catalog:
     def master_rows(self, txn_conn: Any = None) -> list[tuple[str, str, str, str | None]]:
         """sqlite_master as this node (or the session's open transaction) sees it."""
         if txn_conn is not None:
-            return [tuple(r) for r in txn_conn.execute(MASTER_SQL)]  # type: ignore[misc]
-        return [tuple(r) for r in self._conn.execute(MASTER_SQL)]  # type: ignore[misc]
+            return [tuple(r) for r in txn_conn.execute(MASTER_SQL)]
+        return [tuple(r) for r in self._conn.execute(MASTER_SQL)]
 
     @staticmethod
     def transaction_master(session: Any) -> list[tuple[str, str, str, str | None]] | None:
@@ -205,7 +205,7 @@ class Catalog:
         txn = getattr(session, "txn", None)
         if txn is None:
             return None
-        return [tuple(r) for r in txn.execute(MASTER_SQL, ()).rows]  # type: ignore[misc]
+        return [tuple(r) for r in txn.execute(MASTER_SQL, ()).rows]
 
     def _catalog(self, master: list[tuple[str, str, str, str | None]], facts: Facts) -> _Built:
         key = (tuple(master), facts.user, facts.database)
@@ -252,7 +252,7 @@ class Catalog:
             await self.db.read_barrier(session)
         if facts is None and self.db is not None:
             facts = Facts(in_recovery=not self.db.node.is_leader())
-        return self.execute(sql, params, facts, master)  # type: ignore[arg-type]
+        return self.execute(sql, params, facts, master)
 
 
 _CATALOGS: dict[str, Catalog] = {}

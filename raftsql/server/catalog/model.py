@@ -171,7 +171,7 @@ def _pg_literal_default(node: exp.Expression, col_type: str, type_oid: int) -> s
         return "true" if node.this else "false"
     if isinstance(node, exp.Literal) and node.is_string:
         cast = "bpchar" if type_oid == 1042 else col_type
-        return "'" + node.this.replace("'", "''") + "'::" + cast
+        return "'" + str(node.this).replace("'", "''") + "'::" + cast
     if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal):
         return f"'-{node.this.this}'::{col_type}"
     if isinstance(node, exp.Literal):

@@ -91,7 +91,7 @@ def _strip_operators(sql: str) -> str:
     return _COLLATE.sub("", sql)
 
 
-def _func_name(node: exp.Expression) -> str | None:
+def _func_name(node: exp.Expr) -> str | None:
     if isinstance(node, exp.Anonymous):
         return str(node.this).lower()
     if isinstance(node, exp.Func):
@@ -106,7 +106,7 @@ _SQLGLOT_NAMES = {"explode": "unnest", "logical_and": "bool_and", "logical_or": 
                   "max": "max", "min": "min", "coalesce": "coalesce"}
 
 
-def _pg_function_name(node: exp.Expression) -> str | None:
+def _pg_function_name(node: exp.Expr) -> str | None:
     if isinstance(node, exp.Anonymous):
         return str(node.this).lower()
     key = type(node).__name__.lower()
@@ -143,7 +143,7 @@ def _cast_target(node: exp.Cast) -> str:
 
 # --------------------------------------------------------------------------- names and types
 
-def output_name(node: exp.Expression) -> str:
+def output_name(node: exp.Expr) -> str:
     """PostgreSQL's column name for a select-list item (FigureColname, parse_target.c)."""
     if isinstance(node, exp.Alias):
         return node.alias
@@ -154,7 +154,7 @@ _TYPE_COLNAMES = {"integer": "int4", "int": "int4", "smallint": "int2", "bigint"
                   "boolean": "bool", "character varying": "varchar"}
 
 
-def _figure(node: exp.Expression) -> tuple[str | None, int]:
+def _figure(node: exp.Expr) -> tuple[str | None, int]:
     """(name, strength) as FigureColnameInternal: 2 for a column or function name, 1 for a
     type name or keyword, 0 for nothing."""
     while isinstance(node, exp.Paren):
@@ -191,13 +191,13 @@ def _figure(node: exp.Expression) -> tuple[str | None, int]:
 class _Typer:
     """Static result types of select-list items; subquery aliases resolve to their items."""
 
-    def __init__(self, root: exp.Expression) -> None:
+    def __init__(self, root: exp.Expr) -> None:
         self.derived: dict[str, exp.Query] = {}
         for sub in root.find_all(exp.Subquery):
             if sub.alias and isinstance(sub.this, exp.Query):
                 self.derived[sub.alias] = sub.this
 
-    def of(self, node: exp.Expression, depth: int = 0) -> str:
+    def of(self, node: exp.Expr, depth: int = 0) -> str:
         if depth > 20:
             return "text"
         if isinstance(node, exp.Alias | exp.Paren):
@@ -274,13 +274,13 @@ def _cast_typname(target: str) -> str:
     return _CAST_TYPES.get(target, "text")
 
 
-def _param(node: exp.Parameter) -> exp.Expression:
+def _param(node: exp.Parameter) -> exp.Expr:
     return exp.Var(this=f"?{node.this.this if isinstance(node.this, exp.Literal) else node.this}")
 
 
-def _rewrite_cast(node: exp.Cast) -> exp.Expression:
+def _rewrite_cast(node: exp.Cast) -> exp.Expr:
     target = _cast_target(node)
-    inner = node.this
+    inner: exp.Expr = node.this
     if target in _REG_TYPES:
         fn = {"regclass": "__regclass", "regtype": "__regtype",
               "regnamespace": "__regnamespace"}.get(target)
@@ -305,12 +305,12 @@ def _rewrite_cast(node: exp.Cast) -> exp.Expression:
     return inner
 
 
-def _as_array(node: exp.Expression) -> exp.Expression:
+def _as_array(node: exp.Expr) -> exp.Expr:
     """An array value as JSON: vectors ('1 2') are converted, JSON arrays pass through."""
     return exp.Anonymous(this="__as_array", expressions=[node.copy()])
 
 
-def _rewrite_any(node: exp.Expression) -> exp.Expression:
+def _rewrite_any(node: exp.Expr) -> exp.Expr:
     """`x = ANY(ARRAY[a, b])` -> `x IN (a, b)`; `x = ANY(arr)` -> `x IN (SELECT value FROM
     json_each(arr))`."""
     any_ = node.expression
@@ -319,7 +319,7 @@ def _rewrite_any(node: exp.Expression) -> exp.Expression:
         target = target.this
     if isinstance(target, exp.Array) and not (
             target.expressions and isinstance(target.expressions[0], exp.Query)):
-        found: exp.Expression = exp.In(this=node.this, expressions=list(target.expressions))
+        found: exp.Expr = exp.In(this=node.this, expressions=list(target.expressions))
     else:
         values = sqlglot.parse_one("SELECT value FROM json_each(NULL)", read="sqlite")
         values.find(exp.Null).replace(_as_array(target))  # type: ignore[union-attr]
@@ -327,7 +327,7 @@ def _rewrite_any(node: exp.Expression) -> exp.Expression:
     return exp.Not(this=found) if isinstance(node, exp.NEQ) else found
 
 
-def _array_subquery(query: exp.Query) -> exp.Expression:
+def _array_subquery(query: exp.Query) -> exp.Expr:
     query = query.copy()
     first = query.selects[0]
     inner = first.this if isinstance(first, exp.Alias) else first
@@ -337,7 +337,7 @@ def _array_subquery(query: exp.Query) -> exp.Expression:
     return exp.Subquery(this=outer)
 
 
-def _json_path(index: exp.Expression) -> exp.Expression:
+def _json_path(index: exp.Expr) -> exp.Expr:
     """'$[' || (i - 1) || ']' for a 1-based PostgreSQL subscript."""
     zero_based = exp.Sub(this=exp.Paren(this=index.copy()), expression=exp.Literal.number(1))
     return exp.DPipe(this=exp.DPipe(this=exp.Literal.string("$["), expression=zero_based),
@@ -366,7 +366,7 @@ def _unnest_select(select: exp.Select) -> None:
             path = exp.DPipe(this=exp.DPipe(this=exp.Literal.string("$["),
                                             expression=exp.column("key", "__u0")),
                              expression=exp.Literal.string("]"))
-            new: exp.Expression = exp.Anonymous(this="json_extract",
+            new: exp.Expr = exp.Anonymous(this="json_extract",
                                                 expressions=[_as_array(call[1]), path])
         elif call[0] == "unnest":
             new = exp.column("value", alias)
@@ -400,7 +400,7 @@ def _unnest_from(select: exp.Select) -> None:
                 col.replace(exp.column("value", alias))
 
 
-def _transform(node: exp.Expression) -> exp.Expression:
+def _transform(node: exp.Expr) -> exp.Expr:
     if isinstance(node, exp.Parameter):
         return _param(node)
     if isinstance(node, exp.ByteString):
@@ -435,7 +435,7 @@ def _transform(node: exp.Expression) -> exp.Expression:
     return node
 
 
-def _post_order(node: exp.Expression) -> exp.Expression:
+def _post_order(node: exp.Expr) -> exp.Expr:
     """Rewrite children first, then the node: a rewrite sees its arguments already in SQLite
     form (e.g. the cast of a cast)."""
     for key, value in list(node.args.items()):
@@ -485,7 +485,7 @@ def _inner_tables(select: exp.Select) -> list[str]:
     return names
 
 
-def _is_always_empty(tree: exp.Expression) -> bool:
+def _is_always_empty(tree: exp.Expr) -> bool:
     """True when every branch reads an inner-joined table raftsql never fills (tables.py
     ALWAYS_EMPTY): the answer is zero rows whatever the rest of the query says."""
     if isinstance(tree, exp.Union):
@@ -497,7 +497,7 @@ def _is_always_empty(tree: exp.Expression) -> bool:
     return False
 
 
-def _param_types(tree: exp.Expression) -> tuple[str, ...]:
+def _param_types(tree: exp.Expr) -> tuple[str, ...]:
     found: dict[int, str] = {}
     for param in tree.find_all(exp.Parameter):
         number = int(param.this.this) if isinstance(param.this, exp.Literal) else 0

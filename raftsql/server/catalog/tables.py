@@ -456,7 +456,7 @@ def _constraint_rows(schema: Schema, out: dict[str, list[tuple[Any, ...]]]) -> N
             confdeltype=actions.get(con.on_delete, "a") if con.contype == "f" else " ",
             confmatchtype="s" if con.contype == "f" else " ", conislocal=1, connoinherit=0,
             conkey=_j(_attnums(schema, con.table, con.columns)),
-            confkey=_j(_attnums(schema, con.ref_table, con.ref_columns)) if ref else None,
+            confkey=_j(_attnums(schema, ref.name, con.ref_columns)) if ref else None,
             conbin=con.check or None))
 
 
@@ -555,10 +555,10 @@ def information_schema_rows(schema: Schema, ctx: Context) -> dict[str, list[tupl
             initially_deferred="NO", enforced="YES",
             nulls_distinct="YES" if con.contype in "pu" else None))
         if con.contype in "puf":
-            for i, col in enumerate(con.columns, start=1):
+            for i, column in enumerate(con.columns, start=1):
                 out["key_column_usage"].append(_info_row(
                     "key_column_usage", constraint_catalog=db, constraint_schema="public",
                     constraint_name=con.name, table_catalog=db, table_schema="public",
-                    table_name=con.table, column_name=col, ordinal_position=i,
+                    table_name=con.table, column_name=column, ordinal_position=i,
                     position_in_unique_constraint=i if con.contype == "f" else None))
     return out
