@@ -192,12 +192,14 @@ class Connection:
 
     def commit(self) -> None:
         with self._lock:
+            self.node  # noqa: B018 - raises on a closed connection
             if self.session.txn is not None:
                 self._savepoint_opened = None
                 self._call(self.node.db.commit_implicit(self.session))
 
     def rollback(self) -> None:
         with self._lock:
+            self.node  # noqa: B018 - raises on a closed connection
             if self.session.txn is not None:
                 self._savepoint_opened = None
                 self._call(self._abort())
