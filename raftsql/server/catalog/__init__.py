@@ -235,6 +235,9 @@ class Catalog:
                                  tuple(type_oid(t) for _n, t in introspect.COLUMNS),
                                  tuple(introspect.rows(params)))
         prepared = rewrite.prepare(sql)
+        if prepared.user_tables:
+            raise SqlError("42P01", f'relation "{prepared.user_tables[0]}" does not exist',
+                           hint="the system catalogs are queried apart from user tables")
         columns = tuple(zip(prepared.names, prepared.types, strict=True))
         oids = tuple(type_oid(t) for t in prepared.types)
         if prepared.always_empty:
@@ -276,7 +279,7 @@ def answer(sql: str, ctx: Any, params: Sequence[Any] | None = None) -> Any:
     """The hook of raftsql.server.answers: an `answers.Answer` for a catalog query, else None.
 
     Without `params` a parameterised query is run with NULLs (enough to describe it)."""
-    if not handles(sql):
+    if not handles(sql) or reads_user_tables(sql):
         return None
     catalog = _catalog_for(ctx)
     if catalog is None:
@@ -293,6 +296,17 @@ def answer(sql: str, ctx: Any, params: Sequence[Any] | None = None) -> Any:
     columns = tuple(Column(name, oid) for (name, _t), oid in
                     zip(result.columns, result.type_oids, strict=True))
     return Answer(columns, list(result.rows), result.command_tag)
+
+
+def reads_user_tables(sql: str) -> bool:
+    """True for a statement that also reads user tables (`SELECT current_schema(), x FROM t`):
+    such statements belong to the database, not to the catalog."""
+    if introspect.is_introspection(sql):
+        return False
+    try:
+        return bool(rewrite.prepare(sql).user_tables)
+    except SqlError:
+        return False
 
 
 def param_oids(sql: str) -> tuple[int, ...] | None:

@@ -77,6 +77,7 @@ class Prepared:
     param_types: tuple[str, ...]
     always_empty: bool
     nparams: int  # SQLite's parameter count: the highest ?N left in `sql`
+    user_tables: tuple[str, ...] = ()  # tables read that are not catalog tables
 
 
 _ARRAY_CAST = re.compile(r"(::\s*|\bAS\s+)(?:pg_catalog\s*\.\s*)?([a-z_][a-z0-9_]*)\s*\[\s*\]", re.I)
@@ -562,6 +563,13 @@ def prepare(pg_sql: str) -> Prepared:
             from None
     if not isinstance(tree, exp.Query):
         raise SqlError("0A000", "only SELECT is supported on the system catalogs")
+    ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
+    user_tables = tuple(sorted({
+        t.name for t in tree.find_all(exp.Table)
+        if isinstance(t.this, exp.Identifier) and t.name not in ctes
+        and _table_columns(t) is None}))
+    if user_tables:  # not a catalog query (see reads_user_tables)
+        return Prepared("", (), (), (), False, 0, user_tables)
     first_select = tree
     while isinstance(first_select, exp.Union):
         first_select = first_select.this
@@ -595,4 +603,4 @@ def prepare(pg_sql: str) -> Prepared:
     sql = tree.sql(dialect="sqlite", unsupported_level=ErrorLevel.IGNORE)
     unquoted = re.sub(r"'(?:[^']|'')*'", "''", sql)
     nparams = max((int(n) for n in re.findall(r"\?(\d+)", unquoted)), default=0)
-    return Prepared(sql, names, types, params, empty, nparams)
+    return Prepared(sql, names, types, params, empty, nparams, user_tables)

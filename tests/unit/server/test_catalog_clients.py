@@ -230,3 +230,14 @@ def test_param_oids_follow_the_casts() -> None:
         o.OID_ARRAY, o.TEXT)
     assert param_oids("WITH RECURSIVE typeinfo_tree(oid) AS (...) SELECT 1") == (o.OID_ARRAY,)
     assert param_oids("select * from users where id = $1") is None
+
+
+def test_statements_reading_user_tables_are_not_catalog_queries() -> None:
+    """`answer()` leaves a query that reads user tables to the database, even when it calls a
+    catalog function; pure catalog queries (and CTEs over them) stay with the catalog."""
+    from raftsql.server.catalog import reads_user_tables
+
+    assert reads_user_tables("select current_schema(), x from t")
+    assert reads_user_tables("select * from pg_class c join orders o on o.id = c.oid")
+    assert not reads_user_tables(SQLALCHEMY["get_indexes"][0])
+    assert not reads_user_tables("with x as (select oid from pg_class) select * from x")
