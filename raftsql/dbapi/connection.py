@@ -92,6 +92,10 @@ class Connection:
         except TimeoutError as e:
             raise exc.OperationalError("the node did not answer in time; the outcome is "
                                        "unknown", "40003") from e
+        except exc.Error:
+            raise
+        except Exception as e:
+            raise exc.InternalError(f"{type(e).__name__}: {e}", "XX000") from e
 
     def _prepare(self, sql: str) -> list[SqliteStatement]:
         if not isinstance(sql, str):
@@ -179,10 +183,25 @@ class Connection:
         if isinstance(params, str | bytes) or not isinstance(params, Sequence):
             raise exc.ProgrammingError("parameters are of unsupported type")
         if len(params) != t.nparams:
+            self._compile_error(t.sql)
             raise exc.ProgrammingError(
                 f"Incorrect number of bindings supplied. The current statement uses "
                 f"{t.nparams}, and there are {len(params)} supplied.")
         return list(params)
+
+    def _compile_error(self, sql: str) -> None:
+        """sqlite3 compiles a statement before it counts the bindings, so a statement that
+        does not compile reports that error first. Compile it (EXPLAIN, nothing runs) on a
+        local read connection and raise its 42xxx error if it has one."""
+        if self.dialect != "sqlite":
+            return
+        try:
+            self.node.db.reads.query("EXPLAIN " + sql, ())
+        except SqlError as e:
+            if e.sqlstate.startswith("42") and e.sqlstate != "42501":
+                raise exc.from_sql_error(e, dialect=self.dialect) from e
+        except Exception:  # noqa: BLE001 - only a compile error is of interest here
+            return
 
     # ---------------------------------------------------------------- PEP 249 methods
 
@@ -213,7 +232,7 @@ class Connection:
             if self._node is None:
                 return
             try:
-                if self.session.txn is not None:
+                if self.session.txn is not None and not self._node.closed:
                     self._call(self._abort())
             finally:
                 node, self._node = self._node, None
@@ -294,8 +313,8 @@ class Cursor:
             self.rowcount = max(self.rowcount, 0) + result.rowcount
             if result.lastrowid is not None:
                 conn._last_insert_rowid = result.lastrowid
-            if not many:
-                self.lastrowid = conn._last_insert_rowid
+        if not many:  # sqlite3: after execute(), the connection's last insert rowid
+            self.lastrowid = conn._last_insert_rowid
 
     def execute(self, sql: str, parameters: Any = ()) -> Cursor:
         conn = self._check()

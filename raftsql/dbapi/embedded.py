@@ -73,6 +73,7 @@ class EmbeddedNode:
         self.opts = opts
         self.key = key
         self.refs = 0
+        self.closed = False
         self._lock = _DirLock(Path(opts.data_dir))
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run_loop, name=f"raftsql-node-{key}",
@@ -100,6 +101,9 @@ class EmbeddedNode:
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float = CALL_TIMEOUT) -> T:
         """Run ``coro`` on the node's loop and wait for it (from any other thread)."""
+        if self.closed:
+            coro.close()
+            raise RuntimeError("the embedded node is closed")
         if threading.current_thread() is self._thread:
             coro.close()
             raise RuntimeError("a DB-API call from inside the node's own event loop would "
@@ -122,9 +126,12 @@ class EmbeddedNode:
         return False
 
     def close(self) -> None:
+        if self.closed:
+            return
         try:
             self.call(self.server.stop(), timeout=START_TIMEOUT)
         finally:
+            self.closed = True
             self._stop_loop()
             self._lock.release()
 

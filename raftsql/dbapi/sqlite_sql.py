@@ -291,6 +291,9 @@ def _insert_target(tokens: list[tuple[str, str]]) -> tuple[str | None, tuple[str
             if pos + 3 < len(code) and code[pos + 2] == ("punct", "."):
                 name_pos = pos + 3  # schema.table
             table = _ident(code[name_pos][1])
+            tail = [t.upper() for k, t in code[name_pos + 1 : name_pos + 3] if k == "word"]
+            if tail == ["DEFAULT", "VALUES"]:
+                return table, ()
             cols: list[str] = []
             if name_pos + 1 < len(code) and code[name_pos + 1] == ("punct", "("):
                 for k2, t2 in code[name_pos + 2 :]:
@@ -375,6 +378,9 @@ def _translate_one(text: str) -> SqliteStatement:
         tokens = _fix_defaults(tokens)
     elif first in _WRITE_WORDS:
         kind, tag = StatementKind.WRITE, _WRITE_WORDS[first]
+        if first == "REPLACE":  # the same statement in SQLite; sqlglot parses only this form
+            at = next(i for i, (k, w) in enumerate(tokens) if k == "word")
+            tokens[at] = ("word", "INSERT OR REPLACE")
     elif first == "WITH":
         write = _top_level_write(tokens)
         kind, tag = (StatementKind.WRITE, write) if write else (StatementKind.READ, "SELECT")
