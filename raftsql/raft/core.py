@@ -533,6 +533,10 @@ class Raft:
             case MT.HEARTBEAT_RESP:
                 pr.recent_active = True
                 pr.msg_app_flow_paused = False
+                if m.reject and m.reject_hint < pr.match:
+                    # The follower lost entries it had acknowledged: replicate to it again
+                    # from where its log really ends (a snapshot if that is compacted away).
+                    pr.reset_to_probe(m.reject_hint + 1, match=m.reject_hint)
                 if pr.match < self.raft_log.last_index() or pr.state is ProgressState.PROBE:
                     self.send_append(m.frm)
                 self._on_ack(m)
@@ -780,6 +784,14 @@ class Raft:
         )
 
     def _handle_heartbeat(self, m: Message) -> None:
+        last = self.raft_log.last_index()
+        if m.commit > last:
+            # The leader believes we hold entries we do not: our storage was lost (a wiped
+            # data dir rejoining under the same id). Tell it how far our log really goes
+            # instead of committing past it (etcd panics here).
+            self.send(Message(MT.HEARTBEAT_RESP, to=m.frm, context=m.context, reject=True,
+                              reject_hint=last))
+            return
         self.raft_log.commit_to(m.commit)
         self.send(Message(MT.HEARTBEAT_RESP, to=m.frm, context=m.context))
 

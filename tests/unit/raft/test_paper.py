@@ -378,3 +378,25 @@ def test_follower_crash_and_restart_keeps_durable_state_and_catches_up() -> None
     n.recover()
     n.tick(1)
     assert n.data(3) == [b"a", b"b"]
+
+
+def test_follower_that_lost_its_log_is_replicated_again() -> None:
+    """Reference: Raft paper 5.3 (the leader brings a follower's log into consistency); a
+    follower whose storage was wiped must not commit past its log (etcd would panic) but tell
+    the leader, which resets its progress and sends the entries (or a snapshot) again."""
+    from raft_network import Network
+
+    from raftsql.raft.types import ConfState
+
+    n = Network([1, 2, 3])
+    n.campaign(1)
+    for i in range(5):
+        n.propose(1, f"e{i}".encode())
+    assert n.node(2).status().commit == n.node(1).status().commit
+    leader_commit = n.node(1).status().commit
+    n.add(2, ConfState(voters=(1, 2, 3)))  # restarted with its storage gone
+    assert n.peers[2].log.last_index() == 0
+    n.tick(1)
+    n.send()
+    assert n.node(2).status().commit == leader_commit
+    assert n.peers[2].log.last_index() == n.peers[1].log.last_index()
