@@ -135,6 +135,21 @@ def _catalog_handles() -> Callable[[str], bool] | None:
     return getattr(module, "handles", None)
 
 
+@functools.cache
+def _catalog_param_oids() -> Callable[[str], tuple[int, ...] | None] | None:
+    try:
+        module = importlib.import_module("raftsql.server.catalog")
+    except ImportError:
+        return None
+    return getattr(module, "param_oids", None)
+
+
+def param_oids(sql: str) -> tuple[int, ...] | None:
+    """The catalog emulation's ParameterDescription for one of its queries, if it knows it."""
+    fn = _catalog_param_oids()
+    return fn(sql) if fn is not None else None
+
+
 def handles(sql: str) -> bool:
     """Cheap test: might `answer()` answer this statement?"""
     if _SELECT.match(sql) and (_ITEM.match(_SELECT.match(sql).group("items"))  # type: ignore[union-attr]

@@ -441,8 +441,14 @@ class PgSession:
             return await self._prepare_cursor(text)
         found = answers.answer(text, self.context()) if answers.handles(text) else None
         if found is not None:
-            params = inference.infer_params(inference.parse(text), pieces[0].nparams,
-                                            client_oids, self._schema)
+            known = answers.param_oids(text)
+            nparams = max(pieces[0].nparams, len(client_oids), len(known or ()))
+            params = inference.infer_params(inference.parse(text), nparams, client_oids,
+                                            self._schema)
+            if known is not None and len(known) == nparams:
+                # ours where we found a type (casts, client OIDs), the catalog's elsewhere
+                params = tuple(k if p == o.TEXT else p
+                               for p, k in zip(params, known, strict=True))
             return Prepared(text, "answer", params=params, columns=found.columns, answer=found,
                             fresh=not params)
         t = translate(text)[0]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import struct
 import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -97,12 +98,34 @@ def to_python(oid: int, value: Any, scale: int | None = None) -> Any:
     return str(value)
 
 
+INT2VECTOR, OIDVECTOR = 22, 30
+
+
+def _vector(oid: int, value: Any, fmt: int) -> bytes:
+    """int2vector/oidvector (catalog columns): text "1 2", binary a 1-D array with lower
+    bound 0 (PostgreSQL's int2vectorsend/oidvectorsend)."""
+    if isinstance(value, bytes):
+        value = value.decode()
+    items = [int(v) for v in (value.split() if isinstance(value, str) else value)]
+    if fmt == pgt.TEXT_FORMAT:
+        return " ".join(str(v) for v in items).encode()
+    elem, code = (o.INT2, "h") if oid == INT2VECTOR else (o.OID, "I")
+    out = [struct.pack("!iiI", 1, 0, elem), struct.pack("!ii", len(items), 0)]
+    size = 2 if code == "h" else 4
+    out += [struct.pack("!i" + code, size, v) for v in items]
+    return b"".join(out)
+
+
 def encode_result(oid: int, value: Any, fmt: int, scale: int | None = None) -> bytes | None:
     """One DataRow field. A value that does not fit the described type is sent as its text in
     text format (what a client would see from PostgreSQL's output function) and refused in
     binary format (22P03: a client would misread the bytes)."""
     if value is None:
         return None
+    if oid in (INT2VECTOR, OIDVECTOR):
+        return _vector(oid, value, fmt)
+    if oid not in pgt.CODECS and fmt == pgt.TEXT_FORMAT:
+        return (value if isinstance(value, bytes) else str(value).encode())
     try:
         return pgt.encode(oid, to_python(oid, value, scale), fmt)
     except (ValueError, TypeError, ArithmeticError, InvalidOperation, InvalidValue) as exc:
