@@ -32,6 +32,17 @@ DEFAULT_MAX_CONNECTIONS = 100
 STARTUP_TIMEOUT = 60.0  # PostgreSQL's authentication_timeout
 
 
+def tls_from_env() -> ssl.SSLContext | None:
+    """A server TLS context from RAFTSQL_TLS_CERT / RAFTSQL_TLS_KEY (PEM files), or None:
+    then SSLRequest is answered 'N' and clients continue in plain text."""
+    cert = os.environ.get("RAFTSQL_TLS_CERT")
+    if not cert:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, os.environ.get("RAFTSQL_TLS_KEY") or None)
+    return ctx
+
+
 class PgFrontend:
     """`await start()` listens on `listen`; `await close()` stops listening and ends every
     session (their open transactions roll back)."""
@@ -48,7 +59,7 @@ class PgFrontend:
         self.counters = counters if counters is not None else FrontendCounters()
         self.max_connections = int(os.environ.get("RAFTSQL_MAX_CONNECTIONS", max_connections))
         self.max_message_size = max_message_size
-        self.ssl_context = ssl_context
+        self.ssl_context = ssl_context if ssl_context is not None else tls_from_env()
         self.startup_timeout = startup_timeout
         self.extra_databases: frozenset[str] = frozenset()
         self.describer = Describer(db.sm.path)

@@ -35,6 +35,7 @@ class Cluster:
     data_dir: Path
     size: int = 3
     users_file: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)
     cluster_id: str = field(default_factory=lambda: f"compat-{os.getpid()}-{time.time_ns()}")
     procs: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
     raft_ports: dict[int, int] = field(default_factory=dict)
@@ -54,7 +55,8 @@ class Cluster:
         for i in ids:
             self.raft_ports[i], self.pg_ports[i], self.http_ports[i] = ports[3 * (i - 1):3 * i]
         peers = ",".join(f"{i}=127.0.0.1:{self.raft_ports[i]}" for i in ids)
-        env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+                   **self.env)
         for i in ids:
             cmd = [sys.executable, "-m", "raftsql.cli", "serve", "--node-id", str(i),
                    "--data-dir", str(self.data_dir / f"n{i}"),
