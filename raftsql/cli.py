@@ -195,6 +195,35 @@ def _cluster(args: argparse.Namespace) -> int:
     return 1 if "error" in result else 0
 
 
+def _migrate_parser(sub: Any) -> None:
+    from raftsql.migrate.runner import DEFAULT_DIR, DEFAULT_DSN
+
+    p = sub.add_parser("migrate", help="apply, revert or list schema migrations")
+    p.add_argument("action", choices=["up", "down", "status"])
+    p.add_argument("--dsn", default=DEFAULT_DSN, help=f"any node's Postgres URL ({DEFAULT_DSN})")
+    p.add_argument("--dir", default=DEFAULT_DIR, help="migrations directory (migrations/)")
+    p.add_argument("--to", type=int, help="up: apply up to this version; down: revert every "
+                                          "version above it (default: only the latest)")
+    p.add_argument("--dry-run", action="store_true", help="print what would run, change nothing")
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from raftsql.migrate import runner
+    from raftsql.migrate.files import MigrationFileError
+
+    try:
+        if args.action == "status":
+            rows = runner.status(args.dsn, args.dir)
+            print(runner.format_status(rows))
+            return 1 if any(r.state in ("changed", "missing-file") for r in rows) else 0
+        action = runner.up if args.action == "up" else runner.down
+        action(args.dsn, args.dir, to=args.to, dry_run=args.dry_run)
+    except (runner.MigrationError, MigrationFileError) as exc:
+        print(f"raftsql migrate: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="raftsql", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -212,7 +241,10 @@ def main(argv: list[str] | None = None) -> int:
     cl.add_argument("--node", type=int, help="the node id to add, promote, remove or transfer to")
     cl.add_argument("--addr", help="with add: the new node's Raft address HOST:PORT")
     sub.add_parser("version", help="print the version")
+    _migrate_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "migrate":
+        return _migrate(args)
     if args.command == "serve":
         return _serve(args)
     if args.command == "dev":
