@@ -501,6 +501,9 @@ class RaftNode:
 
     def _maybe_snapshot(self) -> None:
         applied = self.reads.applied
+        # a snapshot installed from the leader counts as the latest one
+        self._last_snapshot_index = max(self._last_snapshot_index,
+                                        self.store.snapshot_metadata.index)
         if applied - self._last_snapshot_index < self.cfg.snapshot_entries:
             return
         durable = self.sm.prepare_compaction()
