@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from raftsql.testing.cluster import SimCluster
     from raftsql.testing.simnode import SimNode
 
-TIMEOUT_US = 25 * TICK_US
+TIMEOUT_US = 12 * TICK_US
 BACKOFF_US = 3 * TICK_US
 
 
@@ -54,7 +54,7 @@ class SimClient:
     def _think(self) -> None:
         if self.stopping:
             return
-        self.cluster.clock.after(self.rng.randint(0, 8 * TICK_US), self._issue)
+        self.cluster.clock.after(self.rng.randint(0, 5 * TICK_US), self._issue)
 
     def _issue(self) -> None:
         if self.stopping or self.pending is not None:
@@ -125,6 +125,7 @@ class SimClient:
     def _retry_if(self, attempt: int):  # noqa: ANN202 - a scheduled closure
         def retry() -> None:
             if self.pending is not None and self.attempt == attempt:
+                self.hint = 0  # that node did not answer: try another one
                 self._send()
 
         return retry

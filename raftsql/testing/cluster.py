@@ -296,8 +296,9 @@ class SimCluster:
         """Run events up to virtual time ``deadline`` or until ``done()``; scripted scenarios
         use it to drive the cluster step by step."""
         clock = self.clock
-        while clock.pending():
-            if clock._heap[0].time > deadline:
+        while True:
+            nxt = clock.next_time()
+            if nxt is None or nxt > deadline:
                 break
             clock.step()
             self.events += 1

@@ -24,8 +24,9 @@ class FaultProxy:
     def __init__(self, host: str = "127.0.0.1") -> None:
         self.host = host
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
-                                        name="fault-proxy")
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, daemon=True, name="fault-proxy"
+        )
         self._servers: dict[Link, asyncio.AbstractServer] = {}
         self._targets: dict[Link, tuple[str, int]] = {}
         self._blocked: set[Link] = set()
@@ -60,8 +61,9 @@ class FaultProxy:
         """Point a link at a new address (a restarted node listening elsewhere)."""
         self._targets[(src, dst)] = target
 
-    async def _forward(self, link: Link, reader: asyncio.StreamReader,
-                       writer: asyncio.StreamWriter) -> None:
+    async def _forward(
+        self, link: Link, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         if link in self._blocked:
             writer.close()
             return
@@ -110,6 +112,7 @@ class FaultProxy:
                 self._blocked.clear()
             else:
                 self._blocked.difference_update(links)
+
         self._loop.call_soon_threadsafe(apply)
 
     def partition(self, *groups: Iterable[int]) -> None:
@@ -139,6 +142,7 @@ class FaultProxy:
             for conns in self._conns.values():
                 for w in list(conns):
                     w.close()
+
         with contextlib.suppress(Exception):
             self._call(shutdown())
         self._loop.call_soon_threadsafe(self._loop.stop)

@@ -168,9 +168,13 @@ def mutate_drop_write(ops: list[Op], rng: random.Random, initial: Any = None) ->
     operations = pair(ops)
     counts, observed = _write_counts(operations), _observed(operations)
     candidates = [
-        w for w in operations
-        if w.f == "write" and w.status is OpType.OK and w.value != initial
-        and counts[(w.key, w.value)] == 1 and (w.key, w.value) in observed
+        w
+        for w in operations
+        if w.f == "write"
+        and w.status is OpType.OK
+        and w.value != initial
+        and counts[(w.key, w.value)] == 1
+        and (w.key, w.value) in observed
     ]
     if not candidates:
         return None
@@ -183,9 +187,13 @@ def mutate_flip_cas(ops: list[Op], rng: random.Random, initial: Any = None) -> l
     operations = pair(ops)
     counts, observed = _write_counts(operations), _observed(operations)
     candidates = [
-        c for c in operations
-        if c.f == "cas" and c.status is OpType.OK and _written(c) != initial
-        and counts[(c.key, _written(c))] == 1 and (c.key, _written(c)) in observed
+        c
+        for c in operations
+        if c.f == "cas"
+        and c.status is OpType.OK
+        and _written(c) != initial
+        and counts[(c.key, _written(c))] == 1
+        and (c.key, _written(c)) in observed
     ]
     if not candidates:
         return None
@@ -207,7 +215,9 @@ def mutate_stale_read(ops: list[Op], rng: random.Random, initial: Any = None) ->
     counts = _write_counts(operations)
     candidates = []
     for key in {o.key for o in operations}:
-        writes = [o for o in operations if o.key == key and o.f == "write" and o.status is OpType.OK]
+        writes = [
+            o for o in operations if o.key == key and o.f == "write" and o.status is OpType.OK
+        ]
         unique = [w for w in writes if w.value != initial and counts[(key, w.value)] == 1]
         if not unique:
             continue
@@ -217,8 +227,12 @@ def mutate_stale_read(ops: list[Op], rng: random.Random, initial: Any = None) ->
             continue
         settled = min(after)
         candidates += [
-            (r, w1.value) for r in operations
-            if r.key == key and r.f == "read" and r.status is OpType.OK and r.call > settled
+            (r, w1.value)
+            for r in operations
+            if r.key == key
+            and r.f == "read"
+            and r.status is OpType.OK
+            and r.call > settled
             and r.output != w1.value
         ]
     if not candidates:

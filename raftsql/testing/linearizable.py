@@ -131,7 +131,8 @@ def relevant(ops: list[Operation]) -> list[Operation]:
     or a kept ``info`` cas expecting v (which may itself take effect arbitrarily late).
     """
     kept = [
-        op for op in ops
+        op
+        for op in ops
         if op.status is not OpType.FAIL and not (op.f == "read" and op.status is not OpType.OK)
     ]
     while True:
@@ -142,7 +143,8 @@ def relevant(ops: list[Operation]) -> list[Operation]:
                 seen_until[v] = max(seen_until.get(v, -1.0), op.returns_at)
         before = len(kept)
         kept = [
-            op for op in kept
+            op
+            for op in kept
             if op.status is OpType.OK or seen_until.get(_written(op), -1.0) > op.call
         ]
         if len(kept) == before:
@@ -196,8 +198,10 @@ class _KeySearch:
             self.unsupported = True
             return False
         kind = [_KINDS[op.f] for op in ok_ops]
-        arg_a = [freeze(op.output if op.f == "read" else op.value[0] if op.f == "cas" else op.value)
-                 for op in ok_ops]
+        arg_a = [
+            freeze(op.output if op.f == "read" else op.value[0] if op.f == "cas" else op.value)
+            for op in ok_ops
+        ]
         arg_b = [freeze(op.value[1]) if op.f == "cas" else None for op in ok_ops]
         tokens = _Tokens([op for op in self.ops if op.status is not OpType.OK])
 
@@ -296,8 +300,9 @@ class _KeySearch:
                 prv[nxt[i]] = i
                 entry = nxt[i]
 
-    def _dominated(self, seen: dict[tuple[int, Any], list[int]], lin_ok: int, state: Any,
-                   used: int) -> bool:
+    def _dominated(
+        self, seen: dict[tuple[int, Any], list[int]], lin_ok: int, state: Any, used: int
+    ) -> bool:
         """True if an equal or better configuration was reached before (see the memo note).
 
         Only the most recent ``_SCAN`` token sets are compared: skipping fewer is still sound,
@@ -353,8 +358,13 @@ class _KeySearch:
         assert self.best is not None
         prefix, op, state = self.best
         return LinearizabilityResult(
-            valid=False, key=self.key, op=op, prefix=tuple(prefix), state=state,
-            explanation=self._explain(op, tuple(prefix), state), **stats,
+            valid=False,
+            key=self.key,
+            op=op,
+            prefix=tuple(prefix),
+            state=state,
+            explanation=self._explain(op, tuple(prefix), state),
+            **stats,
         )
 
     def _explain(self, op: Operation, prefix: tuple[Operation, ...], state: Any) -> str:

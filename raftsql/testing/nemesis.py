@@ -65,7 +65,9 @@ class Nemesis:
     def partition(self) -> None:
         c = self.cluster
         ids = sorted(c.nodes)
-        mode = self.rng.choice(["isolate_leader", "isolate_one", "split", "asymmetric"])
+        mode = self.rng.choices(
+            ["isolate_leader", "isolate_one", "split", "asymmetric"], weights=[4, 2, 2, 2]
+        )[0]
         leader = c.current_leader()
         if mode == "isolate_leader" and leader is not None:
             c.network.partition([[leader.id], [i for i in ids if i != leader.id]])
@@ -106,7 +108,13 @@ class Nemesis:
         c = self.cluster
         if not (self.active and c.options.faults.leader_churn and self.rng.random() < 0.7):
             return
-        delay = self.rng.randint(0, 4 * c.options.network.delay_max_us)
+        # Half the strikes land at once (the no-op is lost on the wire), half within a few
+        # message delays (an old-term entry may be acknowledged, the no-op not yet).
+        delay = (
+            0
+            if self.rng.random() < 0.5
+            else self.rng.randint(0, 4 * c.options.network.delay_max_us)
+        )
         isolate = self.rng.random() < 0.6
         boot = node.boot
         down_for = self.rng.randint(1, 30) * TICK_US

@@ -279,7 +279,14 @@ def pair(ops: Iterable[Op]) -> list[Operation]:
         if call.f != op.f or call.key != op.key:
             raise HistoryError(f"completion at index {op.index} does not match its invocation")
         done[call.index] = Operation(
-            call.process, call.f, call.key, call.value, op.value, op.type, call.index, op.index,
+            call.process,
+            call.f,
+            call.key,
+            call.value,
+            op.value,
+            op.type,
+            call.index,
+            op.index,
             op.error,
         )
     for call in open_.values():

@@ -102,7 +102,7 @@ def swarm(seed: int, safety_ticks: int = 300) -> SimOptions:
     o.check_quorum = o.lease or rng.random() < 0.7
     bound = max_safe_drift(o.election_tick, o.lease_margin_ticks)
     o.max_drift = rng.choice([0.0, bound * 0.5, bound * 0.9])
-    if rng.random() < 0.3:
+    if rng.random() < 0.4:
         o.max_size_per_msg = 1  # one entry per APP message: old-term entries commit alone
         o.max_inflight_msgs = rng.choice([1, 4, 256])
     o.compact_every = rng.choice([0, 3, 10, 30])

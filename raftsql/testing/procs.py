@@ -59,9 +59,18 @@ class NodeProc:
 class ProcessCluster:
     """``n`` voters (ids 1..n), optionally behind a fault proxy; more can join later."""
 
-    def __init__(self, base_dir: Path, n: int = 3, *, proxy: bool = False,
-                 tick_ms: int = 50, election_tick: int = 10, snapshot_entries: int = 10_000,
-                 secret: bytes | None = None, extra_args: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        base_dir: Path,
+        n: int = 3,
+        *,
+        proxy: bool = False,
+        tick_ms: int = 50,
+        election_tick: int = 10,
+        snapshot_entries: int = 10_000,
+        secret: bytes | None = None,
+        extra_args: list[str] | None = None,
+    ) -> None:
         self.base_dir = Path(base_dir)
         self.tick_ms = tick_ms
         self.election_tick = election_tick
@@ -79,8 +88,15 @@ class ProcessCluster:
         self._initial = list(range(1, n + 1))
 
     def _define(self, node_id: int, join: bool = False) -> NodeProc:
-        node = NodeProc(node_id, self.base_dir / f"node{node_id}", free_port(), free_port(),
-                        free_port(), self.base_dir / f"node{node_id}.log", join=join)
+        node = NodeProc(
+            node_id,
+            self.base_dir / f"node{node_id}",
+            free_port(),
+            free_port(),
+            free_port(),
+            self.base_dir / f"node{node_id}.log",
+            join=join,
+        )
         self.nodes[node_id] = node
         if self.proxy is not None:
             for other in self.nodes.values():
@@ -101,14 +117,28 @@ class ProcessCluster:
         if node.join:
             peers = ""
         cmd = [
-            sys.executable, "-m", "raftsql.cli", "serve",
-            "--node-id", str(node_id), "--data-dir", str(node.data_dir),
-            "--raft-listen", f"{HOST}:{node.raft_port}",
-            "--pg-listen", f"{HOST}:{node.pg_port}",
-            "--http-listen", f"{HOST}:{node.http_port}",
-            "--peers", peers,
-            "--tick-ms", str(self.tick_ms), "--election-tick", str(self.election_tick),
-            "--snapshot-entries", str(self.snapshot_entries),
+            sys.executable,
+            "-m",
+            "raftsql.cli",
+            "serve",
+            "--node-id",
+            str(node_id),
+            "--data-dir",
+            str(node.data_dir),
+            "--raft-listen",
+            f"{HOST}:{node.raft_port}",
+            "--pg-listen",
+            f"{HOST}:{node.pg_port}",
+            "--http-listen",
+            f"{HOST}:{node.http_port}",
+            "--peers",
+            peers,
+            "--tick-ms",
+            str(self.tick_ms),
+            "--election-tick",
+            str(self.election_tick),
+            "--snapshot-entries",
+            str(self.snapshot_entries),
             *self.extra_args,
         ]
         if node.join:
@@ -128,8 +158,9 @@ class ProcessCluster:
             node.data_dir.mkdir(parents=True, exist_ok=True)
             log = open(node.log_path, "ab")  # noqa: SIM115 - lives as long as the process
             env = dict(os.environ)
-            env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2]) + os.pathsep + env.get(
-                "PYTHONPATH", "")
+            env["PYTHONPATH"] = (
+                str(Path(__file__).resolve().parents[2]) + os.pathsep + env.get("PYTHONPATH", "")
+            )
             node.proc = subprocess.Popen(self.command(i), stdout=log, stderr=log, env=env)
             log.close()
 
@@ -198,8 +229,7 @@ class ProcessCluster:
     # ------------------------------------------------------------------ observation
 
     def http(self, node_id: int, path: str, method: str = "GET", timeout: float = 2.0) -> Any:
-        req = urllib.request.Request(f"http://{self.nodes[node_id].http_addr}{path}",
-                                     method=method)
+        req = urllib.request.Request(f"http://{self.nodes[node_id].http_addr}{path}", method=method)
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
                 return json.loads(resp.read())
@@ -232,8 +262,9 @@ class ProcessCluster:
                 return i
         return None
 
-    def wait_for_leader(self, timeout: float = 10.0, among: list[int] | None = None,
-                        exclude: int | None = None) -> int:
+    def wait_for_leader(
+        self, timeout: float = 10.0, among: list[int] | None = None, exclude: int | None = None
+    ) -> int:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             leader = self.leader(among)
@@ -252,8 +283,11 @@ class ProcessCluster:
             applied = {i: sts[i]["applied_index"] for i in ids_ if i in sts}
             commits = {i: sts[i]["commit_index"] for i in ids_ if i in sts}
             last = {"applied": applied, "commits": commits}
-            if len(applied) == len(ids_) and len(set(applied.values())) == 1 and \
-                    max(commits.values()) == next(iter(applied.values())):
+            if (
+                len(applied) == len(ids_)
+                and len(set(applied.values())) == 1
+                and max(commits.values()) == next(iter(applied.values()))
+            ):
                 return next(iter(applied.values()))
             time.sleep(0.05)
         raise TimeoutError(f"nodes did not converge within {timeout}s: {last}")

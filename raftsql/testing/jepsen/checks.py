@@ -27,8 +27,11 @@ def check_set(ops: list[Operation]) -> CheckResult:
     maybe = {o.value for o in adds if o.status is OpType.INFO}
     attempted = {o.value for o in adds}
     finals = final_reads(ops)
-    stats: dict[str, Any] = {"adds_ok": len(ok), "adds_info": len(maybe),
-                             "adds_fail": len(attempted) - len(ok) - len(maybe)}
+    stats: dict[str, Any] = {
+        "adds_ok": len(ok),
+        "adds_info": len(maybe),
+        "adds_fail": len(attempted) - len(ok) - len(maybe),
+    }
     if not finals or any(f.status is not OpType.OK for f in finals):
         missing = [f.process for f in finals if f.status is not OpType.OK]
         return CheckResult(None, f"final reads did not complete: {missing or 'none made'}", stats)
@@ -40,18 +43,25 @@ def check_set(ops: list[Operation]) -> CheckResult:
             return CheckResult(False, f"{f.process}: duplicate elements {dup[:10]}", stats)
         lost = sorted(ok - got)
         if lost:
-            return CheckResult(False, f"{f.process}: {len(lost)} acknowledged adds lost, "
-                                      f"first {lost[:10]}", stats)
+            return CheckResult(
+                False, f"{f.process}: {len(lost)} acknowledged adds lost, first {lost[:10]}", stats
+            )
         unexpected = sorted(got - attempted)
         if unexpected:
-            return CheckResult(False, f"{f.process}: {len(unexpected)} elements never added, "
-                                      f"first {unexpected[:10]}", stats)
+            return CheckResult(
+                False,
+                f"{f.process}: {len(unexpected)} elements never added, first {unexpected[:10]}",
+                stats,
+            )
         if first is None:
             first = (str(f.process), got)
         elif got != first[1]:
             diff = sorted(got ^ first[1])
-            return CheckResult(False, f"{f.process} and {first[0]} disagree on {len(diff)} "
-                                      f"elements, first {diff[:10]}", stats)
+            return CheckResult(
+                False,
+                f"{f.process} and {first[0]} disagree on {len(diff)} elements, first {diff[:10]}",
+                stats,
+            )
     assert first is not None
     stats["final_size"] = len(first[1])
     stats["info_adds_present"] = len(first[1] & maybe)
@@ -61,21 +71,26 @@ def check_set(ops: list[Operation]) -> CheckResult:
 def check_bank(ops: list[Operation], total: int, accounts: int) -> CheckResult:
     reads = [o for o in ops if o.f == "read" and o.status is OpType.OK]
     transfers = Counter(o.status.value for o in ops if o.f == "transfer")
-    stats: dict[str, Any] = {"reads_ok": len(reads), **{f"transfers_{k}": v
-                                                       for k, v in transfers.items()}}
+    stats: dict[str, Any] = {
+        "reads_ok": len(reads),
+        **{f"transfers_{k}": v for k, v in transfers.items()},
+    }
     for o in reads:
         balances = dict((int(a), int(b)) for a, b in o.output)
         if sorted(balances) != list(range(accounts)) or len(o.output) != accounts:
-            return CheckResult(False, f"read {o.call} by {o.process} lists accounts "
-                                      f"{sorted(balances)}", stats)
+            return CheckResult(
+                False, f"read {o.call} by {o.process} lists accounts {sorted(balances)}", stats
+            )
         got = sum(balances.values())
         if got != total:
-            return CheckResult(False, f"read {o.call} by {o.process} sums to {got}, not {total}: "
-                                      f"{o.output}", stats)
+            return CheckResult(
+                False, f"read {o.call} by {o.process} sums to {got}, not {total}: {o.output}", stats
+            )
         negative = {a: b for a, b in balances.items() if b < 0}
         if negative:
-            return CheckResult(False, f"read {o.call} by {o.process} has negative balances "
-                                      f"{negative}", stats)
+            return CheckResult(
+                False, f"read {o.call} by {o.process} has negative balances {negative}", stats
+            )
     finals = final_reads(ops)
     if not finals or any(f.status is not OpType.OK for f in finals):
         missing = [f.process for f in finals if f.status is not OpType.OK]

@@ -64,8 +64,16 @@ class ProcessClient:
     because an operation that timed out may still occupy it.
     """
 
-    def __init__(self, history: History, process: int, endpoint: Endpoint, *,
-                 read_level: str, op_timeout: float, connect_timeout: float = 2.0) -> None:
+    def __init__(
+        self,
+        history: History,
+        process: int,
+        endpoint: Endpoint,
+        *,
+        read_level: str,
+        op_timeout: float,
+        connect_timeout: float = 2.0,
+    ) -> None:
         self.history = history
         self.process = process
         self.endpoint = endpoint
@@ -78,11 +86,14 @@ class ProcessClient:
         """Open the connection and set the session's read level (raises on failure)."""
         if self.conn is None or self.conn.is_closed():
             self.conn = None
-            conn = await asyncpg.connect(self.endpoint.dsn, timeout=self.connect_timeout,
-                                         statement_cache_size=0)
+            conn = await asyncpg.connect(
+                self.endpoint.dsn, timeout=self.connect_timeout, statement_cache_size=0
+            )
             try:
-                await conn.execute(f"SET raftsql.read_consistency = '{self.read_level}'",
-                                   timeout=self.connect_timeout)
+                await conn.execute(
+                    f"SET raftsql.read_consistency = '{self.read_level}'",
+                    timeout=self.connect_timeout,
+                )
             except BaseException:
                 conn.terminate()
                 raise
@@ -94,8 +105,9 @@ class ProcessClient:
             self.conn.terminate()
             self.conn = None
 
-    async def run(self, f: str, key: Any, value: Any,
-                  body: Callable[[asyncpg.Connection], Awaitable[Any]]) -> OpType:
+    async def run(
+        self, f: str, key: Any, value: Any, body: Callable[[asyncpg.Connection], Awaitable[Any]]
+    ) -> OpType:
         """Invoke ``f`` on ``key`` with ``value``; ``body`` runs it and returns the result."""
         op = self.history.invoke(self.process, f, key, value)
         try:
@@ -116,8 +128,11 @@ class ProcessClient:
             kind, why = classify(exc)
             if kind is OpType.FAIL:
                 self.history.fail(op, why)
-                keep = exc.keep_connection if isinstance(exc, DefiniteFailure) else \
-                    isinstance(exc, asyncpg.PostgresError)
+                keep = (
+                    exc.keep_connection
+                    if isinstance(exc, DefiniteFailure)
+                    else isinstance(exc, asyncpg.PostgresError)
+                )
                 if not keep:
                     self.drop()
             else:

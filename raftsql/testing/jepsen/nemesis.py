@@ -96,9 +96,16 @@ class NemesisLog:
 class Nemesis(threading.Thread):
     """Runs the schedule in its own thread (the cluster API blocks); ``stop`` ends it early."""
 
-    def __init__(self, cluster: FaultCluster, kinds: list[str], rng: random.Random,
-                 duration: float, log: NemesisLog, clock_rate: float | None = None,
-                 quiet: tuple[float, float] = (1.0, 3.0)) -> None:
+    def __init__(
+        self,
+        cluster: FaultCluster,
+        kinds: list[str],
+        rng: random.Random,
+        duration: float,
+        log: NemesisLog,
+        clock_rate: float | None = None,
+        quiet: tuple[float, float] = (1.0, 3.0),
+    ) -> None:
         super().__init__(name="nemesis", daemon=True)
         unknown = set(kinds) - set(KINDS)
         if unknown:
@@ -124,8 +131,11 @@ class Nemesis(threading.Thread):
     def run(self) -> None:
         deadline = time.monotonic() + self.duration
         faults: dict[str, Callable[[], None]] = {
-            "kill": self.kill, "pause": self.pause, "partition": self.partition,
-            "member": self.member, "clock": self.clock,
+            "kill": self.kill,
+            "pause": self.pause,
+            "partition": self.partition,
+            "member": self.member,
+            "clock": self.clock,
         }
         try:
             while not self._sleep(self.rng.uniform(*self.quiet)):
@@ -156,7 +166,7 @@ class Nemesis(threading.Thread):
     def _running_members(self) -> list[int]:
         return [i for i in self.c.members() if self.c.nodes[i].running]
 
-    def _target(self, leader_bias: float) -> tuple[int, str]:
+    def _pick(self, leader_bias: float) -> tuple[int, str]:
         live = self._running_members()
         if self.rng.random() < leader_bias:
             leader = self.c.current_leader(live)
@@ -167,7 +177,7 @@ class Nemesis(threading.Thread):
     # ------------------------------------------------------------------ faults
 
     def kill(self) -> None:
-        node, why = self._target(0.5)
+        node, why = self._pick(0.5)
         self.log.add(f"kill -9 n{node} ({why})")
         self.c.kill(node)
         self.killed.add(node)
@@ -175,7 +185,7 @@ class Nemesis(threading.Thread):
         self._restart_killed()
 
     def pause(self) -> None:
-        node, why = self._target(0.75)
+        node, why = self._pick(0.75)
         self.log.add(f"SIGSTOP n{node} ({why})")
         self.c.pause(node)
         self.paused.add(node)
@@ -267,8 +277,9 @@ class Nemesis(threading.Thread):
             if leader is None:
                 continue
             try:
-                res = self.c.http(leader, f"/cluster/{action}?id={node}{extra}", method="POST",
-                                  timeout=15)
+                res = self.c.http(
+                    leader, f"/cluster/{action}?id={node}{extra}", method="POST", timeout=15
+                )
             except OSError as exc:
                 res = {"error": repr(exc)}
             if "error" not in res:
@@ -281,8 +292,7 @@ class Nemesis(threading.Thread):
     def clock(self) -> None:
         """Make the leader's clock run at ``rate``, give it leadership, then isolate it."""
         assert self.c.proxy is not None
-        rate = self.clock_rate if self.clock_rate is not None else \
-            self.rng.choice(SAFE_CLOCK_RATES)
+        rate = self.clock_rate if self.clock_rate is not None else self.rng.choice(SAFE_CLOCK_RATES)
         live = self._running_members()
         leader = self.c.wait_leader(5.0, live)
         if leader is None:

@@ -36,17 +36,29 @@ class Options:
     clock_rate: float | None = None
     read_level: str = "lease"
     concurrency: int = 8
+    readers: int | None = None
+    """Read-only processes, one per node in turn; None: one per node with the clock nemesis."""
     op_timeout: float = 3.0
+    reader_timeout: float = 1.0
+    """A reader gives up sooner, so one stuck read does not make it miss a whole fault."""
     check_time_limit: float = 60.0
     keep: bool = False
     out: Path | None = None
     """Directory for the run (cluster data, node logs, history.jsonl); a temp dir if None."""
 
+    def effective_readers(self) -> int:
+        if self.readers is not None:
+            return self.readers
+        return self.nodes if "clock" in self.nemesis else 0
+
     def describe(self) -> str:
-        return (f"SEED={self.seed} workload={self.workload} nemesis={','.join(self.nemesis)} "
-                f"time={self.time:g} nodes={self.nodes} clock_rate={self.clock_rate} "
-                f"read_level={self.read_level} concurrency={self.concurrency} "
-                f"op_timeout={self.op_timeout:g}")
+        return (
+            f"SEED={self.seed} workload={self.workload} nemesis={','.join(self.nemesis)} "
+            f"time={self.time:g} nodes={self.nodes} clock_rate={self.clock_rate} "
+            f"read_level={self.read_level} concurrency={self.concurrency} "
+                f"readers={self.effective_readers()} "
+            f"op_timeout={self.op_timeout:g}"
+        )
 
 
 @dataclass
@@ -84,8 +96,15 @@ def run(opts: Options, out: TextIO = sys.stdout) -> RunResult:
     try:
         result = _run(opts, cluster, workload, history, log, run_dir, out)
     except Exception as exc:  # noqa: BLE001 - a harness failure is a verdict too
-        result = RunResult("UNKNOWN", f"harness error: {type(exc).__name__}: {exc}", None,
-                           _counts(history), log.lines, run_dir, 0.0)
+        result = RunResult(
+            "UNKNOWN",
+            f"harness error: {type(exc).__name__}: {exc}",
+            None,
+            _counts(history),
+            log.lines,
+            run_dir,
+            0.0,
+        )
     finally:
         cluster.close()
         history.dump(run_dir / "history.jsonl")
@@ -102,15 +121,28 @@ def run(opts: Options, out: TextIO = sys.stdout) -> RunResult:
     return result
 
 
-def _run(opts: Options, cluster: FaultCluster, workload: Workload, history: History,
-         log: NemesisLog, run_dir: Path, out: TextIO) -> RunResult:
+def _run(
+    opts: Options,
+    cluster: FaultCluster,
+    workload: Workload,
+    history: History,
+    log: NemesisLog,
+    run_dir: Path,
+    out: TextIO,
+) -> RunResult:
     cluster.start()
     if cluster.wait_leader(30.0) is None:
         raise TimeoutError("no leader elected at start")
     asyncio.run(_setup(cluster, workload))
     log.start = time.monotonic()
-    nemesis = Nemesis(cluster, opts.nemesis, random.Random(f"nemesis-{opts.seed}"),
-                      opts.time, log, clock_rate=opts.clock_rate)
+    nemesis = Nemesis(
+        cluster,
+        opts.nemesis,
+        random.Random(f"nemesis-{opts.seed}"),
+        opts.time,
+        log,
+        clock_rate=opts.clock_rate,
+    )
     nemesis.start()
     try:
         asyncio.run(_clients(opts, cluster, workload, history))
@@ -125,13 +157,19 @@ def _run(opts: Options, cluster: FaultCluster, workload: Workload, history: Hist
         index = cluster.wait_converged(60.0, ids=members)
     except TimeoutError as exc:
         log.add(f"after healing: {exc}")
-        return RunResult("UNKNOWN", f"no convergence after healing: {exc}", None,
-                         _counts(history), log.lines, run_dir, 0.0)
+        return RunResult(
+            "UNKNOWN",
+            f"no convergence after healing: {exc}",
+            None,
+            _counts(history),
+            log.lines,
+            run_dir,
+            0.0,
+        )
     log.add(f"healed: members {members} converged at applied index {index}")
     asyncio.run(workload.final(history, {i: cluster.nodes[i].pg_dsn for i in members}))
     check = workload.check(history, opts.check_time_limit)
-    return RunResult(check.verdict, check.anomaly, check, _counts(history), log.lines,
-                     run_dir, 0.0)
+    return RunResult(check.verdict, check.anomaly, check, _counts(history), log.lines, run_dir, 0.0)
 
 
 async def _setup(cluster: FaultCluster, workload: Workload) -> None:
@@ -142,8 +180,9 @@ async def _setup(cluster: FaultCluster, workload: Workload) -> None:
         try:
             if leader is None:
                 raise ConnectionError("no leader yet")
-            conn = await asyncpg.connect(cluster.nodes[leader].pg_dsn, timeout=5,
-                                         statement_cache_size=0)
+            conn = await asyncpg.connect(
+                cluster.nodes[leader].pg_dsn, timeout=5, statement_cache_size=0
+            )
             try:
                 await workload.setup(conn)
                 return
@@ -157,40 +196,46 @@ async def _setup(cluster: FaultCluster, workload: Workload) -> None:
 
 async def _clients(opts: Options, cluster: FaultCluster, workload: Workload,
                    history: History) -> None:
+    """``concurrency`` mixed processes spread over the nodes, plus ``readers`` read-only ones,
+    one per node in turn. A reader never blocks behind a write that cannot commit and stays on
+    its node (as long as it is a member), so it keeps asking that node (an isolated old leader,
+    say) for reads throughout a fault; other processes move to a random node after a crash."""
     deadline = time.monotonic() + opts.time
+    readers = opts.effective_readers()
+    workers = opts.concurrency + readers
 
     async def worker(w: int) -> None:
         rng = random.Random(f"client-{opts.seed}-{w}")
+        reader = w >= opts.concurrency
         process = w
+        members = cluster.members()
+        node = members[(w - opts.concurrency if reader else w) % len(members)]
 
-        def endpoint() -> Endpoint:
-            """First every node gets its share of clients; later ones pick any member."""
+        def fresh(node: int) -> ProcessClient:
+            return ProcessClient(history, process, Endpoint(node, cluster.nodes[node].pg_dsn),
+                                 read_level=opts.read_level,
+                                 op_timeout=opts.reader_timeout if reader else opts.op_timeout)
+
+        def next_node() -> int:
             members = cluster.members()
-            first = process < opts.concurrency and client is None
-            node = members[w % len(members)] if first else rng.choice(members)
-            return Endpoint(node, cluster.nodes[node].pg_dsn)
+            return node if reader and node in members else rng.choice(members)
 
-        client: ProcessClient | None = None
-
-        client = ProcessClient(history, process, endpoint(), read_level=opts.read_level,
-                               op_timeout=opts.op_timeout)
+        client = fresh(node)
         try:
             while time.monotonic() < deadline:
-                f, key, value = workload.generate(rng)
+                f, key, value = workload.generate(rng, reader)
                 kind = await client.run(f, key, value, workload.body(f, key, value))
                 if kind is OpType.INFO:
                     client.close()
-                    process += opts.concurrency  # Jepsen: a crashed process gets a new id
-                    client = ProcessClient(history, process, endpoint(),
-                                           read_level=opts.read_level,
-                                           op_timeout=opts.op_timeout)
+                    process += workers  # Jepsen: a crashed process comes back with a new id
+                    client = fresh(next_node())
                 elif kind is OpType.FAIL and client.conn is None:
                     await asyncio.sleep(0.1)  # could not connect: try another node soon
-                    client.endpoint = endpoint()
+                    client.endpoint = fresh(next_node()).endpoint
         finally:
             client.close()
 
-    await asyncio.gather(*(worker(w) for w in range(opts.concurrency)))
+    await asyncio.gather(*(worker(w) for w in range(workers)))
 
 
 def _counts(history: History) -> dict[str, int]:

@@ -54,8 +54,8 @@ class Workload(ABC):
         """Create and fill the tables (through the leader, before any fault)."""
 
     @abstractmethod
-    def generate(self, rng: random.Random) -> tuple[str, Any, Any]:
-        """The next operation: ``(f, key, value)``."""
+    def generate(self, rng: random.Random, reader: bool = False) -> tuple[str, Any, Any]:
+        """The next operation: ``(f, key, value)``; only reads for a read-only process."""
 
     @abstractmethod
     def body(self, f: str, key: Any, value: Any) -> Body:
@@ -77,6 +77,7 @@ def _status_count(status: str) -> int:
 
 # ---------------------------------------------------------------------------------- register
 
+
 class RegisterWorkload(Workload):
     """Read / write / cas on a few integer registers; values are unique across the run."""
 
@@ -92,10 +93,10 @@ class RegisterWorkload(Workload):
         for k in range(self.keys):
             await conn.execute("INSERT INTO registers (k, v) VALUES ($1, 0)", k)
 
-    def generate(self, rng: random.Random) -> tuple[str, Any, Any]:
+    def generate(self, rng: random.Random, reader: bool = False) -> tuple[str, Any, Any]:
         key = rng.randrange(self.keys)
         roll = rng.random()
-        if roll < 0.5:
+        if reader or roll < 0.5:
             return "read", key, None
         if roll < 0.75:
             return "write", key, next(self._values)
@@ -121,7 +122,8 @@ class RegisterWorkload(Workload):
         async def cas(conn: asyncpg.Connection) -> Any:
             old, new = value
             status = await conn.execute(
-                "UPDATE registers SET v = $1 WHERE k = $2 AND v = $3", new, key, old)
+                "UPDATE registers SET v = $1 WHERE k = $2 AND v = $3", new, key, old
+            )
             if _status_count(status) == 0:
                 raise DefiniteFailure("cas: value differs")
             seen.append(new)
@@ -131,8 +133,11 @@ class RegisterWorkload(Workload):
 
     def check(self, history: History, time_limit: float) -> CheckResult:
         res = check_register(history, initial=0, time_limit=time_limit)
-        stats = {"keys": res.keys, "configurations": res.configurations,
-                 "check_seconds": round(res.elapsed, 2)}
+        stats = {
+            "keys": res.keys,
+            "configurations": res.configurations,
+            "check_seconds": round(res.elapsed, 2),
+        }
         if res.valid:
             return CheckResult(True, stats=stats)
         if res.valid is None:
@@ -142,6 +147,7 @@ class RegisterWorkload(Workload):
 
 
 # --------------------------------------------------------------------------------------- set
+
 
 class SetWorkload(Workload):
     """Unique inserts; the final state of every node is read after healing."""
@@ -154,8 +160,8 @@ class SetWorkload(Workload):
     async def setup(self, conn: asyncpg.Connection) -> None:
         await conn.execute("CREATE TABLE elements (e int PRIMARY KEY)")
 
-    def generate(self, rng: random.Random) -> tuple[str, Any, Any]:
-        return "add", None, next(self._elements)
+    def generate(self, rng: random.Random, reader: bool = False) -> tuple[str, Any, Any]:
+        return "add", None, next(self._elements)  # the set workload reads only at the end
 
     def body(self, f: str, key: Any, value: Any) -> Body:
         async def add(conn: asyncpg.Connection) -> Any:
@@ -165,8 +171,9 @@ class SetWorkload(Workload):
         return add
 
     async def final(self, history: History, dsns: dict[int, str]) -> None:
-        await _final_reads(history, dsns, "SELECT e FROM elements ORDER BY e",
-                           lambda rows: [r[0] for r in rows])
+        await _final_reads(
+            history, dsns, "SELECT e FROM elements ORDER BY e", lambda rows: [r[0] for r in rows]
+        )
 
     def check(self, history: History, time_limit: float) -> CheckResult:
         from raftsql.testing.jepsen.checks import check_set
@@ -175,6 +182,7 @@ class SetWorkload(Workload):
 
 
 # -------------------------------------------------------------------------------------- bank
+
 
 class BankWorkload(Workload):
     """Transfers between accounts in interactive transactions; reads of all balances."""
@@ -189,17 +197,19 @@ class BankWorkload(Workload):
     async def setup(self, conn: asyncpg.Connection) -> None:
         await conn.execute("CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL)")
         for i in range(self.accounts):
-            await conn.execute("INSERT INTO accounts (id, balance) VALUES ($1, $2)", i,
-                               self.balance)
+            await conn.execute(
+                "INSERT INTO accounts (id, balance) VALUES ($1, $2)", i, self.balance
+            )
 
-    def generate(self, rng: random.Random) -> tuple[str, Any, Any]:
-        if rng.random() < 0.5:
+    def generate(self, rng: random.Random, reader: bool = False) -> tuple[str, Any, Any]:
+        if reader or rng.random() < 0.5:
             return "read", None, None
         src, dst = rng.sample(range(self.accounts), 2)
         return "transfer", None, [src, dst, rng.randint(1, 5)]
 
     def body(self, f: str, key: Any, value: Any) -> Body:
         if f == "read":
+
             async def read(conn: asyncpg.Connection) -> Any:
                 rows = await conn.fetch("SELECT id, balance FROM accounts ORDER BY id")
                 return [[r[0], r[1]] for r in rows]
@@ -214,17 +224,21 @@ class BankWorkload(Workload):
                 await conn.execute("BEGIN")
                 debit = await conn.execute(
                     "UPDATE accounts SET balance = balance - $1 WHERE id = $2 AND balance >= $1",
-                    amount, src)
+                    amount,
+                    src,
+                )
                 if _status_count(debit) == 0:
                     await conn.execute("ROLLBACK")
                     raise DefiniteFailure("insufficient funds")
                 await conn.execute(
-                    "UPDATE accounts SET balance = balance + $1 WHERE id = $2", amount, dst)
+                    "UPDATE accounts SET balance = balance + $1 WHERE id = $2", amount, dst
+                )
             except DefiniteFailure:
                 raise
             except Exception as exc:  # noqa: BLE001
-                raise DefiniteFailure(f"before COMMIT: {type(exc).__name__} {exc}"[:100],
-                                      keep_connection=False) from exc
+                raise DefiniteFailure(
+                    f"before COMMIT: {type(exc).__name__} {exc}"[:100], keep_connection=False
+                ) from exc
             status = await conn.execute("COMMIT")
             if status != "COMMIT":
                 raise DefiniteFailure(f"COMMIT answered {status!r}", keep_connection=False)
@@ -233,8 +247,12 @@ class BankWorkload(Workload):
         return transfer
 
     async def final(self, history: History, dsns: dict[int, str]) -> None:
-        await _final_reads(history, dsns, "SELECT id, balance FROM accounts ORDER BY id",
-                           lambda rows: [[r[0], r[1]] for r in rows])
+        await _final_reads(
+            history,
+            dsns,
+            "SELECT id, balance FROM accounts ORDER BY id",
+            lambda rows: [[r[0], r[1]] for r in rows],
+        )
 
     def check(self, history: History, time_limit: float) -> CheckResult:
         from raftsql.testing.jepsen.checks import check_bank
@@ -244,8 +262,10 @@ class BankWorkload(Workload):
 
 # ------------------------------------------------------------------------------ final reads
 
-async def _final_reads(history: History, dsns: dict[int, str], sql: str,
-                       convert: Callable[[list[asyncpg.Record]], Any]) -> None:
+
+async def _final_reads(
+    history: History, dsns: dict[int, str], sql: str, convert: Callable[[list[asyncpg.Record]], Any]
+) -> None:
     """On every node: its own applied state (``stale``, after convergence), and one
     linearizable read. Each is a ``read`` op of process ``final-n<id>-<level>``."""
     for node_id, dsn in sorted(dsns.items()):
