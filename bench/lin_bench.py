@@ -28,8 +28,10 @@ def main() -> None:
     ap.add_argument("--time-limit", type=float, default=60.0)
     args = ap.parse_args()
     keys = tuple(f"k{i}" for i in range(args.keys))
-    print(f"SEED={args.seed} ops={args.ops} keys={args.keys} processes={args.processes} "
-          f"time_limit={args.time_limit}")
+    print(
+        f"SEED={args.seed} ops={args.ops} keys={args.keys} processes={args.processes} "
+        f"time_limit={args.time_limit}"
+    )
     shapes = [
         ("values=5 no faults", dict(values=5)),
         ("values=5 fail=2% info=5%", dict(values=5, p_fail=0.02, p_info=0.05)),
@@ -47,14 +49,20 @@ def main() -> None:
         if w.values is not None:
             # Not a guaranteed violation: another in-domain value, which only the search
             # (not the linear pre-check) can judge. This is the expensive case.
-            _run(f"{name}: read changed in domain", _retarget_read(events, w.values, args.seed),
-                 args.time_limit)
+            _run(
+                f"{name}: read changed in domain",
+                _retarget_read(events, w.values, args.seed),
+                args.time_limit,
+            )
 
 
 def _retarget_read(events: list[Op], values: int, seed: int) -> list[Op]:
     rng = random.Random(seed)
-    reads = [i for i, op in enumerate(events)
-             if op.type is OpType.OK and op.f == "read" and op.value is not None]
+    reads = [
+        i
+        for i, op in enumerate(events)
+        if op.type is OpType.OK and op.f == "read" and op.value is not None
+    ]
     i = reads[len(reads) // 2]
     out = list(events)
     out[i] = replace(out[i], value=(out[i].value + 1 + rng.randrange(values - 1)) % values)

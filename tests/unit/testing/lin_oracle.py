@@ -39,7 +39,7 @@ def _respects_real_time(seq: tuple[Operation, ...]) -> bool:
     return all(
         not later.returns_at < earlier.call
         for a, earlier in enumerate(seq)
-        for later in seq[a + 1:]
+        for later in seq[a + 1 :]
     )
 
 

@@ -51,10 +51,14 @@ def valid(events: list[Op], initial: Any = None) -> bool | None:
 
 
 def test_sequential_write_then_read_is_linearizable() -> None:
-    assert valid(hist(
-        (0, "invoke", "write", 1), (0, "ok", "write", 1),
-        (1, "invoke", "read", None), (1, "ok", "read", 1),
-    ))
+    assert valid(
+        hist(
+            (0, "invoke", "write", 1),
+            (0, "ok", "write", 1),
+            (1, "invoke", "read", None),
+            (1, "ok", "read", 1),
+        )
+    )
 
 
 def test_read_of_initial_value_before_any_write() -> None:
@@ -66,9 +70,12 @@ def test_stale_read_is_not_linearizable() -> None:
     # write 1, then write 2, both acknowledged; a later read still sees 1 (section 2: the
     # read was invoked after write 2 returned, so it must follow it).
     events = hist(
-        (0, "invoke", "write", 1), (0, "ok", "write", 1),
-        (0, "invoke", "write", 2), (0, "ok", "write", 2),
-        (1, "invoke", "read", None), (1, "ok", "read", 1),
+        (0, "invoke", "write", 1),
+        (0, "ok", "write", 1),
+        (0, "invoke", "write", 2),
+        (0, "ok", "write", 2),
+        (1, "invoke", "read", None),
+        (1, "ok", "read", 1),
     )
     result = check_register(events)
     assert result.valid is False
@@ -82,75 +89,117 @@ def test_stale_read_is_not_linearizable() -> None:
 
 def test_lost_write_is_not_linearizable() -> None:
     # An acknowledged write whose effect a later read does not see.
-    assert not valid(hist(
-        (0, "invoke", "write", 1), (0, "ok", "write", 1),
-        (1, "invoke", "read", None), (1, "ok", "read", None),
-    ))
+    assert not valid(
+        hist(
+            (0, "invoke", "write", 1),
+            (0, "ok", "write", 1),
+            (1, "invoke", "read", None),
+            (1, "ok", "read", None),
+        )
+    )
 
 
 def test_two_successful_cas_from_the_same_old_value() -> None:
     # Concurrent cas 0->1 and cas 0->2 cannot both succeed: whichever goes second sees != 0.
-    assert not valid(hist(
-        (0, "invoke", "write", 0), (0, "ok", "write", 0),
-        (1, "invoke", "cas", (0, 1)), (2, "invoke", "cas", (0, 2)),
-        (1, "ok", "cas", (0, 1)), (2, "ok", "cas", (0, 2)),
-    ))
+    assert not valid(
+        hist(
+            (0, "invoke", "write", 0),
+            (0, "ok", "write", 0),
+            (1, "invoke", "cas", (0, 1)),
+            (2, "invoke", "cas", (0, 2)),
+            (1, "ok", "cas", (0, 1)),
+            (2, "ok", "cas", (0, 2)),
+        )
+    )
     # ...while one success and one definite failure is fine.
-    assert valid(hist(
-        (0, "invoke", "write", 0), (0, "ok", "write", 0),
-        (1, "invoke", "cas", (0, 1)), (2, "invoke", "cas", (0, 2)),
-        (1, "ok", "cas", (0, 1)), (2, "fail", "cas", (0, 2)),
-        (3, "invoke", "read", None), (3, "ok", "read", 1),
-    ))
+    assert valid(
+        hist(
+            (0, "invoke", "write", 0),
+            (0, "ok", "write", 0),
+            (1, "invoke", "cas", (0, 1)),
+            (2, "invoke", "cas", (0, 2)),
+            (1, "ok", "cas", (0, 1)),
+            (2, "fail", "cas", (0, 2)),
+            (3, "invoke", "read", None),
+            (3, "ok", "read", 1),
+        )
+    )
 
 
 def test_info_write_that_took_effect() -> None:
-    assert valid(hist(
-        (0, "invoke", "write", 1), (0, "info", "write", 1),
-        (1, "invoke", "read", None), (1, "ok", "read", 1),
-    ))
+    assert valid(
+        hist(
+            (0, "invoke", "write", 1),
+            (0, "info", "write", 1),
+            (1, "invoke", "read", None),
+            (1, "ok", "read", 1),
+        )
+    )
 
 
 def test_info_write_that_did_not_take_effect() -> None:
-    assert valid(hist(
-        (0, "invoke", "write", 1), (0, "info", "write", 1),
-        (1, "invoke", "read", None), (1, "ok", "read", None),
-    ))
+    assert valid(
+        hist(
+            (0, "invoke", "write", 1),
+            (0, "info", "write", 1),
+            (1, "invoke", "read", None),
+            (1, "ok", "read", None),
+        )
+    )
 
 
 def test_info_write_may_take_effect_after_the_info_was_recorded() -> None:
     # Knossos: an info op's completion time is infinity, so None-then-1 is fine...
-    assert valid(hist(
-        (0, "invoke", "write", 1), (0, "info", "write", 1),
-        (1, "invoke", "read", None), (1, "ok", "read", None),
-        (1, "invoke", "read", None), (1, "ok", "read", 1),
-    ))
+    assert valid(
+        hist(
+            (0, "invoke", "write", 1),
+            (0, "info", "write", 1),
+            (1, "invoke", "read", None),
+            (1, "ok", "read", None),
+            (1, "invoke", "read", None),
+            (1, "ok", "read", 1),
+        )
+    )
     # ...but it takes effect at most once: 1 then None (nothing else writes) is not.
-    assert not valid(hist(
-        (0, "invoke", "write", 1), (0, "info", "write", 1),
-        (1, "invoke", "read", None), (1, "ok", "read", 1),
-        (1, "invoke", "read", None), (1, "ok", "read", None),
-    ))
+    assert not valid(
+        hist(
+            (0, "invoke", "write", 1),
+            (0, "info", "write", 1),
+            (1, "invoke", "read", None),
+            (1, "ok", "read", 1),
+            (1, "invoke", "read", None),
+            (1, "ok", "read", None),
+        )
+    )
 
 
 def test_info_write_cannot_take_effect_before_its_invocation() -> None:
-    assert not valid(hist(
-        (1, "invoke", "read", None), (1, "ok", "read", 1),
-        (0, "invoke", "write", 1), (0, "info", "write", 1),
-    ))
+    assert not valid(
+        hist(
+            (1, "invoke", "read", None),
+            (1, "ok", "read", 1),
+            (0, "invoke", "write", 1),
+            (0, "info", "write", 1),
+        )
+    )
 
 
 def test_missing_completion_counts_as_info() -> None:
-    assert valid(hist(
-        (0, "invoke", "write", 1),
-        (1, "invoke", "read", None), (1, "ok", "read", 1),
-    ))
+    assert valid(
+        hist(
+            (0, "invoke", "write", 1),
+            (1, "invoke", "read", None),
+            (1, "ok", "read", 1),
+        )
+    )
 
 
 def test_failed_write_definitely_did_not_happen() -> None:
     events = hist(
-        (0, "invoke", "write", 1), (0, "fail", "write", 1),
-        (1, "invoke", "read", None), (1, "ok", "read", 1),
+        (0, "invoke", "write", 1),
+        (0, "fail", "write", 1),
+        (1, "invoke", "read", None),
+        (1, "ok", "read", 1),
     )
     result = check_register(events)
     assert result.valid is False and "no operation that may have written" in result.explanation
@@ -158,56 +207,84 @@ def test_failed_write_definitely_did_not_happen() -> None:
 
 
 def test_info_read_carries_no_constraint() -> None:
-    assert valid(hist(
-        (0, "invoke", "write", 1), (0, "ok", "write", 1),
-        (1, "invoke", "read", None), (1, "info", "read", 42),
-    ))
+    assert valid(
+        hist(
+            (0, "invoke", "write", 1),
+            (0, "ok", "write", 1),
+            (1, "invoke", "read", None),
+            (1, "info", "read", 42),
+        )
+    )
 
 
 def test_info_cas_applies_only_from_its_old_value() -> None:
     # cas 5->1 can never apply (5 never held), so the read of 1 is unexplained.
-    assert not valid(hist(
-        (0, "invoke", "write", 0), (0, "ok", "write", 0),
-        (1, "invoke", "cas", (5, 1)), (1, "info", "cas", (5, 1)),
-        (2, "invoke", "read", None), (2, "ok", "read", 1),
-    ))
-    assert valid(hist(
-        (0, "invoke", "write", 0), (0, "ok", "write", 0),
-        (1, "invoke", "cas", (0, 1)), (1, "info", "cas", (0, 1)),
-        (2, "invoke", "read", None), (2, "ok", "read", 1),
-    ))
+    assert not valid(
+        hist(
+            (0, "invoke", "write", 0),
+            (0, "ok", "write", 0),
+            (1, "invoke", "cas", (5, 1)),
+            (1, "info", "cas", (5, 1)),
+            (2, "invoke", "read", None),
+            (2, "ok", "read", 1),
+        )
+    )
+    assert valid(
+        hist(
+            (0, "invoke", "write", 0),
+            (0, "ok", "write", 0),
+            (1, "invoke", "cas", (0, 1)),
+            (1, "info", "cas", (0, 1)),
+            (2, "invoke", "read", None),
+            (2, "ok", "read", 1),
+        )
+    )
 
 
 def test_overlapping_writes_linearizable_in_only_one_order() -> None:
     # Two concurrent writes, then sequential reads 2, 1: needs write 2 before write 1 before
     # the first read, which contradicts reading 2 first.
     base = [
-        (0, "invoke", "write", 1), (1, "invoke", "write", 2),
-        (0, "ok", "write", 1), (1, "ok", "write", 2),
+        (0, "invoke", "write", 1),
+        (1, "invoke", "write", 2),
+        (0, "ok", "write", 1),
+        (1, "ok", "write", 2),
     ]
     assert valid(hist(*base, (2, "invoke", "read", None), (2, "ok", "read", 2)))
     assert valid(hist(*base, (2, "invoke", "read", None), (2, "ok", "read", 1)))
-    assert not valid(hist(
-        *base,
-        (2, "invoke", "read", None), (2, "ok", "read", 2),
-        (2, "invoke", "read", None), (2, "ok", "read", 1),
-    ))
+    assert not valid(
+        hist(
+            *base,
+            (2, "invoke", "read", None),
+            (2, "ok", "read", 2),
+            (2, "invoke", "read", None),
+            (2, "ok", "read", 1),
+        )
+    )
 
 
 def test_read_concurrent_with_write_may_see_either_value() -> None:
     for seen in (None, 1):
-        assert valid(hist(
-            (0, "invoke", "write", 1), (1, "invoke", "read", None),
-            (1, "ok", "read", seen), (0, "ok", "write", 1),
-        ))
+        assert valid(
+            hist(
+                (0, "invoke", "write", 1),
+                (1, "invoke", "read", None),
+                (1, "ok", "read", seen),
+                (0, "ok", "write", 1),
+            )
+        )
 
 
 def test_keys_are_checked_independently_and_the_bad_key_is_named() -> None:
     events = hist(
-        (0, "invoke", "write", 1, "a"), (0, "ok", "write", 1, "a"),
-        (1, "invoke", "write", 1, "b"), (1, "ok", "write", 1, "b"),
-        (2, "invoke", "read", None, "a"), (2, "ok", "read", 1, "a"),
-        (3, "invoke", "read", None, "b"), (3, "ok", "read", None, "b"),
+        (0, "invoke", "write", 1, "a"),
+        (0, "ok", "write", 1, "a"),
+        (1, "invoke", "write", 1, "b"),
+        (1, "ok", "write", 1, "b"),
+        (2, "invoke", "read", None, "a"),
+        (2, "ok", "read", 1, "a"),
+        (3, "invoke", "read", None, "b"),
+        (3, "ok", "read", None, "b"),
     )
     result = check_register(events)
     assert result.valid is False and result.key == "b" and result.keys == 2
@@ -240,9 +317,14 @@ def small_histories(draw: st.DrawFn) -> list[Op]:
             p = idle.pop(draw(st.integers(0, len(idle) - 1)))
             f = draw(st.sampled_from(["read", "write", "cas"]))
             key = draw(st.sampled_from(["x", "y"]))
-            value = None if f == "read" else (
-                draw(st.integers(0, 2)) if f == "write"
-                else (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+            value = (
+                None
+                if f == "read"
+                else (
+                    draw(st.integers(0, 2))
+                    if f == "write"
+                    else (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+                )
             )
             op = Op(p, OpType.INVOKE, f, key, value, len(ops), len(ops))
             busy[p] = op
@@ -310,20 +392,23 @@ def test_guaranteed_violations_fail(w: RegisterWorkload, seed: int, mutation: An
 
 def test_each_mutation_finds_candidates_in_unique_value_histories() -> None:
     """Guard against the property test above passing vacuously."""
-    events = list(generate_register_history(
-        random.Random(3), RegisterWorkload(processes=5, keys=("x", "y"), ops=400, values=None)
-    ).ops)
-    for mutation in (mutate_unwritten_read, mutate_drop_write, mutate_flip_cas,
-                     mutate_stale_read):
+    events = list(
+        generate_register_history(
+            random.Random(3), RegisterWorkload(processes=5, keys=("x", "y"), ops=400, values=None)
+        ).ops
+    )
+    for mutation in (mutate_unwritten_read, mutate_drop_write, mutate_flip_cas, mutate_stale_read):
         mutated = mutation(events, random.Random(1))
         assert mutated is not None, mutation.__name__
         assert check_register(mutated).valid is False, mutation.__name__
 
 
 def test_stale_read_mutation_is_caught_by_the_search_not_the_precheck() -> None:
-    events = list(generate_register_history(
-        random.Random(5), RegisterWorkload(processes=5, keys=("x",), ops=300, values=None)
-    ).ops)
+    events = list(
+        generate_register_history(
+            random.Random(5), RegisterWorkload(processes=5, keys=("x",), ops=300, values=None)
+        ).ops
+    )
     mutated = mutate_stale_read(events, random.Random(0))
     assert mutated is not None
     result = check_register(mutated)
@@ -335,8 +420,9 @@ def test_acceptance_10000_ops_10_keys() -> None:
 
     The time bound is a generous guard only; bench/lin_bench.py reports the real figure.
     """
-    w = RegisterWorkload(processes=8, keys=tuple("abcdefghij"), ops=10_000, values=5,
-                         p_fail=0.02, p_info=0.05)
+    w = RegisterWorkload(
+        processes=8, keys=tuple("abcdefghij"), ops=10_000, values=5, p_fail=0.02, p_info=0.05
+    )
     events = generate_register_history(random.Random(10_000), w).ops
     assert sum(op.type is OpType.INVOKE for op in events) == 10_000
     started = time.monotonic()

@@ -82,8 +82,9 @@ def test_pair_rejects_malformed_histories() -> None:
     with pytest.raises(HistoryError):
         pair([Op(0, OpType.OK, "read", "x", 1, 0, 0)])
     with pytest.raises(HistoryError):
-        pair([Op(0, OpType.INVOKE, "read", "x", None, 0, 0),
-              Op(0, OpType.OK, "write", "x", 1, 0, 1)])
+        pair(
+            [Op(0, OpType.INVOKE, "read", "x", None, 0, 0), Op(0, OpType.OK, "write", "x", 1, 0, 1)]
+        )
 
 
 def test_scope_records_info_when_an_exception_escapes() -> None:
@@ -148,5 +149,7 @@ def test_asyncio_tasks_record_without_awaiting_the_recorder() -> None:
     ops = pair(h.ops)
     assert len(ops) == 100
     # the tasks interleave, so operations overlap in real time
-    assert any(a.complete is not None and b.call < a.complete and a.call < b.call
-               for a, b in zip(ops, ops[1:], strict=False))
+    assert any(
+        a.complete is not None and b.call < a.complete and a.call < b.call
+        for a, b in zip(ops, ops[1:], strict=False)
+    )

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from raftsql.testing.ophistory import History, Op, OpType, load_jsonl
-from raftsql.testing.workload_checks import check_bank, check_set
+from raftsql.testing.workload_checks import check_bank, check_list_append, check_set
 
 
 def hist(*events: tuple[Any, ...]) -> list[Op]:
@@ -26,28 +26,42 @@ def hist(*events: tuple[Any, ...]) -> list[Op]:
 
 
 def test_every_acknowledged_add_in_the_final_read_is_valid() -> None:
-    r = check_set(hist(
-        (0, "invoke", "add", 1), (0, "ok", "add", 1),
-        (1, "invoke", "add", 2), (1, "ok", "add", 2),
-        (2, "invoke", "read", None), (2, "ok", "read", [1, 2]),
-    ))
+    r = check_set(
+        hist(
+            (0, "invoke", "add", 1),
+            (0, "ok", "add", 1),
+            (1, "invoke", "add", 2),
+            (1, "ok", "add", 2),
+            (2, "invoke", "read", None),
+            (2, "ok", "read", [1, 2]),
+        )
+    )
     assert r.valid is True and r.acknowledged == 2 and r.lost == ()
 
 
 def test_lost_acknowledged_add() -> None:
-    r = check_set(hist(
-        (0, "invoke", "add", 1), (0, "ok", "add", 1),
-        (1, "invoke", "add", 2), (1, "ok", "add", 2),
-        (2, "invoke", "read", None), (2, "ok", "read", [2]),
-    ))
+    r = check_set(
+        hist(
+            (0, "invoke", "add", 1),
+            (0, "ok", "add", 1),
+            (1, "invoke", "add", 2),
+            (1, "ok", "add", 2),
+            (2, "invoke", "read", None),
+            (2, "ok", "read", [2]),
+        )
+    )
     assert r.valid is False and r.lost == (1,) and "missing from the final read" in r.explanation
 
 
 def test_phantom_element_never_added() -> None:
-    r = check_set(hist(
-        (0, "invoke", "add", 1), (0, "ok", "add", 1),
-        (2, "invoke", "read", None), (2, "ok", "read", [1, 99]),
-    ))
+    r = check_set(
+        hist(
+            (0, "invoke", "add", 1),
+            (0, "ok", "add", 1),
+            (2, "invoke", "read", None),
+            (2, "ok", "read", [1, 99]),
+        )
+    )
     assert r.valid is False and r.unexpected == (99,)
 
 
@@ -60,18 +74,26 @@ def test_info_adds_may_or_may_not_be_present() -> None:
 
 
 def test_failed_add_that_is_present_is_an_error() -> None:
-    r = check_set(hist(
-        (0, "invoke", "add", 1), (0, "fail", "add", 1),
-        (1, "invoke", "read", None), (1, "ok", "read", [1]),
-    ))
+    r = check_set(
+        hist(
+            (0, "invoke", "add", 1),
+            (0, "fail", "add", 1),
+            (1, "invoke", "read", None),
+            (1, "ok", "read", [1]),
+        )
+    )
     assert r.valid is False and r.failed_present == (1,)
 
 
 def test_add_concurrent_with_the_final_read_may_be_missing() -> None:
-    r = check_set(hist(
-        (1, "invoke", "read", None), (0, "invoke", "add", 1),
-        (0, "ok", "add", 1), (1, "ok", "read", []),
-    ))
+    r = check_set(
+        hist(
+            (1, "invoke", "read", None),
+            (0, "invoke", "add", 1),
+            (0, "ok", "add", 1),
+            (1, "ok", "read", []),
+        )
+    )
     assert r.valid is True
 
 
@@ -82,9 +104,12 @@ def test_no_read_is_unknown() -> None:
 
 def test_every_read_mode_catches_a_stale_intermediate_read() -> None:
     events = hist(
-        (0, "invoke", "add", 1), (0, "ok", "add", 1),
-        (1, "invoke", "read", None), (1, "ok", "read", []),
-        (1, "invoke", "read", None), (1, "ok", "read", [1]),
+        (0, "invoke", "add", 1),
+        (0, "ok", "add", 1),
+        (1, "invoke", "read", None),
+        (1, "ok", "read", []),
+        (1, "invoke", "read", None),
+        (1, "ok", "read", [1]),
     )
     assert check_set(events).valid is True
     r = check_set(events, every_read=True)
@@ -131,16 +156,18 @@ def _complete(history: History, op_id: int, p_info: float, p_fail: float, roll: 
 
 @settings(max_examples=50, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.sampled_from([0.0, 0.2]), st.sampled_from([0.0, 0.2]))
-def test_correct_set_runs_pass_and_dropping_an_ack_fails(seed: int, p_info: float,
-                                                         p_fail: float) -> None:
+def test_correct_set_runs_pass_and_dropping_an_ack_fails(
+    seed: int, p_info: float, p_fail: float
+) -> None:
     history, contents = _set_run(seed, p_info, p_fail)
     assert check_set(history).valid is True
     acked = [o.value for o in history.operations() if o.f == "add" and o.status is OpType.OK]
     if acked:
         ops = list(history.ops)
         victim = random.Random(seed).choice(acked)
-        ops[-1] = Op("reader", OpType.OK, "read", None, sorted(contents - {victim}), 0,
-                     ops[-1].index)
+        ops[-1] = Op(
+            "reader", OpType.OK, "read", None, sorted(contents - {victim}), 0, ops[-1].index
+        )
         r = check_set(ops)
         assert r.valid is False and r.lost == (victim,)
 
@@ -149,18 +176,27 @@ def test_correct_set_runs_pass_and_dropping_an_ack_fails(seed: int, p_info: floa
 
 
 def test_reads_that_sum_to_the_total_are_valid() -> None:
-    r = check_bank(hist(
-        (0, "invoke", "transfer", {"from": "a", "to": "b", "amount": 5}),
-        (0, "ok", "transfer", {"from": "a", "to": "b", "amount": 5}),
-        (1, "invoke", "read", None), (1, "ok", "read", {"a": 5, "b": 15}),
-    ), total=20, accounts=["a", "b"])
+    r = check_bank(
+        hist(
+            (0, "invoke", "transfer", {"from": "a", "to": "b", "amount": 5}),
+            (0, "ok", "transfer", {"from": "a", "to": "b", "amount": 5}),
+            (1, "invoke", "read", None),
+            (1, "ok", "read", {"a": 5, "b": 15}),
+        ),
+        total=20,
+        accounts=["a", "b"],
+    )
     assert r.valid is True and r.reads == 1
 
 
 def test_torn_read_breaks_the_total() -> None:
-    r = check_bank(hist(
-        (1, "invoke", "read", None), (1, "ok", "read", {"a": 5, "b": 10}),
-    ), total=20)
+    r = check_bank(
+        hist(
+            (1, "invoke", "read", None),
+            (1, "ok", "read", {"a": 5, "b": 10}),
+        ),
+        total=20,
+    )
     assert r.valid is False and "sum to 15, not 20" in r.errors[0].reason
 
 
@@ -171,8 +207,11 @@ def test_negative_balance_only_when_forbidden() -> None:
 
 
 def test_missing_account_is_reported() -> None:
-    r = check_bank(hist((1, "invoke", "read", None), (1, "ok", "read", {"a": 20})),
-                   total=20, accounts=["a", "b"])
+    r = check_bank(
+        hist((1, "invoke", "read", None), (1, "ok", "read", {"a": 20})),
+        total=20,
+        accounts=["a", "b"],
+    )
     assert r.valid is False and "accounts" in r.errors[0].reason
 
 
@@ -206,3 +245,161 @@ def test_atomic_transfers_keep_every_read_whole(seed: int) -> None:
             op = history.invoke(step, "read")
             history.ok(op, dict(balances))
     assert check_bank(history, total=40, accounts="abcd").valid in (True, None)
+
+
+# -- list-append (Elle) ---------------------------------------------------------------------
+# Source of truth: Kingsbury and Alvaro, "Elle" (VLDB 2020), sections 3-4, and Adya's
+# anomaly definitions (G0, G1a, G1b, G1c, G-single, G2) as Elle infers them.
+
+
+def txn_hist(*txns: tuple[Any, str, list[list[Any]]]) -> list[Op]:
+    """Each (process, status, micro-ops) is one transaction, run one after another."""
+    events: list[Op] = []
+    for p, status, mops in txns:
+        invoked = [[m[0], m[1], None if m[0] == "r" else m[2]] for m in mops]
+        events.append(Op(p, OpType.INVOKE, "txn", None, invoked, 0, len(events)))
+        events.append(Op(p, OpType(status), "txn", None, mops, 0, len(events)))
+    return events
+
+
+def test_serial_list_append_history_is_valid() -> None:
+    r = check_list_append(
+        txn_hist(
+            (0, "ok", [["append", "x", 1]]),
+            (1, "ok", [["r", "x", [1]], ["append", "x", 2]]),
+            (2, "ok", [["r", "x", [1, 2]]]),
+        )
+    )
+    assert r.valid, r.explanation
+
+
+def test_g0_write_cycle() -> None:
+    r = check_list_append(
+        txn_hist(
+            (0, "ok", [["append", "x", 1], ["append", "y", 1]]),
+            (1, "ok", [["append", "x", 2], ["append", "y", 2]]),
+            (2, "ok", [["r", "x", [1, 2]], ["r", "y", [2, 1]]]),
+        )
+    )
+    assert not r.valid and "G0" in r.anomalies
+
+
+def test_g1c_circular_information_flow() -> None:
+    r = check_list_append(
+        txn_hist(
+            (0, "ok", [["append", "x", 1], ["r", "y", [1]]]),
+            (1, "ok", [["append", "y", 1], ["r", "x", [1]]]),
+        )
+    )
+    assert not r.valid and "G1c" in r.anomalies and "G0" not in r.anomalies
+
+
+def test_g2_write_skew() -> None:
+    r = check_list_append(
+        txn_hist(
+            (0, "ok", [["r", "x", []], ["append", "y", 1]]),
+            (1, "ok", [["r", "y", []], ["append", "x", 1]]),
+            (2, "ok", [["r", "x", [1]], ["r", "y", [1]]]),
+        )
+    )
+    assert not r.valid and set(r.anomalies) == {"G2"}
+
+
+def test_g_single_read_skew() -> None:
+    r = check_list_append(
+        txn_hist(
+            (0, "ok", [["append", "x", 1], ["append", "y", 1]]),
+            (1, "ok", [["r", "x", []], ["r", "y", [1]]]),
+            (2, "ok", [["r", "x", [1]]]),  # versions are only known once observed (Elle 4.1)
+        )
+    )
+    assert not r.valid and set(r.anomalies) == {"G-single"}
+
+
+def test_g1a_aborted_read() -> None:
+    r = check_list_append(
+        txn_hist(
+            (0, "fail", [["append", "x", 1]]),
+            (1, "ok", [["r", "x", [1]]]),
+        )
+    )
+    assert not r.valid and "G1a" in r.anomalies
+
+
+def test_g1b_intermediate_read() -> None:
+    r = check_list_append(
+        txn_hist(
+            (0, "ok", [["append", "x", 1], ["append", "x", 2]]),
+            (1, "ok", [["r", "x", [1]]]),
+            (2, "ok", [["r", "x", [1, 2]]]),
+        )
+    )
+    assert not r.valid and "G1b" in r.anomalies
+
+
+def test_incompatible_orders() -> None:
+    r = check_list_append(
+        txn_hist(
+            (0, "ok", [["append", "x", 1]]),
+            (1, "ok", [["append", "x", 2]]),
+            (2, "ok", [["r", "x", [1, 2]]]),
+            (3, "ok", [["r", "x", [2, 1]]]),
+        )
+    )
+    assert not r.valid and "incompatible-order" in r.anomalies
+
+
+def test_info_transaction_whose_append_was_observed_counts() -> None:
+    r = check_list_append(
+        txn_hist(
+            (0, "info", [["append", "x", 1]]),
+            (1, "ok", [["r", "x", [1]]]),
+        )
+    )
+    assert r.valid, r.explanation
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_serializable_runs_pass_and_a_reordered_read_fails(seed: int) -> None:
+    """Transactions applied atomically in a random serial order (a serializable database),
+    recorded with overlapping invocations; reversing one read of two or more elements must
+    be caught (incompatible order with the longest read, or a cycle)."""
+    rng = random.Random(seed)
+    state: dict[str, list[int]] = {"x": [], "y": [], "z": []}
+    history = History()
+    counter = 0
+    outstanding: list[tuple[int, list[list[Any]]]] = []
+    for p in range(30):
+        mops: list[list[Any]] = []
+        for _ in range(rng.randint(1, 4)):
+            k = rng.choice("xyz")
+            if rng.random() < 0.5:
+                counter += 1
+                mops.append(["append", k, counter])
+            else:
+                mops.append(["r", k, None])
+        outstanding.append((history.invoke(p, "txn", None, mops), mops))
+        while outstanding and (len(outstanding) > 3 or rng.random() < 0.5):
+            op_id, mops = outstanding.pop(rng.randrange(len(outstanding)))
+            done = []
+            for m in mops:  # the whole transaction applies at once, at completion
+                if m[0] == "append":
+                    state[m[1]].append(m[2])
+                    done.append(m)
+                else:
+                    done.append(["r", m[1], list(state[m[1]])])
+            history.ok(op_id, done)
+    for op_id, _ in outstanding:
+        history.info(op_id)
+    assert check_list_append(history).valid is True
+    ops = list(history.ops)
+    for i, op in enumerate(ops):
+        if op.type is OpType.OK:
+            for j, m in enumerate(op.value):
+                if m[0] == "r" and len(m[2]) >= 2:
+                    value = [list(x) for x in op.value]
+                    value[j][2] = list(reversed(m[2]))
+                    ops[i] = Op(op.process, op.type, op.f, op.key, value, op.time, op.index)
+                    assert check_list_append(ops).valid is False
+                    return
