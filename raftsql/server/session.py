@@ -528,6 +528,8 @@ class PgSession:
         if t.session is not None:
             await self._session_statement(portal)
             return
+        if t.txn is not None:
+            self._transaction_notice(t.txn.action)
         result = await self.guarded(self.db.run(self.dbs, t, portal.params), may_write=may_write)
         portal.tag = result.command_tag
         if stmt.returns_rows or result.columns:
@@ -542,6 +544,16 @@ class PgSession:
             portal.rows = result.rows
             portal.tag = "SELECT" if portal.tag.startswith("SELECT") else portal.tag.rsplit(
                 " ", 1)[0] if portal.tag[-1:].isdigit() else portal.tag
+
+    def _transaction_notice(self, action: str) -> None:
+        """PostgreSQL's WARNINGs for BEGIN inside and COMMIT/ROLLBACK outside a block."""
+        inside = self.dbs.txn is not None
+        if action == "begin" and inside:
+            self.send(pw.NoticeResponse("WARNING", "25001",
+                                        "there is already a transaction in progress"))
+        elif action in ("commit", "rollback") and not inside:
+            self.send(pw.NoticeResponse("WARNING", "25P01",
+                                        "there is no transaction in progress"))
 
     async def _session_statement(self, portal: Portal) -> None:
         t = portal.stmt.translated
@@ -562,6 +574,9 @@ class PgSession:
             return
         result = await self.db.run(self.dbs, t, portal.params)
         portal.tag = result.command_tag
+        if action.action == "discard_all":
+            self.statements.clear()
+            self.portals = {k: v for k, v in self.portals.items() if v is portal}
         if action.action == "set" and action.name:
             canonical = _REPORTED_LOWER.get(action.name.lower())
             if canonical is not None:

@@ -12,5 +12,6 @@ INSERT INTO items VALUES (4, 'fig', 3, true, '2024-01-01');
 ROLLBACK;
 SELECT count(*) AS n FROM items;
 INSERT INTO items VALUES (1, 'dup', 0, false, NULL);
+COMMIT;
 SELECT 1 AS one, 'two' AS two, true AS three;
 DROP TABLE items;
