@@ -296,6 +296,16 @@ def pair(ops: Iterable[Op]) -> list[Operation]:
     return [done[i] for i in order]
 
 
+def as_operations(history: History | Iterable[Op] | Iterable[Operation]) -> list[Operation]:
+    """What every checker accepts: a ``History``, its events, or already paired operations."""
+    if isinstance(history, History):
+        return history.operations()
+    items = list(history)
+    if items and isinstance(items[0], Op):
+        return pair(items)  # type: ignore[arg-type]
+    return items  # type: ignore[return-value]
+
+
 def dump_jsonl(ops: Iterable[Op], target: str | Path | IO[str]) -> None:
     """Write one JSON object per line. Tuples become lists (JSON has no tuples)."""
     if isinstance(target, str | Path):

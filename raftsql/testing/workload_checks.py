@@ -13,17 +13,7 @@ from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from raftsql.testing.ophistory import History, Op, Operation, OpType, freeze, pair
-
-
-def _operations(history: History | Iterable[Op] | Iterable[Operation]) -> list[Operation]:
-    if isinstance(history, History):
-        return history.operations()
-    items = list(history)
-    if items and isinstance(items[0], Op):
-        return pair(items)  # type: ignore[arg-type]
-    return items  # type: ignore[return-value]
-
+from raftsql.testing.ophistory import History, Op, Operation, OpType, as_operations, freeze
 
 # -- set ------------------------------------------------------------------------------------
 
@@ -64,7 +54,7 @@ def check_set(
     or may not be in it. With ``every_read`` each ``ok`` read is also held to what was
     acknowledged before it began, the linearizable-read promise.
     """
-    ops = [o for o in _operations(history) if key is None or o.key == key]
+    ops = [o for o in as_operations(history) if key is None or o.key == key]
     adds = [o for o in ops if o.f == "add"]
     reads = [o for o in ops if o.f == "read" and o.status is OpType.OK]
     attempted = {freeze(a.value) for a in adds}
@@ -168,7 +158,7 @@ def check_bank(
     names are compared as strings, because a JSON round trip turns integer keys into strings.
     """
     expected = None if accounts is None else {str(a) for a in accounts}
-    reads = [o for o in _operations(history) if o.f == "read" and o.status is OpType.OK]
+    reads = [o for o in as_operations(history) if o.f == "read" and o.status is OpType.OK]
     errors: list[BankError] = []
     for r in reads:
         balances = _balances(r.output)
@@ -234,7 +224,7 @@ class ListAppendResult:
 
 def check_list_append(history: History | Iterable[Op] | Iterable[Operation]) -> ListAppendResult:
     """Look for G0, G1a, G1b, G1c and G2 (serializability) anomalies in a list-append history."""
-    txns = [o for o in _operations(history) if o.f == "txn"]
+    txns = [o for o in as_operations(history) if o.f == "txn"]
     anomalies: dict[str, list[str]] = {}
 
     def report(kind: str, text: str) -> None:
