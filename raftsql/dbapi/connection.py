@@ -251,13 +251,12 @@ class Connection:
         self.node  # noqa: B018
         return self
 
-    def __exit__(self, exc_type: object, *_rest: object) -> bool:
+    def __exit__(self, exc_type: object, *_rest: object) -> None:
         """sqlite3 semantics: commit on success, roll back on an exception; stay open."""
         if exc_type is None:
             self.commit()
         else:
             self.rollback()
-        return False
 
     def __del__(self) -> None:
         if getattr(self, "_node", None) is not None:

@@ -73,7 +73,7 @@ class AsyncpgTarget:
 
     @classmethod
     async def connect(cls, dsn: str, out: Out = _print) -> AsyncpgTarget:
-        import asyncpg
+        import asyncpg  # type: ignore[import-untyped]
 
         for attempt in range(CONNECT_ATTEMPTS):
             try:

@@ -11,6 +11,7 @@ import multiprocessing
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -381,3 +382,36 @@ def test_data_survives_reopen(tmp_path: Path) -> None:
     c = raftsql.connect(tmp_path / "db")
     assert c.execute("SELECT count(*) FROM booze").fetchone() == (len(SAMPLES),)
     c.close()
+
+
+def test_asyncio_flavour(tmp_path: Path) -> None:
+    """raftsql.dbapi.aio: the same driver behind coroutines; the caller's loop keeps running
+    while a statement is in flight (a ticker task advances meanwhile)."""
+    import asyncio
+
+    from raftsql.dbapi import aio
+
+    async def main() -> tuple[list[Any], int]:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(ticker())
+        conn = await aio.connect(tmp_path / "db")
+        async with conn:
+            await conn.execute("CREATE TABLE a (x INT)")
+            await conn.executemany("INSERT INTO a VALUES (?)", [(1,), (2,)])
+            assert conn.in_transaction
+            await conn.commit()
+            cur = await conn.execute("SELECT x FROM a ORDER BY x")
+            rows = await cur.fetchall()
+        task.cancel()
+        return rows, ticks
+
+    rows, ticks = asyncio.run(main())
+    assert rows == [(1,), (2,)]
+    assert ticks > 10
