@@ -40,10 +40,23 @@ for line in sys.stdin:
             row = con.execute("SELECT role, leader_id FROM raftsql_status").fetchone()
             out = {"role": row[0], "leader": row[1]}
         elif req["op"] == "setup":
-            con.execute("CREATE TABLE IF NOT EXISTS kv (k INTEGER PRIMARY KEY, v TEXT)")
+            con.execute("CREATE TABLE IF NOT EXISTS kv (k INTEGER PRIMARY KEY, v TEXT, "
+                        "at TEXT DEFAULT CURRENT_TIMESTAMP, "
+                        "tag TEXT DEFAULT (lower(hex(randomblob(8)))), r INT, b BLOB)")
             out = {"ok": True}
+        elif req["op"] == "noise":  # nondeterministic values the leader must fix
+            con.execute("UPDATE kv SET r = random(), b = randomblob(4), "
+                        "v = v || datetime('now') WHERE k % 3 = 0")
+            con.commit()
+            out = {"ok": True}
+        elif req["op"] == "checksum":
+            async def state():
+                sm = con.node.server.sm
+                return sm.applied_index(), sm.db.checksum()
+            applied, checksum = con.node.call(state())
+            out = {"applied": applied, "checksum": checksum}
         elif req["op"] == "write":
-            con.execute("INSERT INTO kv VALUES (?, ?)", (req["k"], f"v{req['k']}"))
+            con.execute("INSERT INTO kv (k, v) VALUES (?, ?)", (req["k"], f"v{req['k']}"))
             con.commit()
             out = {"ok": True}
         elif req["op"] == "read":
@@ -143,6 +156,20 @@ def write(m: Member, k: int, timeout: float = 30.0) -> bool:
     return False
 
 
+def assert_same_state(members: list[Member], timeout: float = 30.0) -> None:
+    """Every live member reaches byte-identical SQLite content at the same applied index
+    (ARCHITECTURE.md "Determinism"), although the SQL used random(), randomblob(),
+    datetime('now') and nondeterministic column defaults."""
+    deadline = time.monotonic() + timeout
+    while True:
+        states = [m.ask(op="checksum") for m in members if m.alive]
+        if len({(s["applied"], s["checksum"]) for s in states}) == 1:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(states)
+        time.sleep(0.2)
+
+
 @pytest.mark.timeout(240)
 def test_embedded_cluster_survives_kill_9_of_the_leader(tmp_path: Path) -> None:
     ids = (1, 2, 3)
@@ -167,6 +194,8 @@ def test_embedded_cluster_survives_kill_9_of_the_leader(tmp_path: Path) -> None:
             if write(target, k):
                 acked.append(k)
         assert len(acked) == 20
+        assert leader.ask(op="noise").get("ok")
+        assert_same_state(members)
 
         leader.kill()
         survivors = [m for m in members if m is not leader]
@@ -186,6 +215,7 @@ def test_embedded_cluster_survives_kill_9_of_the_leader(tmp_path: Path) -> None:
                 break
             time.sleep(0.2)
         assert set(acked) <= set(keys)
+        assert_same_state(members)
 
         asyncpg = pytest.importorskip("asyncpg")
         pytest.importorskip("raftsql.server.frontend")
