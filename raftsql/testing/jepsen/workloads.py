@@ -143,7 +143,7 @@ class RegisterWorkload(Workload):
         if res.valid is None:
             return CheckResult(None, res.explanation, stats)
         op = res.op.describe() if res.op is not None else "?"
-        return CheckResult(False, f"key {res.key!r}: {op}: {res.explanation}", stats)
+        return CheckResult(False, res.explanation or f"key {res.key!r}: {op}", stats)
 
 
 # --------------------------------------------------------------------------------------- set
