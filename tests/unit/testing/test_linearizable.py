@@ -10,6 +10,7 @@ Sources of truth:
 
 from __future__ import annotations
 
+import io
 import random
 import time
 from typing import Any
@@ -28,7 +29,7 @@ from raftsql.testing.histgen import (
     mutate_unwritten_read,
 )
 from raftsql.testing.linearizable import check_register
-from raftsql.testing.ophistory import Op, OpType, pair
+from raftsql.testing.ophistory import Op, OpType, dump_jsonl, load_jsonl, pair
 
 
 def hist(*events: tuple[Any, ...]) -> list[Op]:
@@ -303,20 +304,30 @@ def test_time_limit_returns_unknown_not_a_verdict() -> None:
 
 
 @st.composite
-def small_histories(draw: st.DrawFn) -> list[Op]:
-    """Arbitrary (mostly non-linearizable) well-formed histories of a few operations."""
+def small_histories(draw: st.DrawFn, pending_heavy: bool = False) -> list[Op]:
+    """Arbitrary (mostly non-linearizable) well-formed histories of a few operations.
+
+    ``pending_heavy``: one key, more operations, and mostly info/missing completions, the
+    territory of the checker's pending-write reductions.
+    """
     ops: list[Op] = []
     busy: dict[int, Op] = {}
     idle = [0, 1, 2]
     fresh = 3
-    invocations = draw(st.integers(1, 6))
+    invocations = draw(st.integers(4, 8) if pending_heavy else st.integers(1, 6))
+    keys = ["x"] if pending_heavy else ["x", "y"]
+    outcomes = (
+        [OpType.OK, OpType.OK, OpType.INFO, OpType.INFO, None]
+        if pending_heavy
+        else [OpType.OK, OpType.OK, OpType.FAIL, OpType.INFO, None]
+    )
     started = 0
     while started < invocations or busy:
         can_invoke = started < invocations and idle
         if can_invoke and (not busy or draw(st.booleans())):
             p = idle.pop(draw(st.integers(0, len(idle) - 1)))
             f = draw(st.sampled_from(["read", "write", "cas"]))
-            key = draw(st.sampled_from(["x", "y"]))
+            key = draw(st.sampled_from(keys))
             value = (
                 None
                 if f == "read"
@@ -333,7 +344,7 @@ def small_histories(draw: st.DrawFn) -> list[Op]:
             continue
         p = draw(st.sampled_from(sorted(busy)))
         call = busy.pop(p)
-        kind = draw(st.sampled_from([OpType.OK, OpType.OK, OpType.FAIL, OpType.INFO, None]))
+        kind = draw(st.sampled_from(outcomes))
         if kind is None:  # never completes; the client moves on as a new process
             idle.append(fresh)
             fresh += 1
@@ -353,6 +364,12 @@ def small_histories(draw: st.DrawFn) -> list[Op]:
 def test_checker_agrees_with_the_naive_oracle(events: list[Op], initial: Any) -> None:
     expected = oracle_linearizable(pair(events), initial)
     assert check_register(events, initial=initial).valid is expected
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_histories(pending_heavy=True))
+def test_checker_agrees_with_the_oracle_when_most_writes_are_pending(events: list[Op]) -> None:
+    assert check_register(events).valid is oracle_linearizable(pair(events))
 
 
 # -- generated histories and guaranteed violations ------------------------------------------
@@ -413,6 +430,21 @@ def test_stale_read_mutation_is_caught_by_the_search_not_the_precheck() -> None:
     assert mutated is not None
     result = check_register(mutated)
     assert result.valid is False and result.prefix, result.explanation
+
+
+def test_verdicts_survive_a_jsonl_round_trip() -> None:
+    """JSON turns cas pairs into lists; the checker must read them the same way."""
+    w = RegisterWorkload(processes=5, keys=("x", "y"), ops=300, values=3, p_info=0.1)
+    events = list(generate_register_history(random.Random(11), w).ops)
+    buf = io.StringIO()
+    dump_jsonl(events, buf)
+    loaded = load_jsonl(io.StringIO(buf.getvalue()))
+    assert check_register(loaded).valid is check_register(events).valid is True
+    bad = mutate_unwritten_read(events, random.Random(2))
+    assert bad is not None
+    buf = io.StringIO()
+    dump_jsonl(bad, buf)
+    assert check_register(load_jsonl(io.StringIO(buf.getvalue()))).valid is False
 
 
 def test_acceptance_10000_ops_10_keys() -> None:
