@@ -107,11 +107,16 @@ def connect(database: str | os.PathLike[str] | None = None, *, dialect: str = "s
                             tick_ms=SINGLE_NODE_TICK_MS,
                             election_tick=SINGLE_NODE_ELECTION_TICK)
     else:
-        opts = _options(node)
+        try:
+            opts = _options(node)
+        except (KeyError, TypeError, ValueError) as e:
+            raise InterfaceError(f"bad node= configuration: {e}") from None
     try:
         shared = embedded.acquire(opts)
     except embedded.DataDirLocked as e:
         raise OperationalError(str(e)) from None
+    except ValueError as e:
+        raise InterfaceError(str(e)) from None
     try:
         if node is None and not shared.wait_for_leader(timeout, self_only=True):
             raise OperationalError(f"the embedded node did not become leader in {timeout}s",

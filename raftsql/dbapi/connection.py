@@ -47,7 +47,7 @@ class Connection:
         self.dialect = dialect
         self.session = Session()
         self.read_consistency = read_consistency
-        self.isolation_level = isolation_level
+        self._isolation_level = isolation_level
         self.row_factory: Callable[[Cursor, Row], Any] | None = None
         self._lock = threading.RLock()
         self._last_insert_rowid = 0
@@ -67,6 +67,17 @@ class Connection:
         if level not in READ_LEVELS:
             raise exc.InterfaceError(f"read_consistency must be one of {READ_LEVELS}")
         self.session.settings["raftsql.read_consistency"] = level
+
+    @property
+    def isolation_level(self) -> str | None:
+        return self._isolation_level
+
+    @isolation_level.setter
+    def isolation_level(self, value: str | None) -> None:
+        """As sqlite3: switching to autocommit (None) commits an open transaction."""
+        if value is None and self.session.txn is not None:
+            self.commit()
+        self._isolation_level = value
 
     @property
     def in_transaction(self) -> bool:

@@ -322,6 +322,19 @@ def _top_level_write(tokens: list[tuple[str, str]]) -> str | None:
     return None
 
 
+def _as_select(tokens: list[tuple[str, str]]) -> bool:
+    """CREATE TABLE ... AS SELECT: its rows are computed once, by the leader's values (as the
+    PG path does), unlike a view or trigger body, which runs later."""
+    code = [(k, t.upper()) for k, t in tokens if k != "space"]
+    depth = 0
+    for pos, (kind, text) in enumerate(code):
+        if kind == "punct":
+            depth += {"(": 1, ")": -1}.get(text, 0)
+        elif depth == 0 and (kind, text) == ("word", "AS") and pos + 1 < len(code):
+            return code[pos + 1][1] in ("SELECT", "WITH", "VALUES", "(")
+    return False
+
+
 def _txn(text: str, words: list[str]) -> Translated | None:
     def make(tag: str, action: TxnAction) -> Translated:
         return Translated(StatementKind.TRANSACTION, tag, (), 0, tag, False, False,
@@ -401,12 +414,14 @@ def _translate_one(text: str) -> SqliteStatement:
         order = tuple(names.index(k) for k in keys if isinstance(k, str))
     else:
         order = tuple(k for k in keys if isinstance(k, int))
+    fix_ddl = kind is StatementKind.DDL and words[1:2] == ["TABLE"] and _as_select(tokens)
     returns_rows = kind is StatementKind.READ or "RETURNING" in {
         t.upper() for k, t in tokens if k == "word"}
     t = Translated(
         kind=kind, sql=rewritten.strip(), param_order=order,
         nparams=(max(order) + 1) if order else 0, command_tag=tag, returns_rows=returns_rows,
-        needs_fixing=markers and kind is not StatementKind.DDL, original=text, table=table,
+        needs_fixing=markers and (kind is not StatementKind.DDL or fix_ddl), original=text,
+        table=table,
         insert_columns=insert_columns, insert_width=None,
     )
     return SqliteStatement(t, names)

@@ -161,3 +161,11 @@ def test_attach_is_forbidden() -> None:
     with pytest.raises(SqlError) as e:
         one("ATTACH DATABASE 'x.db' AS x")
     assert e.value.sqlstate == "42501"
+
+
+def test_create_table_as_select_is_fixed_but_views_are_not() -> None:
+    """CTAS computes its rows once (the leader's values, like the PG path); a view's body runs
+    at read time on each reading node, so it keeps the clock call."""
+    assert one("CREATE TABLE c AS SELECT datetime('now') AS at").translated.needs_fixing
+    assert not one("CREATE VIEW v AS SELECT datetime('now') AS at").translated.needs_fixing
+    assert not one("CREATE TABLE d (a TEXT, b AS (a || 'x'))").translated.needs_fixing
