@@ -20,7 +20,7 @@ import itertools
 import random
 from collections import Counter
 from collections.abc import Hashable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from raftsql.testing.ophistory import History, Op, Operation, OpType, pair
@@ -44,7 +44,6 @@ class RegisterWorkload:
     p_info: float = 0.0
     latency: int = 10
     initial: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def generate_register_history(rng: random.Random, w: RegisterWorkload) -> History:
@@ -57,6 +56,7 @@ def generate_register_history(rng: random.Random, w: RegisterWorkload) -> Histor
     seq = itertools.count()
     events: list[tuple[int, int, str, Any]] = []
     result: dict[int, tuple[OpType, Any]] = {}
+    calls: dict[int, Op] = {}
     invoked = 0
     next_process = itertools.count(w.processes)
 
@@ -87,6 +87,7 @@ def generate_register_history(rng: random.Random, w: RegisterWorkload) -> Histor
                 old = state[key] if rng.random() < 0.5 else rng.choice(written[key])
                 arg = (old, value(key))
             op_id = history.invoke(process, f, key, arg)
+            calls[op_id] = Op(process, OpType.INVOKE, f, key, arg, now[0], op_id)
             roll = rng.random()
             effect_at = now[0] + rng.randrange(w.latency + 1)
             done_at = effect_at + rng.randrange(w.latency + 1)
@@ -100,7 +101,7 @@ def generate_register_history(rng: random.Random, w: RegisterWorkload) -> Histor
                 schedule(effect_at, "effect", op_id)
             schedule(done_at, "complete", op_id)
         elif what == "effect":
-            call = history.ops[payload]
+            call = calls[payload]
             status, out = result.get(payload, (OpType.OK, None))
             if call.f == "read":
                 out = state[call.key]
@@ -115,9 +116,9 @@ def generate_register_history(rng: random.Random, w: RegisterWorkload) -> Histor
         else:  # complete
             op_id = payload
             status, out = result.get(op_id, (OpType.OK, None))
-            process = history.ops[op_id].process
+            process = calls[op_id].process
             if status is OpType.OK:
-                if history.ops[op_id].f == "read":
+                if calls[op_id].f == "read":
                     history.ok(op_id, out)
                 else:
                     history.ok(op_id)
