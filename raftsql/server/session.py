@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from raftsql import pgwire as pw
+from raftsql.node.errors import NodeError
 from raftsql.pgwire import oids as o
 from raftsql.pgwire.auth import ScramServer, check_cleartext, check_md5
 from raftsql.pgwire.errors import ProtocolError
@@ -356,10 +357,27 @@ class PgSession:
             elif isinstance(ev, pw.FunctionCall):
                 raise SqlError("0A000", "the fast-path function call interface is not supported")
             # stray CopyData/CopyDone/CopyFail after a failed COPY are dropped by the codec
-        except (SqlError, ProtocolError) as exc:
-            self.send(_error(exc))
+        except Closed:
+            raise
+        except Exception as exc:  # noqa: BLE001 (any statement failure is the client's error)
+            self.send(_error(self._as_error(exc)))
             self._fail_txn()
             self.conn.skip_until_sync()
+
+    def _as_error(self, exc: Exception) -> SqlError | ProtocolError:
+        """The ErrorResponse for a failed statement: SQL and node errors keep their SQLSTATE
+        (ARCHITECTURE.md errors contract); a fatal protocol error ends the session; anything
+        else is a server bug, logged and reported as XX000 without ending the session."""
+        if isinstance(exc, ProtocolError):
+            if exc.fatal:
+                raise exc
+            return exc
+        if isinstance(exc, SqlError):
+            return exc
+        if isinstance(exc, NodeError):
+            return SqlError(exc.sqlstate, exc.message)
+        log.exception("session %d: internal error", self.pid)
+        return SqlError("XX000", f"internal error: {type(exc).__name__}: {exc}")
 
     def _ready(self) -> None:
         status = self.dbs.status
@@ -653,17 +671,20 @@ class PgSession:
                         and any(k in (StatementKind.WRITE, StatementKind.DDL) for k in kinds)
                         and "copy" not in kinds)
             if implicit:
-                await self.db.begin_implicit(self.dbs)
+                await self.guarded(self.db.begin_implicit(self.dbs), may_write=False)
             for piece in pieces:
                 await self._simple_one(await self.prepare(piece.original))
                 await self.maybe_flush()
             if implicit:
                 implicit = False
                 await self.guarded(self.db.commit_implicit(self.dbs), may_write=True)
-        except (SqlError, ProtocolError) as exc:
+        except Closed:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            error = self._as_error(exc)
             if implicit:
                 self.db.abort_implicit(self.dbs)
-            self.send(_error(exc))
+            self.send(_error(error))
             self._fail_txn()
         self._ready()
 
