@@ -260,3 +260,23 @@ def test_cancel_and_statement_timeout(cluster) -> None:  # noqa: ANN001
             await conn.close()
 
     run(main())
+
+
+def test_follower_session_settings_and_status(cluster) -> None:  # noqa: ANN001
+    """A follower takes writes (forwarded), startup settings become session settings
+    (PGWIRE.md 1.2: server_settings/options), and raftsql_status describes itself."""
+    async def main() -> None:
+        conn = await asyncpg.connect(cluster.dsn(cluster.follower_port()),
+                                     server_settings={"raftsql.read_consistency": "linearizable"})
+        try:
+            assert await conn.fetchval("SHOW raftsql.read_consistency") == "linearizable"
+            await conn.execute("CREATE TABLE a9 (k integer PRIMARY KEY)")
+            await conn.execute("INSERT INTO a9 VALUES ($1)", 1)
+            assert await conn.fetchval("SELECT count(*) FROM a9") == 1
+            row = await conn.fetchrow("SELECT node_id, role FROM raftsql_status")
+            assert row["role"] == "follower"
+            assert await conn.fetchrow(";") is None  # SQLAlchemy's pool_pre_ping
+        finally:
+            await conn.close()
+
+    run(main())
