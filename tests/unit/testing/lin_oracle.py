@@ -52,3 +52,47 @@ def oracle_linearizable(operations: list[Operation], initial: Any = None) -> boo
                 if _respects_real_time(seq) and _legal(seq, initial):
                     return True
     return False
+
+
+def reference_wgl(operations: list[Operation], initial: Any = None) -> bool:
+    """Plain Wing & Gong search with an exact memo and none of the checker's reductions.
+
+    Slower than the checker (exponential in pending writes) but fast enough for a few dozen
+    operations, far more than ``oracle_linearizable`` can enumerate. An operation may be
+    linearized next iff it was invoked before the earliest return of the ok operations still
+    waiting; pending operations never return; the search succeeds once every ok op is placed.
+    """
+    ops = [
+        o
+        for o in operations
+        if o.status is not OpType.FAIL and not (o.f == "read" and o.status is not OpType.OK)
+    ]
+    ok = frozenset(i for i, o in enumerate(ops) if o.status is OpType.OK)
+    failed: set[tuple[frozenset[int], tuple[Any, ...]]] = set()
+
+    def step(state: dict[Any, Any], op: Operation) -> dict[Any, Any] | None:
+        cur = state.get(op.key, initial)
+        if op.f == "read":
+            return state if freeze(op.output) == cur else None
+        if op.f == "write":
+            return {**state, op.key: freeze(op.value)}
+        if cur == freeze(op.value[0]):
+            return {**state, op.key: freeze(op.value[1])}
+        return None  # a pending cas that finds another value is the same as never happening
+
+    def search(done: frozenset[int], state: dict[Any, Any]) -> bool:
+        if ok <= done:
+            return True
+        memo = (done, tuple(sorted(state.items(), key=repr)))
+        if memo in failed:
+            return False
+        horizon = min(ops[i].returns_at for i in ok - done)
+        for i, op in enumerate(ops):
+            if i not in done and op.call < horizon:
+                after = step(state, op)
+                if after is not None and search(done | {i}, after):
+                    return True
+        failed.add(memo)
+        return False
+
+    return search(frozenset(), {})

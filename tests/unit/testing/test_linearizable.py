@@ -17,7 +17,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from lin_oracle import oracle_linearizable
+from lin_oracle import oracle_linearizable, reference_wgl
 
 from raftsql.testing.histgen import (
     MUTATIONS,
@@ -405,6 +405,37 @@ def test_guaranteed_violations_fail(w: RegisterWorkload, seed: int, mutation: An
     result = check_register(mutated, time_limit=30)
     assert result.valid is False
     assert result.op is not None and result.op.status is OpType.OK
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(0, 2**32 - 1),
+    st.integers(10, 40),
+    st.sampled_from([0.0, 0.1, 0.25]),
+    st.booleans(),
+)
+def test_checker_agrees_with_plain_wgl_on_mid_size_histories(
+    seed: int, ops: int, p_info: float, retarget: bool
+) -> None:
+    """Generated histories, optionally with one read changed to another in-domain value
+    (valid or not: the reference decides), against the reduction-free search."""
+    rng = random.Random(seed)
+    w = RegisterWorkload(processes=4, keys=("x",), ops=ops, values=3, p_info=p_info, p_fail=0.1)
+    events = list(generate_register_history(rng, w).ops)
+    reads = [i for i, o in enumerate(events) if o.type is OpType.OK and o.f == "read"]
+    if retarget and reads:
+        i = rng.choice(reads)
+        old = events[i].value
+        events[i] = Op(
+            events[i].process,
+            OpType.OK,
+            "read",
+            "x",
+            rng.choice([v for v in (None, 0, 1, 2) if v != old]),
+            events[i].time,
+            events[i].index,
+        )
+    assert check_register(events).valid is reference_wgl(pair(events))
 
 
 def test_each_mutation_finds_candidates_in_unique_value_histories() -> None:
