@@ -54,8 +54,27 @@ def parse(path: Path) -> Migration:
     down = parts[1].strip() if len(parts) == 2 else None
     if not up:
         raise MigrationFileError(f"{path.name}: the up section is empty")
+    _check_no_transaction_control(path, up)
+    if down:
+        _check_no_transaction_control(path, down)
     return Migration(int(m.group(1)), m.group(2), path, up, down or None,
                      hashlib.sha256(raw).hexdigest())
+
+
+_TXN_CONTROL = re.compile(r"^\s*(BEGIN|COMMIT|END|ROLLBACK|ABORT|START\s+TRANSACTION)\b",
+                          re.I | re.M)
+
+
+def _check_no_transaction_control(path: Path, section: str) -> None:
+    """The runner wraps each migration in its own transaction; a COMMIT inside would end it
+    early and break "all or nothing", so such files are refused."""
+    for line in section.splitlines():
+        if line.lstrip().startswith("--"):
+            continue
+        if _TXN_CONTROL.match(line):
+            raise MigrationFileError(
+                f"{path.name}: remove {line.strip()!r}: each migration already runs as one "
+                "transaction")
 
 
 def load(directory: str | Path) -> list[Migration]:

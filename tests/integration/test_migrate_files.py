@@ -62,3 +62,15 @@ def test_example_migrations_load_in_order() -> None:
     found = load(ROOT / "migrations")
     assert [m.label for m in found][:2] == ["0001_create_users", "0002_create_orders"]
     assert all(m.down for m in found)
+
+
+def test_transaction_control_inside_a_migration_is_refused(tmp_path: Path) -> None:
+    """A COMMIT inside would end the runner's transaction early (not all-or-nothing)."""
+    p = tmp_path / "0001_a.sql"
+    p.write_text("CREATE TABLE a (x int);\nCOMMIT;\nCREATE TABLE b (x int);\n")
+    with pytest.raises(MigrationFileError, match="COMMIT"):
+        parse(p)
+    p.write_text("-- BEGIN is fine in a comment\nCREATE TABLE a (x int);\n"
+                 "-- migrate:down\nBEGIN;\nDROP TABLE a;\n")
+    with pytest.raises(MigrationFileError, match="BEGIN"):
+        parse(p)
