@@ -29,7 +29,8 @@ from raftsql.server.session import PgSession
 log = logging.getLogger("raftsql.server.frontend")
 
 DEFAULT_MAX_CONNECTIONS = 100
-STARTUP_TIMEOUT = 60.0  # PostgreSQL's authentication_timeout
+STARTUP_TIMEOUT = 60.0
+SSL_CODE, GSS_CODE = (80877103).to_bytes(4, "big"), (80877104).to_bytes(4, "big")  # PostgreSQL's authentication_timeout
 
 
 def tls_from_env() -> ssl.SSLContext | None:
@@ -120,8 +121,10 @@ class PgFrontend:
         """Too many connections: PostgreSQL answers the startup packet with FATAL 53300."""
         with contextlib.suppress(Exception):
             data = await asyncio.wait_for(session.reader.read(8192), 5)
-            if data[4:8] == (80877103).to_bytes(4, "big"):  # SSLRequest first: say no
+            if data[4:8] in (SSL_CODE, GSS_CODE):  # say no, then read the startup packet
                 session.writer.write(b"N")
+                await session.writer.drain()
+                await asyncio.wait_for(session.reader.read(8192), 5)
             err = pw.ErrorResponse("FATAL", "53300", "sorry, too many clients already")
             session.writer.write(err.encode())
             await session.writer.drain()

@@ -116,3 +116,29 @@ def test_bad_clients_do_not_disturb_others(cluster) -> None:  # noqa: ANN001
             await good.close()
 
     asyncio.run(main())
+
+
+def test_connection_limit(tmp_path) -> None:  # noqa: ANN001
+    """Over max_connections a client gets FATAL 53300 'sorry, too many clients already'
+    (PostgreSQL postmaster.c); a freed slot can be used again. A one-node cluster with
+    RAFTSQL_MAX_CONNECTIONS=3."""
+    from compat_cluster import Cluster
+
+    c = Cluster(tmp_path, size=1, env={"RAFTSQL_MAX_CONNECTIONS": "3"})
+    c.start()
+
+    async def main() -> None:
+        conns = [await asyncpg.connect(c.dsn()) for _ in range(3)]
+        with pytest.raises(asyncpg.TooManyConnectionsError):
+            await asyncpg.connect(c.dsn())
+        await conns.pop().close()
+        await asyncio.sleep(0.2)
+        again = await asyncpg.connect(c.dsn())
+        assert await again.fetchval("SELECT 1") == 1
+        for conn in [*conns, again]:
+            await conn.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        c.stop()
