@@ -113,9 +113,10 @@ class ProcessCluster:
 
     def command(self, node_id: int) -> list[str]:
         node = self.nodes[node_id]
-        peers = ",".join(f"{i}={self.raft_addr_as_seen_by(node_id, i)}" for i in self._initial)
-        if node.join:
-            peers = ""
+        # a joining node dials every member defined so far; the others learn its address from
+        # the membership change that adds it
+        members = [i for i in self.nodes if i != node_id] if node.join else self._initial
+        peers = ",".join(f"{i}={self.raft_addr_as_seen_by(node_id, i)}" for i in members)
         cmd = [
             sys.executable,
             "-m",
@@ -167,12 +168,6 @@ class ProcessCluster:
     def add_node(self, node_id: int) -> NodeProc:
         """Define and start a new, empty node that waits to be added (``--join``)."""
         node = self._define(node_id, join=True)
-        if self.proxy is not None:
-            for other in self.nodes.values():
-                if other.node_id != node_id:
-                    # other nodes learn the new member's address from the conf change context,
-                    # which must be the address as THEY dial it: the proxy link other->new.
-                    pass
         self.start(node_id)
         return node
 
