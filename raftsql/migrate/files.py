@@ -18,6 +18,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from raftsql.sql.errors import SqlError
+from raftsql.sql.rewrite.scan import leading_words, split
+
 FILE_NAME = re.compile(r"^(\d+)_([A-Za-z0-9][A-Za-z0-9_\-]*)\.sql$")
 DOWN_MARKER = re.compile(r"^\s*--\s*migrate:down\s*$", re.I | re.M)
 UP_MARKER = re.compile(r"^\s*--\s*migrate:up\s*$", re.I | re.M)
@@ -61,20 +64,26 @@ def parse(path: Path) -> Migration:
                      hashlib.sha256(raw).hexdigest())
 
 
-_TXN_CONTROL = re.compile(r"^\s*(BEGIN|COMMIT|END|ROLLBACK|ABORT|START\s+TRANSACTION)\b",
-                          re.I | re.M)
+_TXN_WORDS = {"BEGIN", "COMMIT", "END", "ROLLBACK", "ABORT", "START", "SAVEPOINT", "RELEASE",
+              "PREPARE"}
 
 
 def _check_no_transaction_control(path: Path, section: str) -> None:
     """The runner wraps each migration in its own transaction; a COMMIT inside would end it
-    early and break "all or nothing", so such files are refused."""
-    for line in section.splitlines():
-        if line.lstrip().startswith("--"):
-            continue
-        if _TXN_CONTROL.match(line):
+    early and break "all or nothing", so such files are refused. Statements are found with
+    raftsql's quote-aware PostgreSQL splitter, so a CASE ... END or a string is not mistaken
+    for one."""
+    try:
+        pieces = split(section)
+    except SqlError:
+        return  # the server reports the syntax error, with its position
+    for piece in pieces:
+        words = leading_words(piece.text, 2)
+        if words and words[0] in _TXN_WORDS and (words[0] != "PREPARE" or words[1:] == [
+                "TRANSACTION"]):
             raise MigrationFileError(
-                f"{path.name}: remove {line.strip()!r}: each migration already runs as one "
-                "transaction")
+                f"{path.name}: remove {piece.original.strip()!r}: each migration already runs "
+                "as one transaction")
 
 
 def load(directory: str | Path) -> list[Migration]:

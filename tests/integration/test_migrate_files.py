@@ -74,3 +74,10 @@ def test_transaction_control_inside_a_migration_is_refused(tmp_path: Path) -> No
                  "-- migrate:down\nBEGIN;\nDROP TABLE a;\n")
     with pytest.raises(MigrationFileError, match="BEGIN"):
         parse(p)
+
+
+def test_case_end_and_strings_are_not_transaction_control(tmp_path: Path) -> None:
+    p = tmp_path / "0001_a.sql"
+    p.write_text("CREATE VIEW v AS SELECT CASE WHEN 1 = 1 THEN 'a'\nEND AS c;\n"
+                 "INSERT INTO t VALUES ('\nCOMMIT;');\n")
+    assert parse(p).up.startswith("CREATE VIEW")
