@@ -265,7 +265,7 @@ class _KeySearch:
                 # The first remaining return entry: the window is exhausted.
                 assert entry != tail, "ran off the list with ok operations left"
                 if self.best is None or len(stack) > len(self.best[0]):
-                    self.best = (self._prefix(stack, ok_ops, tokens), ok_ops[entry - n], state)
+                    self.best = (self._prefix(stack, ok_ops), ok_ops[entry - n], state)
                 horizon = ok_ops[entry - n].complete
                 assert horizon is not None
                 cands = tokens.candidates(state, horizon, self._wanted(nxt, head, n, kind, arg_a))
@@ -349,7 +349,7 @@ class _KeySearch:
         return wanted
 
     @staticmethod
-    def _prefix(stack: list[Any], ok_ops: list[Operation], tokens: _Tokens) -> list[Operation]:
+    def _prefix(stack: list[Any], ok_ops: list[Operation]) -> list[Operation]:
         return [ok_ops[what] if c < 0 else what for c, what, _, _, _ in stack]
 
     def failure(self, **stats: Any) -> LinearizabilityResult:
