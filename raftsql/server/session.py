@@ -560,8 +560,9 @@ class PgSession:
                                  for c, d in zip(stmt.columns, cols, strict=True))
             portal.columns = fill_types(cols, result.rows)
             portal.rows = result.rows
-            portal.tag = "SELECT" if portal.tag.startswith("SELECT") else portal.tag.rsplit(
-                " ", 1)[0] if portal.tag[-1:].isdigit() else portal.tag
+            word = portal.tag.split(" ", 1)[0]
+            if word in ("SELECT", "INSERT", "UPDATE", "DELETE"):
+                portal.tag = word  # the count is of the rows sent (_send_portal)
 
     def _transaction_notice(self, action: str) -> None:
         """PostgreSQL's WARNINGs for BEGIN inside and COMMIT/ROLLBACK outside a block."""

@@ -49,6 +49,11 @@ def test_fetch_execute_and_tags(cluster) -> None:  # noqa: ANN001
                                       5) == "UPDATE 2"
             assert await conn.execute("DELETE FROM a1 WHERE name = $1", "z") == "DELETE 1"
             assert await conn.fetchval("SELECT $1::int + 1", 41) == 42
+            # RETURNING: rows come back and the tag counts them (INSERT 0 n)
+            assert await conn.fetchval("INSERT INTO a1 (name, score) VALUES ($1, 1) "
+                                       "RETURNING name", "r") == "r"
+            assert await conn.execute("INSERT INTO a1 (name) VALUES ('s'), ('t') "
+                                      "RETURNING id") == "INSERT 0 2"
             assert await conn.fetchval("SELECT name FROM a1 ORDER BY id LIMIT $1", 1) == "x"
         finally:
             await conn.close()
