@@ -26,6 +26,7 @@ from raftsql.dbapi.exceptions import (
     NotSupportedError,
     OperationalError,
     ProgrammingError,
+    SqliteDatatypeError,
     SqliteOperationalError,
     Warning,
 )
@@ -134,4 +135,4 @@ Binary = bytes
 __all__ = ["apilevel", "threadsafety", "paramstyle", "connect", "Connection", "Cursor",
            "Warning", "Error", "InterfaceError", "DatabaseError", "DataError",
            "OperationalError", "IntegrityError", "InternalError", "ProgrammingError",
-           "NotSupportedError", "SqliteOperationalError", "Binary"]
+           "NotSupportedError", "SqliteOperationalError", "SqliteDatatypeError", "Binary"]

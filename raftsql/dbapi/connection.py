@@ -360,16 +360,19 @@ class Cursor:
         return self
 
     def executescript(self, script: str) -> Cursor:
-        """Commit a pending transaction, then run every statement as written (sqlite3)."""
+        """Commit a pending transaction, then run every statement as written (sqlite3; the
+        cursor's rowcount, lastrowid and description are left as they were)."""
         conn = self._check()
         with conn._lock:
-            self._reset()
             conn.commit()
             stmts = conn._prepare(script)
 
             async def run_all() -> None:
                 for stmt in stmts:
-                    await conn._run(stmt, (), implicit=False)
+                    result = await conn._run(stmt, (), implicit=False)
+                    if result.lastrowid is not None and stmt.translated.kind is \
+                            StatementKind.WRITE:
+                        conn._last_insert_rowid = result.lastrowid
 
             conn._call(run_all())
         return self

@@ -71,6 +71,11 @@ class SqliteOperationalError(ProgrammingError, OperationalError):
     PEP 249 code as ProgrammingError."""
 
 
+class SqliteDatatypeError(DataError, IntegrityError):
+    """22P02 in the SQLite dialect: a STRICT table's type check (SQLITE_CONSTRAINT_DATATYPE),
+    which sqlite3 reports as IntegrityError; PEP 249 code expects DataError."""
+
+
 _BY_CLASS: dict[str, type[DatabaseError]] = {
     "22": DataError,
     "23": IntegrityError,
@@ -93,6 +98,8 @@ def error_class(sqlstate: str, *, dialect: str = "postgres") -> type[DatabaseErr
     """The PEP 249 class for a SQLSTATE (DatabaseError when the class is unknown)."""
     if sqlstate == "08P01":  # wrong number of parameters
         return ProgrammingError
+    if sqlstate == "22P02" and dialect == "sqlite":
+        return SqliteDatatypeError
     cls = _BY_CLASS.get(sqlstate[:2], DatabaseError)
     if cls is ProgrammingError and dialect == "sqlite":
         return SqliteOperationalError
@@ -106,4 +113,4 @@ def from_sql_error(exc: SqlError, *, dialect: str = "postgres") -> DatabaseError
 
 __all__ = ["Warning", "Error", "InterfaceError", "DatabaseError", "DataError",
            "OperationalError", "IntegrityError", "InternalError", "ProgrammingError",
-           "NotSupportedError", "SqliteOperationalError", "error_class", "from_sql_error"]
+           "NotSupportedError", "SqliteOperationalError", "SqliteDatatypeError", "error_class", "from_sql_error"]

@@ -86,20 +86,47 @@ SCRIPT: list[tuple[str, str, Any]] = [
     ("execute", "DELETE FROM kv", ()),
     ("commit", "", None),
     ("execute", "SELECT count(*) FROM kv", ()),
+    ("execute", "INSERT INTO kv SELECT name, age FROM users WHERE age IS NOT NULL", ()),
+    ("execute", "UPDATE kv SET v = v * 2 WHERE v > 20 RETURNING k, v", ()),
+    ("executemany", "UPDATE kv SET v = ? WHERE k = ?", [(1, "cat"), (2, "nobody"), (3, "ann")]),
+    ("execute", "DELETE FROM kv", ()),
+    ("execute", "INSERT INTO users (name, age) VALUES (?, ?)", ["jo", 5]),  # a list is a sequence
+    ("execute", "INSERT INTO users (name, age) VALUES (:n, :a)", ("kim", 6)),  # named, by position
+    ("execute", "SELECT ?", {"x": 1}),  # a mapping for a positional parameter
+    ("execute", "SELECT :x", {"y": 1}),  # a missing name
+    ("execute", "INSERT INTO users (name, age) VALUES ('jo', 1)", ()),  # lastrowid unchanged
+    ("commit", "", None),
+    ("execute", "SELECT name, age FROM users ORDER BY age IS NULL, age DESC, name", ()),
+    ("execute", "SELECT 1 / 0, 5 / 2.0, '10' + 5, 'abc' < 'abd', NULL = NULL, "
+                "coalesce(NULL, 'z'), printf('%05.1f', 3.14159), hex('A'), length(x'0102')", ()),
+    ("execute", "SELECT date('2024-01-31', '+1 month'), julianday('2000-01-01'), "
+                "datetime(0, 'unixepoch')", ()),
+    ("execute", "CREATE TABLE strict_t (a INT) STRICT", ()),
+    ("execute", "INSERT INTO strict_t VALUES ('not a number')", ()),
+    ("execute", "CREATE TABLE parent (id INTEGER PRIMARY KEY)", ()),
+    ("execute", "CREATE TABLE child (pid INT REFERENCES parent (id))", ()),
+    ("execute", "INSERT INTO child VALUES (NULL)", ()),
+    ("commit", "", None),
+    ("executescript", "CREATE TABLE sc (a); INSERT INTO sc VALUES (1); INSERT INTO sc VALUES (2);",
+     None),
+    ("execute", "SELECT sum(a) FROM sc", ()),
 ]
 
 
-def run(con: Any, module: Any) -> list[tuple[Any, ...]]:
-    """Run SCRIPT; one observation per step."""
+def run(con: Any, module: Any, script: list[tuple[str, str, Any]]) -> list[tuple[Any, ...]]:
+    """Run a script; one observation per step."""
     out: list[tuple[Any, ...]] = []
     cur = con.cursor()
-    for step, (method, sql, params) in enumerate(SCRIPT):
+    for step, (method, sql, params) in enumerate(script):
         if method in ("commit", "rollback"):
             getattr(con, method)()
             out.append((step, method))
             continue
         try:
-            getattr(cur, method)(sql, params)
+            if method == "executescript":
+                cur.executescript(sql)
+            else:
+                getattr(cur, method)(sql, params)
         except module.Error as exc:
             names = [c.__name__ for c in type(exc).__mro__]
             out.append((step, sql, "error", names))
@@ -115,8 +142,8 @@ def test_same_observations_as_sqlite3(tmp_path: Path) -> None:
     reference = sqlite3.connect(tmp_path / "ref.sqlite")
     ours = raftsql.connect(tmp_path / "raftsql")
     try:
-        expected = run(reference, sqlite3)
-        actual = run(ours, dbapi)
+        expected = run(reference, sqlite3, SCRIPT)
+        actual = run(ours, dbapi, SCRIPT)
     finally:
         reference.close()
         ours.close()
@@ -128,3 +155,60 @@ def test_same_observations_as_sqlite3(tmp_path: Path) -> None:
             assert exp[3][0] in act[3], (exp, act)
         else:
             assert exp == act
+
+
+def random_script(seed: int, n: int = 150) -> list[tuple[str, str, Any]]:
+    """A seeded sequence of writes, reads and transaction control over a table with a
+    unique column, so constraint errors, statement-level undo, commit and rollback mix."""
+    import random
+
+    rng = random.Random(seed)
+    script: list[tuple[str, str, Any]] = [
+        ("execute", "CREATE TABLE r (k INTEGER PRIMARY KEY, u INT UNIQUE, v TEXT)", ())]
+    for _ in range(n):
+        roll = rng.random()
+        k, u = rng.randint(1, 12), rng.randint(1, 8)
+        if roll < 0.3:
+            script.append(("execute", "INSERT INTO r (k, u, v) VALUES (?, ?, ?)",
+                           (k if rng.random() < 0.5 else None, u, f"v{rng.randint(0, 99)}")))
+        elif roll < 0.4:
+            script.append(("executemany", "INSERT OR IGNORE INTO r (u, v) VALUES (?, ?)",
+                           [(rng.randint(1, 12), "m") for _ in range(3)]))
+        elif roll < 0.5:
+            script.append(("execute", "UPDATE r SET u = ? WHERE k = ?", (u, k)))
+        elif roll < 0.6:
+            script.append(("execute", "UPDATE r SET v = v || '!' WHERE u > ?", (u,)))
+        elif roll < 0.68:
+            script.append(("execute", "DELETE FROM r WHERE k % ? = 0", (rng.randint(2, 5),)))
+        elif roll < 0.8:
+            script.append(("execute", "SELECT k, u, v FROM r ORDER BY k", ()))
+        elif roll < 0.88:
+            script.append(("commit", "", None))
+        elif roll < 0.93:
+            script.append(("rollback", "", None))
+        elif roll < 0.96:
+            script.append(("execute", "BEGIN", ()))
+        else:
+            script.append(("execute", "REPLACE INTO r (k, u, v) VALUES (?, ?, 'r')", (k, u)))
+    script.append(("commit", "", None))
+    script.append(("execute", "SELECT k, u, v FROM r ORDER BY k", ()))
+    return script
+
+
+def test_seeded_random_sequences_match_sqlite3(tmp_path: Path) -> None:
+    for seed in (1, 2, 3):
+        print(f"SEED={seed}")
+        script = random_script(seed)
+        reference = sqlite3.connect(tmp_path / f"ref{seed}.sqlite")
+        ours = raftsql.connect(tmp_path / f"raftsql{seed}")
+        try:
+            expected = run(reference, sqlite3, script)
+            actual = run(ours, dbapi, script)
+        finally:
+            reference.close()
+            ours.close()
+        for exp, act in zip(expected, actual, strict=True):
+            if len(exp) == 4 and exp[2] == "error":
+                assert act[2] == "error" and exp[3][0] in act[3], (seed, exp, act)
+            else:
+                assert exp == act, seed
