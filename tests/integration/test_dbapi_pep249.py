@@ -7,7 +7,9 @@ Source of truth: PEP 249 (https://peps.python.org/pep-0249/), section by section
 
 from __future__ import annotations
 
+import fcntl
 import multiprocessing
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -139,6 +141,12 @@ def test_shared_node_between_connections(tmp_path: Path) -> None:
     a.close()
     assert b.execute("SELECT count(*) FROM booze").fetchone() == (len(SAMPLES),)
     b.close()
+    # the last close stopped the node and released the directory's lock
+    fd = os.open(tmp_path / "db" / "raftsql.lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        os.close(fd)
 
 
 def _open_in_child(path: str, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]

@@ -44,3 +44,16 @@ def test_sqlite_dialect_42xxx_is_caught_both_ways() -> None:
     assert isinstance(err, e.OperationalError) and isinstance(err, e.ProgrammingError)
     with pytest.raises(sqlite3.OperationalError):
         sqlite3.connect(":memory:").execute("SELECT * FROM t")
+
+
+def test_sqlite_dialect_strict_type_error_is_integrity_and_data() -> None:
+    """sqlite3 reports a STRICT table's type check (SQLITE_CONSTRAINT_DATATYPE) as
+    IntegrityError; the SQL layer's SQLSTATE is 22P02 (DataError in PEP 249 terms)."""
+    err = e.from_sql_error(SqlError("22P02", "cannot store TEXT value in INT column"),
+                           dialect="sqlite")
+    assert isinstance(err, e.IntegrityError) and isinstance(err, e.DataError)
+    assert type(e.from_sql_error(SqlError("22P02", "x"))) is e.DataError
+    con = sqlite3.connect(":memory:")
+    con.execute("CREATE TABLE t (a INT) STRICT")
+    with pytest.raises(sqlite3.IntegrityError):
+        con.execute("INSERT INTO t VALUES ('x')")
