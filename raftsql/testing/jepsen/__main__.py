@@ -35,9 +35,13 @@ def parse(argv: list[str]) -> Options:
     )
     p.add_argument("--read-level", choices=("lease", "linearizable"), default="lease")
     p.add_argument("--concurrency", type=int, default=8)
-    p.add_argument("--readers", type=int, default=None,
-                   help="read-only processes, one per node in turn (default: one per node with "
-                        "the clock nemesis, else none)")
+    p.add_argument(
+        "--readers",
+        type=int,
+        default=None,
+        help="read-only processes, one per node in turn (default: one per node with "
+        "the clock nemesis, else none)",
+    )
     p.add_argument("--op-timeout", type=float, default=3.0)
     p.add_argument("--check-time-limit", type=float, default=60.0)
     p.add_argument(

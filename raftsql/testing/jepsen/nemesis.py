@@ -254,13 +254,20 @@ class Nemesis(threading.Thread):
         if self._membership("add", new, f"&addr=127.0.0.1:{node.raft_port}") is None:
             return
         deadline = time.monotonic() + 20
+        st_new: dict[str, Any] | None = None
+        st_lead: dict[str, Any] | None = None
         while time.monotonic() < deadline and not self.stopped.is_set():
             leader = self.c.current_leader(self._running_members())
             st_new, st_lead = self.c.status(new), self.c.status(leader) if leader else None
             if st_new and st_lead and st_new["applied_index"] >= st_lead["commit_index"] - 5:
-                break
+                self._membership("promote", new, "")
+                return
             time.sleep(0.1)
-        self._membership("promote", new, "")
+        # A learner that cannot catch up is a finding; promoting it would only cost quorum.
+        progress = (st_lead or {}).get("peers", {}).get(str(new))
+        self.log.add(f"member: n{new} did not catch up, not promoted: its status "
+                     f"{ {k: (st_new or {}).get(k) for k in ('role', 'leader_id', 'applied_index')} }, "
+                     f"leader's progress for it {progress}")
 
     def _shrink(self, voters: list[int]) -> None:
         gone = self.rng.choice(sorted(voters))

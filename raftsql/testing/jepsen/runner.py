@@ -56,7 +56,7 @@ class Options:
             f"SEED={self.seed} workload={self.workload} nemesis={','.join(self.nemesis)} "
             f"time={self.time:g} nodes={self.nodes} clock_rate={self.clock_rate} "
             f"read_level={self.read_level} concurrency={self.concurrency} "
-                f"readers={self.effective_readers()} "
+            f"readers={self.effective_readers()} "
             f"op_timeout={self.op_timeout:g}"
         )
 
@@ -194,8 +194,9 @@ async def _setup(cluster: FaultCluster, workload: Workload) -> None:
             await asyncio.sleep(0.5)
 
 
-async def _clients(opts: Options, cluster: FaultCluster, workload: Workload,
-                   history: History) -> None:
+async def _clients(
+    opts: Options, cluster: FaultCluster, workload: Workload, history: History
+) -> None:
     """``concurrency`` mixed processes spread over the nodes, plus ``readers`` read-only ones,
     one per node in turn. A reader never blocks behind a write that cannot commit and stays on
     its node (as long as it is a member), so it keeps asking that node (an isolated old leader,
@@ -212,9 +213,13 @@ async def _clients(opts: Options, cluster: FaultCluster, workload: Workload,
         node = members[(w - opts.concurrency if reader else w) % len(members)]
 
         def fresh(node: int) -> ProcessClient:
-            return ProcessClient(history, process, Endpoint(node, cluster.nodes[node].pg_dsn),
-                                 read_level=opts.read_level,
-                                 op_timeout=opts.reader_timeout if reader else opts.op_timeout)
+            return ProcessClient(
+                history,
+                process,
+                Endpoint(node, cluster.nodes[node].pg_dsn),
+                read_level=opts.read_level,
+                op_timeout=opts.reader_timeout if reader else opts.op_timeout,
+            )
 
         def next_node() -> int:
             members = cluster.members()
