@@ -270,11 +270,19 @@ class Connection:
             self.rollback()
 
     def __del__(self) -> None:
-        if getattr(self, "_node", None) is not None:
-            try:
-                self.close()
-            except Exception:  # noqa: BLE001 - nothing to report to at collection time
-                pass
+        node = getattr(self, "_node", None)
+        if node is None:
+            return
+        if node.on_loop_thread():  # collected on the node's own thread: close from another
+            threading.Thread(target=self._close_quietly, daemon=True).start()
+        else:
+            self._close_quietly()
+
+    def _close_quietly(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - nothing to report to at collection time
+            pass
 
 
 class Cursor:

@@ -99,6 +99,9 @@ class EmbeddedNode:
     def node(self) -> Any:
         return self.server.node
 
+    def on_loop_thread(self) -> bool:
+        return threading.current_thread() is self._thread
+
     def call(self, coro: Coroutine[Any, Any, T], timeout: float = CALL_TIMEOUT) -> T:
         """Run ``coro`` on the node's loop and wait for it (from any other thread)."""
         if self.closed:
