@@ -115,6 +115,7 @@ class PgSession:
         self._out_size = 0
         self._running: asyncio.Task[Any] | None = None
         self._cancel_reason: str | None = None
+        self._pipeline_txn = False  # an implicit transaction opened for an extended pipeline
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
 
@@ -320,6 +321,9 @@ class PgSession:
                 self.send(_error(exc))
                 if exc.message_type is not None and exc.message_type in "PBDECSH":
                     self.conn.skip_until_sync()
+                    if self._pipeline_txn:
+                        self._pipeline_txn = False
+                        self.db.abort_implicit(self.dbs)
                     self._fail_txn()
                 else:
                     self._ready()
@@ -334,6 +338,7 @@ class PgSession:
             await self.simple_query(ev.sql)
             return
         if isinstance(ev, pw.Sync):
+            await self._end_pipeline()
             self._ready()
             return
         if isinstance(ev, pw.Flush):
@@ -361,8 +366,41 @@ class PgSession:
             raise
         except Exception as exc:  # noqa: BLE001 (any statement failure is the client's error)
             self.send(_error(self._as_error(exc)))
+            if self._pipeline_txn:
+                self._pipeline_txn = False
+                self.db.abort_implicit(self.dbs)
             self._fail_txn()
             self.conn.skip_until_sync()
+
+    async def _maybe_begin_pipeline(self, stmt: Prepared) -> None:
+        """Statements between two Syncs are one implicit transaction (55.2.3): open one when
+        a write is executed outside a block and more messages than a Sync are already queued
+        behind it (psycopg/asyncpg executemany, pipelines). A lone write stays a single
+        proposal. A BEGIN inside the pipeline turns it into the client's own block."""
+        t = stmt.translated
+        if t is None:
+            return
+        if self._pipeline_txn and t.kind is StatementKind.TRANSACTION:
+            self._pipeline_txn = False
+            return
+        if (not self._pipeline_txn and self.dbs.txn is None and stmt.kind == "sql"
+                and t.kind in (StatementKind.WRITE, StatementKind.DDL)
+                and self.conn.buffered > 5):
+            await self.guarded(self.db.begin_implicit(self.dbs), may_write=False)
+            self._pipeline_txn = True
+
+    async def _end_pipeline(self) -> None:
+        if not self._pipeline_txn:
+            return
+        self._pipeline_txn = False
+        if self.dbs.txn is None:
+            return
+        try:
+            await self.guarded(self.db.commit_implicit(self.dbs), may_write=True)
+        except Closed:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            self.send(_error(self._as_error(exc)))
 
     def _as_error(self, exc: Exception) -> SqlError | ProtocolError:
         """The ErrorResponse for a failed statement: SQL and node errors keep their SQLSTATE
@@ -806,6 +844,7 @@ class PgSession:
             await self.run_copy(stmt.copy, portal.params)
             return
         if not portal.executed:
+            await self._maybe_begin_pipeline(stmt)
             await self.run_portal(portal)
         elif portal.columns is None:
             self.send(pw.CommandComplete(portal.tag))

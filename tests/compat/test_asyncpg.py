@@ -285,3 +285,22 @@ def test_follower_session_settings_and_status(cluster) -> None:  # noqa: ANN001
             await conn.close()
 
     run(main())
+
+
+def test_executemany_is_one_implicit_transaction(cluster) -> None:  # noqa: ANN001
+    """asyncpg's executemany pipelines Bind/Execute with one Sync: one implicit transaction
+    (PostgreSQL 15 docs 55.2.3), so a failing row leaves none of the rows behind."""
+    async def main() -> None:
+        conn = await _connect(cluster)
+        try:
+            await conn.execute("CREATE TABLE a10 (k integer PRIMARY KEY)")
+            with pytest.raises(asyncpg.UniqueViolationError):
+                await conn.executemany("INSERT INTO a10 VALUES ($1)", [(1,), (2,), (2,), (3,)])
+            assert await conn.fetchval("SELECT count(*) FROM a10") == 0
+            await conn.executemany("INSERT INTO a10 VALUES ($1)", [(i,) for i in range(100)])
+            assert await conn.fetchval("SELECT count(*) FROM a10") == 100
+            assert not conn.is_in_transaction()
+        finally:
+            await conn.close()
+
+    run(main())
