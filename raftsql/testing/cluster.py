@@ -223,6 +223,9 @@ class SimCluster:
             if rd.hard_state.commit > node.commit or nid not in ck.seen_commit:
                 node.commit = rd.hard_state.commit
                 ck.on_commit(nid, node.commit, node.log.live)
+                if node.role is Role.LEADER and node.first_commit_term != node.term:
+                    node.first_commit_term = node.term
+                    self.nemesis.on_first_commit(node)
         if rd.soft_state is not None or rd.hard_state is not None:
             ck.on_role(nid, node.term, node.role, node.log.live)
         if out.restored is not None:

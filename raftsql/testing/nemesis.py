@@ -105,16 +105,22 @@ class Nemesis:
         off within a few message delays, before its no-op reaches a quorum. Short-lived
         leaders with diverging uncommitted suffixes are the setting of the paper's Figure 8
         (section 5.4.2), which random crashes alone almost never reach."""
+        if self.rng.random() < 0.5:
+            delay = 0  # the no-op is lost on the wire
+        else:
+            delay = self.rng.randint(0, 4 * self.cluster.options.network.delay_max_us)
+        self._strike(node, 0.6, delay)
+
+    def on_first_commit(self, node: SimNode) -> None:
+        """Cut a new leader off the moment its commit index first moves in its term: what it
+        just declared committed must survive without it (paper 5.4.2: only entries of the
+        current term commit by counting; anything else committed here is Figure 8)."""
+        self._strike(node, 0.4, 0)
+
+    def _strike(self, node: SimNode, chance: float, delay: int) -> None:
         c = self.cluster
-        if not (self.active and c.options.faults.leader_churn and self.rng.random() < 0.7):
+        if not (self.active and c.options.faults.leader_churn and self.rng.random() < chance):
             return
-        # Half the strikes land at once (the no-op is lost on the wire), half within a few
-        # message delays (an old-term entry may be acknowledged, the no-op not yet).
-        delay = (
-            0
-            if self.rng.random() < 0.5
-            else self.rng.randint(0, 4 * c.options.network.delay_max_us)
-        )
         isolate = self.rng.random() < 0.6
         boot = node.boot
         down_for = self.rng.randint(1, 30) * TICK_US

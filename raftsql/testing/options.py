@@ -46,6 +46,7 @@ class FaultOptions:
                 "membership",
                 "transfers",
                 "compaction",
+                "leader_churn",
             )
             if getattr(self, n)
         ] or ["none"]

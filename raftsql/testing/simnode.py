@@ -85,6 +85,8 @@ class SimNode:
         self.commit = hs.commit
         self.role = Role.FOLLOWER
         self.leader: NodeId = NONE
+        self.first_commit_term = 0
+        """The last term in which this node, as leader, advanced its commit index."""
         self.drift = drift
         self.tick_us = tick_interval(TICK_US, drift)
         self.ticks = 0
