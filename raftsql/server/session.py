@@ -858,8 +858,20 @@ class PgSession:
     async def run_copy(self, spec: copyfmt.CopySpec, _params: list[Any]) -> None:
         if spec.direction == "to":
             await self._copy_out(spec)
+            return
+        if self.dbs.txn is not None:
+            count = await self._copy_in(spec)
         else:
-            await self._copy_in(spec)
+            # COPY is all or nothing: outside a block its batches share one implicit
+            # transaction, proposed once at the end
+            await self.guarded(self.db.begin_implicit(self.dbs), may_write=False)
+            try:
+                count = await self._copy_in(spec)
+            except BaseException:
+                self.db.abort_implicit(self.dbs)
+                raise
+            await self.guarded(self.db.commit_implicit(self.dbs), may_write=True)
+        self.send(pw.CommandComplete(f"COPY {count}"))
 
     async def _copy_out(self, spec: copyfmt.CopySpec) -> None:
         if spec.query is not None:
@@ -892,7 +904,7 @@ class PgSession:
         self.send(pw.BackendCopyDone())
         self.send(pw.CommandComplete(f"COPY {count}"))
 
-    async def _copy_in(self, spec: copyfmt.CopySpec) -> None:
+    async def _copy_in(self, spec: copyfmt.CopySpec) -> int:
         assert spec.table is not None
         table_cols = self._schema(spec.table)
         if not table_cols:
@@ -934,7 +946,7 @@ class PgSession:
             batch.append([param_value(oid, f, fmt) for oid, f in zip(oids, row, strict=True)])
         if batch:
             count += await self._insert_batch(spec.table, collist, batch)
-        self.send(pw.CommandComplete(f"COPY {count}"))
+        return count
 
     async def _insert_batch(self, table: str, collist: str, rows: list[list[Any]]) -> int:
         width = len(rows[0])

@@ -128,3 +128,20 @@ def test_prepared_after_threshold(cluster) -> None:  # noqa: ANN001
                 for i in range(8)] == [i * i for i in range(8)]
         conn.execute("DEALLOCATE ALL")
         assert conn.execute("SELECT v FROM p6 WHERE k = %s", (3,)).fetchone() == (9,)
+
+
+def test_copy_is_all_or_nothing(cluster) -> None:  # noqa: ANN001
+    """A COPY that fails half-way leaves no rows (PostgreSQL: COPY is one statement), also
+    outside a transaction block and across batches."""
+    with _connect(cluster, autocommit=True) as conn:
+        conn.execute("CREATE TABLE p7 (k integer PRIMARY KEY)")
+        with pytest.raises(errors.UniqueViolation), conn.cursor() as cur:
+            with cur.copy("COPY p7 FROM STDIN") as copy:
+                for i in range(2500):
+                    copy.write_row((i,))
+                copy.write_row((7,))
+        assert conn.execute("SELECT count(*) FROM p7").fetchone() == (0,)
+        with pytest.raises(errors.InvalidTextRepresentation), conn.cursor() as cur:
+            with cur.copy("COPY p7 FROM STDIN") as copy:
+                copy.write(b"1\n2\nnot-a-number\n")
+        assert conn.execute("SELECT count(*) FROM p7").fetchone() == (0,)
