@@ -142,3 +142,20 @@ def test_connection_limit(tmp_path) -> None:  # noqa: ANN001
         asyncio.run(main())
     finally:
         c.stop()
+
+
+def test_negotiation_packets_and_unknown_cancel(cluster) -> None:  # noqa: ANN001
+    """GSSENCRequest and SSLRequest (no certificate configured) are answered 'N' and the
+    StartupMessage follows on the same socket; a CancelRequest with an unknown key gets no
+    answer and the socket is closed (PostgreSQL 15 docs 55.2.10-11, PGWIRE.md 1.1)."""
+    port = cluster.leader_port()
+    with _connect(port) as s:
+        s.sendall(struct.pack("!ii", 8, 80877104))
+        assert s.recv(1) == b"N"
+        s.sendall(struct.pack("!ii", 8, 80877103))
+        assert s.recv(1) == b"N"
+        s.sendall(_startup())
+        assert b"server_version" in _read_until_ready(s)
+    with _connect(port) as s:
+        s.sendall(struct.pack("!iiii", 16, 80877102, 12345, 678))
+        assert _read_all(s) == b""
