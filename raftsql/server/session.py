@@ -168,7 +168,8 @@ class PgSession:
             pass
         except ProtocolError as exc:
             await self._fatal(exc)
-        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
+        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError,
+                pw.LocalProtocolError):
             pass
         finally:
             self.cleanup()
@@ -938,6 +939,8 @@ class PgSession:
                 continue
             if isinstance(ev, pw.CopyFail):
                 raise SqlError("57014", f"COPY from stdin failed: {ev.message}")
+            if isinstance(ev, pw.Terminate):
+                raise Closed
             assert isinstance(ev, pw.CopyDone)
             break
         if error is not None:
