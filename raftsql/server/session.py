@@ -168,9 +168,10 @@ class PgSession:
             pass
         except ProtocolError as exc:
             await self._fatal(exc)
-        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError,
-                pw.LocalProtocolError):
+        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
             pass
+        except pw.LocalProtocolError:  # our own out-of-phase send: a bug worth a log line
+            log.warning("session %d: protocol state error", self.pid, exc_info=True)
         finally:
             self.cleanup()
 
