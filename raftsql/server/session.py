@@ -560,6 +560,7 @@ class PgSession:
         """Execute the portal's statement once; rows are kept for Execute/FETCH."""
         stmt = portal.stmt
         portal.executed = True
+        self._check_not_aborted(stmt)
         if stmt.kind == "multi":
             for sub in stmt.subs:
                 part = Portal(sub, portal.params)
@@ -603,6 +604,17 @@ class PgSession:
             word = portal.tag.split(" ", 1)[0]
             if word in ("SELECT", "INSERT", "UPDATE", "DELETE"):
                 portal.tag = word  # the count is of the rows sent (_send_portal)
+
+    def _check_not_aborted(self, stmt: Prepared) -> None:
+        """In a failed block only ROLLBACK [TO SAVEPOINT] and COMMIT run (25P02)."""
+        if self.dbs.status != "E":
+            return
+        t = stmt.translated
+        if stmt.kind == "sql" and t is not None and t.txn is not None and t.txn.action in (
+                "rollback", "rollback_to", "commit"):
+            return
+        raise SqlError("25P02", "current transaction is aborted, commands ignored until end "
+                       "of transaction block")
 
     def _transaction_notice(self, action: str) -> None:
         """PostgreSQL's WARNINGs for BEGIN inside and COMMIT/ROLLBACK outside a block."""
@@ -858,6 +870,9 @@ class PgSession:
     # ------------------------------------------------------------------ COPY
 
     async def run_copy(self, spec: copyfmt.CopySpec, _params: list[Any]) -> None:
+        if self.dbs.status == "E":
+            raise SqlError("25P02", "current transaction is aborted, commands ignored until "
+                           "end of transaction block")
         if spec.direction == "to":
             await self._copy_out(spec)
             return

@@ -66,6 +66,8 @@ def test_transactions_and_errors(cluster) -> None:  # noqa: ANN001
         assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR
         with pytest.raises(errors.InFailedSqlTransaction):
             conn.execute("SELECT 1")
+        with pytest.raises(errors.InFailedSqlTransaction):
+            conn.execute("SHOW transaction_read_only")  # session statements too
         conn.rollback()
         with pytest.raises(errors.UndefinedTable):
             conn.execute("SELECT * FROM missing_table")
