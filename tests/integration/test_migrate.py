@@ -184,6 +184,16 @@ def test_tampered_migration_is_refused(cluster: ProcessCluster, tmp_path: Path) 
     assert "0001_create_users.sql was changed after it was applied" in cli.stderr
     states = {r.version: r.state for r in migrate.status(dsn, d)}
     assert states == {1: "changed", 2: "applied", 3: "pending"}  # nothing was applied
+    status_cli = subprocess.run([sys.executable, "-m", "raftsql.cli", "migrate", "status",
+                                 "--dsn", dsn, "--dir", str(d)], capture_output=True, text=True,
+                                timeout=60, cwd=ROOT)
+    assert status_cli.returncode == 1 and "changed" in status_cli.stdout
+
+    shutil.copy(ROOT / "migrations" / "0001_create_users.sql", path)  # restored
+    assert migrate.up(dsn, d, out=lambda _l: None) == [3]
+    with pytest.raises(migrate.MigrationError, match="no '-- migrate:down' section"):
+        migrate.down(dsn, d, out=lambda _l: None)
+    assert [r.state for r in migrate.status(dsn, d)] == ["applied"] * 3
 
 
 def test_failing_migration_leaves_no_trace_on_any_node(cluster: ProcessCluster,
