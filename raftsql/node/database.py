@@ -134,6 +134,13 @@ class Session:
         return self.settings["raftsql.read_consistency"]
 
     def next_seq(self) -> int:
+        """The sequence number of the next write. A client that retries across connections
+        sets ``raftsql.client_id`` once and ``raftsql.request_id`` before each write (the same
+        values on a retry), so the state machine answers a retry with the first result."""
+        requested = self.settings.pop("raftsql.request_id", None)
+        if requested is not None:
+            self.seq = int(requested)
+            return self.seq
         self.seq += 1
         return self.seq
 
@@ -347,8 +354,12 @@ class Database:
         if name == "raftsql.read_consistency" and value not in READ_LEVELS:
             raise SqlError("22023", f'invalid value for parameter "{name}": "{value}"',
                            hint="one of " + ", ".join(READ_LEVELS))
-        if name == "raftsql.min_applied_index" and not value.isdigit():
+        if name in ("raftsql.min_applied_index", "raftsql.request_id") and not value.isdigit():
             raise SqlError("22023", f'invalid value for parameter "{name}": "{value}"')
+        if name == "raftsql.client_id":
+            if not 0 < len(value) <= 64:
+                raise SqlError("22023", "raftsql.client_id must be 1 to 64 characters")
+            session.client_id = b"c:" + value.encode()
         session.settings[name] = value
 
     def _session_statement(self, session: Session, t: Translated) -> Result:
