@@ -30,6 +30,20 @@ from raftsql.dbapi.exceptions import (
     SqliteOperationalError,
     Warning,
 )
+from raftsql.dbapi.types import (
+    BINARY,
+    DATETIME,
+    NUMBER,
+    ROWID,
+    STRING,
+    Binary,
+    Date,
+    DateFromTicks,
+    Time,
+    TimeFromTicks,
+    Timestamp,
+    TimestampFromTicks,
+)
 from raftsql.node.driver import NodeConfig
 from raftsql.server.app import ServeOptions, parse_addr, parse_peers
 
@@ -129,10 +143,10 @@ def connect(database: str | os.PathLike[str] | None = None, *, dialect: str = "s
         raise
 
 
-Binary = bytes
-
 
 __all__ = ["apilevel", "threadsafety", "paramstyle", "connect", "Connection", "Cursor",
            "Warning", "Error", "InterfaceError", "DatabaseError", "DataError",
            "OperationalError", "IntegrityError", "InternalError", "ProgrammingError",
-           "NotSupportedError", "SqliteOperationalError", "SqliteDatatypeError", "Binary"]
+           "NotSupportedError", "SqliteOperationalError", "SqliteDatatypeError", "Binary", "Date",
+           "Time", "Timestamp", "DateFromTicks", "TimeFromTicks", "TimestampFromTicks",
+           "STRING", "BINARY", "NUMBER", "DATETIME", "ROWID"]

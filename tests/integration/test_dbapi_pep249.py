@@ -423,3 +423,35 @@ def test_asyncio_flavour(tmp_path: Path) -> None:
     rows, ticks = asyncio.run(main())
     assert rows == [(1,), (2,)]
     assert ticks > 10
+
+
+# ---- "Type Objects and Constructors" --------------------------------------------------------
+
+def test_constructors_round_trip(con: dbapi.Connection) -> None:
+    """Dates and times travel as sqlite3's default adapters send them (ISO text)."""
+    import datetime as dt
+
+    assert dbapi.Date(2024, 2, 29) == dt.date(2024, 2, 29)
+    assert dbapi.Time(13, 14, 15) == dt.time(13, 14, 15)
+    assert dbapi.Timestamp(2024, 2, 29, 13, 14, 15) == dt.datetime(2024, 2, 29, 13, 14, 15)
+    assert isinstance(dbapi.DateFromTicks(0), dt.date)
+    assert isinstance(dbapi.TimeFromTicks(0), dt.time)
+    assert isinstance(dbapi.TimestampFromTicks(0), dt.datetime)
+    row = con.execute("SELECT ?, ?, ?", (dbapi.Date(2024, 2, 29),
+                                         dbapi.Timestamp(2024, 2, 29, 13, 14, 15),
+                                         dbapi.Binary(b"\x00\x01"))).fetchone()
+    assert row == ("2024-02-29", "2024-02-29 13:14:15", b"\x00\x01")
+
+
+def test_type_objects(tmp_path: Path) -> None:
+    """STRING, BINARY, NUMBER, DATETIME compare equal to description type codes (the declared
+    types in the PostgreSQL dialect)."""
+    c = raftsql.connect(tmp_path / "db", dialect="postgres")
+    c.execute("CREATE TABLE ty (s text, b bytea, n integer, d date)")
+    cur = c.execute("SELECT s, b, n, d FROM ty")
+    codes = [d[1] for d in cur.description]
+    assert codes[0] == dbapi.STRING and codes[0] != dbapi.NUMBER
+    assert codes[1] == dbapi.BINARY
+    assert codes[2] == dbapi.NUMBER
+    assert codes[3] == dbapi.DATETIME
+    c.close()
