@@ -1,6 +1,7 @@
 """raftsql's migrations runner: ``migrations/NNNN_name.sql`` applied once each, one
 transaction (one log entry) per migration, recorded in the replicated ``raftsql_migrations``
 table. docs/migrations.md is the user's guide; ``raftsql migrate`` the command line.
+``raftsql.migrate.embedded.DbapiTarget`` runs them over an embedded ``raftsql.connect``.
 """
 
 from raftsql.migrate.files import Migration, MigrationFileError, load

@@ -81,3 +81,33 @@ def test_case_end_and_strings_are_not_transaction_control(tmp_path: Path) -> Non
     p.write_text("CREATE VIEW v AS SELECT CASE WHEN 1 = 1 THEN 'a'\nEND AS c;\n"
                  "INSERT INTO t VALUES ('\nCOMMIT;');\n")
     assert parse(p).up.startswith("CREATE VIEW")
+
+
+def test_migrations_over_an_embedded_connection(tmp_path: Path) -> None:
+    """The same runner over raftsql.connect(dialect="postgres"): the examples apply, the
+    bookkeeping table records them, a failing migration leaves nothing behind."""
+    import raftsql
+    from raftsql import migrate
+    from raftsql.migrate.embedded import DbapiTarget
+
+    d = tmp_path / "m"
+    d.mkdir()
+    for name in ("0001_create_users.sql", "0002_create_orders.sql"):
+        (d / name).write_bytes((ROOT / "migrations" / name).read_bytes())
+    (d / "0003_broken.sql").write_text("CREATE TABLE x (a int);\nSELECT * FROM nope;\n")
+    con = raftsql.connect(tmp_path / "db", dialect="postgres")
+    try:
+        target = DbapiTarget(con)
+        lines: list[str] = []
+        assert migrate.up(directory=d, target=target, to=2, out=lines.append) == [1, 2]
+        assert "applied 0002_create_orders" in lines
+        with pytest.raises(migrate.MigrationFailed):
+            migrate.up(directory=d, target=target, out=lines.append)
+        rows = con.execute("SELECT version FROM raftsql_migrations ORDER BY 1").fetchall()
+        assert rows == [(1,), (2,)]
+        with pytest.raises(raftsql.dbapi.ProgrammingError):
+            con.execute("SELECT * FROM x")
+        states = [r.state for r in migrate.status(directory=d, target=target)]
+        assert states == ["applied", "applied", "pending"]
+    finally:
+        con.close()
