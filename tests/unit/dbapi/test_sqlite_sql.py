@@ -15,6 +15,8 @@ import random
 
 import apsw
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from raftsql.dbapi.sqlite_sql import split, translate_sqlite
 from raftsql.sql import functions
@@ -169,3 +171,21 @@ def test_create_table_as_select_is_fixed_but_views_are_not() -> None:
     assert one("CREATE TABLE c AS SELECT datetime('now') AS at").translated.needs_fixing
     assert not one("CREATE VIEW v AS SELECT datetime('now') AS at").translated.needs_fixing
     assert not one("CREATE TABLE d (a TEXT, b AS (a || 'x'))").translated.needs_fixing
+
+
+ALPHABET = list("'\"`[]();,?:@$-/*\n ") + ["SELECT", "INSERT", "INTO", "DEFAULT", "VALUES",
+                                          "random", "datetime", "'now'", "CURRENT_TIME",
+                                          "CREATE", "TABLE", "AS", "WITH", "RELEASE", "x"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(ALPHABET), max_size=30))
+def test_any_text_gives_statements_or_sql_error(parts: list[str]) -> None:
+    """Garbage must come out as a SqlError (a DB-API error for the caller), never as another
+    exception from the scanner."""
+    text = " ".join(parts)
+    try:
+        for stmt in translate_sqlite(text):
+            assert stmt.translated.sql.count("?") >= len(stmt.translated.param_order)
+    except SqlError:
+        pass
