@@ -45,8 +45,12 @@ class Column:
 
     @property
     def scale(self) -> int | None:
+        """What values.encode_result needs of the type modifier: a numeric's scale (negative:
+        division rule, see values.division_scale), a char(n)'s width."""
         if self.oid == o.NUMERIC and self.typmod >= 4:
             return (self.typmod - 4) & 0xFFFF
+        if self.oid == o.BPCHAR and self.typmod >= 4:
+            return self.typmod - 4
         return self.dscale if self.oid == o.NUMERIC else None
 
 
@@ -177,6 +181,11 @@ _BOOL_FUNCS = {"pg_is_in_recovery", "pg_advisory_unlock_all", "pg_try_advisory_l
 _NUMERIC_RANK = {o.INT2: 1, o.INT4: 2, o.INT8: 3, o.NUMERIC: 4, o.FLOAT4: 5, o.FLOAT8: 6}
 
 
+def _plain(scale: int) -> int:
+    """A display scale, undoing the division-rule encoding (at least that many digits)."""
+    return scale if scale >= 0 else -scale - 1
+
+
 def _func_name(node: exp.Expression) -> str:
     if isinstance(node, exp.Anonymous):
         return str(node.name).lower()
@@ -219,11 +228,17 @@ class Typer:
         if isinstance(node, exp.Cast) and isinstance(node.to, exp.DataType):
             tm = _datatype_typmod(node.to)
             return ((tm - 4) & 0xFFFF) if tm >= 4 else self.scale(node.this)
-        if isinstance(node, exp.Add | exp.Sub | exp.Mul):
+        if isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Div):
             a, b = self.scale(node.this), self.scale(node.expression)
             if a is None or b is None:
                 return None
+            if isinstance(node, exp.Div):
+                return -1 - max(_plain(a), _plain(b))  # division rule (numeric.c)
+            a, b = _plain(a), _plain(b)
             return a + b if isinstance(node, exp.Mul) else max(a, b)
+        if isinstance(node, exp.Avg):
+            inner = self.scale(node.this)
+            return -1 - _plain(inner) if inner is not None else -1
         if isinstance(node, exp.Round):
             digits = node.args.get("decimals")
             if digits is None:

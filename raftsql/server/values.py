@@ -65,16 +65,22 @@ def to_python(oid: int, value: Any, scale: int | None = None) -> Any:
         else:
             d = Decimal(str(value).strip())
         if scale is not None and d.is_finite():
+            if scale < 0:
+                scale = division_scale(d, -scale - 1)
             d = d.quantize(Decimal(1).scaleb(-scale))
         return d
     if oid in TEXT_OIDS:
         if isinstance(value, bytes):
-            return value.decode("utf-8", "replace")
-        if isinstance(value, float):
-            return _float_text(value)
-        return str(value)
+            text = value.decode("utf-8", "replace")
+        else:
+            text = _float_text(value) if isinstance(value, float) else str(value)
+        if oid == o.BPCHAR and scale is not None:
+            text = text.ljust(scale)  # char(n) output is blank-padded (bpcharout)
+        return text
     if oid == o.BYTEA:
-        return value.encode("utf-8") if isinstance(value, str) else bytes(value)
+        if isinstance(value, str):  # stored as PostgreSQL bytea input text
+            return pgt.decode_text(o.BYTEA, value.encode("utf-8"))
+        return bytes(value)
     if oid in _DATETIME_OIDS:
         if isinstance(value, bytes):
             value = value.decode()
@@ -85,7 +91,9 @@ def to_python(oid: int, value: Any, scale: int | None = None) -> Any:
         return uuid.UUID(str(value))
     if oid in (o.JSON, o.JSONB):
         if isinstance(value, bytes):
-            return value.decode()
+            value = value.decode()
+        if oid == o.JSONB and isinstance(value, str):
+            return json.loads(value)  # jsonb output is normalised (key order, spacing)
         if isinstance(value, str):
             return value
         return json.dumps(value)
@@ -114,6 +122,15 @@ def _vector(oid: int, value: Any, fmt: int) -> bytes:
     size = 2 if code == "h" else 4
     out += [struct.pack("!i" + code, size, v) for v in items]
     return b"".join(out)
+
+
+def division_scale(value: Decimal, at_least: int) -> int:
+    """The display scale of a numeric quotient: 16 significant digits, counted from the
+    quotient's first base-10000 digit (numeric.c select_div_scale), at least `at_least`."""
+    if not value:
+        return max(16, at_least)
+    weight = (value.adjusted() // 4) if value.adjusted() >= 0 else -((-value.adjusted() - 1) // 4) - 1
+    return min(1000, max(16 - 4 * weight, at_least, 0))
 
 
 def encode_result(oid: int, value: Any, fmt: int, scale: int | None = None) -> bytes | None:

@@ -1,0 +1,11 @@
+CREATE TABLE ty (id bigint PRIMARY KEY, f real, d double precision, n numeric(12,4), t timestamp, tz timestamptz, dt date, b bytea, j json, jb jsonb, u uuid, c char(5), s smallint);
+INSERT INTO ty VALUES (1, 0.1, 1e300, 12.5, '2024-01-02 03:04:05.678', '2024-01-02 03:04:05+02', '2024-02-29', '\x00ff', '{"b": 1,  "a": [1, 2]}', '{"b": 1, "a": 2}', 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', 'ab', -3);
+INSERT INTO ty (id) VALUES (2);
+SELECT * FROM ty ORDER BY id;
+SELECT id, n + 1, n * n, -d, f FROM ty WHERE id = 1;
+SELECT count(*), count(n), sum(s), avg(s), min(dt), max(tz) FROM ty;
+SELECT 'it''s' AS q, E'tab\there' AS e, NULL AS nil, 3000000000 AS big, 2.50 AS dec;
+SELECT id FROM ty WHERE t > '2024-01-01' AND dt = '2024-02-29';
+UPDATE ty SET c = 'xyz' WHERE id = 2;
+SELECT id, c, length(c) FROM ty ORDER BY id;
+DROP TABLE ty;
