@@ -349,6 +349,8 @@ def _txn(text: str, words: list[str]) -> Translated | None:
         m = re.search(r"\bTO\s+(?:SAVEPOINT\s+)?(\S+)\s*$", text, re.I)
         if m:
             return make("ROLLBACK", TxnAction("rollback_to", name=_ident(m.group(1)).lower()))
+        if re.search(r"\bTO\b", text, re.I):
+            raise SqlError(sqlstate.SYNTAX_ERROR, 'near "TO": syntax error')
         return make("ROLLBACK", TxnAction("rollback"))
     if first in ("SAVEPOINT", "RELEASE"):
         m = re.search(r"\s(\S+)\s*$", text)

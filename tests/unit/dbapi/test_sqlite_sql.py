@@ -189,3 +189,24 @@ def test_any_text_gives_statements_or_sql_error(parts: list[str]) -> None:
             assert stmt.translated.sql.count("?") >= len(stmt.translated.param_order)
     except SqlError:
         pass
+
+
+@pytest.mark.parametrize(("sql", "action", "name"), [
+    ("ROLLBACK", "rollback", None), ("ROLLBACK TRANSACTION", "rollback", None),
+    ("ROLLBACK TO sp", "rollback_to", "sp"), ("ROLLBACK TRANSACTION TO SAVEPOINT \"Sp\"",
+                                              "rollback_to", "sp"),
+    ("SAVEPOINT a", "savepoint", "a"), ("RELEASE SAVEPOINT a", "release", "a"),
+    ("RELEASE a", "release", "a"), ("BEGIN DEFERRED TRANSACTION", "begin", None),
+    ("COMMIT TRANSACTION", "commit", None), ("END", "commit", None),
+])
+def test_transaction_statements(sql: str, action: str, name: str | None) -> None:
+    """https://www.sqlite.org/lang_transaction.html and lang_savepoint.html."""
+    txn = one(sql).translated.txn
+    assert txn is not None and (txn.action, txn.name) == (action, name)
+
+
+@pytest.mark.parametrize("sql", ["ROLLBACK TO", "RELEASE", "RELEASE SAVEPOINT"])
+def test_incomplete_transaction_statements_are_syntax_errors(sql: str) -> None:
+    with pytest.raises(SqlError) as e:
+        one(sql)
+    assert e.value.sqlstate == "42601"
