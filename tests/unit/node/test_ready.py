@@ -24,8 +24,8 @@ from raftsql.raft.types import (
     HardState,
     Message,
     MessageType,
-    Ready,
     ReadState,
+    Ready,
     Snapshot,
     SnapshotMetadata,
 )
