@@ -19,7 +19,7 @@ from typing import Any
 
 from raftsql.dbapi import exceptions as exc
 from raftsql.dbapi.embedded import EmbeddedNode, release
-from raftsql.dbapi.sqlite_sql import SqliteStatement, translate_sqlite
+from raftsql.dbapi.sqlite_sql import SqliteStatement, first_word, translate_sqlite
 from raftsql.node.database import READ_LEVELS, Result, Session
 from raftsql.node.errors import NodeError
 from raftsql.sql.classify import StatementKind
@@ -127,7 +127,7 @@ class Connection:
         if t.kind is StatementKind.TRANSACTION and self.dialect == "sqlite":
             return await self._sqlite_transaction(stmt)
         if implicit and self.isolation_level is not None and session.txn is None \
-                and t.original.lstrip().split(None, 1)[0].upper() in _DML_WORDS:
+                and first_word(t.original) in _DML_WORDS:
             await db.begin_implicit(session)
         try:
             return await db.run(session, t, values)

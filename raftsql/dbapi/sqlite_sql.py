@@ -63,6 +63,12 @@ class SqliteStatement:
         return bool(self.names)
 
 
+def first_word(text: str) -> str:
+    """The statement's first keyword, upper case, after comments (as sqlite3 finds DML)."""
+    words = _words(_scan(text)[1], 1)
+    return words[0] if words else ""
+
+
 def split(sql: str) -> list[str]:
     """Split at statement ends as SQLite does; an incomplete tail is kept as a statement
     (SQLite then reports it as a syntax error). Empty statements are dropped."""

@@ -110,6 +110,9 @@ SCRIPT: list[tuple[str, str, Any]] = [
     ("executescript", "CREATE TABLE sc (a); INSERT INTO sc VALUES (1); INSERT INTO sc VALUES (2);",
      None),
     ("execute", "SELECT sum(a) FROM sc", ()),
+    ("execute", "-- a leading comment\n/* and another */ INSERT INTO sc VALUES (3)", ()),
+    ("rollback", "", None),  # the comment did not hide the DML: it was in a transaction
+    ("execute", "SELECT sum(a) FROM sc", ()),
 ]
 
 
