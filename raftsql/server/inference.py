@@ -423,6 +423,15 @@ def _param_context(node: exp.Expression, typer: Typer) -> int:  # noqa: PLR0911,
         return o.TEXT
     if isinstance(parent, exp.Any | exp.All):
         return o.TEXT_ARRAY
+    if isinstance(parent, exp.Coalesce | exp.Greatest | exp.Least | exp.Nullif):
+        # one common type for all arguments (parse_coerce.c select_common_type)
+        args = [parent.this, *(parent.expressions or []), parent.args.get("expression")]
+        for arg in args:
+            if arg is not None and arg is not child:
+                found = _non_param_oid(arg, typer)
+                if found is not None:
+                    return found
+        return o.TEXT
     if isinstance(parent, exp.EQ) and isinstance(parent.parent, exp.Update) and (
             child is parent.expression and isinstance(parent.this, exp.Column)):
         col = typer.column(parent.this)  # SET col = $n: assignment keeps varchar

@@ -38,6 +38,7 @@ CASES = [
     "SELECT id AS \"Quoted\", name AS Folded, coalesce(name, 'x'), CASE WHEN ok THEN 1 ELSE 0 END FROM t",
     "INSERT INTO t (id, d, b) VALUES ($1, $2, $3) RETURNING id, d",
     "SELECT id FROM t WHERE $1 = name",
+    "SELECT coalesce(at, $1), coalesce($2, big) FROM t",
     "SELECT t.id, u.name FROM t JOIN t AS u ON u.id = t.id WHERE u.amount > $1",
 ]
 
