@@ -370,7 +370,9 @@ def _figure(node: exp.Expression) -> str | None:
         oid = oid_of_datatype(node.to) if isinstance(node.to, exp.DataType) else o.TEXT
         return o.TYPES[oid].name if oid in o.TYPES else "text"
     if isinstance(node, exp.Case):
-        return "case"
+        default = node.args.get("default")  # CASE takes its ELSE's name (FigureColname)
+        inner = _figure(default) if default is not None else None
+        return inner if inner is not None else "case"
     if isinstance(node, exp.Exists):
         return "exists"
     if isinstance(node, exp.CurrentTimestamp):
@@ -422,17 +424,37 @@ def _param_context(node: exp.Expression, typer: Typer) -> int:  # noqa: PLR0911,
                     return found
         return o.TEXT
     if isinstance(parent, exp.Any | exp.All):
+        # x op ANY($n): an array of x's (operator) type
+        outer = parent.parent
+        if isinstance(outer, exp.Binary):
+            other = outer.expression if parent is outer.this else outer.this
+            elem = _non_param_oid(other, typer)
+            info = o.TYPES.get(elem) if elem is not None else None
+            if info is not None and info.array_oid:
+                return info.array_oid
         return o.TEXT_ARRAY
+    case = parent.parent if isinstance(parent, exp.If) else parent
+    if isinstance(case, exp.Case) and child is not getattr(parent, "this", None) or (
+            isinstance(parent, exp.Case) and child is parent.args.get("default")):
+        case = case if isinstance(case, exp.Case) else parent
+        results = [b.args.get("true") for b in case.args.get("ifs") or []]
+        results.append(case.args.get("default"))
+        for arg in results:
+            if arg is not None and arg is not child:
+                found = _peer_oid(arg, typer)
+                if found is not None:
+                    return found
+        return o.TEXT
     if isinstance(parent, exp.Coalesce | exp.Greatest | exp.Least | exp.Nullif):
         # one common type for all arguments (parse_coerce.c select_common_type)
         args = [parent.this, *(parent.expressions or []), parent.args.get("expression")]
         for arg in args:
             if arg is not None and arg is not child:
-                found = _non_param_oid(arg, typer)
+                found = _peer_oid(arg, typer)
                 if found is not None:
                     return found
         return o.TEXT
-    if isinstance(parent, exp.EQ) and isinstance(parent.parent, exp.Update) and (
+    if isinstance(parent, exp.EQ) and isinstance(parent.parent, exp.Update | exp.OnConflict) and (
             child is parent.expression and isinstance(parent.this, exp.Column)):
         col = typer.column(parent.this)  # SET col = $n: assignment keeps varchar
         return col.oid if col is not None and col.oid is not None else o.TEXT
@@ -462,13 +484,19 @@ def _operand(oid: int | None) -> int | None:
     return o.TEXT if oid == o.VARCHAR else oid
 
 
-def _non_param_oid(node: exp.Expression | None, typer: Typer) -> int | None:
+def _peer_oid(node: exp.Expression | None, typer: Typer) -> int | None:
+    """The type of a non-parameter expression that shares a common type with a parameter
+    (CASE results, COALESCE arguments): declared types are kept, varchar included."""
     if node is None or _placeholder_index(node) is not None:
         return None
-    found = typer.oid(node)
-    if found is not None and isinstance(node, exp.Literal) and node.is_string:
+    if isinstance(node, exp.Literal) and node.is_string:
         return None  # unknown literal: does not type the parameter
-    return _operand(found)
+    return typer.oid(node)
+
+
+def _non_param_oid(node: exp.Expression | None, typer: Typer) -> int | None:
+    """The type an operator's other operand gives a parameter."""
+    return _operand(_peer_oid(node, typer))
 
 
 def _insert_target(insert: exp.Insert, position: int, typer: Typer) -> int:

@@ -39,6 +39,12 @@ CASES = [
     "INSERT INTO t (id, d, b) VALUES ($1, $2, $3) RETURNING id, d",
     "SELECT id FROM t WHERE $1 = name",
     "SELECT coalesce(at, $1), coalesce($2, big) FROM t",
+    "SELECT id FROM t WHERE id = ANY($1) OR name = ANY($2)",
+    "INSERT INTO t (id, name) VALUES ($1, $2), ($3, $4)",
+    "UPDATE t SET big = big + $1 WHERE id = $2",
+    "INSERT INTO t (id, name) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET name = $3",
+    "SELECT CASE WHEN ok THEN $1 ELSE name END FROM t",
+    "SELECT $1 + 1, $2 || 'x'",
     "SELECT t.id, u.name FROM t JOIN t AS u ON u.id = t.id WHERE u.amount > $1",
 ]
 
