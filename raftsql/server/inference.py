@@ -19,6 +19,7 @@ naming, so both come from the PostgreSQL-dialect AST here:
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -118,7 +119,16 @@ def parse(pg_sql: str) -> exp.Expression | None:
         tree = sqlglot.parse_one(pieces[0].text, read="postgres")
     except (ParseError, TokenError, ValueError):
         return None
-    return None if isinstance(tree, exp.Command) else tree
+    if isinstance(tree, exp.Command):
+        return None
+    # sqlglot reads now() and CURRENT_TIMESTAMP alike; PostgreSQL names the columns apart
+    spellings = re.findall(r"\bnow\s*\(|\bcurrent_timestamp\b", pieces[0].text, re.I)
+    nodes = list(tree.find_all(exp.CurrentTimestamp, bfs=False))
+    if len(spellings) == len(nodes):
+        for node, spelled in zip(nodes, spellings, strict=True):
+            node.meta["pg_name"] = "now" if spelled.lower().startswith("now") else (
+                "current_timestamp")
+    return tree
 
 
 def _placeholder_index(node: exp.Expression) -> int | None:
@@ -376,7 +386,7 @@ def _figure(node: exp.Expression) -> str | None:
     if isinstance(node, exp.Exists):
         return "exists"
     if isinstance(node, exp.CurrentTimestamp):
-        return "now" if "(" in node.sql(dialect="postgres") else "current_timestamp"
+        return str(node.meta.get("pg_name", "now"))
     if isinstance(node, exp.CurrentDate):
         return "current_date"
     if isinstance(node, exp.Array):

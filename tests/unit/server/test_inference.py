@@ -45,6 +45,11 @@ CASES = [
     "INSERT INTO t (id, name) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET name = $3",
     "SELECT CASE WHEN ok THEN $1 ELSE name END FROM t",
     "SELECT $1 + 1, $2 || 'x'",
+    "SELECT upper(name), length(name), name || 'x', now(), current_date, 7 / 2 FROM t",
+    "SELECT abs(f), round(amount, 1), id::text, CAST(id AS bigint), id > 1, NOT ok FROM t",
+    "SELECT (SELECT max(id) FROM t), EXISTS (SELECT 1 FROM t), lower(name) AS l FROM t",
+    "SELECT sum(f), sum(big), avg(amount), min(d), max(d) FROM t",
+    "SELECT CURRENT_TIMESTAMP, now() AS n, now()",
     "SELECT t.id, u.name FROM t JOIN t AS u ON u.id = t.id WHERE u.amount > $1",
 ]
 
