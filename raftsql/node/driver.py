@@ -164,6 +164,10 @@ class RaftNode:
         self._leader_id: NodeId = 0
         self._started = False
         self._pending_conf: tuple[bytes, int] | None = None
+        self._snapshot_due = False
+        """A member was added while the log is compacted: the newest snapshot's membership
+        lacks it, so it would refuse that snapshot (Raft paper 7; etcd's restore check) until
+        the next periodic one. Take one at once instead."""
         self.on_member_added: Callable[[NodeId, bytes], None] = lambda _id, _ctx: None
         """Called when a conf change adding a member is applied, with the change's context
         (the new member's Raft address), so the runtime can dial it."""
@@ -482,6 +486,8 @@ class RaftNode:
         for change in cc.changes:
             if change.type != ConfChangeType.REMOVE_NODE:
                 self.on_member_added(change.node_id, cc.context)
+                if self.store.snapshot_metadata.index > 0:
+                    self._snapshot_due = True
             elif change.node_id == self.id:
                 log.warning("node %d: removed from the cluster", self.id)
             else:
@@ -504,8 +510,10 @@ class RaftNode:
         # a snapshot installed from the leader counts as the latest one
         self._last_snapshot_index = max(self._last_snapshot_index,
                                         self.store.snapshot_metadata.index)
-        if applied - self._last_snapshot_index < self.cfg.snapshot_entries:
+        if applied - self._last_snapshot_index < self.cfg.snapshot_entries and \
+                not self._snapshot_due:
             return
+        self._snapshot_due = False
         durable = self.sm.prepare_compaction()
         # the membership recorded with the snapshot must be the one as of `durable`: the loop
         # has not applied anything since, so the core's current configuration is that one

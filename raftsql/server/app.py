@@ -18,6 +18,7 @@ from raftsql.node.driver import NodeConfig, RaftNode
 from raftsql.node.errors import NodeError
 from raftsql.node.sqlsm import SqlStateMachine
 from raftsql.raft.types import ConfChangeType, NodeId
+from raftsql.server.backup import BackupSource
 from raftsql.server.http import HttpServer, Response, json_response
 from raftsql.server.metrics import FrontendCounters, make_registry, render
 
@@ -205,6 +206,7 @@ class NodeServer:
 
     def _routes(self) -> dict[tuple[str, str], Any]:
         registry = make_registry(self.node, self.frontend_counters)
+        backups = BackupSource(self.node, self.sm, Path(self.opts.data_dir))
 
         async def status(_q: dict[str, str]) -> Response:
             d = self.node.describe()
@@ -262,6 +264,7 @@ class NodeServer:
             ("GET", "/healthz"): healthz,
             ("GET", "/checksum"): checksum,
             ("GET", "/readyz"): readyz,
+            ("GET", "/backup"): backups.handle,
             ("POST", "/cluster/add"): add,
             ("POST", "/cluster/promote"): promote,
             ("POST", "/cluster/remove"): remove,

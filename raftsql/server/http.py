@@ -1,4 +1,4 @@
-"""The operations endpoint on ``--http-listen``: /status, /metrics, /healthz, /readyz.
+"""The operations endpoint on ``--http-listen``: /status, /metrics, /healthz, /readyz, /backup.
 
 HTTP parsing is h11's (sans-I/O, like our own pgwire codec); this module is the short asyncio
 loop around it and the four handlers. Nothing here changes the node's state.
@@ -10,6 +10,8 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -18,8 +20,21 @@ import h11
 log = logging.getLogger("raftsql.http")
 
 MAX_REQUEST = 64 * 1024
+FILE_CHUNK = 1 << 20
 
-Response = tuple[int, str, bytes]
+
+@dataclass
+class FileBody:
+    """A response body streamed from a file (``GET /backup``): sent in chunks with its
+    content-length, so a large file never sits in memory; ``on_close`` runs once the response
+    is sent or the client went away (the backup deletes its temp file there)."""
+
+    path: Path
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    on_close: Callable[[], None] = lambda: None
+
+
+Response = tuple[int, str, bytes | FileBody]
 Handler = Callable[[dict[str, str]], Awaitable[Response]]
 
 
@@ -55,6 +70,9 @@ class HttpServer:
                     continue
                 if isinstance(event, h11.Request):
                     status, ctype, body = await self._dispatch(event)
+                    if isinstance(body, FileBody):
+                        await self._send_file(conn, writer, status, ctype, body)
+                        continue
                     headers = [("content-type", ctype), ("content-length", str(len(body)))]
                     writer.write(conn.send(h11.Response(status_code=status, headers=headers)))
                     writer.write(conn.send(h11.Data(data=body)))
@@ -69,6 +87,22 @@ class HttpServer:
             pass
         finally:
             writer.close()
+
+    async def _send_file(self, conn: h11.Connection, writer: asyncio.StreamWriter, status: int,
+                         ctype: str, body: FileBody) -> None:
+        try:
+            with open(body.path, "rb") as f:
+                size = f.seek(0, 2)
+                f.seek(0)
+                headers = [("content-type", ctype), ("content-length", str(size)), *body.headers]
+                writer.write(conn.send(h11.Response(status_code=status, headers=headers)))
+                while chunk := await asyncio.to_thread(f.read, FILE_CHUNK):
+                    writer.write(conn.send(h11.Data(data=chunk)))
+                    await writer.drain()
+            writer.write(conn.send(h11.EndOfMessage()))
+            await writer.drain()
+        finally:
+            body.on_close()
 
     async def _dispatch(self, request: h11.Request) -> Response:
         path, _, query = request.target.decode("latin-1").partition("?")
