@@ -26,7 +26,8 @@ TABLE = "raftsql_migrations"
 CREATE_TABLE = (f"CREATE TABLE IF NOT EXISTS {TABLE} (version bigint PRIMARY KEY, "
                 "name text NOT NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL)")
 RETRYABLE = frozenset({"40001", "40003", "57P03", "57P01"})
-MAX_ATTEMPTS = 8
+RETRY_SECONDS = 60.0
+"""How long one migration keeps retrying safe failures (a leader election, a conflict)."""
 CONNECT_ATTEMPTS = 20
 
 Out = Callable[[str], None]
@@ -133,7 +134,10 @@ async def _in_transaction(target: Target, mig: Migration, body: Callable[[], Any
                           present: bool, out: Out) -> bool:
     """Run ``body`` in one transaction if the version's row is (not) ``present``; True if it
     ran and committed, False if another runner got there first. Retries what is safe."""
-    for attempt in range(1, MAX_ATTEMPTS + 1):
+    deadline = asyncio.get_running_loop().time() + RETRY_SECONDS
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             await target.execute("BEGIN")
             try:
@@ -155,12 +159,11 @@ async def _in_transaction(target: Target, mig: Migration, body: Callable[[], Any
             raise
         except Exception as exc:
             state = sqlstate_of(exc)
-            if state in RETRYABLE and attempt < MAX_ATTEMPTS:
+            if state in RETRYABLE and asyncio.get_running_loop().time() < deadline:
                 out(f"  {mig.label}: {state} ({exc}); retrying")
-                await asyncio.sleep(0.1 * attempt)
+                await asyncio.sleep(min(0.05 * 2 ** min(attempt, 5), 1.0))
                 continue
             raise MigrationFailed(mig, state, str(exc)) from exc
-    raise AssertionError("unreachable")
 
 
 async def up_async(dsn: str = DEFAULT_DSN, directory: str | Path = DEFAULT_DIR, *,

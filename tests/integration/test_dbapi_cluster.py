@@ -131,7 +131,7 @@ class Member:
             self.kill()
 
 
-def leader_among(members: list[Member], timeout: float = 30.0) -> Member:
+def leader_among(members: list[Member], timeout: float = 60.0) -> Member:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for m in members:
@@ -156,7 +156,7 @@ def write(m: Member, k: int, timeout: float = 30.0) -> bool:
     return False
 
 
-def assert_same_state(members: list[Member], timeout: float = 30.0) -> None:
+def assert_same_state(members: list[Member], timeout: float = 60.0) -> None:
     """Every live member reaches byte-identical SQLite content at the same applied index
     (ARCHITECTURE.md "Determinism"), although the SQL used random(), randomblob(),
     datetime('now') and nondeterministic column defaults."""

@@ -34,7 +34,7 @@ def cluster(tmp_path: Path) -> Iterator[ProcessCluster]:
     c = ProcessCluster(tmp_path / "cluster", 3)
     try:
         c.start()
-        c.wait_for_leader(30)
+        c.wait_for_leader(60)  # a loaded 2-core box
         yield c
     finally:
         c.close()
@@ -57,7 +57,7 @@ async def on_node(dsn: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
 
 
 def every_node(cluster: ProcessCluster, sql: str, *args: Any) -> list[list[tuple[Any, ...]]]:
-    cluster.wait_converged(30)
+    cluster.wait_converged(60)
     return [asyncio.run(on_node(n.pg_dsn, sql, *args)) for n in cluster.nodes.values()]
 
 
