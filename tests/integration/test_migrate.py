@@ -69,7 +69,8 @@ def test_applies_the_examples_and_status_lists_applied_and_pending(
         "ALTER TABLE users DROP COLUMN phone;\n")
     lines: list[str] = []
     assert migrate.up(cluster.nodes[2].pg_dsn, d, to=2, out=lines.append) == [1, 2]
-    assert lines == ["applying 0001_create_users ...", "applied 0001_create_users",
+    progress = [line for line in lines if not line.startswith("  ")]  # minus retry notes
+    assert progress == ["applying 0001_create_users ...", "applied 0001_create_users",
                      "applying 0002_create_orders ...", "applied 0002_create_orders"]
     for rows in every_node(cluster, "SELECT version, name FROM raftsql_migrations ORDER BY 1"):
         assert rows == [(1, "create_users"), (2, "create_orders")]
