@@ -22,13 +22,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from raftsql import pgwire as pw
 from raftsql.node.errors import NodeError
 from raftsql.pgwire import oids as o
-from raftsql.pgwire.auth import ScramServer, check_cleartext, check_md5
 from raftsql.pgwire.errors import ProtocolError
 from raftsql.server import answers, inference, rewrites
 from raftsql.server import copy as copyfmt
+from raftsql.server.copying import CopyMixin
+from raftsql.server.cursors import CLOSE_RE, DECLARE_RE, FETCH_RE, CursorMixin
 from raftsql.server.inference import Column
 from raftsql.server.portal import Portal, Prepared, encode_rows, fill_types, row_description
+from raftsql.server.startup import PG_SETTINGS, REPORTED_LOWER, StartupMixin
 from raftsql.server.values import param_value
+from raftsql.server.wire import Closed, error_response
 from raftsql.sql.classify import StatementKind
 from raftsql.sql.errors import SqlError
 from raftsql.sql.rewrite.scan import split
@@ -41,58 +44,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("raftsql.server.session")
 T = TypeVar("T")
 
-# Reported at startup (PGWIRE.md 1.4, PostgreSQL 15's list of GUC_REPORT parameters).
-REPORTED = ("application_name", "client_encoding", "DateStyle", "default_transaction_read_only",
-            "in_hot_standby", "integer_datetimes", "IntervalStyle", "is_superuser",
-            "server_encoding", "server_version", "session_authorization",
-            "standard_conforming_strings", "TimeZone")
-_REPORTED_LOWER = {name.lower(): name for name in REPORTED}
-PG_SETTINGS = {
-    "server_version": answers.SERVER_VERSION, "server_version_num": "150006",
-    "server_encoding": "UTF8", "client_encoding": "UTF8", "datestyle": "ISO, MDY",
-    "intervalstyle": "postgres", "timezone": "UTC", "integer_datetimes": "on",
-    "standard_conforming_strings": "on", "transaction_isolation": "serializable",
-    "default_transaction_isolation": "serializable", "application_name": "",
-    "is_superuser": "off", "search_path": '"$user", public', "max_identifier_length": "63",
-    "lc_collate": "C", "lc_ctype": "C", "statement_timeout": "0", "bytea_output": "hex",
-    "extra_float_digits": "1", "jit": "off", "lock_timeout": "0",
-    "idle_in_transaction_session_timeout": "0", "max_connections": "100",
-    "default_transaction_deferrable": "off", "transaction_deferrable": "off",
-    "synchronous_commit": "on", "client_min_messages": "notice",
-}
-DATABASES = frozenset({"raftsql", "postgres"})
-COPY_BATCH_ROWS = 1000
 MAX_PREPARED = 10_000
 FLUSH_AT = 256 * 1024
 
-_CURSOR = re.compile(
-    r"^\s*DECLARE\s+(?P<name>\"(?:[^\"]|\"\")+\"|\w+)\s+(?P<opts>(?:BINARY\s+|INSENSITIVE\s+|"
-    r"ASENSITIVE\s+|NO\s+SCROLL\s+|SCROLL\s+)*)CURSOR\s+(?:(?P<hold>WITH|WITHOUT)\s+HOLD\s+)?"
-    r"FOR\s+(?P<query>.*)$", re.IGNORECASE | re.DOTALL)
-_FETCH = re.compile(
-    r"^\s*(?P<verb>FETCH|MOVE)\s+(?:(?P<dir>NEXT|FORWARD\s+ALL|FORWARD\s+\d+|FORWARD|ALL|\d+)\s+)?"
-    r"(?:(?:FROM|IN)\s+)?(?P<name>\"(?:[^\"]|\"\")+\"|\w+)\s*$", re.IGNORECASE)
-_CLOSE = re.compile(r"^\s*CLOSE\s+(?P<name>ALL|\"(?:[^\"]|\"\")+\"|\w+)\s*$", re.IGNORECASE)
 _TIMEOUT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|h|d)?\s*$", re.IGNORECASE)
 _UNIT_MS = {"ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
 
 
-def _ident(name: str) -> str:
-    return name[1:-1].replace('""', '"') if name.startswith('"') else name.lower()
-
-
-def _error(exc: SqlError | ProtocolError, severity: str = "ERROR") -> pw.ErrorResponse:
-    if isinstance(exc, ProtocolError):
-        return pw.ErrorResponse(severity, exc.sqlstate, str(exc.args[0]) if exc.args else "")
-    return pw.ErrorResponse(severity, exc.sqlstate, exc.message, detail=exc.detail,
-                            hint=exc.hint, position=exc.position)
-
-
-class Closed(Exception):
-    """The client went away (or sent Terminate): end the session quietly."""
-
-
-class PgSession:
+class PgSession(StartupMixin, CursorMixin, CopyMixin):
     """The protocol state machine of one client on top of `pgwire.ServerConnection`."""
 
     def __init__(self, frontend: PgFrontend, reader: asyncio.StreamReader,
@@ -177,7 +136,7 @@ class PgSession:
 
     async def _fatal(self, exc: SqlError | ProtocolError) -> None:
         try:
-            self.send(_error(exc, "FATAL"))
+            self.send(error_response(exc, "FATAL"))
             await self.flush()
         except (ConnectionError, pw.LocalProtocolError):
             pass
@@ -196,103 +155,6 @@ class PgSession:
         if task is not None and not task.done():
             self._cancel_reason = "user"
             task.cancel()
-
-    # ------------------------------------------------------------------ startup
-
-    async def startup(self) -> bool:
-        while True:
-            ev = await asyncio.wait_for(self.event(), self.fe.startup_timeout)
-            if isinstance(ev, pw.SSLRequest):
-                ctx = self.fe.ssl_context
-                self.send(pw.SSLResponse(ctx is not None))
-                await self.flush()
-                if ctx is not None:
-                    await self.writer.start_tls(ctx)
-            elif isinstance(ev, pw.GSSENCRequest):
-                self.send(pw.GSSENCResponse())
-            elif isinstance(ev, pw.CancelRequest):
-                self.fe.cancel(ev.pid, ev.secret_key)
-                return False
-            elif isinstance(ev, pw.StartupMessage):
-                break
-        params = dict(ev.parameters)
-        user = params.get("user", "")
-        if not user:
-            raise ProtocolError("28000", "no PostgreSQL user name specified in startup packet",
-                                fatal=True)
-        negotiate = self.conn.negotiate_protocol()
-        if negotiate is not None:
-            self.send(negotiate)
-        self.user = user
-        self.database = params.get("database") or user
-        await asyncio.wait_for(self.authenticate(user), self.fe.startup_timeout)
-        if self.database not in DATABASES | self.fe.extra_databases:
-            raise ProtocolError("3D000", f'database "{self.database}" does not exist',
-                                fatal=True)
-        self.apply_startup_settings(params)
-        self.send(pw.AuthenticationOk())
-        for name in REPORTED:
-            self.send(pw.ParameterStatus(name, self.reported_value(name)))
-        self.send(pw.BackendKeyData(self.pid, self.secret))
-        self.send(pw.ReadyForQuery("I"))
-        self.fe.register(self)
-        return True
-
-    async def authenticate(self, user: str) -> None:
-        users = self.fe.users
-        if users.is_trust:
-            return
-        creds = users.lookup(user)
-        method = creds.method if creds is not None else "scram-sha-256"
-        if method == "scram-sha-256":
-            self.send(pw.AuthenticationSASL(("SCRAM-SHA-256",)))
-            first = await self.event()
-            if not isinstance(first, pw.SASLInitialResponse) or first.mechanism != "SCRAM-SHA-256":
-                raise ProtocolError("08P01", "client selected an invalid SASL authentication "
-                                    "mechanism", fatal=True)
-            scram = ScramServer(user, creds.scram if creds is not None else None)
-            self.send(pw.AuthenticationSASLContinue(scram.client_first(first.data)))
-            final = await self.event()
-            assert isinstance(final, pw.SASLResponse)
-            self.send(pw.AuthenticationSASLFinal(scram.client_final(final.data)))
-            return
-        salt = os.urandom(4)
-        self.send(pw.AuthenticationMD5Password(salt) if method == "md5"
-                  else pw.AuthenticationCleartextPassword())
-        answer = await self.event()
-        assert isinstance(answer, pw.PasswordMessage) and creds is not None
-        ok = (check_md5(answer.password, creds.md5 or "", salt) if method == "md5"
-              else check_cleartext(answer.password, creds.password or ""))
-        if not ok:
-            raise pw.ProtocolError("28P01", f'password authentication failed for user "{user}"',
-                                   fatal=True)
-
-    def apply_startup_settings(self, params: dict[str, str]) -> None:
-        settings: dict[str, str] = {}
-        for key, value in params.items():
-            if key in ("user", "database", "options", "replication", "client_encoding"):
-                continue
-            settings[key] = value
-        for m in re.finditer(r"(?:-c\s*|--)([\w.]+)=((?:\\.|\S)*)", params.get("options", "")):
-            settings[m.group(1)] = m.group(2).replace("\\ ", " ")
-        for key, value in settings.items():
-            try:
-                self.db.set(self.dbs, key, value)
-            except SqlError as exc:
-                raise ProtocolError(exc.sqlstate, exc.message, fatal=True) from None
-
-    def reported_value(self, name: str) -> str:
-        lower = name.lower()
-        if lower in ("default_transaction_read_only", "in_hot_standby"):
-            return "off" if self.db.node.is_leader() else "on"
-        if lower == "session_authorization":
-            return self.user
-        if lower in ("client_encoding", "server_encoding"):
-            return "UTF8"
-        if lower in self.dbs.settings and lower not in ("datestyle", "timezone",
-                                                          "intervalstyle"):
-            return self.dbs.settings[lower]
-        return PG_SETTINGS.get(lower, "")
 
     def show(self, name: str) -> str:
         lower = name.lower()
@@ -320,7 +182,7 @@ class PgSession:
             except ProtocolError as exc:
                 if exc.fatal:
                     raise
-                self.send(_error(exc))
+                self.send(error_response(exc))
                 if exc.message_type is not None and exc.message_type in "PBDECSH":
                     self.conn.skip_until_sync()
                     if self._pipeline_txn:
@@ -367,7 +229,7 @@ class PgSession:
         except Closed:
             raise
         except Exception as exc:  # noqa: BLE001 (any statement failure is the client's error)
-            self.send(_error(self._as_error(exc)))
+            self.send(error_response(self._as_error(exc)))
             if self._pipeline_txn:
                 self._pipeline_txn = False
                 self.db.abort_implicit(self.dbs)
@@ -402,7 +264,7 @@ class PgSession:
         except Closed:
             raise
         except Exception as exc:  # noqa: BLE001
-            self.send(_error(self._as_error(exc)))
+            self.send(error_response(self._as_error(exc)))
 
     def _as_error(self, exc: Exception) -> SqlError | ProtocolError:
         """The ErrorResponse for a failed statement: SQL and node errors keep their SQLSTATE
@@ -495,7 +357,7 @@ class PgSession:
         spec = copyfmt.parse(text)
         if spec is not None:
             return Prepared(text, "copy", copy=spec)
-        if _CURSOR.match(text) or _FETCH.match(text) or _CLOSE.match(text):
+        if DECLARE_RE.match(text) or FETCH_RE.match(text) or CLOSE_RE.match(text):
             return await self._prepare_cursor(text)
         found = answers.answer(text, self.context()) if answers.handles(text) else None
         if found is not None:
@@ -546,7 +408,7 @@ class PgSession:
         return inference.describe_columns(stmt.tree, desc, stmt.params, self._schema)
 
     async def _prepare_cursor(self, text: str) -> Prepared:
-        m = _CURSOR.match(text)
+        m = DECLARE_RE.match(text)
         if m is not None:
             inner = await self.prepare(m.group("query"))
             if inner.kind != "sql" or not inner.returns_rows:
@@ -649,56 +511,9 @@ class PgSession:
             self.statements.clear()
             self.portals = {k: v for k, v in self.portals.items() if v is portal}
         if action.action == "set" and action.name:
-            canonical = _REPORTED_LOWER.get(action.name.lower())
+            canonical = REPORTED_LOWER.get(action.name.lower())
             if canonical is not None:
                 self.send(pw.ParameterStatus(canonical, self.reported_value(canonical)))
-
-    async def run_cursor(self, stmt: Prepared, portal: Portal) -> None:
-        text = stmt.sql
-        m = _CURSOR.match(text)
-        if m is not None:
-            name = _ident(m.group("name"))
-            hold = (m.group("hold") or "").upper() == "WITH"
-            if self.dbs.txn is None and not hold:
-                raise SqlError("25P01", "DECLARE CURSOR can only be used in transaction blocks")
-            if name in self.portals:
-                raise SqlError("42P03", f'cursor "{name}" already exists')
-            inner = Prepared(m.group("query"), "sql", params=stmt.params, tree=stmt.tree,
-                             translated=stmt.translated,
-                             columns=stmt.answer.columns if stmt.answer else None)
-            binary = "BINARY" in m.group("opts").upper()
-            cursor = Portal(inner, portal.params, (1,) if binary else (), holdable=hold)
-            await self.run_portal(cursor)
-            self.portals[name] = cursor
-            portal.tag = "DECLARE CURSOR"
-            return
-        m = _CLOSE.match(text)
-        if m is not None:
-            if m.group("name").upper() == "ALL":
-                self.portals = {k: v for k, v in self.portals.items() if not k}
-                portal.tag = "CLOSE CURSOR ALL"
-                return
-            name = _ident(m.group("name"))
-            if self.portals.pop(name, None) is None:
-                raise SqlError("34000", f'cursor "{name}" does not exist')
-            portal.tag = "CLOSE CURSOR"
-            return
-        m = _FETCH.match(text)
-        assert m is not None
-        name = _ident(m.group("name"))
-        cursor = self.portals.get(name)
-        if cursor is None:
-            raise SqlError("34000", f'cursor "{name}" does not exist')
-        direction = " ".join((m.group("dir") or "NEXT").upper().split())
-        count = -1 if direction in ("ALL", "FORWARD ALL") else 1 if direction in (
-            "NEXT", "FORWARD") else int(direction.split()[-1])
-        rows = cursor.take(count if count >= 0 else 0)
-        verb = m.group("verb").upper()
-        portal.tag = f"{verb} {len(rows)}"
-        if verb == "FETCH":
-            portal.columns = cursor.columns
-            portal.rows = list(rows)
-            portal.extra["formats"] = cursor.formats()
 
     # ------------------------------------------------------------------ simple query
 
@@ -706,7 +521,7 @@ class PgSession:
         try:
             pieces = split(sql)
         except SqlError as exc:
-            self.send(_error(exc))
+            self.send(error_response(exc))
             self._fail_txn()
             self._ready()
             return
@@ -737,7 +552,7 @@ class PgSession:
             error = self._as_error(exc)
             if implicit:
                 self.db.abort_implicit(self.dbs)
-            self.send(_error(error))
+            self.send(error_response(error))
             self._fail_txn()
         self._ready()
 
@@ -747,7 +562,7 @@ class PgSession:
         first = expanded[0]
         if copyfmt.parse(first) is not None:
             return "copy"
-        if _CURSOR.match(first) or _FETCH.match(first) or _CLOSE.match(first):
+        if DECLARE_RE.match(first) or FETCH_RE.match(first) or CLOSE_RE.match(first):
             return "cursor"
         if answers.handles(first) and answers.answer(first, self.context()) is not None:
             return "answer"
@@ -866,121 +681,3 @@ class PgSession:
         await self._send_portal(portal, ev.max_rows, describe=False)
         if not ev.portal and portal.columns is None:
             self.portals.pop("", None)
-
-    # ------------------------------------------------------------------ COPY
-
-    async def run_copy(self, spec: copyfmt.CopySpec, _params: list[Any]) -> None:
-        if self.dbs.status == "E":
-            raise SqlError("25P02", "current transaction is aborted, commands ignored until "
-                           "end of transaction block")
-        if spec.direction == "to":
-            await self._copy_out(spec)
-            return
-        if self.dbs.txn is not None:
-            count = await self._copy_in(spec)
-        else:
-            # COPY is all or nothing: outside a block its batches share one implicit
-            # transaction, proposed once at the end
-            await self.guarded(self.db.begin_implicit(self.dbs), may_write=False)
-            try:
-                count = await self._copy_in(spec)
-            except BaseException:
-                self.db.abort_implicit(self.dbs)
-                raise
-            await self.guarded(self.db.commit_implicit(self.dbs), may_write=True)
-        self.send(pw.CommandComplete(f"COPY {count}"))
-
-    async def _copy_out(self, spec: copyfmt.CopySpec) -> None:
-        if spec.query is not None:
-            stmt = await self.prepare(spec.query)
-        else:
-            cols = ", ".join(f'"{c}"' for c in spec.columns) if spec.columns else "*"
-            stmt = await self.prepare(f'SELECT {cols} FROM "{spec.table}"')
-        if stmt.kind not in ("sql", "answer") or not stmt.returns_rows:
-            raise SqlError("42601", "COPY query must return rows")
-        portal = Portal(stmt, [])
-        await self.run_portal(portal)
-        columns = portal.columns or ()
-        fmt = 1 if spec.format == "binary" else 0
-        self.send(pw.CopyOutResponse(fmt, (fmt,) * len(columns)))
-        if fmt == 1:
-            self.send(pw.BackendCopyData(copyfmt.binary_header()))
-        elif spec.header:
-            self.send(pw.BackendCopyData(copyfmt.header_row(spec, [c.name for c in columns])))
-        count = 0
-        from raftsql.server.values import encode_result
-        for row in portal.rows:
-            fields = [encode_result(c.oid or o.TEXT, v, fmt, c.scale)
-                      for c, v in zip(columns, row, strict=False)]
-            self.send(pw.BackendCopyData(copyfmt.encode_row(spec, fields)))
-            count += 1
-            if count % 1000 == 0:
-                await self.maybe_flush()
-        if fmt == 1:
-            self.send(pw.BackendCopyData(copyfmt.binary_trailer()))
-        self.send(pw.BackendCopyDone())
-        self.send(pw.CommandComplete(f"COPY {count}"))
-
-    async def _copy_in(self, spec: copyfmt.CopySpec) -> int:
-        assert spec.table is not None
-        table_cols = self._schema(spec.table)
-        if not table_cols:
-            raise SqlError("42P01", f'relation "{spec.table}" does not exist')
-        names = list(spec.columns) if spec.columns else list(table_cols)
-        for n in names:
-            if n not in table_cols:
-                raise SqlError("42703", f'column "{n}" of relation "{spec.table}" does not exist')
-        oids = [inference.declared_column(n, table_cols[n]).oid or o.TEXT for n in names]
-        fmt = 1 if spec.format == "binary" else 0
-        self.send(pw.CopyInResponse(fmt, (fmt,) * len(names)))
-        decoder = copyfmt.Decoder(spec, len(names))
-        batch: list[list[Any]] = []
-        count = 0
-        error: SqlError | None = None
-        collist = ", ".join(f'"{n}"' for n in names)
-        while True:
-            ev = await self.event()
-            if isinstance(ev, pw.CopyData):
-                if error is not None:
-                    continue
-                try:
-                    for row in decoder.feed(ev.data):
-                        batch.append([param_value(oid, f, fmt) for oid, f in
-                                      zip(oids, row, strict=True)])
-                        if len(batch) >= COPY_BATCH_ROWS:
-                            count += await self._insert_batch(spec.table, collist, batch)
-                            batch = []
-                except SqlError as exc:
-                    error = exc
-                continue
-            if isinstance(ev, pw.CopyFail):
-                raise SqlError("57014", f"COPY from stdin failed: {ev.message}")
-            if isinstance(ev, pw.Terminate):
-                raise Closed
-            assert isinstance(ev, pw.CopyDone)
-            break
-        if error is not None:
-            raise error
-        for row in decoder.finish():
-            batch.append([param_value(oid, f, fmt) for oid, f in zip(oids, row, strict=True)])
-        if batch:
-            count += await self._insert_batch(spec.table, collist, batch)
-        return count
-
-    async def _insert_batch(self, table: str, collist: str, rows: list[list[Any]]) -> int:
-        width = len(rows[0])
-        per = max(1, min(len(rows), 30_000 // max(width, 1)))
-        done = 0
-        for start in range(0, len(rows), per):
-            chunk = rows[start:start + per]
-            marks, n = [], 0
-            for _ in chunk:
-                marks.append("(" + ", ".join(f"${n + i + 1}" for i in range(width)) + ")")
-                n += width
-            sql = f'INSERT INTO "{table}" ({collist}) VALUES {", ".join(marks)}'
-            t = translate(sql)[0]
-            flat = [v for row in chunk for v in row]
-            result = await self.guarded(self.db.run(self.dbs, t, flat),
-                                        may_write=self.dbs.txn is None)
-            done += result.rowcount
-        return done
