@@ -23,6 +23,7 @@ from raftsql.testing.jepsen.runner import Options, RunResult, run
 
 SHORT = float(os.environ.get("RAFTSQL_JEPSEN_TIME", "30"))
 BASIC = ["kill", "pause", "partition"]
+DRIFT_TIMEOUT = 0.5
 ALL = ["kill", "pause", "partition", "member", "clock"]
 
 
@@ -51,11 +52,13 @@ def test_leader_clock_beyond_the_lease_bound_gives_stale_lease_reads(tmp_path: P
     """Leader clock at 0.5: its 8-tick lease lasts 16 real ticks, longer than the followers'
     10-tick election timeout, so an isolated (not paused) old leader serves lease reads while
     the new leader commits writes. The register checker must call that INVALID. The window is
-    a race, so up to three seeds are tried; each run prints its seed."""
+    a race, so up to three seeds are tried; each run prints its seed. Clients give up after
+    0.5 s so that writers stuck on the isolated leader come back (on the new leader) within
+    the few hundred milliseconds the stale lease lasts."""
     results = []
     for seed in (1, 2, 3):
         result, text = _run(tmp_path / str(seed), workload="register", nemesis=["clock"],
-                            clock_rate=0.5, time=SHORT, seed=seed)
+                            clock_rate=0.5, time=SHORT, seed=seed, op_timeout=DRIFT_TIMEOUT)
         results.append((seed, result.verdict, result.anomaly))
         if result.verdict == "INVALID":
             assert "read" in result.anomaly, text
@@ -68,7 +71,7 @@ def test_leader_clock_within_the_lease_bound_gives_no_stale_reads(tmp_path: Path
     """Leader clock at 0.95: the lease (8 ticks) lasts 8.4 real ticks < the 10-tick election
     timeout, so the same schedule must stay linearizable."""
     result, text = _run(tmp_path, workload="register", nemesis=["clock"], clock_rate=0.95,
-                        time=SHORT, seed=1)
+                        time=SHORT, seed=1, op_timeout=DRIFT_TIMEOUT)
     assert result.verdict == "VALID", text
     assert any("isolate leader" in line for line in result.nemesis_log), text
 

@@ -84,13 +84,16 @@ class FaultCluster(ProcessCluster):
 
 @dataclass
 class NemesisLog:
-    """Timestamped lines (seconds since the run began) of everything the nemesis did."""
+    """Timestamped lines of everything the nemesis did: seconds since the run began, and the
+    wall clock, to line up with the node logs."""
 
     start: float = field(default_factory=time.monotonic)
     lines: list[str] = field(default_factory=list)
 
     def add(self, text: str) -> None:
-        self.lines.append(f"t={time.monotonic() - self.start:6.2f} {text}")
+        now = time.time()
+        wall = time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now % 1 * 1000):03d}"
+        self.lines.append(f"t={time.monotonic() - self.start:6.2f} {wall} {text}")
 
 
 class Nemesis(threading.Thread):
