@@ -13,10 +13,11 @@ Sources: PostgreSQL 15 docs 55.2 (message flow) and 55.7 (formats); PGWIRE.md se
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from raftsql import pgwire as pw
@@ -49,6 +50,22 @@ FLUSH_AT = 256 * 1024
 
 _TIMEOUT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|h|d)?\s*$", re.IGNORECASE)
 _UNIT_MS = {"ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+@contextlib.contextmanager
+def _at_offset(offset: int) -> Iterator[None]:
+    """Make an error position (ErrorResponse P) count from the start of the whole query
+    string, as PostgreSQL's does, not from the start of one statement in it."""
+    try:
+        yield
+    except SqlError as exc:
+        if exc.position is not None:
+            exc.position += offset
+        raise
+
+
+_DROP_IF_EXISTS = re.compile(r"^\s*DROP\s+(TABLE|INDEX|VIEW)\s+IF\s+EXISTS\s+"
+                             r"(\"(?:[^\"]|\"\")+\"|[A-Za-z_][\w$]*)\s*$", re.IGNORECASE)
 
 
 class PgSession(StartupMixin, CursorMixin, CopyMixin):
@@ -533,7 +550,10 @@ class PgSession(StartupMixin, CursorMixin, CopyMixin):
         try:
             # Parse everything first (a syntax error anywhere runs nothing), but analyse each
             # statement just before it runs: it may use a table an earlier one creates.
-            kinds = [self._kind(p.original) for p in pieces]
+            kinds = []
+            for p in pieces:
+                with _at_offset(p.offset):
+                    kinds.append(self._kind(p.original))
             implicit = (len(pieces) > 1 and self.dbs.txn is None
                         and StatementKind.TRANSACTION not in kinds
                         and any(k in (StatementKind.WRITE, StatementKind.DDL) for k in kinds)
@@ -541,7 +561,10 @@ class PgSession(StartupMixin, CursorMixin, CopyMixin):
             if implicit:
                 await self.guarded(self.db.begin_implicit(self.dbs), may_write=False)
             for piece in pieces:
-                await self._simple_one(await self.prepare(piece.original))
+                with _at_offset(piece.offset):
+                    stmt = await self.prepare(piece.original)
+                self._drop_notice(stmt)
+                await self._simple_one(stmt)
                 await self.maybe_flush()
             if implicit:
                 implicit = False
@@ -555,6 +578,18 @@ class PgSession(StartupMixin, CursorMixin, CopyMixin):
             self.send(error_response(error))
             self._fail_txn()
         self._ready()
+
+    def _drop_notice(self, stmt: Prepared) -> None:
+        """DROP ... IF EXISTS of a missing object: PostgreSQL's NOTICE '... does not exist,
+        skipping' (psql prints it)."""
+        m = _DROP_IF_EXISTS.match(stmt.sql) if stmt.kind == "sql" else None
+        if m is None:
+            return
+        kind, raw = m.group(1).lower(), m.group(2)
+        name = raw[1:-1].replace('""', '"') if raw.startswith('"') else raw.lower()
+        if kind == "table" and not self._schema(name):
+            self.send(pw.NoticeResponse("NOTICE", "00000",
+                                        f'table "{name}" does not exist, skipping'))
 
     def _kind(self, text: str) -> StatementKind | str:
         """What a statement is, without analysing it against the schema."""

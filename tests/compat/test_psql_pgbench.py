@@ -53,7 +53,7 @@ def _normalise(text: str) -> str:
     return re.sub(r"psql:[^:]*:(\d+):", r"psql:SCRIPT:\1:", text)
 
 
-@pytest.mark.parametrize("name", ["psql_basic.sql", "psql_types.sql"])
+@pytest.mark.parametrize("name", ["psql_basic.sql", "psql_types.sql", "psql_errors.sql"])
 def test_psql_script_matches_postgresql(cluster, name: str) -> None:  # noqa: ANN001
     script = SCRIPTS / name
     ours = _psql(_env(cluster.leader_port()), "-f", str(script))
@@ -70,7 +70,7 @@ def test_psql_script_matches_postgresql(cluster, name: str) -> None:  # noqa: AN
     # layer's business (docs/clients.md lists the known differences)
     def where(text: str) -> list[str]:
         return [ln.split(":  ")[0] for ln in text.splitlines()
-                if " ERROR:" in ln or " WARNING:" in ln]
+                if " ERROR:" in ln or " WARNING:" in ln or " NOTICE:" in ln]
 
     assert where(_normalise(ours.stderr)) == where(_normalise(ref.stderr))
 
