@@ -582,6 +582,8 @@ class PgSession(StartupMixin, CursorMixin, CopyMixin):
     def _drop_notice(self, stmt: Prepared) -> None:
         """DROP ... IF EXISTS of a missing object: PostgreSQL's NOTICE '... does not exist,
         skipping' (psql prints it)."""
+        for sub in stmt.subs:
+            self._drop_notice(sub)
         m = _DROP_IF_EXISTS.match(stmt.sql) if stmt.kind == "sql" else None
         if m is None:
             return
