@@ -17,10 +17,10 @@ from raftsql.testing.mutations import MUTATIONS, mutated
 from raftsql.testing.vopr import run_seed
 
 FINDING_SEEDS = {
-    "figure8": 504,
-    "vote_not_persisted": 97,
-    "stale_vote": 0,
-    "lease_never_expires": 45,
+    "figure8": 157,
+    "vote_not_persisted": 571,
+    "stale_vote": 20,
+    "lease_never_expires": 285,
     "apply_uncommitted": 0,
 }
 
