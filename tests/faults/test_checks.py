@@ -49,7 +49,7 @@ def test_set_valid_when_every_ok_add_is_present_and_info_adds_are_optional() -> 
 
 
 @pytest.mark.parametrize(("finals", "needle"), [
-    ([[2], [2]], "lost"),              # acknowledged add 1 missing
+    ([[2], [2]], "missing"),           # acknowledged add 1 lost
     ([[1, 9], [1, 9]], "never added"),  # a phantom element
     ([[1], [1, 2]], "disagree"),        # replicas differ
 ])
@@ -57,6 +57,12 @@ def test_set_invalid(finals: list[list[int]], needle: str) -> None:
     h = _set_history([(1, "ok"), (2, "info")], finals)
     res = check_set(h.operations())
     assert res.valid is False and needle in res.anomaly
+
+
+def test_set_invalid_when_an_add_that_failed_is_present() -> None:
+    h = _set_history([(1, "ok"), (2, "fail")], [[1, 2], [1, 2]])
+    res = check_set(h.operations())
+    assert res.valid is False and "failed" in res.anomaly
 
 
 def test_set_unknown_without_a_complete_final_read() -> None:
@@ -81,9 +87,9 @@ def test_bank_valid_when_every_read_sums_to_the_total() -> None:
 
 
 @pytest.mark.parametrize(("read", "needle"), [
-    ([[0, 10], [1, 11]], "sums to 21"),      # a half-applied or duplicated transfer
+    ([[0, 10], [1, 11]], "sum to 21"),       # a half-applied or duplicated transfer
     ([[0, -1], [1, 21]], "negative"),         # debit without funds
-    ([[0, 20]], "lists accounts"),            # a lost row
+    ([[0, 20]], "accounts"),                  # a lost row
 ])
 def test_bank_invalid(read: list[list[int]], needle: str) -> None:
     res = check_bank(_bank_history([read]).operations(), 20, 2)

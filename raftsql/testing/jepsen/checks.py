@@ -1,101 +1,72 @@
-"""Judging set and bank histories recorded by the fault suite.
+"""Judging set and bank histories of the fault suite with the workload checkers
+(raftsql/testing/workload_checks.py), plus what only a multi-node run can add.
 
-Set (Jepsen's ``set`` checker): after healing, each node's final read must contain every
-acknowledged add (else *lost*) and nothing that was never attempted (else *unexpected*);
-elements of ``info`` adds may or may not be there; all nodes' final reads must agree
-(replicas of one log, ARCHITECTURE.md "Determinism"). A final read that did not complete makes
-the verdict unknown, never valid.
+Set: each node's final read is judged on its own by ``workload_checks.check_set`` (every
+acknowledged add present, nothing never attempted, no element whose adds all failed; elements
+of ``info`` adds may or may not be there), and all final reads must agree, since replicas apply
+one log (ARCHITECTURE.md "Determinism"). A final read that did not complete makes the verdict
+unknown, never valid.
 
-Bank (Jepsen's ``bank`` checker): every ``ok`` read of all balances, during the run and after
-it, lists every account once, sums to the constant total, and has no negative balance (the
-transfer debits only when ``balance >= amount``). A transfer is a serializable interactive
-transaction, so any other sum is a lost or partial transfer.
+Bank: ``workload_checks.check_bank`` holds every ``ok`` read, during the run and the final ones,
+to the constant total, the full set of accounts and no negative balance (the transfer debits
+only when ``balance >= amount``); the final reads must agree as well.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
+from raftsql.testing import workload_checks
 from raftsql.testing.jepsen.workloads import CheckResult, final_reads
 from raftsql.testing.ophistory import Operation, OpType
 
 
+def _finals_complete(finals: list[Operation], stats: dict[str, Any]) -> CheckResult | None:
+    missing = [str(f.process) for f in finals if f.status is not OpType.OK]
+    if not finals or missing:
+        return CheckResult(None, f"final reads did not complete: {missing or 'none made'}", stats)
+    return None
+
+
+def _finals_agree(finals: list[Operation], stats: dict[str, Any]) -> CheckResult | None:
+    first = finals[0]
+    for f in finals[1:]:
+        if f.output != first.output:
+            a, b = set(map(repr, f.output)), set(map(repr, first.output))
+            diff = sorted(a ^ b)
+            return CheckResult(False, f"final reads {f.process} and {first.process} disagree "
+                                      f"on {len(diff)} entries, first {diff[:10]}", stats)
+    return None
+
+
 def check_set(ops: list[Operation]) -> CheckResult:
     adds = [o for o in ops if o.f == "add"]
-    ok = {o.value for o in adds if o.status is OpType.OK}
-    maybe = {o.value for o in adds if o.status is OpType.INFO}
-    attempted = {o.value for o in adds}
     finals = final_reads(ops)
     stats: dict[str, Any] = {
-        "adds_ok": len(ok),
-        "adds_info": len(maybe),
-        "adds_fail": len(attempted) - len(ok) - len(maybe),
-    }
-    if not finals or any(f.status is not OpType.OK for f in finals):
-        missing = [f.process for f in finals if f.status is not OpType.OK]
-        return CheckResult(None, f"final reads did not complete: {missing or 'none made'}", stats)
-    first: tuple[str, frozenset[int]] | None = None
+        f"adds_{k}": sum(1 for o in adds if o.status is t)
+        for k, t in (("ok", OpType.OK), ("info", OpType.INFO), ("fail", OpType.FAIL))}
+    if (bad := _finals_complete(finals, stats)) is not None:
+        return bad
     for f in finals:
-        got = frozenset(f.output)
-        if len(got) != len(f.output):
-            dup = [e for e, n in Counter(f.output).items() if n > 1]
-            return CheckResult(False, f"{f.process}: duplicate elements {dup[:10]}", stats)
-        lost = sorted(ok - got)
-        if lost:
-            return CheckResult(
-                False, f"{f.process}: {len(lost)} acknowledged adds lost, first {lost[:10]}", stats
-            )
-        unexpected = sorted(got - attempted)
-        if unexpected:
-            return CheckResult(
-                False,
-                f"{f.process}: {len(unexpected)} elements never added, first {unexpected[:10]}",
-                stats,
-            )
-        if first is None:
-            first = (str(f.process), got)
-        elif got != first[1]:
-            diff = sorted(got ^ first[1])
-            return CheckResult(
-                False,
-                f"{f.process} and {first[0]} disagree on {len(diff)} elements, first {diff[:10]}",
-                stats,
-            )
-    assert first is not None
-    stats["final_size"] = len(first[1])
-    stats["info_adds_present"] = len(first[1] & maybe)
-    return CheckResult(True, stats=stats)
+        if len(set(f.output)) != len(f.output):
+            return CheckResult(False, f"{f.process}: duplicate elements", stats)
+        res = workload_checks.check_set([*adds, f])
+        if not res.valid:
+            return CheckResult(res.valid, f"{f.process}: {res.explanation}", stats)
+        stats["final_size"] = len(f.output)
+        stats["info_adds_present"] = len(res.recovered)
+    return _finals_agree(finals, stats) or CheckResult(True, stats=stats)
 
 
 def check_bank(ops: list[Operation], total: int, accounts: int) -> CheckResult:
-    reads = [o for o in ops if o.f == "read" and o.status is OpType.OK]
-    transfers = Counter(o.status.value for o in ops if o.f == "transfer")
-    stats: dict[str, Any] = {
-        "reads_ok": len(reads),
-        **{f"transfers_{k}": v for k, v in transfers.items()},
-    }
-    for o in reads:
-        balances = dict((int(a), int(b)) for a, b in o.output)
-        if sorted(balances) != list(range(accounts)) or len(o.output) != accounts:
-            return CheckResult(
-                False, f"read {o.call} by {o.process} lists accounts {sorted(balances)}", stats
-            )
-        got = sum(balances.values())
-        if got != total:
-            return CheckResult(
-                False, f"read {o.call} by {o.process} sums to {got}, not {total}: {o.output}", stats
-            )
-        negative = {a: b for a, b in balances.items() if b < 0}
-        if negative:
-            return CheckResult(
-                False, f"read {o.call} by {o.process} has negative balances {negative}", stats
-            )
+    transfers = [o for o in ops if o.f == "transfer"]
+    stats: dict[str, Any] = {f"transfers_{t.value}": sum(1 for o in transfers if o.status is t)
+                             for t in (OpType.OK, OpType.INFO, OpType.FAIL)}
+    res = workload_checks.check_bank(ops, total=total, accounts=range(accounts))
+    stats["reads_ok"] = res.reads
+    if res.valid is False:
+        return CheckResult(False, res.explanation, stats)
     finals = final_reads(ops)
-    if not finals or any(f.status is not OpType.OK for f in finals):
-        missing = [f.process for f in finals if f.status is not OpType.OK]
-        return CheckResult(None, f"final reads did not complete: {missing or 'none made'}", stats)
-    outputs = {str(f.process): f.output for f in finals}
-    if len({repr(v) for v in outputs.values()}) != 1:
-        return CheckResult(False, f"final reads disagree: {outputs}", stats)
-    return CheckResult(True, stats=stats)
+    if (bad := _finals_complete(finals, stats)) is not None:
+        return bad
+    return _finals_agree(finals, stats) or CheckResult(res.valid, res.explanation, stats)
