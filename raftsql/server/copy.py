@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from raftsql.sql.errors import SqlError
 
 BINARY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+MAX_ROW_BYTES = 64 * 1024 * 1024  # bound on one unfinished row held in memory
 _I16 = struct.Struct("!h")
 _I32 = struct.Struct("!i")
 
@@ -217,6 +218,8 @@ class Decoder:
         if self.done:
             return
         self.buf += data
+        if len(self.buf) > MAX_ROW_BYTES:
+            raise SqlError("54000", f"COPY row is longer than {MAX_ROW_BYTES} bytes")
         if self.spec.format == "binary":
             yield from self._binary()
         else:

@@ -656,6 +656,8 @@ class PgSession(StartupMixin, CursorMixin, CopyMixin):
         if len(ev.params) != len(stmt.params):
             raise SqlError("08P01", f"bind message supplies {len(ev.params)} parameters, but "
                            f'prepared statement "{ev.statement}" requires {len(stmt.params)}')
+        if len(self.portals) >= MAX_PREPARED and ev.portal not in self.portals:
+            raise SqlError("53200", f"too many open portals (limit {MAX_PREPARED})")
         if ev.portal and ev.portal in self.portals:
             raise SqlError("42P03", f'cursor "{ev.portal}" already exists')
         values = [param_value(oid, data, ev.param_format(i))
