@@ -227,8 +227,12 @@ def _migrate(args: argparse.Namespace) -> int:
 def _backup_parsers(sub: Any) -> None:
     b = sub.add_parser("backup", help="write a consistent SQLite backup taken at a "
                                       "linearizable point")
-    b.add_argument("--http", required=True, metavar="HOST:PORT[,...]",
-                   help="the nodes' --http-listen addresses; the first that answers takes it")
+    src = b.add_mutually_exclusive_group(required=True)
+    src.add_argument("--http", metavar="HOST:PORT[,...]",
+                     help="the nodes' --http-listen addresses; the first that answers takes it")
+    src.add_argument("--data-dir", type=Path,
+                     help="copy a STOPPED node's state instead (after quorum loss; see "
+                          "docs/operations.md)")
     b.add_argument("--out", required=True, type=Path, help="the backup file to write")
     b.add_argument("--timeout", type=float, default=60.0)
     r = sub.add_parser("restore", help="seed one node's data dir of a NEW cluster from a backup")
@@ -249,8 +253,18 @@ def _progress(done: int, total: int) -> None:
 
 
 def _backup(args: argparse.Namespace) -> int:
-    from raftsql.server.backup import BackupError, fetch_backup, verify_backup
+    from raftsql.server.backup import BackupError, fetch_backup, offline_backup, verify_backup
 
+    if args.data_dir is not None:
+        try:
+            v = offline_backup(args.data_dir, args.out)
+        except BackupError as exc:
+            print(f"raftsql backup: {exc}", file=sys.stderr)
+            return 1
+        print(json.dumps({"file": str(args.out), "bytes": v.size, "integrity": "ok",
+                          "applied_index": v.applied_index, "checksum": v.checksum,
+                          "offline": True, "tables": list(v.user_tables)}, sort_keys=True))
+        return 0
     try:
         info = fetch_backup(args.http.split(","), args.out, timeout=args.timeout,
                             progress=_progress)

@@ -222,6 +222,28 @@ def verify_backup(path: Path) -> Verified:
     return Verified(int(rows[0][0]), str(rows[0][1]), checksum, tables, path.stat().st_size)
 
 
+def offline_backup(data_dir: Path, out: Path) -> Verified:
+    """Copy a STOPPED node's SQLite state to ``out`` (the last resort after quorum loss, when
+    no linearizable barrier is possible): the node's applied state, which may lack writes
+    that only the lost nodes applied. Opening the node's RocksDB first fails while the node
+    runs (RocksDB's LOCK), so a live node is never copied this way."""
+    data_dir = Path(data_dir)
+    state = data_dir / "sql" / "state.sqlite"
+    if not state.exists():
+        raise BackupError(f"{state} does not exist: not a node's data dir")
+    try:
+        RocksLogStore(data_dir / "raft").close()
+    except Exception as exc:
+        raise BackupError(f"{data_dir} is in use (stop the node first): {exc}") from None
+    sm = StateMachine(str(state))
+    try:
+        sm.snapshot_to(str(out))
+    finally:
+        sm.close()
+    _fsync_path(Path(out).parent.resolve(), directory=True)
+    return verify_backup(Path(out))
+
+
 # ---------------------------------------------------------------------------- restore
 
 

@@ -94,6 +94,14 @@ def test_backup_under_writes_restores_into_a_new_cluster(tmp_path: Path) -> None
         assert res.returncode == 0, res.stderr + old.logs(follower)
         assert "bytes" in res.stderr  # the progress bar
         report = json.loads(res.stdout)
+        live = _cli("backup", "--data-dir", str(old.nodes[leader].data_dir), "--out",
+                    str(tmp_path / "refused.sqlite"))
+        assert live.returncode == 1 and "in use" in live.stderr  # never copy a running node
+    offline = _cli("backup", "--data-dir", str(old.nodes[leader].data_dir), "--out",
+                   str(tmp_path / "offline.sqlite"))
+    assert offline.returncode == 0, offline.stderr
+    assert json.loads(offline.stdout)["applied_index"] >= report["applied_index"]
+    assert writer.acked.keys() <= _rows_in_file(tmp_path / "offline.sqlite")
 
     verified = verify_backup(backup)
     assert report["checksum"] == verified.checksum and report["integrity"] == "ok"
