@@ -147,3 +147,21 @@ def test_copy_is_all_or_nothing(cluster) -> None:  # noqa: ANN001
             with cur.copy("COPY p7 FROM STDIN") as copy:
                 copy.write(b"1\n2\nnot-a-number\n")
         assert conn.execute("SELECT count(*) FROM p7").fetchone() == (0,)
+
+
+def test_cancel(cluster) -> None:  # noqa: ANN001
+    """libpq's cancel (PQcancel, via psycopg) stops the running statement: QueryCanceled
+    (57014), and the connection stays usable (PGWIRE.md 7)."""
+    import threading
+
+    slow = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5000000) "
+            "SELECT count(*) FROM c")
+    with _connect(cluster, autocommit=True) as conn:
+        timer = threading.Timer(0.3, conn.cancel)
+        timer.start()
+        try:
+            with pytest.raises(errors.QueryCanceled):
+                conn.execute(slow)
+        finally:
+            timer.cancel()
+        assert conn.execute("SELECT 1").fetchone() == (1,)
