@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -125,10 +126,13 @@ def _http_wait_converged(c: ProcessCluster, ids: list[int], timeout: float = 30)
 
 
 def _wait_all_know_a_leader(c: ProcessCluster, ids: list[int], timeout: float = 30) -> None:
+    """Every node answers /status naming a leader and accepts Postgres connections."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             if all(c.http(i, "/status", timeout=1).get("leader_id") for i in ids):
+                for i in ids:  # and the Postgres listener is up
+                    socket.create_connection((HOST, c.nodes[i].pg_port), timeout=1).close()
                 return
         except OSError:
             pass
@@ -280,6 +284,7 @@ def test_divergence_detector_fires_on_a_tampered_file(tmp_path: Path) -> None:
         assert db.changes() == 1
         db.close()
         c.start(victim)
+        _wait_all_know_a_leader(c, list(c.nodes))
         start = c.status(leader)["commit_index"]
         target = (start // 1000 + 1) * 1000 + 50  # past the next checkpoint index
         acked = asyncio.run(_insert_many(dsns, target - start))
