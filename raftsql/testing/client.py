@@ -11,6 +11,7 @@ invocation time): the abandoned attempt never returned anything.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from raftsql.raft.storage import RaftError
@@ -122,7 +123,7 @@ class SimClient:
         self.cluster.clock.after(TIMEOUT_US, self._retry_if(attempt))
         self.cluster.drain(node)
 
-    def _retry_if(self, attempt: int):  # noqa: ANN202 - a scheduled closure
+    def _retry_if(self, attempt: int) -> Callable[[], None]:
         def retry() -> None:
             if self.pending is not None and self.attempt == attempt:
                 self.hint = 0  # that node did not answer: try another one

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import collections
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from raftsql.node.ready import handle_ready
+from raftsql.node.ready import ReadyOutcome, handle_ready
 from raftsql.raft.describe import describe_message
 from raftsql.raft.types import (
     ConfState,
@@ -187,7 +188,7 @@ class SimCluster:
         elif msg.type == MessageType.APP and not self.network.reachable(msg.frm, msg.to):
             self._report(msg.frm, lambda n: n.raw.report_unreachable(msg.to))
 
-    def _report(self, nid: NodeId, call) -> None:  # noqa: ANN001 - a callback on the node
+    def _report(self, nid: NodeId, call: Callable[[SimNode], None]) -> None:
         node = self.nodes.get(nid)
         if node is None:
             return
@@ -210,7 +211,7 @@ class SimCluster:
             out = handle_ready(raw, rd, node.log, node.transport, node.sm, node.reads)
             self._after_ready(node, rd, out)
 
-    def _after_ready(self, node: SimNode, rd: Ready, out) -> None:  # noqa: ANN001
+    def _after_ready(self, node: SimNode, rd: Ready, out: ReadyOutcome) -> None:
         ck = self.checker
         nid = node.id
         if rd.soft_state is not None:
@@ -295,7 +296,7 @@ class SimCluster:
         }
         return res
 
-    def run_until(self, deadline: int, done) -> bool:  # noqa: ANN001
+    def run_until(self, deadline: int, done: Callable[[], bool]) -> bool:
         """Run events up to virtual time ``deadline`` or until ``done()``; scripted scenarios
         use it to drive the cluster step by step."""
         clock = self.clock

@@ -16,7 +16,7 @@ The five bugs come from the literature and from real implementations:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -120,7 +120,7 @@ def apply_mutation(name: str) -> Callable[[], None]:
 
 
 @contextmanager
-def mutated(name: str):  # noqa: ANN201 - a context manager
+def mutated(name: str) -> Iterator[None]:
     undo = apply_mutation(name)
     try:
         yield

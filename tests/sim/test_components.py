@@ -65,7 +65,7 @@ def test_drift_stays_within_the_lease_safety_bound() -> None:
 
 
 # -- network (paper 5.1: messages may be lost, duplicated, reordered) ----------------------------
-def _net(**kw) -> tuple[SimClock, SimNetwork, list[Message]]:  # noqa: ANN003
+def _net(**kw: object) -> tuple[SimClock, SimNetwork, list[Message]]:
     clock, got = SimClock(), []
     net = SimNetwork(clock, random.Random(3), NetworkOptions(**kw), got.append)
     return clock, net, got
@@ -161,7 +161,10 @@ def test_retried_request_gets_the_first_result_and_applies_once() -> None:
     again = sm.apply(Entry(1, 3, data=encode_put("k", "a"), client_id=b"c", seq=1))
     assert again == first == ("put", True, "a", 1) and sm.get("k") == "b"
     assert sm.apply(Entry(1, 4, data=encode_cas("k", "zz", "q"), client_id=b"c", seq=2)) == (
-        "cas", False, "b", 4,
+        "cas",
+        False,
+        "b",
+        4,
     )
 
 

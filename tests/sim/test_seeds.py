@@ -23,7 +23,9 @@ def _run(seeds: list[int]) -> None:
         res, _ = run_seed(seed)
         if not res.ok:
             first = res.error.splitlines()[0]
-            failures.append(f"seed {seed}: {first}\n  replay: {replay_command(seed, DEFAULT_TICKS, None)}")
+            failures.append(
+                f"seed {seed}: {first}\n  replay: {replay_command(seed, DEFAULT_TICKS, None)}"
+            )
     assert not failures, "\n".join(failures)
 
 

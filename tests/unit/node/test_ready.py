@@ -8,6 +8,7 @@ raftsql/raft/types.py and docs/raft-api.md "The Ready loop"; Raft paper section 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pytest
@@ -38,10 +39,12 @@ class Recorder:
 
     journal: list[tuple] = field(default_factory=list)
 
-    def persist(self, hard_state, entries, snapshot, sync) -> None:  # noqa: ANN001
+    def persist(
+        self, hard_state: HardState | None, entries: Sequence[Entry], snapshot: Snapshot, sync: bool
+    ) -> None:
         self.journal.append(("persist", hard_state, tuple(e.index for e in entries), sync))
 
-    def send(self, msgs) -> None:  # noqa: ANN001
+    def send(self, msgs: Sequence[Message]) -> None:
         self.journal.append(("send", tuple(m.type for m in msgs)))
 
     def apply(self, entry: Entry) -> str:
@@ -62,7 +65,7 @@ class Recorder:
         return [j[0] for j in self.journal]
 
 
-def _ready(**kw) -> Ready:  # noqa: ANN003
+def _ready(**kw: object) -> Ready:
     return Ready(**kw)
 
 
@@ -134,7 +137,13 @@ def test_single_real_node_commits_through_the_handler() -> None:
         def __init__(self, log: MemoryLog) -> None:
             self.log = log
 
-        def persist(self, hard_state, entries, snapshot, sync) -> None:  # noqa: ANN001
+        def persist(
+            self,
+            hard_state: HardState | None,
+            entries: Sequence[Entry],
+            snapshot: Snapshot,
+            sync: bool,
+        ) -> None:
             if not snapshot.empty:
                 self.log.apply_snapshot(snapshot)
             self.log.append(list(entries))
@@ -142,7 +151,7 @@ def test_single_real_node_commits_through_the_handler() -> None:
                 self.log.set_hard_state(hard_state)
 
     class NoNet:
-        def send(self, msgs) -> None:  # noqa: ANN001
+        def send(self, msgs: Sequence[Message]) -> None:
             assert not msgs, "a single node sends nothing"
 
     log = MemoryLog(ConfState(voters=(1,)))
