@@ -64,6 +64,12 @@ def _at_offset(offset: int) -> Iterator[None]:
         raise
 
 
+def _txn_connection(txn: Any) -> Any:
+    """The connection an open transaction runs on, where its own DDL is visible (used only to
+    describe statements; None when the transaction does not expose one)."""
+    return getattr(txn, "_conn", None) or getattr(txn, "_file", None)
+
+
 _DROP_IF_EXISTS = re.compile(r"^\s*DROP\s+(TABLE|INDEX|VIEW)\s+IF\s+EXISTS\s+"
                              r"(\"(?:[^\"]|\"\")+\"|[A-Za-z_][\w$]*)\s*$", re.IGNORECASE)
 
@@ -356,7 +362,7 @@ class PgSession(StartupMixin, CursorMixin, CopyMixin):
         txn = self.dbs.txn
         found = self.fe.describer.table_columns(table)
         if not found and txn is not None:
-            found = self.fe.describer.table_columns(table, txn._conn)  # noqa: SLF001
+            found = self.fe.describer.table_columns(table, _txn_connection(txn))
         return found
 
     async def prepare(self, sql: str, client_oids: Sequence[int] = ()) -> Prepared:
@@ -410,7 +416,8 @@ class PgSession(StartupMixin, CursorMixin, CopyMixin):
             desc = None
             if txn is not None:
                 try:
-                    desc = self.fe.describer.columns(t.sql, len(t.param_order), txn._conn)  # noqa: SLF001
+                    desc = self.fe.describer.columns(t.sql, len(t.param_order),
+                                                      _txn_connection(txn))
                 except SqlError:
                     desc = None
             if desc is None:
@@ -601,8 +608,11 @@ class PgSession(StartupMixin, CursorMixin, CopyMixin):
             return "copy"
         if DECLARE_RE.match(first) or FETCH_RE.match(first) or CLOSE_RE.match(first):
             return "cursor"
-        if answers.handles(first) and answers.answer(first, self.context()) is not None:
-            return "answer"
+        if answers.handles(first):
+            try:  # not answered yet: that would run a catalog query twice
+                return translate(first)[0].kind
+            except SqlError:
+                return "answer"
         return translate(first)[0].kind
 
     async def _simple_one(self, stmt: Prepared) -> None:
