@@ -113,6 +113,7 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
     shim = bin_dir / "raftsql"
     shim.write_text(f"#!/bin/sh\nexec {sys.executable} -m raftsql.cli \"$@\"\n")
     shim.chmod(0o755)
+    (bin_dir / "python").symlink_to(sys.executable)  # `python` in examples = this interpreter
     env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
                PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     offset = _pick_offset()
@@ -177,19 +178,23 @@ def test_dev_prints_a_url_per_node_and_psql_connects(dev: Dev) -> None:
             time.sleep(0.3)
 
 
-@pytest.mark.parametrize("block", example_blocks(), ids=str)
-def test_example_block(dev: Dev, block: Block) -> None:
+def run_block(dev: Dev, block: Block) -> subprocess.CompletedProcess[str]:
+    """Run one marked block as its language's runner would; ports shifted, nothing else."""
     code = _shift(block.code, dev.offset)
     if block.lang == "sql":
-        res = _psql(dev.urls[0], code, dev.env)
-    elif block.lang == "python":
-        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             timeout=60, cwd=dev.workdir, env=dev.env)
-    elif block.lang == "sh":
-        res = subprocess.run(["bash", "-euo", "pipefail", "-c", code], capture_output=True,
-                             text=True, timeout=60, cwd=dev.workdir, env=dev.env)
-    else:
-        pytest.fail(f"{block}: no runner for {block.lang!r} blocks")
+        return _psql(dev.urls[0], code, dev.env)
+    if block.lang == "python":
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=60, cwd=dev.workdir, env=dev.env)
+    if block.lang == "sh":
+        return subprocess.run(["bash", "-euo", "pipefail", "-c", code], capture_output=True,
+                              text=True, timeout=60, cwd=dev.workdir, env=dev.env)
+    pytest.fail(f"{block}: no runner for {block.lang!r} blocks")
+
+
+@pytest.mark.parametrize("block", example_blocks(), ids=str)
+def test_example_block(dev: Dev, block: Block) -> None:
+    res = run_block(dev, block)
     assert res.returncode == 0, f"{block} failed:\n{res.stdout}\n{res.stderr}"
 
 
