@@ -266,6 +266,9 @@ class Nemesis(threading.Thread):
                 self._membership("promote", new, "")
                 return
             time.sleep(0.1)
+        if self.stopped.is_set():
+            self.log.add(f"member: run ended before n{new} caught up; left a learner")
+            return
         # A learner that cannot catch up is a finding; promoting it would only cost quorum.
         progress = (st_lead or {}).get("peers", {}).get(str(new))
         self.log.add(f"member: n{new} did not catch up, not promoted: its status "
