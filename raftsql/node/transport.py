@@ -52,6 +52,8 @@ CH_RPC_REPLY = 3
 HANDSHAKE_TIMEOUT = 5.0
 HANDSHAKE_MAX_FRAME = 4096
 READ_CHUNK = 256 * 1024
+WRITE_BUFFER_LIMIT = 32 << 20
+"""Bytes queued in one peer socket's buffer beyond which new messages are dropped."""
 
 RpcHandler = Callable[[NodeId, str, Any], Awaitable[Any]]
 
@@ -142,7 +144,6 @@ class _Peer:
         self.port = port
         self.queue: collections.deque[bytes] = collections.deque()
         self.max_queue = max_queue
-        self.wakeup = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
         self.connected = False
         self.writer: asyncio.StreamWriter | None = None
@@ -252,13 +253,26 @@ class TcpTransport:
             self._enqueue(peer, bytes((CH_RAFT,)) + encode_message(m))
 
     def _enqueue(self, peer: _Peer, payload: bytes) -> bool:
+        """Write straight into a connected peer's socket buffer (no task hop on the hot path);
+        while disconnected, keep a bounded backlog for the sender task to flush on connect.
+        A socket buffer above WRITE_BUFFER_LIMIT means the peer is not keeping up: drop."""
+        writer = peer.writer
+        if writer is not None and not peer.queue:
+            if writer.transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT:
+                self._drop(peer)
+                return False
+            writer.write(encode_frame(payload, self.max_frame))
+            self.stats.sent += 1
+            return True
         if len(peer.queue) >= peer.max_queue:
-            self.stats.dropped_full_queue += 1
-            self.stats.per_peer_dropped[peer.id] = self.stats.per_peer_dropped.get(peer.id, 0) + 1
+            self._drop(peer)
             return False
         peer.queue.append(payload)
-        peer.wakeup.set()
         return True
+
+    def _drop(self, peer: _Peer) -> None:
+        self.stats.dropped_full_queue += 1
+        self.stats.per_peer_dropped[peer.id] = self.stats.per_peer_dropped.get(peer.id, 0) + 1
 
     async def rpc(self, peer_id: NodeId, method: str, body: Any, timeout: float) -> Any:
         """Call ``method`` on a peer and wait for its answer (forwarded statements and reads)."""
@@ -292,14 +306,11 @@ class TcpTransport:
             try:
                 await self._dial_handshake(peer, reader, writer)
                 peer.connected = True
-                peer.writer = writer
                 self.stats.connects += 1
                 backoff = 0.05
-                reply_task = asyncio.create_task(self._read_replies(peer, reader))
-                try:
-                    await self._drain_queue(peer, writer, reply_task)
-                finally:
-                    reply_task.cancel()
+                self._flush_backlog(peer, writer)
+                peer.writer = writer  # from now on send() writes directly
+                await self._read_replies(peer, reader)
             except (
                 TimeoutError,
                 OSError,
@@ -317,29 +328,16 @@ class TcpTransport:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 1.0)
 
-    async def _drain_queue(
-        self, peer: _Peer, writer: asyncio.StreamWriter, reply_task: asyncio.Task[None]
-    ) -> None:
-        while True:
-            if not peer.queue:
-                peer.wakeup.clear()
-                waiter = asyncio.create_task(peer.wakeup.wait())
-                done, _ = await asyncio.wait(
-                    {waiter, reply_task}, return_when=asyncio.FIRST_COMPLETED
-                )
-                if reply_task in done:
-                    waiter.cancel()
-                    reply_task.result()  # raises the reader's error
-                    raise ConnectionError("peer closed the connection")
-            batch = []
-            while peer.queue and len(batch) < 1024:
-                batch.append(encode_frame(peer.queue.popleft(), self.max_frame))
-            writer.write(b"".join(batch))
-            self.stats.sent += len(batch)
-            await writer.drain()
+    def _flush_backlog(self, peer: _Peer, writer: asyncio.StreamWriter) -> None:
+        frames = [encode_frame(p, self.max_frame) for p in peer.queue]
+        peer.queue.clear()
+        if frames:
+            writer.write(b"".join(frames))
+            self.stats.sent += len(frames)
 
     async def _read_replies(self, peer: _Peer, reader: asyncio.StreamReader) -> None:
-        """The dialed connection carries RPC replies back; anything else is a protocol error."""
+        """The dialed connection carries RPC replies back; anything else is a protocol error.
+        Returns (raises) when the connection ends."""
         decoder = FrameDecoder(self.max_frame)
         pending: collections.deque[bytes] = collections.deque()
         while True:

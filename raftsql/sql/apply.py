@@ -37,6 +37,7 @@ from raftsql.sql.engine import ENGINE_VERSION, open_connection
 from raftsql.sql.execute import run_statement
 from raftsql.sql.snapshot import backup_to_file, content_checksum
 from raftsql.sql.sqlite_errors import classify
+from raftsql.sql.txn import release_write_lock
 
 FORMAT_VERSION = 1
 DEFAULT_CHECKPOINT_EVERY = 1000
@@ -181,6 +182,7 @@ class StateMachine:
     @contextmanager
     def _entry(self, index: int) -> Iterator[None]:
         """One SQLite transaction for the entry, ending with the new applied_index."""
+        release_write_lock(self.path)  # an interactive transaction's live writes step aside
         if index != self._applied + 1:
             raise ApplyOrderError(f"entry {index} handed after {self._applied}")
         with self._auth.internal():
@@ -335,6 +337,7 @@ class StateMachine:
 
     def restore_from(self, path: str) -> int:
         """Replace the whole state with the snapshot at `path`; returns the new applied index."""
+        release_write_lock(self.path)
         with self._lock:
             source = apsw.Connection(path, flags=apsw.SQLITE_OPEN_READONLY)
             try:

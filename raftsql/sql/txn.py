@@ -1,19 +1,24 @@
-"""Interactive transactions on the leader: optimistic, serializable (docs/transactions.md).
+"""Interactive transactions: optimistic, serializable (docs/transactions.md).
 
-A `Transaction` runs the client's statements against a private snapshot so the client sees
-real results, including its own writes, and records what must be replayed: the statements
-that wrote, in order, plus every table read or written. `commit()` turns that into a `Command`
-for proposal; the state machine applies it only if none of those tables was written by an
-entry after the snapshot's index (else 40001), so the transaction behaves as if it had run
-alone at its commit index.
+A `Transaction` runs the client's statements so the client sees real results, including its
+own writes, and records what must be replayed: the statements that wrote, in order, plus every
+table read or written. `commit()` turns that into a `Command` for proposal; the state machine
+applies it only if none of those tables was written by an entry after the transaction's base
+index (else 40001), so the transaction behaves as if it had run alone at its commit index.
 
-Where the statements run: a read transaction on the WAL database gives the snapshot for free,
-but SQLite cannot write inside it while the apply loop commits (the upgrade fails with
-SQLITE_BUSY_SNAPSHOT) and holding the write lock would stall apply for the client's think time.
-So reads run on the snapshot directly, and the first write copies that same snapshot into a
-private in-memory database (sqlite3_serialize inside the read transaction) where it and
-everything after it run. Read-only transactions never pay the copy; write transactions pay
-O(database size) once, bounded by `max_copy_bytes`.
+Where the statements run:
+- until the first write, on a WAL read transaction opened at BEGIN: the snapshot at
+  `base_index`, for free;
+- from the first write on, on a write transaction of the current database that holds the
+  transaction's recorded writes ("live"). Before anything else writes the file (the state
+  machine applying an entry, or another transaction) the live transaction is rolled back
+  ("parked"); the next statement takes the write lock again, checks that no table the
+  transaction touched moved past `base_index` (else 40001 at once, so the client never sees a
+  mix of two states) and replays the recorded writes. Statements run inside a SAVEPOINT, so a
+  failure undoes only that statement. All of this happens on the thread that applies log
+  entries, so nothing interleaves, and the apply loop never waits for a client's think time.
+  The cost is a replay of the earlier writes after each interruption, instead of a copy of the
+  database.
 """
 
 from __future__ import annotations
@@ -30,9 +35,20 @@ from raftsql.sql.errors import SqlError
 from raftsql.sql.execute import run_statement
 from raftsql.sql.reads import to_sql_error
 
-DEFAULT_MAX_COPY_BYTES = 256 * 1024 * 1024
 DEFAULT_MAX_STATEMENTS = 10_000
 _STMT_SAVEPOINT = "_raftsql_stmt"
+
+_WRITE_HOLDERS: dict[str, Transaction] = {}
+"""Per database file, the transaction whose replayed writes are live (SQLite has one writer)."""
+
+
+def release_write_lock(path: str) -> None:
+    """Park the transaction holding ``path``'s write lock, if any. The state machine calls this
+    before applying an entry; a transaction calls it before taking the lock itself. Everything
+    runs on the one thread that applies entries, so this never races."""
+    holder = _WRITE_HOLDERS.get(path)
+    if holder is not None:
+        holder._park()
 
 
 class TxnState(enum.Enum):
@@ -61,10 +77,6 @@ _SAVEPOINT_SQL = re.compile(
 )
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _unquote(token: str) -> str:
     if token.startswith('"'):
         return token[1:-1].replace('""', '"')
@@ -74,14 +86,7 @@ def _unquote(token: str) -> str:
 class Transaction:
     """One client's interactive transaction on the leader. Not thread-safe."""
 
-    def __init__(
-        self,
-        path: str,
-        *,
-        max_copy_bytes: int = DEFAULT_MAX_COPY_BYTES,
-        max_statements: int = DEFAULT_MAX_STATEMENTS,
-    ) -> None:
-        self.max_copy_bytes = max_copy_bytes
+    def __init__(self, path: str, *, max_statements: int = DEFAULT_MAX_STATEMENTS) -> None:
         self.max_statements = max_statements
         self._file, self._auth = open_connection(path, Profile.TXN)
         with self._auth.internal():
@@ -90,7 +95,9 @@ class Transaction:
             self.base_index = int(
                 next(self._file.execute("SELECT applied_index FROM _raftsql_meta"))[0]
             )
-        self._mem: apsw.Connection | None = None
+        self.path = path
+        self._replaying = False
+        self._live = False  # the write transaction holding the replayed statements is open
         self._stmts: list[Stmt] = []
         self._savepoints: list[tuple[str, int]] = []  # (name, len(_stmts) when created)
         self.read_tables: set[str] = set()
@@ -108,10 +115,6 @@ class Transaction:
                 "current transaction is aborted, commands ignored until end of transaction block",
             )
         raise SqlError("25P01", f"{op}: the transaction is already finished")
-
-    @property
-    def _conn(self) -> apsw.Connection:
-        return self._mem if self._mem is not None else self._file
 
     @property
     def statements(self) -> tuple[Stmt, ...]:
@@ -150,14 +153,14 @@ class Transaction:
 
     def _run(self, sql: str, params: tuple[Param, ...]) -> StmtResult:
         try:
-            if self._mem is None:
+            if not self._replaying:
                 try:
-                    return self._attempt(sql, params)
+                    return self._on_snapshot(sql, params)
                 except apsw.ReadOnlyError:
                     if not self._auth.writes:
                         raise
-                    self._materialize()  # the first write: move to the private copy
-            return self._attempt(sql, params)
+                    self._start_replaying()  # the first write
+            return self._replayed(sql, params)
         except SqlError:
             raise
         except Exception as exc:
@@ -166,52 +169,81 @@ class Transaction:
                 raise
             raise error from exc
 
-    def _attempt(self, sql: str, params: tuple[Param, ...]) -> StmtResult:
-        """Run inside a statement savepoint (private copy only) so a failure undoes just it."""
-        conn = self._conn
-        if self._mem is None:
+    def _on_snapshot(self, sql: str, params: tuple[Param, ...]) -> StmtResult:
+        try:
+            return run_statement(self._file, self._auth, sql, params)
+        finally:
+            self.read_tables |= self._auth.reads
+
+    def _start_replaying(self) -> None:
+        with self._auth.internal():
+            self._file.execute("ROLLBACK")
+            self._file.execute("PRAGMA query_only=OFF")
+        self._replaying = True
+
+    def _check_unchanged(self, tables: set[str]) -> None:
+        """40001 if a table this transaction depends on moved past its snapshot."""
+        if not tables:
+            return
+        with self._auth.internal():
+            newer = [
+                name
+                for name, idx in self._file.execute(
+                    "SELECT name, idx FROM _raftsql_table_versions WHERE idx > ?",
+                    (self.base_index,),
+                )
+                if name in tables
+            ]
+        if newer:
+            self.state = TxnState.FAILED
+            raise SqlError(
+                "40001",
+                "could not serialize access due to concurrent update of "
+                + ", ".join(sorted(newer)),
+            )
+
+    def _replayed(self, sql: str, params: tuple[Param, ...]) -> StmtResult:
+        conn = self._file
+        if not self._live:
+            release_write_lock(self.path)  # another transaction parks (one writer per file)
+            with self._auth.internal():
+                conn.execute("BEGIN IMMEDIATE")
+            self._live = True
+            _WRITE_HOLDERS[self.path] = self
             try:
-                return run_statement(conn, self._auth, sql, params)
-            finally:
-                self.read_tables |= self._auth.reads
+                self._check_unchanged(self.read_tables | self.write_tables)
+                for stmt in self._stmts:
+                    run_statement(conn, self._auth, stmt.sql, stmt.params)
+            except BaseException:
+                self._park()
+                raise
         with self._auth.internal():
             conn.execute(f"SAVEPOINT {_STMT_SAVEPOINT}")
         try:
-            result = run_statement(conn, self._auth, sql, params)
+            try:
+                result = run_statement(conn, self._auth, sql, params)
+            finally:
+                self.read_tables |= self._auth.reads
+            self._check_unchanged(self._auth.reads | self._auth.writes)
         except BaseException:
-            self.read_tables |= self._auth.reads
             with self._auth.internal():
                 conn.execute(f"ROLLBACK TO {_STMT_SAVEPOINT}")
                 conn.execute(f"RELEASE {_STMT_SAVEPOINT}")
             raise
-        self.read_tables |= self._auth.reads
         with self._auth.internal():
             conn.execute(f"RELEASE {_STMT_SAVEPOINT}")
         return result
 
-    def _materialize(self) -> None:
-        """Copy the snapshot into a private in-memory database and continue there."""
+    def _park(self) -> None:
+        """Give the write lock back; the next statement replays the recorded writes."""
+        if not self._live:
+            return
+        self._live = False
+        if _WRITE_HOLDERS.get(self.path) is self:
+            del _WRITE_HOLDERS[self.path]
         with self._auth.internal():
-            pages = int(next(self._file.execute("PRAGMA page_count"))[0])
-            page_size = int(next(self._file.execute("PRAGMA page_size"))[0])
-            if pages * page_size > self.max_copy_bytes:
-                raise SqlError(
-                    "54000",
-                    f"database too large ({pages * page_size} bytes) for a write transaction "
-                    f"(limit {self.max_copy_bytes}); use single statements",
-                )
-            image = bytearray(self._file.serialize("main") or b"")
-        # The header says WAL (bytes 18-19 = 2); an in-memory database cannot use WAL.
-        image[18] = image[19] = 1
-        mem, _ = open_connection(":memory:", Profile.TXN, authorizer=self._auth)
-        with self._auth.internal():
-            mem.deserialize("main", bytes(image))
-            mem.execute("BEGIN")
-            for name, _ in self._savepoints:
-                mem.execute(f"SAVEPOINT {_quote(name)}")
-            self._file.execute("ROLLBACK")
-        self._file.close()
-        self._mem = mem
+            if self._file.in_transaction:
+                self._file.execute("ROLLBACK")
 
     # ---- savepoints ---------------------------------------------------------------------
 
@@ -224,18 +256,12 @@ class Transaction:
     def savepoint(self, name: str) -> None:
         self._require("savepoint")
         self._savepoints.append((name, len(self._stmts)))
-        if self._mem is not None:
-            with self._auth.internal():
-                self._mem.execute(f"SAVEPOINT {_quote(name)}")
 
     def release(self, name: str) -> None:
         """Forget the savepoint (and later ones); its statements stay."""
         self._require("release")
         pos = self._find(name)
         del self._savepoints[pos:]
-        if self._mem is not None:
-            with self._auth.internal():
-                self._mem.execute(f"RELEASE {_quote(name)}")
 
     def rollback_to(self, name: str) -> None:
         """Undo everything after the savepoint, which stays; drops the recorded statements."""
@@ -244,9 +270,7 @@ class Transaction:
         mark = self._savepoints[pos][1]
         del self._savepoints[pos + 1 :]
         del self._stmts[mark:]
-        if self._mem is not None:
-            with self._auth.internal():
-                self._mem.execute(f"ROLLBACK TO {_quote(name)}")
+        self._park()  # the live transaction holds the dropped statements' effects
         self.state = TxnState.OPEN
 
     # ---- the end ------------------------------------------------------------------------
@@ -270,7 +294,8 @@ class Transaction:
         if self.state is TxnState.DONE:
             return
         self.state = TxnState.DONE
-        conn = self._conn
+        self._park()
+        conn = self._file
         with self._auth.internal():
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

@@ -109,12 +109,13 @@ def test_autocommit_write_after_the_snapshot_conflicts(node: Node) -> None:
     txn = node.begin()
     assert txn.execute("SELECT n FROM counter").rows == ((0,),)
     node.write("UPDATE counter SET n = 100")
-    # the snapshot is stable: still 0, and the first write copies that snapshot, not the new state
+    # the snapshot is stable: still 0; the first write would act on the newer state, so it
+    # fails with 40001 at once instead of at commit
     assert txn.execute("SELECT n FROM counter").rows == ((0,),)
-    txn.execute("UPDATE counter SET n = n + 1")
-    assert txn.execute("SELECT n FROM counter").rows == ((1,),)
-    error = node.commit(txn)
-    assert error is not None and error[0] == "40001"
+    with pytest.raises(SqlError) as info:
+        txn.execute("UPDATE counter SET n = n + 1")
+    assert info.value.sqlstate == "40001"
+    assert txn.commit() is None  # an aborted transaction commits as a rollback
     assert node.one("SELECT n FROM counter") == 100
 
 
@@ -222,10 +223,29 @@ def test_replicated_statements_refuse_node_local_values(node: Node) -> None:
     txn.rollback()
 
 
-def test_write_transaction_size_is_bounded(node: Node) -> None:
-    txn = Transaction(node.sm.path, max_copy_bytes=1024)
-    assert txn.execute("SELECT n FROM counter").rows == ((0,),)  # reads need no copy
+def test_a_concurrent_write_to_a_touched_table_fails_the_next_statement(node: Node) -> None:
+    """docs/transactions.md: from the first write on, statements are replayed on the current
+    database; a table the transaction depends on that moved past its snapshot fails it at
+    once with 40001, so the client never sees a mix of two states (PostgreSQL: serializable
+    transactions read one snapshot)."""
+    txn = node.begin()
+    txn.execute("UPDATE counter SET n = 5 WHERE id = 1")
+    node.write("UPDATE counter SET n = 100 WHERE id = 1")  # committed by someone else
     with pytest.raises(SqlError) as info:
-        txn.execute("UPDATE counter SET n = 1")
-    assert info.value.sqlstate == "54000"
+        txn.execute("SELECT n FROM counter WHERE id = 1")
+    assert info.value.sqlstate == "40001"
+    assert txn.state is TxnState.FAILED
     txn.rollback()
+
+
+def test_writes_elsewhere_do_not_disturb_a_transaction(node: Node) -> None:
+    """Only the tables the transaction touched matter: a write to another table after its
+    snapshot neither fails it nor leaks into its results."""
+    txn = node.begin()
+    txn.execute("UPDATE counter SET n = n + 1 WHERE id = 1")
+    node.write("INSERT INTO other VALUES (1)")
+    txn.execute("UPDATE counter SET n = n + 1 WHERE id = 1")
+    assert txn.execute("SELECT n FROM counter").rows == ((2,),)
+    assert node.commit(txn) is None
+    assert node.one("SELECT n FROM counter") == 2
+
