@@ -67,6 +67,7 @@ class SimCluster:
         self.network = SimNetwork(
             self.clock, derive_rng(seed, "network"), options.network, self._deliver, self._dropped
         )
+        self.network.links = {(a, b): n for a, b, n in options.bad_links}
         self.checker = SafetyChecker()
         self.history = HistoryChecker(start_index=BOOT_INDEX)
         self.read_mode = "lease" if options.lease else "readindex"
@@ -315,6 +316,7 @@ class SimCluster:
         """Liveness mode: no more faults; every non-removed node up; clients finish."""
         self.nemesis.stop()
         self.network.heal()
+        self.network.links = {}
         n = self.options.network
         self.network.options = NetworkOptions(
             delay_min_us=n.delay_min_us, delay_max_us=n.delay_max_us

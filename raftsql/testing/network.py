@@ -67,6 +67,9 @@ class SimNetwork:
         self._deliver = deliver
         self._on_drop = on_drop
         self.blocked: set[tuple[NodeId, NodeId]] = set()
+        self.links: dict[tuple[NodeId, NodeId], NetworkOptions] = {}
+        """Per-link overrides of ``options`` (a slow or lossy path, packet_simulator's
+        "path clogging"); links not listed use ``options``."""
         self._last_arrival: dict[tuple[NodeId, NodeId], int] = {}
         self.stats = NetworkStats()
 
@@ -93,7 +96,7 @@ class SimNetwork:
     # -- traffic --------------------------------------------------------------------------
     def send(self, msg: Message) -> None:
         self.stats.sent += 1
-        opts = self.options
+        opts = self.links.get((msg.frm, msg.to), self.options)
         if not self.reachable(msg.frm, msg.to) or (opts.loss and self.rng.random() < opts.loss):
             self._drop(msg)
             return
@@ -103,7 +106,7 @@ class SimNetwork:
             self._schedule(dataclasses.replace(msg))
 
     def _schedule(self, msg: Message) -> None:
-        opts = self.options
+        opts = self.links.get((msg.frm, msg.to), self.options)
         arrival = self.clock.now + self.rng.randint(opts.delay_min_us, opts.delay_max_us)
         link = (msg.frm, msg.to)
         if not opts.reorder:

@@ -70,6 +70,8 @@ class SimOptions:
     max_inflight_msgs: int = 256
     compact_every: int = 0
     network: NetworkOptions = field(default_factory=NetworkOptions)
+    bad_links: list[tuple[int, int, NetworkOptions]] = field(default_factory=list)
+    """Directed links with their own, worse, options."""
     faults: FaultOptions = field(default_factory=FaultOptions)
     safety_ticks: int = 300
     liveness_ticks: int = 400
@@ -86,7 +88,8 @@ class SimOptions:
             f"checkquorum={int(self.check_quorum)} drift={self.max_drift:.3f} "
             f"msgsize={self.max_size_per_msg} inflight={self.max_inflight_msgs} "
             f"compact={self.compact_every} net=[{self.network.describe()}] "
-            f"ticks={self.safety_ticks}+{self.liveness_ticks}"
+            + "".join(f"link{a}>{b}=[{n.describe()}] " for a, b, n in self.bad_links)
+            + f"ticks={self.safety_ticks}+{self.liveness_ticks}"
         )
 
 
@@ -126,4 +129,15 @@ def swarm(seed: int, safety_ticks: int = 300) -> SimOptions:
         f.mean_gap_ticks = rng.choice([10, 30, 60])
     f.compaction = o.compact_every > 0
     o.faults = f
+    if not quiet and rng.random() < 0.3:
+        for _ in range(rng.randint(1, 3)):
+            a, b = rng.sample(range(1, nodes + 1), 2)
+            bad = NetworkOptions(
+                loss=rng.choice([0.1, 0.3, 0.6]),
+                duplicate=o.network.duplicate,
+                reorder=rng.random() < 0.5,
+                delay_min_us=o.network.delay_min_us,
+                delay_max_us=o.network.delay_max_us * rng.choice([2, 5]),
+            )
+            o.bad_links.append((a, b, bad))
     return o
