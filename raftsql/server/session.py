@@ -98,6 +98,7 @@ class PgSession(StartupMixin, CursorMixin, CopyMixin):
         self._running: asyncio.Task[Any] | None = None
         self._cancel_reason: str | None = None
         self._pipeline_txn = False  # an implicit transaction opened for an extended pipeline
+        self.reported_leader = False  # what in_hot_standby last told the client
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
 
@@ -309,6 +310,13 @@ class PgSession(StartupMixin, CursorMixin, CopyMixin):
         if status == "I":
             for name in [n for n, p in self.portals.items() if not p.holdable]:
                 del self.portals[name]
+        leader = self.db.node.is_leader()
+        if leader != self.reported_leader:
+            # the node became (or stopped being) the leader: like PostgreSQL after a
+            # promotion, tell the client the new in_hot_standby/read-only values
+            self.reported_leader = leader
+            for name in ("default_transaction_read_only", "in_hot_standby"):
+                self.send(pw.ParameterStatus(name, self.reported_value(name)))
         self.send(pw.ReadyForQuery(status))
 
     def _fail_txn(self) -> None:

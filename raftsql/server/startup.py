@@ -50,6 +50,7 @@ class StartupMixin:
     database: str
     pid: int
     secret: int
+    reported_leader: bool
 
     async def startup(self) -> bool:
         while True:
@@ -85,6 +86,7 @@ class StartupMixin:
         self.send(pw.AuthenticationOk())
         for name in REPORTED:
             self.send(pw.ParameterStatus(name, self.reported_value(name)))
+        self.reported_leader = self.db.node.is_leader()
         self.send(pw.BackendKeyData(self.pid, self.secret))
         self.send(pw.ReadyForQuery("I"))
         self.fe.register(self)

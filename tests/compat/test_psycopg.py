@@ -165,3 +165,25 @@ def test_cancel(cluster) -> None:  # noqa: ANN001
         finally:
             timer.cancel()
         assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_leadership_change_is_reported(cluster) -> None:  # noqa: ANN001
+    """After a leadership transfer the old leader's sessions get ParameterStatus
+    in_hot_standby/default_transaction_read_only = on at their next ReadyForQuery (as
+    PostgreSQL reports a promotion), so libpq sees the change without a query."""
+    import time
+    import urllib.request
+
+    old = cluster.leader_id()
+    with psycopg.connect(cluster.dsn(cluster.pg_ports[old]), autocommit=True) as conn:
+        assert conn.info.parameter_status("in_hot_standby") == "off"
+        target = next(i for i in cluster.pg_ports if i != old)
+        url = f"http://127.0.0.1:{cluster.http_ports[old]}/cluster/transfer?id={target}"
+        urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=10).read()
+        deadline = time.monotonic() + 10
+        while cluster.leader_id() in (None, old) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        conn.execute("SELECT 1")
+        assert conn.info.parameter_status("in_hot_standby") == "on"
+        assert conn.info.parameter_status("default_transaction_read_only") == "on"
+        assert conn.execute("SHOW transaction_read_only").fetchone() == ("on",)
