@@ -510,8 +510,9 @@ class RaftNode:
         # a snapshot installed from the leader counts as the latest one
         self._last_snapshot_index = max(self._last_snapshot_index,
                                         self.store.snapshot_metadata.index)
-        if applied - self._last_snapshot_index < self.cfg.snapshot_entries and \
-                not self._snapshot_due:
+        # while replaying after a restart the state machine is ahead of `applied`: wait
+        due = self._snapshot_due and self.sm.applied_index() == applied
+        if applied - self._last_snapshot_index < self.cfg.snapshot_entries and not due:
             return
         self._snapshot_due = False
         durable = self.sm.prepare_compaction()

@@ -269,6 +269,19 @@ def restore_data_dir(backup: Path, data_dir: Path, node_id: NodeId,
         if (data_dir / existing).exists():
             raise BackupError(f"{data_dir / existing} exists: restore only seeds an empty "
                               "data dir (a new cluster)")
+    try:
+        _seed(backup, data_dir, info, ids)
+    except BaseException:
+        for created in ("raft", "sql"):  # a half-seeded dir would be refused on a retry
+            shutil.rmtree(data_dir / created, ignore_errors=True)
+        raise
+    marker = data_dir / "restored-from.json"
+    marker.write_text(json.dumps({"file": str(Path(backup).resolve()), "node_id": node_id,
+                                  "voters": list(ids), **asdict(info)}, indent=2) + "\n")
+    return info
+
+
+def _seed(backup: Path, data_dir: Path, info: Verified, ids: tuple[NodeId, ...]) -> None:
     (data_dir / "sql").mkdir(parents=True)
     sm = StateMachine(str(data_dir / "sql" / "state.sqlite"))
     try:
@@ -285,7 +298,3 @@ def restore_data_dir(backup: Path, data_dir: Path, node_id: NodeId,
                       Snapshot(meta, Path(backup).read_bytes()), sync=True)
     finally:
         store.close()
-    marker = data_dir / "restored-from.json"
-    marker.write_text(json.dumps({"file": str(Path(backup).resolve()), "node_id": node_id,
-                                  "voters": list(ids), **asdict(info)}, indent=2) + "\n")
-    return info
