@@ -148,3 +148,49 @@ def test_a_damaged_backup_is_refused(tmp_path: Path) -> None:
     r = _cli("restore", "--from", str(bad), "--data-dir", str(tmp_path / "d"), "--node-id", "1",
              "--peers", "1=127.0.0.1:1")
     assert r.returncode == 1 and not (tmp_path / "d" / "raft").exists()
+
+
+def test_file_body_streams_with_its_length_and_always_runs_on_close(tmp_path: Path) -> None:
+    """HttpServer's FileBody (RFC 9112 section 6.3: a body delimited by content-length): the
+    client gets every byte; ``on_close`` runs after a complete response AND after a client
+    that hung up mid-body, so a backup's temp file never outlives its request."""
+    import os
+    import socket
+    import urllib.request
+
+    from raftsql.server.http import FileBody, HttpServer
+
+    data = os.urandom(3 * (1 << 20) + 17)
+    closed: list[str] = []
+
+    async def main() -> None:
+        async def big(_q: dict[str, str]):  # type: ignore[no-untyped-def]
+            path = tmp_path / f"body-{len(closed)}"
+            path.write_bytes(data)
+            return 200, "application/octet-stream", FileBody(
+                path, [("x-test", "1")], lambda: closed.append(path.name))
+
+        server = HttpServer({("GET", "/big"): big})
+        await server.start("127.0.0.1", 0)
+        port = server.bound_port
+
+        def fetch() -> tuple[bytes, str | None]:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/big", timeout=10) as resp:
+                return resp.read(), resp.headers["content-length"]
+
+        body, length = await asyncio.to_thread(fetch)
+        assert body == data and length == str(len(data))
+
+        def hang_up() -> None:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.sendall(b"GET /big HTTP/1.1\r\nhost: x\r\n\r\n")
+                s.recv(1000)
+
+        await asyncio.to_thread(hang_up)
+        deadline = time.monotonic() + 10
+        while len(closed) < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await server.close()
+
+    asyncio.run(main())
+    assert closed == ["body-0", "body-1"]
