@@ -10,10 +10,11 @@ Printed as tables:
   * autocommit INSERT, point UPDATE and point SELECT (lease reads): ops/s, p50/p99/max latency,
     for each concurrency level (concurrent sessions in a closed loop);
   * the translation cache (raftsql.sql.translate.cache_info()) hit ratio over the run;
-  * apply rate: entries/s applied by the leader and by the followers while the writes ran, and
-    the raw state-machine apply rate (StateMachine.apply on a fresh file, no Raft) that bounds it.
+  * apply rate: entries/s applied by the leader and by the followers while the writes ran (the
+    commit rate bounds it), by a restarted follower catching up on a backlog (--catch-up
+    entries), and by the state machine alone (StateMachine.apply on a fresh file, no Raft).
 
-    python bench/sql_bench.py [--seconds 3] [--concurrency 1,16]
+    python bench/sql_bench.py [--seconds 3] [--concurrency 1,16] [--catch-up 3000]
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import logging
 import random
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 from raftsql.node.database import Database, Session
@@ -82,6 +84,33 @@ def raw_apply_rate(base: Path, entries: int = 2000) -> float:
     rate = entries / (time.perf_counter() - t0)
     sm.close()
     return rate
+
+
+async def follower_catch_up(node: RaftNode, db: Database, cluster: ProcessCluster,
+                            next_key: Iterator[int], entries: int) -> tuple[int, float]:
+    """Stop node 3, commit ``entries`` INSERTs with nodes 1 and 2, restart node 3 and time how
+    fast it applies the backlog (Raft append + apply on a real follower process, from the first
+    moment it answers /status until it has applied everything)."""
+    cluster.kill(3)
+    sessions = [Session() for _ in range(16)]
+    keys = iter([next(next_key) for _ in range(entries)])
+
+    async def writer(s: Session) -> None:
+        for k in keys:
+            await db.execute(s, ROWS, (k, "x" * 100, 0))
+
+    await asyncio.gather(*(writer(s) for s in sessions))
+    target = node.reads.applied
+    cluster.start(3)
+    st = None
+    while st is None:
+        st = await asyncio.to_thread(cluster.status, 3)
+        await asyncio.sleep(0.01)
+    start_index, t0 = st["applied_index"], time.monotonic()
+    while st is None or st["applied_index"] < target:
+        await asyncio.sleep(0.01)
+        st = await asyncio.to_thread(cluster.status, 3)
+    return target - start_index, time.monotonic() - t0
 
 
 async def make_leader(node: RaftNode, cluster: ProcessCluster) -> None:
@@ -162,6 +191,9 @@ async def main_async(args: argparse.Namespace) -> None:
                 print(f"{'apply rate, node ' + str(f1['node_id']) + ' (follower)':<34} "
                       f"{(f1['applied_index'] - f0['applied_index']) / write_s:.0f} entries/s "
                       f"(lag at end {applied1 - f1['applied_index']})")
+        backlog, catchup_s = await follower_catch_up(node, db, cluster, next_key, args.catch_up)
+        print(f"{'apply rate, node 3 catching up':<34} {backlog / catchup_s:.0f} entries/s "
+              f"({backlog} entries behind after a restart, caught up in {catchup_s:.2f}s)")
         await node.stop(transfer=False)
         db.close()
         sm.db.close()
@@ -177,7 +209,10 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")],
                         default=[1, 16])
+    parser.add_argument("--catch-up", type=int, default=3000,
+                        help="entries a restarted follower must catch up on")
     args = parser.parse_args()
+    logging.getLogger("raftsql").setLevel(logging.ERROR)  # the planned kill logs reconnects
     try:
         import uvloop
         uvloop.run(main_async(args))
