@@ -159,7 +159,7 @@ def _run(
         log.add(f"after healing: {exc}")
         return RunResult(
             "UNKNOWN",
-            f"no convergence after healing: {exc}",
+            f"no convergence after healing: {exc}{_node_errors(cluster, members)}",
             None,
             _counts(history),
             log.lines,
@@ -241,6 +241,21 @@ async def _clients(
             client.close()
 
     await asyncio.gather(*(worker(w) for w in range(workers)))
+
+
+def _node_errors(cluster: FaultCluster, ids: list[int]) -> str:
+    """The first ERROR line of each node's log and the exception that ends its traceback, so
+    that a liveness failure names its cause (a node whose Raft loop died keeps its process)."""
+    found = []
+    for i in ids:
+        lines = cluster.logs(i).splitlines()
+        for n, line in enumerate(lines):
+            if " ERROR " in line or " CRITICAL " in line:
+                tail = next((t for t in lines[n + 1:n + 60]
+                             if t and not t.startswith((" ", "Traceback"))), "")
+                found.append(f"n{i}: {line.split(' ', 3)[-1][:100]} / {tail[:160]}")
+                break
+    return ("; node errors: " + "; ".join(found)) if found else ""
 
 
 def _counts(history: History) -> dict[str, int]:
