@@ -118,7 +118,7 @@ def builtin(sql: str, ctx: Context) -> Answer | None:
 
 
 @functools.cache
-def _catalog_hook() -> Callable[[str, Context], Any] | None:
+def _catalog_hook() -> Callable[[str, Context, list[Any] | None], Any] | None:
     try:
         module = importlib.import_module("raftsql.server.catalog")
     except ImportError:

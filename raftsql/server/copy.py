@@ -356,7 +356,8 @@ class Decoder:
                 self.done = True
                 del buf[:2]
                 return
-            pos, row = 2, []
+            pos = 2
+            row: list[bytes | None] = []
             for _ in range(count):
                 if len(buf) < pos + 4:
                     return

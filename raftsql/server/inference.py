@@ -128,7 +128,7 @@ def parse(pg_sql: str) -> exp.Expression | None:
         for node, spelled in zip(nodes, spellings, strict=True):
             node.meta["pg_name"] = "now" if spelled.lower().startswith("now") else (
                 "current_timestamp")
-    return tree
+    return tree  # type: ignore[arg-type,return-value]  # sqlglot's Expr
 
 
 def _placeholder_index(node: exp.Expression) -> int | None:
@@ -332,7 +332,7 @@ class Typer:
         if isinstance(node, exp.Subquery):
             inner = node.this
             if isinstance(inner, exp.Query) and inner.selects:
-                return self.oid(inner.selects[0])
+                return self.oid(inner.selects[0])  # type: ignore[arg-type,return-value]  # sqlglot's Expr
             return None
         name = _func_name(node)
         if name in _TEXT_FUNCS:
@@ -396,7 +396,7 @@ def _figure(node: exp.Expression) -> str | None:
     if isinstance(node, exp.Subquery):
         inner = node.this
         if isinstance(inner, exp.Query) and inner.selects:
-            return _figure(inner.selects[0])
+            return _figure(inner.selects[0])  # type: ignore[arg-type,return-value]  # sqlglot's Expr
         return None
     name = _func_name(node)
     if name:
@@ -552,7 +552,7 @@ def infer_params(tree: exp.Expression | None, nparams: int, client_oids: Sequenc
 
 def _projections(tree: exp.Expression) -> list[exp.Expression] | None:
     if isinstance(tree, exp.Query):
-        return list(tree.selects)
+        return list(tree.selects)  # type: ignore[arg-type,return-value]  # sqlglot's Expr
     returning = tree.args.get("returning")
     if isinstance(returning, exp.Returning):
         return list(returning.expressions)

@@ -24,13 +24,12 @@ from raftsql import pgwire as pw
 from raftsql.node.errors import NodeError
 from raftsql.pgwire import oids as o
 from raftsql.pgwire.errors import ProtocolError
-from raftsql.server import answers, inference, rewrites
+from raftsql.server import answers, copying, cursors, inference, rewrites, startup
 from raftsql.server import copy as copyfmt
-from raftsql.server.copying import CopyMixin
-from raftsql.server.cursors import CLOSE_RE, DECLARE_RE, FETCH_RE, CursorMixin
+from raftsql.server.cursors import CLOSE_RE, DECLARE_RE, FETCH_RE
 from raftsql.server.inference import Column
 from raftsql.server.portal import Portal, Prepared, encode_rows, fill_types, row_description
-from raftsql.server.startup import PG_SETTINGS, REPORTED_LOWER, StartupMixin
+from raftsql.server.startup import PG_SETTINGS, REPORTED_LOWER
 from raftsql.server.values import param_value
 from raftsql.server.wire import Closed, error_response
 from raftsql.sql.classify import StatementKind
@@ -74,7 +73,7 @@ _DROP_IF_EXISTS = re.compile(r"^\s*DROP\s+(TABLE|INDEX|VIEW)\s+IF\s+EXISTS\s+"
                              r"(\"(?:[^\"]|\"\")+\"|[A-Za-z_][\w$]*)\s*$", re.IGNORECASE)
 
 
-class PgSession(StartupMixin, CursorMixin, CopyMixin):
+class PgSession:
     """The protocol state machine of one client on top of `pgwire.ServerConnection`."""
 
     def __init__(self, frontend: PgFrontend, reader: asyncio.StreamReader,
@@ -145,7 +144,7 @@ class PgSession(StartupMixin, CursorMixin, CopyMixin):
 
     async def run(self) -> None:
         try:
-            if await self.startup():
+            if await startup.startup(self):
                 await self.loop()
         except Closed:
             pass
@@ -316,7 +315,7 @@ class PgSession(StartupMixin, CursorMixin, CopyMixin):
             # promotion, tell the client the new in_hot_standby/read-only values
             self.reported_leader = leader
             for name in ("default_transaction_read_only", "in_hot_standby"):
-                self.send(pw.ParameterStatus(name, self.reported_value(name)))
+                self.send(pw.ParameterStatus(name, startup.reported_value(self, name)))
         self.send(pw.ReadyForQuery(status))
 
     def _fail_txn(self) -> None:
@@ -418,7 +417,8 @@ class PgSession(StartupMixin, CursorMixin, CopyMixin):
         t = stmt.translated
         assert t is not None
         try:
-            desc = self.fe.describer.columns(t.sql, len(t.param_order))
+            desc: tuple[tuple[str, str | None], ...] | None = self.fe.describer.columns(
+                t.sql, len(t.param_order))
         except SqlError:
             txn = self.dbs.txn
             desc = None
@@ -437,6 +437,7 @@ class PgSession(StartupMixin, CursorMixin, CopyMixin):
                 desc = result.columns
                 cols = inference.describe_columns(stmt.tree, desc, stmt.params, self._schema)
                 return fill_types(cols, result.rows)
+        assert desc is not None
         return inference.describe_columns(stmt.tree, desc, stmt.params, self._schema)
 
     async def _prepare_cursor(self, text: str) -> Prepared:
@@ -471,7 +472,7 @@ class PgSession(StartupMixin, CursorMixin, CopyMixin):
             portal.columns, portal.rows, portal.tag = stmt.columns, found.rows, "SELECT"
             return
         if stmt.kind == "cursor":
-            await self.run_cursor(stmt, portal)
+            await cursors.run_cursor(self, stmt, portal)
             return
         t = stmt.translated
         assert t is not None
@@ -545,7 +546,7 @@ class PgSession(StartupMixin, CursorMixin, CopyMixin):
         if action.action == "set" and action.name:
             canonical = REPORTED_LOWER.get(action.name.lower())
             if canonical is not None:
-                self.send(pw.ParameterStatus(canonical, self.reported_value(canonical)))
+                self.send(pw.ParameterStatus(canonical, startup.reported_value(self, canonical)))
 
     # ------------------------------------------------------------------ simple query
 
@@ -629,7 +630,7 @@ class PgSession(StartupMixin, CursorMixin, CopyMixin):
             return
         if stmt.kind == "copy":
             assert stmt.copy is not None
-            await self.run_copy(stmt.copy, [])
+            await copying.run_copy(self, stmt.copy, [])
             return
         portal = Portal(stmt, [])
         await self.run_portal(portal)
@@ -727,7 +728,7 @@ class PgSession(StartupMixin, CursorMixin, CopyMixin):
             return
         if stmt.kind == "copy":
             assert stmt.copy is not None
-            await self.run_copy(stmt.copy, portal.params)
+            await copying.run_copy(self, stmt.copy, portal.params)
             return
         if not portal.executed:
             await self._maybe_begin_pipeline(stmt)

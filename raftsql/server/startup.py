@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from typing import Any
+from typing import TYPE_CHECKING
 
 from raftsql import pgwire as pw
 from raftsql.pgwire.auth import ScramServer, check_cleartext, check_md5
@@ -37,113 +37,106 @@ PG_SETTINGS = {
 }
 DATABASES = frozenset({"raftsql", "postgres"})
 
+if TYPE_CHECKING:
+    from raftsql.server.session import PgSession
 
-class StartupMixin:
-    """PgSession's startup phase (needs its conn/send/flush/event/db/dbs/fe attributes)."""
 
-    fe: Any
-    db: Any
-    dbs: Any
-    conn: Any
-    writer: Any
-    user: str
-    database: str
-    pid: int
-    secret: int
-    reported_leader: bool
+async def startup(session: PgSession) -> bool:
+    """Run the startup phase; False when the connection was only a CancelRequest."""
+    while True:
+        ev = await asyncio.wait_for(session.event(), session.fe.startup_timeout)
+        if isinstance(ev, pw.SSLRequest):
+            ctx = session.fe.ssl_context
+            session.send(pw.SSLResponse(ctx is not None))
+            await session.flush()
+            if ctx is not None:
+                await session.writer.start_tls(ctx)
+        elif isinstance(ev, pw.GSSENCRequest):
+            session.send(pw.GSSENCResponse())
+        elif isinstance(ev, pw.CancelRequest):
+            session.fe.cancel(ev.pid, ev.secret_key)
+            return False
+        elif isinstance(ev, pw.StartupMessage):
+            break
+    params = dict(ev.parameters)
+    user = params.get("user", "")
+    if not user:
+        raise ProtocolError("28000", "no PostgreSQL user name specified in startup packet",
+                            fatal=True)
+    negotiate = session.conn.negotiate_protocol()
+    if negotiate is not None:
+        session.send(negotiate)
+    session.user = user
+    session.database = params.get("database") or user
+    await asyncio.wait_for(authenticate(session, user), session.fe.startup_timeout)
+    if session.database not in DATABASES | session.fe.extra_databases:
+        raise ProtocolError("3D000", f'database "{session.database}" does not exist',
+                            fatal=True)
+    apply_startup_settings(session, params)
+    session.send(pw.AuthenticationOk())
+    for name in REPORTED:
+        session.send(pw.ParameterStatus(name, reported_value(session, name)))
+    session.reported_leader = session.db.node.is_leader()
+    session.send(pw.BackendKeyData(session.pid, session.secret))
+    session.send(pw.ReadyForQuery("I"))
+    session.fe.register(session)
+    return True
 
-    async def startup(self) -> bool:
-        while True:
-            ev = await asyncio.wait_for(self.event(), self.fe.startup_timeout)
-            if isinstance(ev, pw.SSLRequest):
-                ctx = self.fe.ssl_context
-                self.send(pw.SSLResponse(ctx is not None))
-                await self.flush()
-                if ctx is not None:
-                    await self.writer.start_tls(ctx)
-            elif isinstance(ev, pw.GSSENCRequest):
-                self.send(pw.GSSENCResponse())
-            elif isinstance(ev, pw.CancelRequest):
-                self.fe.cancel(ev.pid, ev.secret_key)
-                return False
-            elif isinstance(ev, pw.StartupMessage):
-                break
-        params = dict(ev.parameters)
-        user = params.get("user", "")
-        if not user:
-            raise ProtocolError("28000", "no PostgreSQL user name specified in startup packet",
-                                fatal=True)
-        negotiate = self.conn.negotiate_protocol()
-        if negotiate is not None:
-            self.send(negotiate)
-        self.user = user
-        self.database = params.get("database") or user
-        await asyncio.wait_for(self.authenticate(user), self.fe.startup_timeout)
-        if self.database not in DATABASES | self.fe.extra_databases:
-            raise ProtocolError("3D000", f'database "{self.database}" does not exist',
-                                fatal=True)
-        self.apply_startup_settings(params)
-        self.send(pw.AuthenticationOk())
-        for name in REPORTED:
-            self.send(pw.ParameterStatus(name, self.reported_value(name)))
-        self.reported_leader = self.db.node.is_leader()
-        self.send(pw.BackendKeyData(self.pid, self.secret))
-        self.send(pw.ReadyForQuery("I"))
-        self.fe.register(self)
-        return True
 
-    async def authenticate(self, user: str) -> None:
-        users = self.fe.users
-        if users.is_trust:
-            return
-        creds = users.lookup(user)
-        method = creds.method if creds is not None else "scram-sha-256"
-        if method == "scram-sha-256":
-            self.send(pw.AuthenticationSASL(("SCRAM-SHA-256",)))
-            first = await self.event()
-            if not isinstance(first, pw.SASLInitialResponse) or first.mechanism != "SCRAM-SHA-256":
-                raise ProtocolError("08P01", "client selected an invalid SASL authentication "
-                                    "mechanism", fatal=True)
-            scram = ScramServer(user, creds.scram if creds is not None else None)
-            self.send(pw.AuthenticationSASLContinue(scram.client_first(first.data)))
-            final = await self.event()
-            assert isinstance(final, pw.SASLResponse)
-            self.send(pw.AuthenticationSASLFinal(scram.client_final(final.data)))
-            return
-        salt = os.urandom(4)
-        self.send(pw.AuthenticationMD5Password(salt) if method == "md5"
-                  else pw.AuthenticationCleartextPassword())
-        answer = await self.event()
-        assert isinstance(answer, pw.PasswordMessage) and creds is not None
-        ok = (check_md5(answer.password, creds.md5 or "", salt) if method == "md5"
-              else check_cleartext(answer.password, creds.password or ""))
-        if not ok:
-            raise pw.ProtocolError("28P01", f'password authentication failed for user "{user}"',
-                                   fatal=True)
+async def authenticate(session: PgSession, user: str) -> None:
+    users = session.fe.users
+    if users.is_trust:
+        return
+    creds = users.lookup(user)
+    method = creds.method if creds is not None else "scram-sha-256"
+    if method == "scram-sha-256":
+        session.send(pw.AuthenticationSASL(("SCRAM-SHA-256",)))
+        first = await session.event()
+        if not isinstance(first, pw.SASLInitialResponse) or first.mechanism != "SCRAM-SHA-256":
+            raise ProtocolError("08P01", "client selected an invalid SASL authentication "
+                                "mechanism", fatal=True)
+        scram = ScramServer(user, creds.scram if creds is not None else None)
+        session.send(pw.AuthenticationSASLContinue(scram.client_first(first.data)))
+        final = await session.event()
+        assert isinstance(final, pw.SASLResponse)
+        session.send(pw.AuthenticationSASLFinal(scram.client_final(final.data)))
+        return
+    salt = os.urandom(4)
+    session.send(pw.AuthenticationMD5Password(salt) if method == "md5"
+              else pw.AuthenticationCleartextPassword())
+    answer = await session.event()
+    assert isinstance(answer, pw.PasswordMessage) and creds is not None
+    ok = (check_md5(answer.password, creds.md5 or "", salt) if method == "md5"
+          else check_cleartext(answer.password, creds.password or ""))
+    if not ok:
+        raise pw.ProtocolError("28P01", f'password authentication failed for user "{user}"',
+                               fatal=True)
 
-    def apply_startup_settings(self, params: dict[str, str]) -> None:
-        settings: dict[str, str] = {}
-        for key, value in params.items():
-            if key in ("user", "database", "options", "replication", "client_encoding"):
-                continue
-            settings[key] = value
-        for m in re.finditer(r"(?:-c\s*|--)([\w.]+)=((?:\\.|\S)*)", params.get("options", "")):
-            settings[m.group(1)] = m.group(2).replace("\\ ", " ")
-        for key, value in settings.items():
-            try:
-                self.db.set(self.dbs, key, value)
-            except SqlError as exc:
-                raise ProtocolError(exc.sqlstate, exc.message, fatal=True) from None
 
-    def reported_value(self, name: str) -> str:
-        lower = name.lower()
-        if lower in ("default_transaction_read_only", "in_hot_standby"):
-            return "off" if self.db.node.is_leader() else "on"
-        if lower == "session_authorization":
-            return self.user
-        if lower in ("client_encoding", "server_encoding"):
-            return "UTF8"
-        if lower in self.dbs.settings and lower not in ("datestyle", "timezone",
-                                                          "intervalstyle"):
-            return self.dbs.settings[lower]
-        return PG_SETTINGS.get(lower, "")
+def apply_startup_settings(session: PgSession, params: dict[str, str]) -> None:
+    settings: dict[str, str] = {}
+    for key, value in params.items():
+        if key in ("user", "database", "options", "replication", "client_encoding"):
+            continue
+        settings[key] = value
+    for m in re.finditer(r"(?:-c\s*|--)([\w.]+)=((?:\\.|\S)*)", params.get("options", "")):
+        settings[m.group(1)] = m.group(2).replace("\\ ", " ")
+    for key, value in settings.items():
+        try:
+            session.db.set(session.dbs, key, value)
+        except SqlError as exc:
+            raise ProtocolError(exc.sqlstate, exc.message, fatal=True) from None
+
+
+def reported_value(session: PgSession, name: str) -> str:
+    lower = name.lower()
+    if lower in ("default_transaction_read_only", "in_hot_standby"):
+        return "off" if session.db.node.is_leader() else "on"
+    if lower == "session_authorization":
+        return session.user
+    if lower in ("client_encoding", "server_encoding"):
+        return "UTF8"
+    if lower in session.dbs.settings and lower not in ("datestyle", "timezone",
+                                                      "intervalstyle"):
+        return session.dbs.settings[lower]
+    return PG_SETTINGS.get(lower, "")

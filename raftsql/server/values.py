@@ -204,7 +204,8 @@ def python_to_param(oid: int, value: Any) -> Any:
     if isinstance(value, int | float | str | bytes):
         return value
     if isinstance(value, Decimal):
-        if value.is_finite() and value == value.to_integral_value() and value.as_tuple().exponent >= 0:
+        exponent = value.as_tuple().exponent
+        if value.is_finite() and isinstance(exponent, int) and exponent >= 0:
             return int(value)
         return str(value)
     if isinstance(value, list):
