@@ -291,20 +291,38 @@ class RaftNode:
             client_id, seq = self._ephemeral_id, next(self._seq)
         assert seq is not None
         key = (client_id, seq)
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._waiters[key] = fut
-        self._proposals.append(_Proposal(data, client_id, seq, fut))
+        deadline = time.monotonic() + (timeout or self.cfg.propose_timeout)
         self.metrics.proposals += 1
-        self._wakeup.set()
-        try:
-            return await asyncio.wait_for(asyncio.shield(fut), timeout or self.cfg.propose_timeout)
-        except TimeoutError:
-            self.metrics.proposals_failed += 1
-            raise OutcomeUnknownError(
-                "the write was proposed but its outcome is unknown (timed out); "
-                "retry with the same client id and sequence") from None
-        finally:
-            self._waiters.pop(key, None)
+        while True:
+            fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            self._waiters[key] = fut
+            self._proposals.append(_Proposal(data, client_id, seq, fut))
+            self._wakeup.set()
+            try:
+                return await asyncio.wait_for(asyncio.shield(fut), deadline - time.monotonic())
+            except TimeoutError:
+                self.metrics.proposals_failed += 1
+                raise OutcomeUnknownError(
+                    "the write was proposed but its outcome is unknown (timed out); "
+                    "retry with the same client id and sequence") from None
+            except (NoLeaderError, NotProposedError):
+                # definitely not proposed: safe to try again once a leader is known
+                if not await self._await_leader(min(deadline, self._leader_wait_deadline())):
+                    raise
+            finally:
+                self._waiters.pop(key, None)
+
+    def _leader_wait_deadline(self) -> float:
+        """How long a request waits for an election before reporting that there is no leader:
+        three election timeouts, enough for a failover, short enough to fail fast in a minority."""
+        return time.monotonic() + 3 * self.cfg.election_tick * self.cfg.tick_interval
+
+    async def _await_leader(self, deadline: float) -> bool:
+        while time.monotonic() < deadline and not self._stopping:
+            await asyncio.sleep(self.cfg.tick_interval)
+            if self._leader_id:
+                return True
+        return False
 
     async def read_barrier(self, level: str = "lease", timeout: float | None = None) -> int:
         """Wait until a read at ``level`` may be served from local state; return the read index.
@@ -318,7 +336,7 @@ class RaftNode:
             return self.reads.applied
         if level not in ("lease", "linearizable"):
             raise ValueError(f"unknown read consistency {level!r}")
-        if self._leader_id == 0:
+        if self._leader_id == 0 and not await self._await_leader(self._leader_wait_deadline()):
             raise NoLeaderError("no leader is known: cannot serve a consistent read")
         ctx = self.id.to_bytes(8, "big") + next(self._read_seq).to_bytes(8, "big")
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()

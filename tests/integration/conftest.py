@@ -10,19 +10,6 @@ import pytest
 from raftsql.testing.procs import ProcessCluster
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--slow", action="store_true", help="run long fault and soak tests")
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--slow"):
-        return
-    skip = pytest.mark.skip(reason="long test: run with --slow")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
-
-
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[ProcessCluster]:
     c = ProcessCluster(tmp_path, 3)
