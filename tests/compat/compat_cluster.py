@@ -63,7 +63,7 @@ class Cluster:
                    "--raft-listen", f"127.0.0.1:{self.raft_ports[i]}",
                    "--pg-listen", f"127.0.0.1:{self.pg_ports[i]}",
                    "--http-listen", f"127.0.0.1:{self.http_ports[i]}", "--peers", peers,
-                   "--log-level", "WARNING", "--tick-ms", "100",
+                   "--log-level", "WARNING", "--tick-ms", "200",
                    "--cluster-id", self.cluster_id]
             if self.users_file is not None:
                 cmd += ["--users-file", str(self.users_file)]
