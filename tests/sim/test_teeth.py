@@ -17,9 +17,9 @@ from raftsql.testing.mutations import MUTATIONS, mutated
 from raftsql.testing.vopr import run_seed
 
 FINDING_SEEDS = {
-    "figure8": 157,
+    "figure8": 707,
     "vote_not_persisted": 571,
-    "stale_vote": 20,
+    "stale_vote": 23,
     "lease_never_expires": 285,
     "apply_uncommitted": 0,
 }
