@@ -257,7 +257,9 @@ class TcpTransport:
         while disconnected, keep a bounded backlog for the sender task to flush on connect.
         A socket buffer above WRITE_BUFFER_LIMIT means the peer is not keeping up: drop."""
         writer = peer.writer
-        if writer is not None and not peer.queue:
+        # is_closing(): the peer may have reset the connection before the sender task noticed;
+        # uvloop raises on a write to a closed transport, which would end the Raft loop.
+        if writer is not None and not writer.is_closing() and not peer.queue:
             if writer.transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT:
                 self._drop(peer)
                 return False
