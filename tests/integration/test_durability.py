@@ -26,7 +26,7 @@ def _run(coro):  # type: ignore[no-untyped-def]
 
 
 def _dsns(c: ProcessCluster, ids: list[int] | None = None) -> list[str]:
-    return [n.pg_dsn for i, n in c.nodes.items() if (ids is None or i in ids) and n.running]
+    return [n.pg_dsn for i, n in list(c.nodes.items()) if (ids is None or i in ids) and n.running]
 
 
 def _assert_all_present(c: ProcessCluster, acked: set[str], ids: list[int] | None = None) -> None:
