@@ -27,8 +27,9 @@ from raftsql.sql.classify import Translated
 
 @dataclass
 class Prepared:
-    """One prepared statement. kind: 'empty', 'sql', 'answer', 'copy', 'cursor', 'multi'
-    (one client statement run as several, see rewrites.py)."""
+    """One prepared statement. kind: 'empty', 'sql', 'answer', 'copy', 'cursor',
+    'sqlprepare' (PREPARE/EXECUTE), 'multi' (one client statement run as several,
+    see rewrites.py)."""
 
     sql: str
     kind: str

@@ -24,7 +24,7 @@ from raftsql import pgwire as pw
 from raftsql.node.errors import NodeError
 from raftsql.pgwire import oids as o
 from raftsql.pgwire.errors import ProtocolError
-from raftsql.server import answers, copying, cursors, inference, rewrites, startup
+from raftsql.server import answers, copying, cursors, inference, rewrites, sqlprepare, startup
 from raftsql.server import copy as copyfmt
 from raftsql.server.cursors import CLOSE_RE, DECLARE_RE, FETCH_RE
 from raftsql.server.inference import Column
@@ -389,6 +389,8 @@ class PgSession:
             return Prepared(text, "copy", copy=spec)
         if DECLARE_RE.match(text) or FETCH_RE.match(text) or CLOSE_RE.match(text):
             return await self._prepare_cursor(text)
+        if sqlprepare.is_sql_prepare(text):
+            return Prepared(text, "sqlprepare")
         found = answers.answer(text, self.context()) if answers.handles(text) else None
         if found is not None:
             known = answers.param_oids(text)
@@ -473,6 +475,9 @@ class PgSession:
             return
         if stmt.kind == "cursor":
             await cursors.run_cursor(self, stmt, portal)
+            return
+        if stmt.kind == "sqlprepare":
+            await sqlprepare.run(self, stmt, portal)
             return
         t = stmt.translated
         assert t is not None
@@ -617,6 +622,8 @@ class PgSession:
             return "copy"
         if DECLARE_RE.match(first) or FETCH_RE.match(first) or CLOSE_RE.match(first):
             return "cursor"
+        if sqlprepare.is_sql_prepare(first):
+            return "sqlprepare"
         if answers.handles(first):
             try:  # not answered yet: that would run a catalog query twice
                 return translate(first)[0].kind

@@ -53,7 +53,7 @@ def _normalise(text: str) -> str:
     return re.sub(r"psql:[^:]*:(\d+):", r"psql:SCRIPT:\1:", text)
 
 
-@pytest.mark.parametrize("name", ["psql_basic.sql", "psql_types.sql", "psql_errors.sql"])
+@pytest.mark.parametrize("name", ["psql_basic.sql", "psql_types.sql", "psql_errors.sql", "psql_prepare.sql"])
 def test_psql_script_matches_postgresql(cluster, name: str) -> None:  # noqa: ANN001
     script = SCRIPTS / name
     ours = _psql(_env(cluster.leader_port()), "-f", str(script))

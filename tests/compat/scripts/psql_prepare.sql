@@ -1,0 +1,13 @@
+CREATE TABLE pp (id integer PRIMARY KEY, name text);
+PREPARE ins (integer, text) AS INSERT INTO pp VALUES ($1, $2);
+EXECUTE ins (1, 'one');
+EXECUTE ins(2, 'it''s');
+PREPARE sel AS SELECT name FROM pp WHERE id = $1;
+EXECUTE sel (2);
+EXECUTE sel(3);
+EXECUTE nope;
+EXECUTE sel;
+PREPARE sel AS SELECT 1;
+DEALLOCATE sel;
+EXECUTE sel(1);
+DROP TABLE pp;
