@@ -67,6 +67,9 @@ async def write_many(dsns: list[str], keys: list[str], concurrency: int = 16,
                 (out.failed if code in DEFINITE_FAILURES else out.unknown).add(key)
             except (TimeoutError, OSError, asyncpg.InterfaceError):
                 out.unknown.add(key)
+                # close it now: an abandoned asyncpg connection torn down by the garbage
+                # collector while the loop closes can crash the interpreter
+                conn.terminate()
                 conn = None
         if conn is not None and not conn.is_closed():
             await conn.close()
