@@ -66,7 +66,7 @@ def test_reads_on_a_leadership_transfer_target_do_not_stall(tmp_path: Path) -> N
         t.start()
         try:
             time.sleep(1.0)
-            for k in range(2):
+            for k in range(3):
                 leader = c.wait_for_leader(5)
                 target = [i for i in sorted(c.nodes) if i != leader][k % 2]
                 res = c.http(leader, f"/cluster/transfer?id={target}", method="POST", timeout=10)
