@@ -42,7 +42,7 @@ def classify(exc: BaseException) -> tuple[OpType, str]:
         code = getattr(exc, "sqlstate", None) or "?"
         kind = OpType.FAIL if code in DEFINITE_FAILURES else OpType.INFO
         return kind, f"{code} {str(exc)[:80]}"
-    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+    if isinstance(exc, TimeoutError):
         return OpType.INFO, "timeout"
     return OpType.INFO, f"{type(exc).__name__} {str(exc)[:80]}"
 
@@ -112,11 +112,13 @@ class ProcessClient:
         op = self.history.invoke(self.process, f, key, value)
         try:
             conn = await self.connect()
-        except BaseException as exc:  # the operation was never sent: it did not happen
+        except asyncio.CancelledError:
+            self.drop()
+            self.history.fail(op, "connect: cancelled")
+            raise
+        except Exception as exc:  # noqa: BLE001 - the operation was never sent: it did not happen
             self.drop()
             self.history.fail(op, f"connect: {type(exc).__name__}")
-            if isinstance(exc, asyncio.CancelledError):
-                raise
             return OpType.FAIL
         try:
             result = await asyncio.wait_for(body(conn), self.op_timeout)
