@@ -45,10 +45,18 @@ class PgServerUnavailable(RuntimeError):
 class PgServer:
     """`with PgServer() as pg: psycopg.connect(pg.dsn)`; database `postgres`, user `postgres`."""
 
-    def __init__(self, *, start_timeout: float = 30.0, locale: str = "C.UTF-8") -> None:
+    def __init__(
+        self,
+        *,
+        start_timeout: float = 30.0,
+        locale: str = "C.UTF-8",
+        settings: dict[str, str] | None = None,
+    ) -> None:
         """`locale` C.UTF-8: code point collation (as SQLite's BINARY) with Unicode case
-        mapping for lower()/upper()."""
+        mapping for lower()/upper(). `settings` are extra `-c name=value` options given after
+        the defaults, so they override them (a benchmark turns fsync back on)."""
         self.start_timeout = start_timeout
+        self.settings = dict(settings or {})
         self.locale = locale
         self.port = 0
         self.datadir: Path | None = None
@@ -122,6 +130,7 @@ class PgServer:
                 "max_connections=20",
                 "-c",
                 "shared_buffers=16MB",
+                *(arg for k, v in self.settings.items() for arg in ("-c", f"{k}={v}")),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -142,6 +151,11 @@ class PgServer:
                 time.sleep(0.1)
         self.stop()
         raise PgServerUnavailable("postgres did not accept connections in time")
+
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's PID (benchmarks sum CPU and memory over its process tree)."""
+        return self._proc.pid if self._proc is not None else None
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None

@@ -1,0 +1,241 @@
+"""raftsql side by side with PostgreSQL 15 and etcd, in the same run, under the same load.
+
+Starts a 3-node raftsql cluster, one PostgreSQL 15 (fsync on, synchronous_commit on) and, when
+``etcd`` is installed, a 3-member etcd cluster, all on 127.0.0.1 with temporary data dirs.
+Drives each with the same closed-loop load generator (bench/loadgen.py) at each client count:
+
+- ``upsert``: ``INSERT ... ON CONFLICT (k) DO UPDATE`` of one random key of 1000 (etcd: put);
+- ``select:<level>``: point SELECT by key at each read level (raftsql lease, linearizable,
+  stale; PostgreSQL has one; etcd linearizable and serializable);
+- ``tpcb`` and ``select-only``: pgbench's TPC-B-like and ``-S`` scripts, ``-M prepared
+  --max-tries 10``, scale 1 (SQL systems only);
+- ``ceiling``: asyncpg ``SELECT 1`` against PostgreSQL, the load generator's own ceiling: a
+  figure near it is bound by the client, not by the server under test.
+
+Every configuration is repeated (``--repeats``, default 3) with the systems alternating within
+each repetition, so a change in machine load hits all of them alike; the medians are printed,
+then raftsql's throughput and p50 ratios to each baseline. Columns: ops/s, p50/p99/max latency
+(ms), server CPU ms per operation (whole process trees), peak PSS of the servers (MiB), cores
+used by the load generator, and ``CB`` when the generator used more than 85% of a core.
+
+    python3 bench/compare.py [--quick] [--seconds 5] [--clients 1,16,64] [--repeats 3]
+                             [--no-etcd] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import statistics
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # raftsql without an install
+
+import loadgen  # noqa: E402 - bench/ siblings, after the path fix-up
+from loadgen import CLIENT_BOUND, EtcdHttp, RunResult  # noqa: E402
+from systems import EtcdSystem, EtcdUnavailable, PostgresSystem, RaftsqlSystem  # noqa: E402
+
+Runner = Callable[[int, float], Coroutine[Any, Any, RunResult]]
+
+# baselines for each raftsql workload: (system, workload) whose figure raftsql is divided by
+BASELINES: dict[str, dict[str, str]] = {
+    "upsert": {"postgres": "upsert", "etcd": "upsert"},
+    "select:lease": {"postgres": "select", "etcd": "select:linearizable"},
+    "select:linearizable": {"postgres": "select", "etcd": "select:linearizable"},
+    "select:stale": {"postgres": "select", "etcd": "select:serializable"},
+    "tpcb": {"postgres": "tpcb"},
+    "select-only": {"postgres": "select-only"},
+}
+
+
+def sql_runner(dsn: str, pids: list[int], workload: str, level: str | None) -> Runner:
+    async def run(clients: int, seconds: float) -> RunResult:
+        conns = await loadgen.sql_connect(dsn, clients, level)
+        try:
+            ops = loadgen.sql_ops(conns, workload)
+            # one warm-up round so every prepared statement exists before the clock starts
+            await asyncio.gather(*(op(0) for op in ops))
+            return await loadgen.closed_loop(ops, seconds, pids)
+        finally:
+            await asyncio.gather(*(c.close(timeout=10) for c in conns), return_exceptions=True)
+
+    return run
+
+
+def etcd_runner(port: int, pids: list[int], workload: str, serializable: bool) -> Runner:
+    async def run(clients: int, seconds: float) -> RunResult:
+        conns = [await EtcdHttp.connect(port) for _ in range(clients)]
+        try:
+            ops = loadgen.etcd_ops(conns, workload, serializable)
+            return await loadgen.closed_loop(ops, seconds, pids)
+        finally:
+            for c in conns:
+                c.close()
+
+    return run
+
+
+def pgbench_runner(args: list[str], pids: list[int], select_only: bool) -> Runner:
+    async def run(clients: int, seconds: float) -> RunResult:
+        return await asyncio.to_thread(
+            loadgen.pgbench_run, args, clients, seconds, select_only, pids
+        )
+
+    return run
+
+
+async def setup(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict[tuple[str, str], Runner]:
+    """Start the systems, load their data, and return a runner per (system, workload)."""
+    runners: dict[tuple[str, str], Runner] = {}
+    t0 = time.monotonic()
+    rs = stack.enter_context(RaftsqlSystem())
+    pg = stack.enter_context(PostgresSystem())
+    print(f"# started raftsql (leader node {rs.leader}) and postgres in "
+          f"{time.monotonic() - t0:.1f}s", flush=True)
+    for system in (rs, pg):
+        await loadgen.sql_setup(system.dsn)
+        levels: tuple[str | None, ...] = (
+            ("lease", "linearizable", "stale") if system is rs else (None,)
+        )
+        runners[(system.name, "upsert")] = sql_runner(system.dsn, system.pids, "upsert", None)
+        for level in levels:
+            name = f"select:{level}" if level else "select"
+            runners[(system.name, name)] = sql_runner(system.dsn, system.pids, "select", level)
+        if args.pgbench:
+            t1 = time.monotonic()
+            await asyncio.to_thread(loadgen.pgbench_init, system.pgbench_args, args.scale)
+            print(f"# pgbench -i -s {args.scale} on {system.name}: "
+                  f"{time.monotonic() - t1:.1f}s", flush=True)
+            runners[(system.name, "tpcb")] = pgbench_runner(system.pgbench_args, system.pids, False)
+            runners[(system.name, "select-only")] = pgbench_runner(
+                system.pgbench_args, system.pids, True
+            )
+    runners[("client", "ceiling")] = sql_runner(pg.dsn, pg.pids, "select1", None)
+    if args.etcd:
+        try:
+            et = stack.enter_context(EtcdSystem())
+        except EtcdUnavailable as exc:
+            print(f"# etcd skipped: {exc}", flush=True)
+        else:
+            await loadgen.etcd_setup(et.leader_port)
+            print("# started etcd (3 members)", flush=True)
+            runners[("etcd", "upsert")] = etcd_runner(et.leader_port, et.pids, "upsert", False)
+            runners[("etcd", "select:linearizable")] = etcd_runner(
+                et.leader_port, et.pids, "select", False
+            )
+            runners[("etcd", "select:serializable")] = etcd_runner(
+                et.leader_port, et.pids, "select", True
+            )
+    return runners
+
+
+def median_summary(results: list[RunResult]) -> dict[str, float]:
+    summaries = [r.summary() for r in results]
+    return {k: statistics.median(s[k] for s in summaries) for k in summaries[0]}
+
+
+HEADER = (f"{'system':<9} {'workload':<20} {'clients':>7} {'ops/s':>9} {'p50 ms':>8} "
+          f"{'p99 ms':>8} {'max ms':>8} {'srv cpu ms/op':>13} {'srv MiB':>8} {'client cores':>12}")
+
+
+def row(system: str, workload: str, clients: int, s: dict[str, float]) -> str:
+    flag = " CB" if s["client_cores"] > CLIENT_BOUND else ""
+    err = f" errors={s['errors']:.0f}" if s["errors"] else ""
+    return (f"{system:<9} {workload:<20} {clients:>7} {s['ops_per_s']:>9.0f} {s['p50_ms']:>8.2f} "
+            f"{s['p99_ms']:>8.2f} {s['max_ms']:>8.1f} {s['server_cpu_ms_per_op']:>13.3f} "
+            f"{s['peak_mem_mib']:>8.0f} {s['client_cores']:>12.2f}{flag}{err}")
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    print(f"# compare: clients={args.clients} seconds={args.seconds} repeats={args.repeats} "
+          f"pgbench={args.pgbench} scale={args.scale} etcd={args.etcd}", flush=True)
+    with open("/proc/loadavg") as f:
+        print(f"# load average at start: {' '.join(f.read().split()[:3])}", flush=True)
+    results: dict[tuple[str, str, int], list[RunResult]] = defaultdict(list)
+    with contextlib.ExitStack() as stack:
+        runners = await setup(args, stack)
+        for rep in range(args.repeats):
+            for clients in args.clients:
+                for (system, workload), run in runners.items():
+                    r = await run(clients, args.seconds)
+                    results[(system, workload, clients)].append(r)
+            print(f"# repetition {rep + 1}/{args.repeats} done", flush=True)
+    with open("/proc/loadavg") as f:
+        print(f"# load average at end: {' '.join(f.read().split()[:3])}", flush=True)
+
+    medians = {key: median_summary(rs) for key, rs in results.items()}
+    print(f"\n## medians of {args.repeats} runs")
+    print(HEADER)
+    for (system, workload, clients), s in sorted(medians.items(), key=lambda kv: (kv[0][1], kv[0][2], kv[0][0])):
+        print(row(system, workload, clients, s))
+
+    print("\n## raftsql / baseline (throughput ratio, p50 latency ratio)")
+    print(f"{'workload':<20} {'clients':>7} {'baseline':<30} {'ops/s ratio':>11} {'p50 ratio':>9}")
+    ratios = []
+    for workload, bases in BASELINES.items():
+        for clients in args.clients:
+            mine = medians.get(("raftsql", workload, clients))
+            if mine is None:
+                continue
+            for base_sys, base_wl in bases.items():
+                base = medians.get((base_sys, base_wl, clients))
+                if base is None or not base["ops_per_s"]:
+                    continue
+                ratio = mine["ops_per_s"] / base["ops_per_s"]
+                lat = mine["p50_ms"] / base["p50_ms"] if base["p50_ms"] else 0.0
+                ratios.append({"workload": workload, "clients": clients,
+                               "baseline": f"{base_sys} {base_wl}",
+                               "throughput_ratio": ratio, "p50_ratio": lat})
+                print(f"{workload:<20} {clients:>7} {base_sys + ' ' + base_wl:<30} "
+                      f"{ratio:>11.3f} {lat:>9.2f}")
+    return {
+        "params": {k: v for k, v in vars(args).items() if k != "json"},
+        "medians": [{"system": s, "workload": w, "clients": c, **m}
+                    for (s, w, c), m in medians.items()],
+        "ratios": ratios,
+    }
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--clients", type=lambda s: [int(x) for x in s.split(",")],
+                        default=[1, 16, 64])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--scale", type=int, default=1, help="pgbench scale factor")
+    parser.add_argument("--no-pgbench", dest="pgbench", action="store_false")
+    parser.add_argument("--no-etcd", dest="etcd", action="store_false")
+    parser.add_argument("--quick", action="store_true",
+                        help="seconds, not minutes: 1 s runs, 1 and 4 clients, 1 repetition, "
+                             "no pgbench (its -i load dominates); checks the harness, not speed")
+    parser.add_argument("--json", help="also write the medians and ratios to this file")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seconds, args.clients, args.repeats, args.pgbench = 1.0, [1, 4], 1, False
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        import uvloop
+
+        out = uvloop.run(main_async(args))
+    except ImportError:
+        out = asyncio.run(main_async(args))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
