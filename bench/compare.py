@@ -206,20 +206,25 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, help="per run (default 5; --quick 1)")
     parser.add_argument("--clients", type=lambda s: [int(x) for x in s.split(",")],
-                        default=[1, 16, 64])
-    parser.add_argument("--repeats", type=int, default=3)
+                        help="client counts (default 1,16,64; --quick 1,4)")
+    parser.add_argument("--repeats", type=int, help="runs per configuration (default 3; --quick 1)")
     parser.add_argument("--scale", type=int, default=1, help="pgbench scale factor")
     parser.add_argument("--no-pgbench", dest="pgbench", action="store_false")
     parser.add_argument("--no-etcd", dest="etcd", action="store_false")
     parser.add_argument("--quick", action="store_true",
                         help="seconds, not minutes: 1 s runs, 1 and 4 clients, 1 repetition, "
-                             "no pgbench (its -i load dominates); checks the harness, not speed")
+                             "no pgbench (its -i load dominates); checks the harness, not speed; "
+                             "explicit options override these")
     parser.add_argument("--json", help="also write the medians and ratios to this file")
     args = parser.parse_args(argv)
-    if args.quick:
-        args.seconds, args.clients, args.repeats, args.pgbench = 1.0, [1, 4], 1, False
+    quick = args.quick
+    # --quick changes the defaults only: explicit options still win
+    args.seconds = args.seconds if args.seconds is not None else (1.0 if quick else 5.0)
+    args.clients = args.clients if args.clients is not None else ([1, 4] if quick else [1, 16, 64])
+    args.repeats = args.repeats if args.repeats is not None else (1 if quick else 3)
+    args.pgbench = args.pgbench and not quick
     return args
 
 
