@@ -242,16 +242,22 @@ async def _insert_many(dsns: list[str], n: int, concurrency: int = 32) -> int:
 
     async def worker(w: int) -> None:
         nonlocal ok
-        conn = await asyncpg.connect(dsns[w % len(dsns)], timeout=5, statement_cache_size=0)
-        try:
-            for i in counter:
-                try:
-                    await conn.execute("INSERT INTO ev (note) VALUES ($1)", f"f{i}", timeout=10)
-                    ok += 1
-                except asyncpg.PostgresError as exc:
-                    if exc.sqlstate not in RETRY:
-                        raise
-        finally:
+        conn: asyncpg.Connection | None = None
+        for i in counter:
+            try:
+                if conn is None:
+                    conn = await asyncpg.connect(dsns[(w + i) % len(dsns)], timeout=5,
+                                                 statement_cache_size=0)
+                await conn.execute("INSERT INTO ev (note) VALUES ($1)", f"f{i}", timeout=10)
+                ok += 1
+            except asyncpg.PostgresError as exc:
+                if exc.sqlstate not in RETRY:
+                    raise
+            except (TimeoutError, OSError, asyncpg.InterfaceError):
+                if conn is not None:  # a slow moment on a loaded machine: another node
+                    conn.terminate()
+                conn = None
+        if conn is not None:
             await conn.close()
 
     await asyncio.gather(*(worker(w) for w in range(concurrency)))
