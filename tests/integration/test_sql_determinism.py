@@ -91,12 +91,19 @@ async def _pg_client(dsns: list[str], n: int, iterations: int) -> int:
         conn = await asyncpg.connect(rng.choice(dsns), timeout=5, statement_cache_size=0)
         try:
             for sql, args in WORKLOAD:
-                await conn.execute(sql.format(n=n, i=i), *args, timeout=10)
+                for attempt in range(10):
+                    try:
+                        await conn.execute(sql.format(n=n, i=i), *args, timeout=20)
+                        break
+                    except asyncpg.PostgresError as exc:  # definitely not applied: retry
+                        if exc.sqlstate not in ("40001", "57P03") or attempt == 9:
+                            raise
+                        await asyncio.sleep(0.1)
                 done += 1
             for attempt in range(100):  # per-table conflicts with the other clients: 40001
                 try:
                     for sql in TXN:
-                        await conn.execute(sql, timeout=10)
+                        await conn.execute(sql, timeout=20)
                     done += 1
                     break
                 except asyncpg.PostgresError as exc:
