@@ -26,12 +26,12 @@ import apsw
 
 from raftsql.sql.authorizer import Profile
 from raftsql.sql.command import (
-    Command,
     CommandDecodeError,
     StmtResult,
     decode,
     decode_results,
     encode_results,
+    result_digest,
 )
 from raftsql.sql.engine import ENGINE_VERSION, open_connection
 from raftsql.sql.execute import run_statement
@@ -60,6 +60,14 @@ SCHEMA = (
         idx INTEGER PRIMARY KEY,
         checksum TEXT NOT NULL)""",
 )
+
+
+def _serialization_failure(number: int, base_index: int) -> StmtResult:
+    return StmtResult.failed(
+        "40001",
+        f"could not serialize access: statement {number} of the transaction gives a different "
+        f"result at its commit point than it gave on the snapshot at index {base_index}",
+    )
 
 
 class EngineVersionMismatch(RuntimeError):
@@ -261,23 +269,26 @@ class StateMachine:
             cmd = decode(data)
         except CommandDecodeError as exc:
             return [StmtResult.failed("XX001", f"entry {index} holds no valid command: {exc}")]
-        conflict = self._conflict(index, cmd)
-        if conflict is not None:
-            return [conflict]
         results: list[StmtResult] = []
         written: set[str] = set()
         with self._auth.internal():
             self._conn.execute("SAVEPOINT _raftsql_entry")
-        for stmt in cmd.stmts:
+        for number, stmt in enumerate(cmd.stmts, 1):
             try:
-                results.append(run_statement(self._conn, self._auth, stmt.sql, stmt.params))
+                result = run_statement(self._conn, self._auth, stmt.sql, stmt.params)
             except Exception as exc:
                 error = self._auth.denial or classify(exc)
                 if error is None:
                     raise  # node-local failure: _entry rolls back, nothing is recorded
                 self._undo_entry()
+                if stmt.expect:  # the client saw this statement succeed
+                    return [_serialization_failure(number, cmd.base_index)]
                 results.append(StmtResult.failed(*error))
                 return results
+            if stmt.expect and result_digest(result) != stmt.expect:
+                self._undo_entry()
+                return [_serialization_failure(number, cmd.base_index)]
+            results.append(result)
             written |= self._auth.writes
         with self._auth.internal():
             self._conn.execute("RELEASE _raftsql_entry")
@@ -293,29 +304,6 @@ class StateMachine:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK TO _raftsql_entry")
                 self._conn.execute("RELEASE _raftsql_entry")
-
-    def _conflict(self, index: int, cmd: Command) -> StmtResult | None:
-        """The optimistic check of an interactive transaction (docs/transactions.md)."""
-        if not cmd.is_transaction:
-            return None
-        assert cmd.base_index < index, (cmd.base_index, index)
-        tables = sorted(cmd.read_tables | cmd.write_tables)
-        with self._auth.internal():
-            newer = [
-                name
-                for name, idx in self._conn.execute(
-                    "SELECT name, idx FROM _raftsql_table_versions WHERE idx > ?", (cmd.base_index,)
-                )
-                if name in tables
-            ]
-        if not newer:
-            return None
-        return StmtResult.failed(
-            "40001",
-            "could not serialize access due to concurrent update of "
-            + ", ".join(sorted(newer))
-            + f" after index {cmd.base_index}",
-        )
 
     # ---- snapshots ----------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ so a float-rounded Decimal can never slip into the log.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,10 +43,16 @@ class CommandEncodeError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Stmt:
-    """One SQLite statement with its positional '?' parameters."""
+    """One SQLite statement with its positional '?' parameters.
+
+    `expect` is set on the statements of an interactive transaction: the digest
+    (`result_digest`) of the result the client saw when the statement ran. At apply the
+    transaction commits only if every statement, run again at the commit point, gives exactly
+    that result (docs/transactions.md); empty means "no check"."""
 
     sql: str
     params: tuple[Param, ...] = ()
+    expect: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +93,13 @@ class StmtResult:
         return cls(error=(sqlstate, message))
 
 
+def result_digest(result: StmtResult) -> bytes:
+    """What a client observed of a statement: its rows and its row count. Insert ids are not
+    part of it: PostgreSQL clients never see them, and they are provisional in a transaction."""
+    body = msgpack.packb([result.rowcount, [list(row) for row in result.rows]], use_bin_type=True)
+    return hashlib.blake2b(body, digest_size=16).digest()
+
+
 def _check_param(value: Any) -> Param:
     if not isinstance(value, _PARAM_TYPES):
         raise CommandEncodeError(
@@ -122,7 +136,10 @@ def encode(cmd: Command) -> bytes:
     for stmt in cmd.stmts:
         if not isinstance(stmt.sql, str):
             raise CommandEncodeError("sql must be a str")
-        stmts.append([stmt.sql, [_check_param(p) for p in stmt.params]])
+        raw = [stmt.sql, [_check_param(p) for p in stmt.params]]
+        if stmt.expect:
+            raw.append(stmt.expect)
+        stmts.append(raw)
     body = [stmts, cmd.base_index, sorted(cmd.read_tables), sorted(cmd.write_tables)]
     return _pack(COMMAND_VERSION, body)
 
@@ -146,11 +163,14 @@ def decode(data: bytes) -> Command:
         )
     stmts = []
     for raw in raw_stmts:
-        _expect(isinstance(raw, list) and len(raw) == 2, "command: stmt is not [sql, params]")
-        sql, params = raw
+        _expect(isinstance(raw, list) and len(raw) in (2, 3),
+                "command: stmt is not [sql, params(, expect)]")
+        sql, params, *rest = raw
         _expect(isinstance(sql, str) and isinstance(params, list), "command: bad stmt")
         _expect(all(isinstance(p, _PARAM_TYPES) for p in params), "command: bad parameter")
-        stmts.append(Stmt(sql, tuple(params)))
+        expect = rest[0] if rest else b""
+        _expect(isinstance(expect, bytes) and (len(expect) in (0, 16)), "command: bad expect")
+        stmts.append(Stmt(sql, tuple(params), expect))
     return Command(tuple(stmts), base_index, frozenset(reads), frozenset(writes))
 
 

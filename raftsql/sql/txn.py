@@ -1,10 +1,12 @@
 """Interactive transactions: optimistic, serializable (docs/transactions.md).
 
 A `Transaction` runs the client's statements so the client sees real results, including its
-own writes, and records what must be replayed: the statements that wrote, in order, plus every
-table read or written. `commit()` turns that into a `Command` for proposal; the state machine
-applies it only if none of those tables was written by an entry after the transaction's base
-index (else 40001), so the transaction behaves as if it had run alone at its commit index.
+own writes, and records every statement with a digest of the result the client saw. `commit()`
+turns that into a `Command`; the state machine runs the statements again at the commit point
+and commits only if each one gives exactly the result the client saw (else 40001). So whatever
+the client observed is what a serial execution at the commit index would have shown it:
+serializable, validated by value rather than by which tables moved, so transactions that touch
+the same tables but not the same rows (pgbench's TPC-B) do not conflict.
 
 Where the statements run:
 - until the first write, on a WAL read transaction opened at BEGIN: the snapshot at
@@ -12,13 +14,11 @@ Where the statements run:
 - from the first write on, on a write transaction of the current database that holds the
   transaction's recorded writes ("live"). Before anything else writes the file (the state
   machine applying an entry, or another transaction) the live transaction is rolled back
-  ("parked"); the next statement takes the write lock again, checks that no table the
-  transaction touched moved past `base_index` (else 40001 at once, so the client never sees a
-  mix of two states) and replays the recorded writes. Statements run inside a SAVEPOINT, so a
-  failure undoes only that statement. All of this happens on the thread that applies log
-  entries, so nothing interleaves, and the apply loop never waits for a client's think time.
-  The cost is a replay of the earlier writes after each interruption, instead of a copy of the
-  database.
+  ("parked"); the next statement takes the write lock again and replays the recorded writes.
+  Statements run inside a SAVEPOINT, so a failure undoes only that statement. All of this
+  happens on the thread that applies log entries, so nothing interleaves, and the apply loop
+  never waits for a client's think time. A transaction that saw data which changed before it
+  commits learns it at COMMIT (40001).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import re
 import apsw
 
 from raftsql.sql.authorizer import Profile
-from raftsql.sql.command import Command, Param, Stmt, StmtResult
+from raftsql.sql.command import Command, Param, Stmt, StmtResult, result_digest
 from raftsql.sql.engine import open_connection
 from raftsql.sql.errors import SqlError
 from raftsql.sql.execute import run_statement
@@ -98,8 +98,9 @@ class Transaction:
         self.path = path
         self._replaying = False
         self._live = False  # the write transaction holding the replayed statements is open
-        self._stmts: list[Stmt] = []
-        self._savepoints: list[tuple[str, int]] = []  # (name, len(_stmts) when created)
+        self._stmts: list[Stmt] = []  # the writes, replayed on the live transaction
+        self._observed: list[Stmt] = []  # every statement with the digest of what it returned
+        self._savepoints: list[tuple[str, int, int]] = []  # (name, len(_stmts), len(_observed))
         self.read_tables: set[str] = set()
         self.write_tables: set[str] = set()
         self.state = TxnState.OPEN
@@ -149,6 +150,7 @@ class Transaction:
         if self._auth.writes:
             self._stmts.append(Stmt(sql, tuple(params)))
             self.write_tables |= self._auth.writes
+        self._observed.append(Stmt(sql, tuple(params), result_digest(result)))
         return result
 
     def _run(self, sql: str, params: tuple[Param, ...]) -> StmtResult:
@@ -181,27 +183,6 @@ class Transaction:
             self._file.execute("PRAGMA query_only=OFF")
         self._replaying = True
 
-    def _check_unchanged(self, tables: set[str]) -> None:
-        """40001 if a table this transaction depends on moved past its snapshot."""
-        if not tables:
-            return
-        with self._auth.internal():
-            newer = [
-                name
-                for name, idx in self._file.execute(
-                    "SELECT name, idx FROM _raftsql_table_versions WHERE idx > ?",
-                    (self.base_index,),
-                )
-                if name in tables
-            ]
-        if newer:
-            self.state = TxnState.FAILED
-            raise SqlError(
-                "40001",
-                "could not serialize access due to concurrent update of "
-                + ", ".join(sorted(newer)),
-            )
-
     def _replayed(self, sql: str, params: tuple[Param, ...]) -> StmtResult:
         conn = self._file
         if not self._live:
@@ -211,7 +192,6 @@ class Transaction:
             self._live = True
             _WRITE_HOLDERS[self.path] = self
             try:
-                self._check_unchanged(self.read_tables | self.write_tables)
                 for stmt in self._stmts:
                     run_statement(conn, self._auth, stmt.sql, stmt.params)
             except BaseException:
@@ -224,7 +204,6 @@ class Transaction:
                 result = run_statement(conn, self._auth, sql, params)
             finally:
                 self.read_tables |= self._auth.reads
-            self._check_unchanged(self._auth.reads | self._auth.writes)
         except BaseException:
             with self._auth.internal():
                 conn.execute(f"ROLLBACK TO {_STMT_SAVEPOINT}")
@@ -255,7 +234,7 @@ class Transaction:
 
     def savepoint(self, name: str) -> None:
         self._require("savepoint")
-        self._savepoints.append((name, len(self._stmts)))
+        self._savepoints.append((name, len(self._stmts), len(self._observed)))
 
     def release(self, name: str) -> None:
         """Forget the savepoint (and later ones); its statements stay."""
@@ -267,9 +246,10 @@ class Transaction:
         """Undo everything after the savepoint, which stays; drops the recorded statements."""
         self._require("rollback_to")
         pos = self._find(name)
-        mark = self._savepoints[pos][1]
+        _, writes_mark, observed_mark = self._savepoints[pos]
         del self._savepoints[pos + 1 :]
-        del self._stmts[mark:]
+        del self._stmts[writes_mark:]
+        del self._observed[observed_mark:]
         self._park()  # the live transaction holds the dropped statements' effects
         self.state = TxnState.OPEN
 
@@ -281,12 +261,13 @@ class Transaction:
         answers COMMIT of an aborted transaction with ROLLBACK)."""
         self._require("commit")
         failed = self.state is TxnState.FAILED
-        stmts = tuple(self._stmts)
+        wrote = bool(self._stmts)
         self.rollback()
-        if failed or not stmts:
+        if failed or not wrote:
             return None
         return Command(
-            stmts, self.base_index, frozenset(self.read_tables), frozenset(self.write_tables)
+            tuple(self._observed), self.base_index, frozenset(self.read_tables),
+            frozenset(self.write_tables),
         )
 
     def rollback(self) -> None:

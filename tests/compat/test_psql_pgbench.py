@@ -89,6 +89,10 @@ def test_pgbench_init_and_run_all_modes(cluster) -> None:  # noqa: ANN001
         assert "number of transactions actually processed" in run.stdout
         done = int(re.search(r"actually processed: (\d+)", run.stdout).group(1))
         assert done > 0, run.stdout
+        # issue 5: completing without errors; --max-tries retries serialization failures
+        failed = re.search(r"number of failed transactions: (\d+)", run.stdout)
+        assert failed is None or int(failed.group(1)) == 0, run.stdout
+        print(mode, re.search(r"tps = [\d.]+", run.stdout).group(0), "transactions:", done)
     q = ("SELECT (SELECT sum(abalance) FROM pgbench_accounts), "
          "(SELECT sum(tbalance) FROM pgbench_tellers), (SELECT sum(bbalance) FROM "
          "pgbench_branches), (SELECT sum(delta) FROM pgbench_history)")

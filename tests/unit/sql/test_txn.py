@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from raftsql.sql.apply import StateMachine
-from raftsql.sql.command import Command, Stmt, encode
+from raftsql.sql.command import Command, Stmt, encode, result_digest
 from raftsql.sql.errors import SqlError
 from raftsql.sql.reads import ReadPool
 from raftsql.sql.txn import Transaction, TxnState
@@ -109,13 +109,11 @@ def test_autocommit_write_after_the_snapshot_conflicts(node: Node) -> None:
     txn = node.begin()
     assert txn.execute("SELECT n FROM counter").rows == ((0,),)
     node.write("UPDATE counter SET n = 100")
-    # the snapshot is stable: still 0; the first write would act on the newer state, so it
-    # fails with 40001 at once instead of at commit
+    # the snapshot is stable: still 0; what the client saw no longer holds at commit: 40001
     assert txn.execute("SELECT n FROM counter").rows == ((0,),)
-    with pytest.raises(SqlError) as info:
-        txn.execute("UPDATE counter SET n = n + 1")
-    assert info.value.sqlstate == "40001"
-    assert txn.commit() is None  # an aborted transaction commits as a rollback
+    txn.execute("UPDATE counter SET n = n + 1")
+    error = node.commit(txn)
+    assert error is not None and error[0] == "40001"
     assert node.one("SELECT n FROM counter") == 100
 
 
@@ -153,16 +151,16 @@ def test_read_only_transaction_proposes_nothing(node: Node) -> None:
     assert txn.commit() is None and txn.state is TxnState.DONE
 
 
-def test_only_writes_are_recorded_with_base_index_and_tables(node: Node) -> None:
+def test_every_statement_is_recorded_with_the_digest_of_what_the_client_saw(node: Node) -> None:
     base = node.sm.applied_index
     txn = node.begin()
-    txn.execute("SELECT * FROM doctor")
-    txn.execute("UPDATE counter SET n = 1")
+    seen = txn.execute("SELECT * FROM doctor")
+    done = txn.execute("UPDATE counter SET n = 1")
     cmd = txn.commit()
     assert cmd is not None
-    assert cmd.stmts == (Stmt("UPDATE counter SET n = 1"),)
+    assert [s.sql for s in cmd.stmts] == ["SELECT * FROM doctor", "UPDATE counter SET n = 1"]
+    assert [s.expect for s in cmd.stmts] == [result_digest(seen), result_digest(done)]
     assert cmd.base_index == base
-    # a blind write reads no column; the apply check covers read | write tables anyway
     assert cmd.read_tables == {"doctor"} and cmd.write_tables == {"counter"}
 
 
@@ -223,19 +221,25 @@ def test_replicated_statements_refuse_node_local_values(node: Node) -> None:
     txn.rollback()
 
 
-def test_a_concurrent_write_to_a_touched_table_fails_the_next_statement(node: Node) -> None:
-    """docs/transactions.md: from the first write on, statements are replayed on the current
-    database; a table the transaction depends on that moved past its snapshot fails it at
-    once with 40001, so the client never sees a mix of two states (PostgreSQL: serializable
-    transactions read one snapshot)."""
-    txn = node.begin()
-    txn.execute("UPDATE counter SET n = 5 WHERE id = 1")
-    node.write("UPDATE counter SET n = 100 WHERE id = 1")  # committed by someone else
-    with pytest.raises(SqlError) as info:
-        txn.execute("SELECT n FROM counter WHERE id = 1")
-    assert info.value.sqlstate == "40001"
-    assert txn.state is TxnState.FAILED
-    txn.rollback()
+def test_same_table_different_rows_do_not_conflict(node: Node) -> None:
+    """Validation by value (docs/transactions.md): two transactions updating different rows of
+    one table, with blind increments, both commit (pgbench's TPC-B shape); a read of a row that
+    changed before commit still fails with 40001."""
+    node.write("INSERT INTO counter VALUES (2, 0)")
+    t1, t2 = node.begin(), node.begin()
+    t1.execute("UPDATE counter SET n = n + 1 WHERE id = 1")
+    t2.execute("UPDATE counter SET n = n + 1 WHERE id = 2")
+    assert t2.execute("SELECT n FROM counter WHERE id = 2").rows == ((1,),)
+    assert node.commit(t1) is None
+    assert node.commit(t2) is None
+    assert node.one("SELECT sum(n) FROM counter") == 2
+    t3 = node.begin()
+    assert t3.execute("SELECT n FROM counter WHERE id = 1").rows == ((1,),)
+    t3.execute("UPDATE counter SET n = 10 WHERE id = 2")
+    node.write("UPDATE counter SET n = 5 WHERE id = 1")
+    error = node.commit(t3)
+    assert error is not None and error[0] == "40001"
+    assert node.one("SELECT n FROM counter WHERE id = 2") == 1
 
 
 def test_writes_elsewhere_do_not_disturb_a_transaction(node: Node) -> None:
