@@ -304,3 +304,52 @@ def test_executemany_is_one_implicit_transaction(cluster) -> None:  # noqa: ANN0
             await conn.close()
 
     run(main())
+
+
+def test_reconnect_finds_new_leader_after_transfer(cluster) -> None:  # noqa: ANN001
+    """A multi-host DSN with target_session_attrs='read-write' finds the leader again after a
+    leadership transfer, and writes succeed there.
+
+    Source of truth: asyncpg's connect_utils (multi-host DSNs are tried in order and a host is
+    kept only if it matches target_session_attrs, judged from the hot_standby /
+    transaction_read_only answers as for PostgreSQL primaries and standbys; PGWIRE.md 10), and
+    POST /cluster/transfer (raftsql/server/app.py)."""
+    import json
+    import urllib.request
+
+    hosts = ",".join(f"127.0.0.1:{cluster.pg_ports[i]}" for i in sorted(cluster.pg_ports))
+    dsn = f"postgresql://raftsql@{hosts}/raftsql"
+
+    async def write_via_dsn(value: int) -> int:
+        conn = await asyncpg.connect(dsn, target_session_attrs="read-write")
+        try:
+            await conn.execute("INSERT INTO a_reconnect VALUES ($1)", value)
+            return conn._addr[1]  # noqa: SLF001 (the port asyncpg settled on)
+        finally:
+            await conn.close()
+
+    async def main() -> None:
+        conn = await _connect(cluster)
+        try:
+            await conn.execute("CREATE TABLE a_reconnect (v integer PRIMARY KEY)")
+        finally:
+            await conn.close()
+        old = cluster.leader_id()
+        assert await write_via_dsn(1) == cluster.pg_ports[old]
+        target = next(i for i in sorted(cluster.pg_ports) if i != old)
+        url = f"http://127.0.0.1:{cluster.http_ports[old]}/cluster/transfer?id={target}"
+        req = urllib.request.Request(url, method="POST")
+        with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310 (loopback)
+            assert json.loads(r.read())["leader_id"] == target
+        deadline = asyncio.get_running_loop().time() + 10
+        while cluster.leader_id() != target:
+            assert asyncio.get_running_loop().time() < deadline, "transfer did not take effect"
+            await asyncio.sleep(0.1)
+        assert await write_via_dsn(2) == cluster.pg_ports[target]
+        conn = await _connect(cluster)
+        try:
+            assert [r[0] for r in await conn.fetch("SELECT v FROM a_reconnect ORDER BY v")] == [1, 2]
+        finally:
+            await conn.close()
+
+    run(main())
