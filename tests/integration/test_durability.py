@@ -135,7 +135,7 @@ def _lagging_entries() -> int:
     return int(os.environ.get("RAFTSQL_LAG_ENTRIES", "3000"))
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(max(900, _lagging_entries() // 30))
 def test_node_down_while_the_log_is_compacted_catches_up(tmp_path: Path) -> None:
     """A node down while N entries were written and compacted away (RAFTSQL_LAG_ENTRIES;
     100,000 with --slow runs: `RAFTSQL_LAG_ENTRIES=100000 pytest --slow`)."""
