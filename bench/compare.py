@@ -165,6 +165,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             for clients in args.clients:
                 for (system, workload), run in runners.items():
                     r = await run(clients, args.seconds)
+                    if r.first_error:
+                        print(f"# {system} {workload} {clients} clients: {r.errors} errors, "
+                              f"first: {r.first_error}", flush=True)
                     results[(system, workload, clients)].append(r)
             print(f"# repetition {rep + 1}/{args.repeats} done", flush=True)
     with open("/proc/loadavg") as f:

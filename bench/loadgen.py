@@ -46,6 +46,7 @@ class RunResult:
     client_cpu_s: float = 0.0
     peak_mem_mib: float = 0.0
     errors: int = 0
+    first_error: str = ""
 
     @property
     def throughput(self) -> float:
@@ -111,8 +112,9 @@ async def closed_loop(
             t0 = time.perf_counter()
             try:
                 await op(n)
-            except (asyncpg.PostgresError, OSError, EtcdError):
+            except (asyncpg.PostgresError, OSError, EtcdError) as exc:
                 result.errors += 1
+                result.first_error = result.first_error or f"{type(exc).__name__}: {exc}"
                 continue
             result.latencies_ms.append((time.perf_counter() - t0) * 1000)
             result.ops += 1
@@ -250,12 +252,13 @@ async def etcd_setup(port: int) -> None:
 def pgbench_init(conn_args: list[str], scale: int) -> None:
     """``pgbench -i`` without vacuum (raftsql has none to do; PostgreSQL's is skipped too so
     both start from the same freshly loaded state)."""
-    subprocess.run(
-        ["pgbench", "-i", "-s", str(scale), "-I", "dtgp", "-q", *conn_args],
-        check=True,
+    proc = subprocess.run(
+        ["pgbench", "-i", "-s", str(scale), "-I", "dtgp", *conn_args],
         capture_output=True,
         timeout=600,
     )
+    if proc.returncode != 0:
+        raise RuntimeError(f"pgbench -i failed: {proc.stderr.decode()[-600:]}")
 
 
 def pgbench_run(
