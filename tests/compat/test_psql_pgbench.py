@@ -29,9 +29,9 @@ def _env(port: int, user: str = "raftsql", db: str = "raftsql") -> dict[str, str
                 PGCONNECT_TIMEOUT="10")
 
 
-def _psql(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def _psql(env: dict[str, str], *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["psql", "-X", *args], env=env, capture_output=True, text=True,
-                          timeout=60)
+                          timeout=60, cwd=cwd)
 
 
 def test_psql_c_multi_statement(cluster) -> None:  # noqa: ANN001
@@ -53,19 +53,30 @@ def _normalise(text: str) -> str:
     return re.sub(r"psql:[^:]*:(\d+):", r"psql:SCRIPT:\1:", text)
 
 
-@pytest.mark.parametrize("name", ["psql_basic.sql", "psql_types.sql", "psql_errors.sql", "psql_prepare.sql"])
-def test_psql_script_matches_postgresql(cluster, name: str) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("name", ["psql_basic.sql", "psql_types.sql", "psql_errors.sql",
+                                  "psql_prepare.sql", "psql_copy.sql"])
+def test_psql_script_matches_postgresql(cluster, name: str, tmp_path: Path) -> None:  # noqa: ANN001
+    """psql_copy.sql covers \\copy to/from client-side files (relative to the working
+    directory, a fresh one per run) and `\\set FETCH_COUNT`, with which psql reads results
+    through DECLARE/FETCH inside a transaction (psql's ExecQueryUsingCursor)."""
     script = SCRIPTS / name
-    ours = _psql(_env(cluster.leader_port()), "-f", str(script))
+    (tmp_path / "ours").mkdir()
+    (tmp_path / "ref").mkdir()
+    ours = _psql(_env(cluster.leader_port()), "-f", str(script), cwd=tmp_path / "ours")
     try:
         pg = PgServer().start()
     except PgServerUnavailable as exc:
         pytest.skip(f"no reference PostgreSQL: {exc}")
     try:
-        ref = _psql(_env(pg.port, "postgres", "postgres"), "-f", str(script))
+        ref = _psql(_env(pg.port, "postgres", "postgres"), "-f", str(script), cwd=tmp_path / "ref")
     finally:
         pg.stop()
     assert _normalise(ours.stdout) == _normalise(ref.stdout)
+    # files written by \copy ... TO 'file' are byte-identical too
+    written = sorted(f.name for f in (tmp_path / "ref").iterdir())
+    assert sorted(f.name for f in (tmp_path / "ours").iterdir()) == written
+    for fname in written:
+        assert (tmp_path / "ours" / fname).read_bytes() == (tmp_path / "ref" / fname).read_bytes()
     # the same statements fail; the wording of SQLite-detected constraint errors is the SQL
     # layer's business (docs/clients.md lists the known differences)
     def where(text: str) -> list[str]:
