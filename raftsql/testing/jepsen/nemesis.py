@@ -256,23 +256,19 @@ class Nemesis(threading.Thread):
         self.log.add(f"member: start n{new} with --join")
         if self._membership("add", new, f"&addr=127.0.0.1:{node.raft_port}") is None:
             return
-        deadline = time.monotonic() + 20
-        st_new: dict[str, Any] | None = None
-        st_lead: dict[str, Any] | None = None
-        while time.monotonic() < deadline and not self.stopped.is_set():
-            leader = self.c.current_leader(self._running_members())
-            st_new, st_lead = self.c.status(new), self.c.status(leader) if leader else None
-            if st_new and st_lead and st_new["applied_index"] >= st_lead["commit_index"] - 5:
-                self._membership("promote", new, "")
-                return
-            time.sleep(0.1)
+        if self._wait_caught_up(new, 20.0):
+            self._membership("promote", new, "")
+            return
         if self.stopped.is_set():
             self.log.add(f"member: run ended before n{new} caught up; left a learner")
             return
         # A learner that cannot catch up is a finding; promoting it would only cost quorum.
+        leader = self.c.current_leader(self._running_members())
+        st_new, st_lead = self.c.status(new), self.c.status(leader) if leader else None
         progress = (st_lead or {}).get("peers", {}).get(str(new))
+        fields = ("role", "leader_id", "applied_index")
         self.log.add(f"member: n{new} did not catch up, not promoted: its status "
-                     f"{ {k: (st_new or {}).get(k) for k in ('role', 'leader_id', 'applied_index')} }, "
+                     f"{ {k: (st_new or {}).get(k) for k in fields} }, "
                      f"leader's progress for it {progress}")
 
     def _shrink(self, voters: list[int]) -> None:
@@ -318,6 +314,7 @@ class Nemesis(threading.Thread):
             self.log.add(f"clock: restart n{target} with --clock-rate {rate}")
             self.c.restart(target)
             leader = self.c.wait_leader(10.0, live)
+            self._wait_caught_up(target, 15.0)
         if leader is not None and leader != target:
             self._transfer(leader, target)
         if self.c.current_leader(live) != target:
@@ -330,6 +327,19 @@ class Nemesis(threading.Thread):
         self._hold(2.0, 4.0)
         self.c.proxy.heal()
         self.log.add("heal partition")
+
+    def _wait_caught_up(self, node: int, timeout: float) -> bool:
+        """Until ``node`` follows a leader and has applied nearly all it committed (a transfer to
+        a node still starting is aborted by the leader after an election timeout)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.stopped.is_set():
+            leader = self.c.current_leader(self._running_members())
+            st, st_lead = self.c.status(node), self.c.status(leader) if leader else None
+            if st and st_lead and st.get("leader_id") == leader and \
+                    st["applied_index"] >= st_lead["commit_index"] - 5:
+                return True
+            time.sleep(0.1)
+        return False
 
     def _transfer(self, leader: int, target: int) -> None:
         for _ in range(3):
