@@ -29,7 +29,7 @@ from sqlglot.errors import ParseError, TokenError
 
 from raftsql.pgwire import oids as o
 from raftsql.sql import pgtypes
-from raftsql.sql.rewrite.scan import split
+from raftsql.sql.rewrite.scan import INTERVAL_FUNCTION, split
 
 SchemaLookup = Callable[[str], dict[str, str | None]]
 """table name -> {lower-case column name: declared type} (empty when unknown)."""
@@ -269,6 +269,8 @@ class Typer:
             return col.oid if col else None
         if isinstance(node, exp.Cast | exp.TryCast) and isinstance(node.to, exp.DataType):
             return oid_of_datatype(node.to)
+        if isinstance(node, exp.Anonymous) and node.name.lower() == INTERVAL_FUNCTION:
+            return o.INTERVAL
         if isinstance(node, exp.Literal):
             if node.is_string:
                 return o.TEXT
@@ -385,6 +387,8 @@ def _figure(node: exp.Expression) -> str | None:
         return inner if inner is not None else "case"
     if isinstance(node, exp.Exists):
         return "exists"
+    if isinstance(node, exp.Anonymous) and node.name.lower() == INTERVAL_FUNCTION:
+        return "interval"  # interval '1 day' is a typed literal, named like a cast
     if isinstance(node, exp.CurrentTimestamp):
         return str(node.meta.get("pg_name", "now"))
     if isinstance(node, exp.CurrentDate):

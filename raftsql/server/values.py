@@ -19,7 +19,9 @@ from typing import Any
 
 from raftsql.pgwire import oids as o
 from raftsql.pgwire import types as pgt
+from raftsql.pgwire.datetimes import format_interval
 from raftsql.pgwire.errors import InvalidValue
+from raftsql.sql import intervals
 from raftsql.sql.errors import SqlError
 
 INT_OIDS = frozenset({o.INT2, o.INT4, o.INT8, o.OID})
@@ -141,6 +143,11 @@ def encode_result(oid: int, value: Any, fmt: int, scale: int | None = None) -> b
         return None
     if oid in (INT2VECTOR, OIDVECTOR):
         return _vector(oid, value, fmt)
+    if oid == o.INTERVAL and isinstance(value, str):
+        try:
+            return _interval_result(value, fmt)
+        except SqlError:
+            pass  # not an interval: the generic path below decides
     if oid not in pgt.CODECS and fmt == pgt.TEXT_FORMAT:
         return (value if isinstance(value, bytes) else str(value).encode())
     try:
@@ -152,6 +159,19 @@ def encode_result(oid: int, value: Any, fmt: int, scale: int | None = None) -> b
             return (_float_text(value) if isinstance(value, float) else str(value)).encode()
         raise SqlError("22P03", f"cannot send value {value!r} as type "
                        f"{o.TYPES[oid].name if oid in o.TYPES else oid}: {exc}") from None
+
+
+_INTERVAL_BINARY = struct.Struct("!qii")
+
+
+def _interval_result(value: str, fmt: int) -> bytes:
+    """Stored interval text -> PostgreSQL's text or binary (microseconds, days, months;
+    interval_send). Done here rather than through timedelta, which would fold months into
+    30-day days and print '1 mon' as '30 days'."""
+    months, days, us = intervals.parse(value)
+    if fmt == pgt.TEXT_FORMAT:
+        return format_interval(months, days, us).encode("ascii")
+    return _INTERVAL_BINARY.pack(us, days, months)
 
 
 def oid_of_value(value: Any) -> int:
@@ -189,6 +209,13 @@ def param_value(oid: int, data: bytes | None, fmt: int) -> Any:
             if oid == o.JSONB and data[:1] != b"\1":
                 raise InvalidValue("22P03", "unsupported jsonb version number")
             return pgt.decode_text(o.TEXT, raw)
+        if oid == o.INTERVAL:  # kept as months/days/time (see _interval_result)
+            if fmt == pgt.TEXT_FORMAT:
+                return intervals.canonical(pgt.decode_text(o.TEXT, data))
+            if len(data) != _INTERVAL_BINARY.size:
+                raise InvalidValue("22P03", "insufficient data left in message")
+            us, days, months = _INTERVAL_BINARY.unpack(data)
+            return format_interval(months, days, us)
         value = pgt.decode(oid, data, fmt)
     except InvalidValue as exc:
         raise SqlError(exc.sqlstate, str(exc.args[0]) if exc.args else "invalid value") from None

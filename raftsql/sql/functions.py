@@ -30,7 +30,7 @@ from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from raftsql.sql import sqlstate
+from raftsql.sql import intervals, sqlstate
 from raftsql.sql.errors import SqlError
 
 Value = int | float | str | bytes | None
@@ -652,10 +652,17 @@ def _add_months(stamp: dt.datetime, months: int) -> dt.datetime:
 
 
 def pg_interval_add(value: Value, interval: Value, sign: int = 1) -> Value:
-    """timestamp/date +/- interval -> timestamp text (a date operand becomes a timestamp)."""
+    """timestamp/date +/- interval -> timestamp text (a date operand becomes a timestamp);
+    interval +/- interval -> interval text (the translator cannot tell an interval column
+    from a timestamp one, so the stored value decides)."""
     if value is None or interval is None:
         return None
-    stamp, zoned = parse_timestamp(value)
+    try:
+        stamp, zoned = parse_timestamp(value)
+    except SqlError:
+        if not intervals.is_interval(value):
+            raise
+        return intervals.add(str(value), intervals.canonical(interval), sign)
     parts = parse_interval(interval)
     months = parts.get("years", 0) * 12 + parts.get("months", 0)
     if months != int(months):
@@ -825,7 +832,7 @@ DETERMINISTIC: dict[str, Callable[..., Value]] = {
     "like": pg_like, "pg_ilike": pg_ilike, "regexp": pg_regexp, "pg_regexp_i": pg_regexp_i,
     "lower": pg_lower, "upper": pg_upper, "pg_left": pg_left, "pg_right": pg_right,
     "pg_interval_add": pg_interval_add, "pg_date_trunc": pg_date_trunc, "pg_extract": pg_extract,
-    "pg_unfixed_default": pg_unfixed_default,
+    "pg_unfixed_default": pg_unfixed_default, "pg_cast_interval": intervals.pg_cast_interval,
 }
 
 
@@ -837,6 +844,7 @@ def register(conn: Any, *, clock: Clock | None = None) -> None:
     `clock=lambda: datetime.now(UTC)` so `SELECT now()` works there."""
     for name, func in DETERMINISTIC.items():
         conn.create_scalar_function(name, func, deterministic=True)
+    conn.create_collation("pg_interval", intervals.collate)
     streams = _SeededStreams()
     conn.create_scalar_function("pg_fixed_random", streams.random, 1)
     conn.create_scalar_function("pg_fixed_uuid", streams.uuid, 1)

@@ -133,6 +133,12 @@ def rewrite_column(col: exp.ColumnDef, schema: exp.Schema | None) -> ColumnInfo:
     for c in col.args.get("constraints") or []:
         if isinstance(c.kind, exp.ComputedColumnConstraint | exp.GeneratedAsRowColumnConstraint):
             raise unsupported("generated columns")
+    if dtype.this == exp.DataType.Type.INTERVAL and \
+            _constraint(col, exp.CollateColumnConstraint) is None:
+        # intervals are stored as PostgreSQL's output text; the collation orders them by
+        # span as PostgreSQL does (raftsql/sql/intervals.py)
+        col.append("constraints", exp.ColumnConstraint(kind=exp.CollateColumnConstraint(
+            this=exp.Var(this="pg_interval"))))
     default_c = _constraint(col, exp.DefaultColumnConstraint)
     default = default_c.kind.this if default_c is not None else None
     nondeterministic = default is not None and is_nondeterministic(default)

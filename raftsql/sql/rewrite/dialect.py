@@ -33,7 +33,7 @@ DDL_NAMES = {
     T.TINYINT: "SMALLINT", T.TEXT: "TEXT", T.FLOAT: "REAL", T.DOUBLE: "DOUBLE PRECISION",
     T.DATE: "DATE", T.TIMESTAMP: "TIMESTAMP", T.TIMESTAMPTZ: "TIMESTAMPTZ", T.JSON: "JSON",
     T.JSONB: "JSONB", T.UUID: "UUID", T.VARBINARY: "BLOB", T.BLOB: "BLOB", T.TIME: "TIME",
-    T.NAME: "TEXT",
+    T.NAME: "TEXT", T.INTERVAL: "INTERVAL",
 }
 
 
@@ -89,6 +89,9 @@ def _cast_sql(self: Any, e: exp.Cast) -> str:
         if kind in (T.CHAR, T.NCHAR):
             raise unsupported("cast to char(n)")
         return str(self.func("pg_cast_varchar", arg, exp.Literal.number(length)))
+    if kind == T.INTERVAL and not to.expressions:
+        # compared by span, as interval columns are (raftsql/sql/intervals.py)
+        return f"{self.func('pg_cast_interval', arg)} COLLATE pg_interval"
     if kind in SIMPLE_CASTS and not (to.expressions and kind not in (T.TIMESTAMP, T.TIMESTAMPTZ,
                                                                     T.TIME)):
         return str(self.func(SIMPLE_CASTS[kind], arg))
@@ -213,7 +216,7 @@ class SQLiteGenerator(_SQLiteBase):
         return ddl_type_name(expression)
 
     def interval_sql(self, expression: exp.Interval) -> str:
-        raise unsupported("interval values outside timestamp +/- interval")
+        raise unsupported(f"interval value {expression.sql('postgres')}")
 
     def lock_sql(self, expression: exp.Lock) -> str:
         return ""  # FOR UPDATE/SHARE: every raftsql transaction is serializable anyway

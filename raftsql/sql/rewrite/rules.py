@@ -153,30 +153,41 @@ def _is_interval(node: exp.Expression) -> bool:
 
 
 def interval_arithmetic(root: exp.Expression, ctx: Context) -> exp.Expression:
-    """timestamp +/- interval -> pg_interval_add(ts, 'interval text', +1/-1)."""
+    """x +/- interval -> pg_interval_add(x, 'interval text', +1/-1), where x is a timestamp,
+    a date or an interval (decided at run time from the value); every other interval value
+    (`interval '1 day'`, `'1 day'::interval`, `$1::interval`) -> pg_cast_interval(text), which
+    yields PostgreSQL's canonical output text (the stored form, see intervals.py)."""
     def swap(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Add | exp.Sub):
             left, right = node.this, node.expression
-            if _is_interval(right) and not _is_interval(left):
+            if _is_interval(right):
+                if _is_interval(left):
+                    left = _to_interval(left)
                 sign = exp.Literal.number(1 if isinstance(node, exp.Add) else -1)
                 return exp.Anonymous(this="pg_interval_add",
                                      expressions=[left, _interval_text(right), sign])
-            if _is_interval(left) and isinstance(node, exp.Add) and not _is_interval(right):
+            if _is_interval(left) and isinstance(node, exp.Add):
                 return exp.Anonymous(this="pg_interval_add",
                                      expressions=[right, _interval_text(left), exp.Literal.number(1)])
         if isinstance(node, exp.DateAdd | exp.DateSub | exp.TsOrDsAdd):
             raise unsupported(f"date arithmetic {node.sql('postgres')}")
         return node
     root = _bottom_up(root, swap)
-    for interval in root.find_all(exp.Interval):
-        raise unsupported(f"interval value {interval.sql('postgres')}")
-    for func in root.find_all(exp.Anonymous):
-        if func.name.lower() == INTERVAL_FUNCTION:
-            raise unsupported("interval values outside timestamp +/- interval")
-    for cast in root.find_all(exp.Cast):
-        if cast.args["to"].this == exp.DataType.Type.INTERVAL:
-            raise unsupported("interval values outside timestamp +/- interval")
-    return root
+
+    def literal(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Interval) or (
+                isinstance(node, exp.Anonymous) and node.name.lower() == INTERVAL_FUNCTION):
+            return _to_interval(node)
+        return node
+    return root.transform(literal)
+
+
+def _to_interval(node: exp.Expression) -> exp.Expression:
+    """An interval-typed operand as a cast to interval (the dialect generates
+    pg_cast_interval(..) COLLATE pg_interval for it)."""
+    if isinstance(node, exp.Cast):
+        return node
+    return exp.Cast(this=_interval_text(node), to=exp.DataType.build("interval"))
 
 
 def _json_each(param: int, ctx: Context) -> exp.Select:

@@ -71,7 +71,7 @@ CREATE TABLE t33 (a INT GENERATED ALWAYS AS (1) STORED);
 CREATE TABLE t34 (a MONEY);
 -- error: 0A000 | column type MONEY is not supported
 CREATE TABLE t35 (a INTERVAL);
--- error: 0A000 | column type INTERVAL is not supported
+-- expect: DDL CREATE TABLE | CREATE TABLE t35 (a INTERVAL COLLATE pg_interval)
 CREATE TABLE t36 (a INET);
 -- error: 0A000 | column type INET is not supported
 CREATE TABLE other.t37 (a INT);

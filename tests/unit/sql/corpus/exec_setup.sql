@@ -47,3 +47,8 @@ INSERT INTO item VALUES
     (4, 3, 1, 250.00, 'chair', '{"n": 2, "tags": ["a", "b"]}', NULL),
     (5, NULL, 7, 0.50, NULL, '[]', NULL),
     (6, 7, 2, 999.99, 'laptop', '{"n": 3}', 'b1ffcd88-8d1a-4ef8-bb6d-6bb9bd380a22');
+CREATE TABLE span (id INTEGER PRIMARY KEY, d INTERVAL, at TIMESTAMP);
+INSERT INTO span VALUES (1, '1 day', '2024-01-31 10:00:00'), (2, '1 mon', '2024-02-29 00:00:00'),
+    (3, '30 days', '2024-03-01 12:30:00'), (4, '-1 days +02:00:00', '2024-05-06 07:08:09.25'),
+    (5, '1 year 2 mons 3 days 04:05:06.5', NULL), (6, NULL, '2024-01-01 00:00:00'),
+    (7, '01:30:00', '2023-12-31 23:00:00'), (8, '29 days 23:59:59.999999', NULL);

@@ -62,9 +62,9 @@ SELECT unnest(ARRAY[1, 2]);
 SELECT '{1,2}'::int[];
 -- error: 0A000 | array type INT[] is not supported
 SELECT interval '1 day';
--- error: 0A000 | interval values outside timestamp +/- interval is not supported
+-- expect: READ SELECT rows | SELECT PG_CAST_INTERVAL('1 day') COLLATE pg_interval
 SELECT '1 day'::interval;
--- error: 0A000 | interval values outside timestamp +/- interval is not supported
+-- expect: READ SELECT rows | SELECT PG_CAST_INTERVAL('1 day') COLLATE pg_interval
 SELECT name INTO newtable FROM emp;
 -- error: 0A000 | SELECT INTO is not supported
 WITH d AS (DELETE FROM emp RETURNING *) SELECT * FROM d;
