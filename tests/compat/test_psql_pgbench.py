@@ -54,7 +54,7 @@ def _normalise(text: str) -> str:
 
 
 @pytest.mark.parametrize("name", ["psql_basic.sql", "psql_types.sql", "psql_errors.sql",
-                                  "psql_prepare.sql", "psql_copy.sql"])
+                                  "psql_prepare.sql", "psql_copy.sql", "psql_interval.sql"])
 def test_psql_script_matches_postgresql(cluster, name: str, tmp_path: Path) -> None:  # noqa: ANN001
     """psql_copy.sql covers \\copy to/from client-side files (relative to the working
     directory, a fresh one per run) and `\\set FETCH_COUNT`, with which psql reads results

@@ -38,6 +38,35 @@ def test_text_and_binary_parameters(cluster) -> None:  # noqa: ANN001
         assert conn.execute("SELECT count(*) FROM p1").fetchone() == (2,)
 
 
+def test_interval_round_trip(cluster) -> None:  # noqa: ANN001
+    """timedelta parameters in text (%s) and binary (%b) into an interval column, read back
+    in both formats, ordered by span; text output is PostgreSQL's (IntervalStyle postgres).
+
+    Source of truth: PostgreSQL 15 (interval_out/interval_send, interval_cmp) and psycopg's
+    types/datetime.py (a month is read as 30 days, a year as 365, as against PostgreSQL)."""
+    with _connect(cluster, autocommit=True) as conn:
+        conn.execute("CREATE TABLE p_iv (id integer PRIMARY KEY, d interval)")
+        values = [dt.timedelta(days=2, hours=1), dt.timedelta(seconds=-90.5), dt.timedelta(days=40)]
+        conn.execute("INSERT INTO p_iv VALUES (1, %s), (2, %b)", values[:2])
+        conn.execute("INSERT INTO p_iv VALUES (3, %b), (4, '1 mon')", values[2:])
+        for binary in (False, True):
+            cur = conn.cursor(binary=binary)
+            got = cur.execute("SELECT id, d FROM p_iv ORDER BY d").fetchall()
+            assert got == [(2, values[1]), (1, values[0]), (4, dt.timedelta(days=30)),
+                           (3, values[2])], binary
+        # the stored value keeps months apart: '1 mon' prints as such, and compares equal to
+        # 30 days as in PostgreSQL
+        assert conn.execute("SELECT d::text FROM p_iv WHERE id = 4").fetchone() == ("1 mon",)
+        assert conn.execute("SELECT id FROM p_iv WHERE d = %s", (dt.timedelta(days=30),)
+                            ).fetchall() == [(4,)]
+        # timedelta(seconds=-90.5) is -1 day +86309.5 s in Python, and psycopg sends it so;
+        # PostgreSQL 15 prints it back as below
+        assert conn.execute("SELECT d::text FROM p_iv WHERE id = 2").fetchone() == (
+            "-1 days +23:58:29.5",)
+        with pytest.raises(errors.InvalidDatetimeFormat):
+            conn.execute("SELECT 'fortnight'::interval")
+
+
 def test_executemany_and_pipeline(cluster) -> None:  # noqa: ANN001
     with _connect(cluster, autocommit=True) as conn:
         conn.execute("CREATE TABLE p2 (k integer PRIMARY KEY, v text)")

@@ -1,0 +1,14 @@
+CREATE TABLE iv (id integer PRIMARY KEY, d interval, at timestamp);
+INSERT INTO iv VALUES (1, '1 day'::interval, '2024-01-31 10:00:00'), (2, interval '1 mon', '2024-02-29 00:00:00');
+INSERT INTO iv VALUES (3, '1 year 2 mons 3 days 04:05:06.5'::interval, NULL), (4, '-1 days +02:00:00'::interval, '2024-05-06 07:08:09.25');
+INSERT INTO iv VALUES (5, NULL, NULL), (6, '90 minutes'::interval, '2023-12-31 23:00:00');
+SELECT * FROM iv ORDER BY d, id;
+SELECT id, d + interval '1 hour' AS later, at + d::interval AS moved FROM iv ORDER BY id;
+SELECT interval '1 day' + interval '2 hours', interval '1 day' - interval '36 hours';
+SELECT '1.5 days'::interval, '@ 1 hour ago'::interval, '2 weeks'::interval;
+SELECT max(d), min(d), count(DISTINCT d) FROM iv;
+SELECT id FROM iv WHERE d > interval '1 day' ORDER BY id;
+SELECT 'soon'::interval;
+UPDATE iv SET d = d + interval '1 day' WHERE id = 1;
+SELECT d FROM iv WHERE id = 1;
+DROP TABLE iv;
