@@ -143,8 +143,22 @@ async def sql_connect(dsn: str, n: int, read_level: str | None) -> list[asyncpg.
     return conns
 
 
-async def sql_setup(dsn: str) -> None:
-    """The key-value table with KEYS rows, so point reads always hit."""
+async def sql_setup(dsn: str, attempts: int = 3) -> None:
+    """The key-value table with KEYS rows, so point reads always hit. Retried whole (it
+    starts with DROP TABLE) when a write's outcome is unknown: the first writes after a
+    cluster starts can meet an election."""
+    for attempt in range(1, attempts + 1):
+        try:
+            await _sql_setup_once(dsn)
+            return
+        except asyncpg.PostgresError as exc:
+            if attempt == attempts:
+                raise
+            print(f"# setup attempt {attempt} failed ({type(exc).__name__}: {exc}); retrying",
+                  flush=True)
+
+
+async def _sql_setup_once(dsn: str) -> None:
     conn = await asyncpg.connect(dsn, timeout=30)
     try:
         await conn.execute("DROP TABLE IF EXISTS kv")
