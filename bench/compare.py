@@ -69,6 +69,22 @@ def sql_runner(dsn: str, pids: list[int], workload: str, level: str | None) -> R
     return run
 
 
+def with_group_commit(rs: RaftsqlSystem, run: Runner) -> Runner:
+    """Adds the leader's fsyncs/s and writes per fsync: group commit at work shows as many
+    writes per fsync once several clients write at once."""
+
+    async def wrapped(clients: int, seconds: float) -> RunResult:
+        m0 = await asyncio.to_thread(rs.leader_metrics)
+        r = await run(clients, seconds)
+        m1 = await asyncio.to_thread(rs.leader_metrics)
+        fsyncs = m1["fsyncs"] - m0["fsyncs"]
+        r.extra = {"leader_fsyncs_per_s": fsyncs / r.seconds if r.seconds else 0.0,
+                   "ops_per_fsync": r.ops / fsyncs if fsyncs else 0.0}
+        return r
+
+    return wrapped
+
+
 def etcd_runner(port: int, pids: list[int], workload: str, serializable: bool) -> Runner:
     async def run(clients: int, seconds: float) -> RunResult:
         conns = [await EtcdHttp.connect(port) for _ in range(clients)]
@@ -104,7 +120,8 @@ async def setup(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict[t
         levels: tuple[str | None, ...] = (
             ("lease", "linearizable", "stale") if system is rs else (None,)
         )
-        runners[(system.name, "upsert")] = sql_runner(system.dsn, system.pids, "upsert", None)
+        upsert = sql_runner(system.dsn, system.pids, "upsert", None)
+        runners[(system.name, "upsert")] = with_group_commit(rs, upsert) if system is rs else upsert
         for level in levels:
             name = f"select:{level}" if level else "select"
             runners[(system.name, name)] = sql_runner(system.dsn, system.pids, "select", level)
@@ -178,6 +195,13 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     print(HEADER)
     for (system, workload, clients), s in sorted(medians.items(), key=lambda kv: (kv[0][1], kv[0][2], kv[0][0])):
         print(row(system, workload, clients, s))
+
+    print("\n## raftsql group commit (leader fsyncs/s during upsert runs)")
+    for clients in args.clients:
+        s = medians.get(("raftsql", "upsert", clients))
+        if s is not None and "ops_per_fsync" in s:
+            print(f"{clients:>7} clients: {s['ops_per_s']:.0f} writes/s, "
+                  f"{s['leader_fsyncs_per_s']:.0f} fsyncs/s, {s['ops_per_fsync']:.1f} writes per fsync")
 
     print("\n## raftsql / baseline (throughput ratio, p50 latency ratio)")
     print(f"{'workload':<20} {'clients':>7} {'baseline':<30} {'ops/s ratio':>11} {'p50 ratio':>9}")

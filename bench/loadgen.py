@@ -47,6 +47,8 @@ class RunResult:
     peak_mem_mib: float = 0.0
     errors: int = 0
     first_error: str = ""
+    extra: dict[str, float] = field(default_factory=dict)
+    """System-specific figures (raftsql: the leader's fsyncs/s and operations per fsync)."""
 
     @property
     def throughput(self) -> float:
@@ -69,6 +71,7 @@ class RunResult:
             "client_cores": self.client_cpu_s / self.seconds if self.seconds else 0.0,
             "peak_mem_mib": self.peak_mem_mib,
             "errors": float(self.errors),
+            **self.extra,
         }
 
 

@@ -50,6 +50,12 @@ class RaftsqlSystem:
     def dsn(self) -> str:
         return self.cluster.nodes[self.leader].pg_dsn
 
+    def leader_metrics(self) -> dict[str, float]:
+        """The leader's counters from /status (fsyncs, proposals), to check group commit."""
+        st = self.cluster.status(self.leader) or {}
+        m = st.get("metrics", {})
+        return {"fsyncs": float(m.get("fsyncs", 0)), "proposals": float(m.get("proposals", 0))}
+
     @property
     def pgbench_args(self) -> list[str]:
         node = self.cluster.nodes[self.leader]

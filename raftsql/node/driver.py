@@ -629,5 +629,6 @@ class RaftNode:
                 "applied_entries": m.applied_entries, "fsyncs": m.fsyncs,
                 "fsync_seconds": round(m.fsync_seconds, 6), "leader_changes": m.leader_changes,
                 "snapshots_taken": m.snapshots_taken, "reads": dict(m.reads),
+                "lease_fast_reads": m.lease_fast_reads,
             },
         }

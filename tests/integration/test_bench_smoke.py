@@ -37,6 +37,7 @@ def test_compare_quick_prints_medians_and_ratios(tmp_path: Path) -> None:
     assert out.startswith("# compare: clients=[2] seconds=0.5 repeats=1")
     assert "## medians of 1 runs" in out
     assert "## raftsql / baseline" in out
+    assert "## raftsql group commit" in out and "writes per fsync" in out
     rows = {tuple(line.split()[:3]) for line in out.splitlines() if line[:1].isalpha()}
     for system, workload in [
         ("raftsql", "upsert"),
@@ -57,6 +58,7 @@ def test_compare_quick_prints_medians_and_ratios(tmp_path: Path) -> None:
         assert m["ops_per_s"] > 0 and m["p50_ms"] <= m["p99_ms"] <= m["max_ms"]
         assert m["errors"] == 0, m
         assert m["peak_mem_mib"] > 0
+    assert medians[("raftsql", "upsert")]["leader_fsyncs_per_s"] > 0
     baselines = {(r["workload"], r["baseline"]) for r in report["ratios"]}
     assert ("upsert", "postgres upsert") in baselines
     assert ("select:stale", "postgres select") in baselines
