@@ -400,6 +400,38 @@ def pg_cast_uuid(value: Value) -> Value:
         raise _invalid("uuid", value) from None
 
 
+_BYTEA_ESCAPE = re.compile(r"\\([0-3][0-7]{2}|\\)?")
+
+
+def pg_cast_bytea(value: Value) -> Value:
+    """x::bytea (byteain): '\\x0aff' hex input (whitespace between byte pairs allowed) or
+    escape input ('\\000', '\\\\', other characters as their UTF-8 bytes)."""
+    if value is None or isinstance(value, bytes):
+        return value
+    if not isinstance(value, str):
+        kind = "integer" if isinstance(value, int) else "numeric"
+        raise SqlError(sqlstate.CANNOT_COERCE, f"cannot cast type {kind} to bytea")
+    if value.startswith("\\x"):
+        digits = "".join(value[2:].split())
+        bad = next((c for c in digits if c not in "0123456789abcdefABCDEF"), None)
+        if bad is not None:
+            raise SqlError(sqlstate.INVALID_PARAMETER_VALUE, f'invalid hexadecimal digit: "{bad}"')
+        if len(digits) % 2:
+            raise SqlError(sqlstate.INVALID_PARAMETER_VALUE,
+                           "invalid hexadecimal data: odd number of digits")
+        return bytes.fromhex(digits)
+    out = bytearray()
+    pos = 0
+    for m in _BYTEA_ESCAPE.finditer(value):
+        out += value[pos:m.start()].encode("utf-8")
+        if m.group(1) is None:
+            raise _invalid("bytea", value)
+        out += b"\\" if m.group(1) == "\\" else bytes([int(m.group(1), 8)])
+        pos = m.end()
+    out += value[pos:].encode("utf-8")
+    return bytes(out)
+
+
 # ---- text ----------------------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=256)
@@ -833,6 +865,7 @@ DETERMINISTIC: dict[str, Callable[..., Value]] = {
     "lower": pg_lower, "upper": pg_upper, "pg_left": pg_left, "pg_right": pg_right,
     "pg_interval_add": pg_interval_add, "pg_date_trunc": pg_date_trunc, "pg_extract": pg_extract,
     "pg_unfixed_default": pg_unfixed_default, "pg_cast_interval": intervals.pg_cast_interval,
+    "pg_cast_bytea": pg_cast_bytea,
 }
 
 

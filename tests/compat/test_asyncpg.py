@@ -312,6 +312,31 @@ def test_executemany_is_one_implicit_transaction(cluster) -> None:  # noqa: ANN0
     run(main())
 
 
+def test_bytea_and_array_parameter_casts(cluster) -> None:  # noqa: ANN001
+    """$1::bytea, '\\x..'::bytea, $1::int[] and $1::text[] (issue 5): asyncpg types the
+    parameters from ParameterDescription and gets PostgreSQL's result types back
+    (PostgreSQL 15: bytea, int4[], text[])."""
+    async def main() -> None:
+        conn = await _connect(cluster)
+        try:
+            assert await conn.fetchval("SELECT $1::bytea", b"\x00\xff") == b"\x00\xff"
+            assert await conn.fetchval("SELECT '\\x0102'::bytea") == b"\x01\x02"
+            assert await conn.fetchval("SELECT $1::int[]", [3, 1, 2]) == [3, 1, 2]
+            assert await conn.fetchval("SELECT $1::text[]", ["a", "b c"]) == ["a", "b c"]
+            await conn.execute("CREATE TABLE a_arr (id integer PRIMARY KEY, tag text)")
+            await conn.executemany("INSERT INTO a_arr VALUES ($1, $2)",
+                                   [(1, "x"), (2, "y"), (3, "z")])
+            rows = await conn.fetch("SELECT id FROM a_arr WHERE tag = ANY($1::text[]) "
+                                    "ORDER BY id", ["z", "x"])
+            assert [r[0] for r in rows] == [1, 3]
+            assert await conn.fetchval("SELECT 1 AS nothing FROM a_arr AS nothing "
+                                       "WHERE nothing.id = 2") == 1
+        finally:
+            await conn.close()
+
+    run(main())
+
+
 def test_reconnect_finds_new_leader_after_transfer(cluster) -> None:  # noqa: ANN001
     """A multi-host DSN with target_session_attrs='read-write' finds the leader again after a
     leadership transfer, and writes succeed there.

@@ -26,6 +26,7 @@ SIMPLE_CASTS = {
     T.BOOLEAN: "pg_cast_bool", T.DATE: "pg_cast_date", T.TIMESTAMP: "pg_cast_timestamp",
     T.TIMESTAMPTZ: "pg_cast_timestamptz", T.JSON: "pg_cast_json", T.JSONB: "pg_cast_jsonb",
     T.UUID: "pg_cast_uuid", T.TEXT: "pg_cast_text", T.TIME: "pg_cast_time",
+    T.VARBINARY: "pg_cast_bytea",
 }
 # DDL: sqlglot type -> declared name kept in SQLite (chosen for the right SQLite affinity)
 DDL_NAMES = {
@@ -167,6 +168,20 @@ def _fn(name: str) -> Any:
 
 
 class SQLiteGenerator(_SQLiteBase):
+    # identifiers SQLite cannot take unquoted as a name or alias, though PostgreSQL can
+    # (`AS nothing`, a column called `index`); quoting them keeps the name (SQLite compares
+    # identifiers case-insensitively, quoted or not). Found by trying each of SQLite's
+    # keywords (apsw.keywords) as an alias, a table and a column name.
+    RESERVED_KEYWORDS = frozenset({
+        "add", "all", "alter", "and", "as", "autoincrement", "between", "case", "cast", "check",
+        "collate", "commit", "constraint", "create", "current_date", "current_time",
+        "current_timestamp", "default", "deferrable", "delete", "distinct", "drop", "else",
+        "escape", "except", "exists", "foreign", "from", "group", "having", "if", "in", "index",
+        "insert", "intersect", "into", "is", "isnull", "join", "limit", "not", "nothing",
+        "notnull", "null", "on", "or", "order", "primary", "raise", "references", "returning",
+        "select", "set", "table", "then", "to", "transaction", "union", "unique", "update",
+        "using", "values", "when", "where"})
+
     TRANSFORMS = {
         **_SQLiteBase.TRANSFORMS,
         exp.Div: lambda self, e: self.func("pg_div", e.this, e.expression),

@@ -236,6 +236,16 @@ def any_all(root: exp.Expression, ctx: Context) -> exp.Expression:
 
 
 def arrays(root: exp.Expression, ctx: Context) -> exp.Expression:
+    """$n::int[] / $n::text[] -> the parameter bound as JSON array text (as for = ANY($n));
+    every other array construct is refused."""
+    def param_cast(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Cast) and node.args["to"].this == exp.DataType.Type.ARRAY:
+            param = _param_index(node.this)
+            if param is not None:
+                ctx.json_params.add(param)
+                return exp.Placeholder(this=f"{PARAM_PREFIX[1:]}{param + 1}")
+        return node
+    root = root.transform(param_cast)
     for node in root.find_all(exp.Array, exp.ArrayAgg, exp.Explode, exp.Unnest):
         raise unsupported(f"arrays ({node.sql('postgres')})")
     for dtype in root.find_all(exp.DataType):
