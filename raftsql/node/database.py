@@ -259,7 +259,9 @@ class Database:
     async def _read(self, session: Session, t: Translated, values: list[Any]) -> Result:
         await self.read_barrier(session)
         sql, bound = fix_nondeterminism(t, values, now=dt.datetime.now(dt.UTC), rng=self._rng)
-        qr = await asyncio.to_thread(self.reads.query, sql, tuple(bound))
+        qr = self.reads.query_inline(sql, tuple(bound))
+        if qr is None:  # long, or every pooled connection busy: off the event loop
+            qr = await asyncio.to_thread(self.reads.query, sql, tuple(bound))
         return Result(_tag(t, len(qr.rows)), qr.columns, qr.rows, len(qr.rows),
                       index=qr.applied_index)
 

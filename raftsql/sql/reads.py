@@ -26,6 +26,9 @@ from raftsql.sql.sqlite_errors import classify
 
 DEFAULT_POOL_SIZE = 4
 DEFAULT_WAIT_SECONDS = 5.0
+INLINE_STEPS = 2000
+"""SQLite VM instructions a read may take on the event loop's thread (query_inline): about
+a hundred microseconds; a point lookup by key needs a few dozen."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,22 +87,59 @@ class ReadPool:
         """Run one read-only statement; raises SqlError (e.g. 25006 for a write, 42P01)."""
         conn, auth = self._take(wait)
         try:
-            with auth.internal():
-                conn.execute("BEGIN")
-                applied = int(next(conn.execute("SELECT applied_index FROM _raftsql_meta"))[0])
-            try:
-                result = run_statement(conn, auth, sql, params)
-            except Exception as exc:
-                error = to_sql_error(exc, auth)
-                if error is None:
-                    raise
-                raise error from exc
-            return QueryResult(result.columns, result.rows, applied)
+            return self._run(conn, auth, sql, params)
         finally:
-            with auth.internal():
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-            self._idle.put((conn, auth))
+            self._give_back(conn, auth)
+
+    def query_inline(self, sql: str, params: tuple[Param, ...] = ()) -> QueryResult | None:
+        """Run a read on the calling thread if it is short; None if it must go to a thread.
+
+        Why: a point read takes tens of microseconds, less than the hop to a worker thread
+        and back (the event loop calls this). "Short" is enforced, not guessed: a progress
+        handler stops the statement after INLINE_STEPS SQLite VM instructions, and the caller
+        then runs it again with ``query`` on a thread (a read has no effects, so running it
+        twice is harmless). Uses only an idle pooled connection, never waits for one."""
+        try:
+            conn, auth = self._idle.get_nowait()
+        except queue.Empty:
+            return None
+        gave_up = False
+
+        def stop() -> bool:
+            nonlocal gave_up
+            gave_up = True
+            return True
+
+        conn.set_progress_handler(stop, INLINE_STEPS)
+        try:
+            return self._run(conn, auth, sql, params)
+        except Exception:
+            if gave_up:
+                return None
+            raise
+        finally:
+            conn.set_progress_handler(None)
+            self._give_back(conn, auth)
+
+    def _run(self, conn: apsw.Connection, auth: Authorizer, sql: str,
+             params: tuple[Param, ...]) -> QueryResult:
+        with auth.internal():
+            conn.execute("BEGIN")
+            applied = int(next(conn.execute("SELECT applied_index FROM _raftsql_meta"))[0])
+        try:
+            result = run_statement(conn, auth, sql, params)
+        except Exception as exc:
+            error = to_sql_error(exc, auth)
+            if error is None:
+                raise
+            raise error from exc
+        return QueryResult(result.columns, result.rows, applied)
+
+    def _give_back(self, conn: apsw.Connection, auth: Authorizer) -> None:
+        with auth.internal():
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        self._idle.put((conn, auth))
 
     def close(self) -> None:
         with self._lock:
