@@ -324,7 +324,7 @@ class Nemesis(threading.Thread):
         others = [i for i in self.c.members() if i != target]
         self.c.proxy.partition([target], others)
         self.log.add(f"clock: isolate leader n{target} (clock rate {rate}) from {others}")
-        self._hold(2.0, 4.0)
+        self._hold(1.5, 3.0)  # a new leader is up within ~1 s; the stale window is before that
         self.c.proxy.heal()
         self.log.add("heal partition")
 
