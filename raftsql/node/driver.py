@@ -168,6 +168,8 @@ class RaftNode:
         self._leader_id: NodeId = 0
         self._started = False
         self._pending_conf: tuple[bytes, int] | None = None
+        self._inflight: dict[tuple[bytes, int], _Proposal] = {}
+        self._leader_term = (0, 0)
         self._snapshot_due = False
         """A member was added while the log is compacted: the newest snapshot's membership
         lacks it, so it would refuse that snapshot (Raft paper 7; etcd's restore check) until
@@ -300,7 +302,9 @@ class RaftNode:
         while True:
             fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             self._waiters[key] = fut
-            self._proposals.append(_Proposal(data, client_id, seq, fut))
+            proposal = _Proposal(data, client_id, seq, fut)
+            self._inflight[key] = proposal
+            self._proposals.append(proposal)
             self._wakeup.set()
             try:
                 return await asyncio.wait_for(asyncio.shield(fut), deadline - time.monotonic())
@@ -315,6 +319,7 @@ class RaftNode:
                     raise
             finally:
                 self._waiters.pop(key, None)
+                self._inflight.pop(key, None)
 
     def _leader_wait_deadline(self) -> float:
         """How long a request waits for an election before reporting that there is no leader:
@@ -439,8 +444,24 @@ class RaftNode:
             log.info("node %d: leader is now %s (term %d, role %s)", self.id,
                      st.leader_id or "unknown", st.term, st.role.value)
             self._leader_id = st.leader_id
+        if st.leader_id and (st.leader_id, st.term) != self._leader_term:
+            self._leader_term = (st.leader_id, st.term)
+            self._repropose()
         self.status_snapshot = st
         self._cache_lease(st)
+
+    def _repropose(self) -> None:
+        """A new leader or term: proposals still waiting may have been lost with the old
+        leader's uncommitted log (a follower's forwarded PROP, a deposed leader's tail).
+        Those that carry a client's (id, seq) are proposed again: the state machine answers a
+        duplicate with the first result (thesis 6.3), so a retry is never applied twice.
+        Node-local ones (ephemeral tags, not deduplicated) are left to time out."""
+        again = [p for p in self._inflight.values()
+                 if not p.future.done() and p.conf_change is None
+                 and not p.client_id.startswith(EPHEMERAL_PREFIX)]
+        if again:
+            self._proposals.extend(again)
+            self._wakeup.set()
 
     def _cache_lease(self, st: Status) -> None:
         """Remember until when a lease read needs neither the core nor the network.
