@@ -14,7 +14,6 @@ Layout of every record::
     HARD_STATE         [term, vote, commit]
     CONF_STATE         [voters[], learners[], voters_outgoing[], learners_next[], auto_leave]
     SNAPSHOT_METADATA  [index, term, CONF_STATE-array]
-    CONF_CHANGE        [[[type, node_id], ...], context]
     MESSAGE            [type, to, frm, term, log_term, index, [ENTRY-array, ...], commit,
                         reject, reject_hint, snapshot, snapshot_offset, snapshot_done, context]
                        where snapshot is nil or [SNAPSHOT_METADATA-array, data]
@@ -36,9 +35,6 @@ import msgpack  # type: ignore[import-untyped]
 
 from raftsql.codec.errors import CodecError
 from raftsql.raft.types import (
-    ConfChange,
-    ConfChangeSingle,
-    ConfChangeType,
     ConfState,
     Entry,
     EntryType,
@@ -61,7 +57,7 @@ class Kind(enum.IntEnum):
     HARD_STATE = 2
     CONF_STATE = 3
     SNAPSHOT_METADATA = 4
-    CONF_CHANGE = 5
+    # 5 was CONF_CHANGE; CONF_CHANGE entry data is encoded by raftsql.raft.confchange
     MESSAGE = 6
 
 
@@ -69,7 +65,6 @@ _HEADERS = {k: bytes((FORMAT_VERSION, k)) for k in Kind}
 
 _ENTRY_TYPES = {int(t): t for t in EntryType}
 _MESSAGE_TYPES = {int(t): t for t in MessageType}
-_CONF_CHANGE_TYPES = {int(t): t for t in ConfChangeType}
 
 
 # ---------------------------------------------------------------- encoding (value -> array)
@@ -294,27 +289,6 @@ def decode_snapshot_metadata(
     data: bytes, max_size: int = DEFAULT_MAX_RECORD
 ) -> SnapshotMetadata:
     return _snapshot_metadata_from(_unpack(Kind.SNAPSHOT_METADATA, data, max_size))
-
-
-def encode_conf_change(cc: ConfChange) -> bytes:
-    changes = [[int(c.type), c.node_id] for c in cc.changes]
-    return _pack(Kind.CONF_CHANGE, [changes, cc.context])
-
-
-def decode_conf_change(data: bytes, max_size: int = DEFAULT_MAX_RECORD) -> ConfChange:
-    changes, context = _array(_unpack(Kind.CONF_CHANGE, data, max_size), 2, "conf_change")
-    if type(changes) is not list:
-        raise CodecError("conf_change.changes: expected an array")
-    singles = []
-    for c in changes:
-        ctype, node_id = _array(c, 2, "conf_change.change")
-        singles.append(
-            ConfChangeSingle(
-                type=_enum(_CONF_CHANGE_TYPES, ctype, "conf_change.type"),
-                node_id=_uint(node_id, "conf_change.node_id"),
-            )
-        )
-    return ConfChange(changes=tuple(singles), context=_bytes(context, "conf_change.context"))
 
 
 def encode_message(m: Message) -> bytes:

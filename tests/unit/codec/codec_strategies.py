@@ -5,9 +5,6 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from raftsql.raft.types import (
-    ConfChange,
-    ConfChangeSingle,
-    ConfChangeType,
     ConfState,
     Entry,
     EntryType,
@@ -53,13 +50,6 @@ def conf_states() -> st.SearchStrategy[ConfState]:
 
 def snapshot_metadata() -> st.SearchStrategy[SnapshotMetadata]:
     return st.builds(SnapshotMetadata, index=u64, term=u64, conf_state=conf_states())
-
-
-def conf_changes() -> st.SearchStrategy[ConfChange]:
-    single = st.builds(ConfChangeSingle, type=st.sampled_from(ConfChangeType), node_id=u64)
-    return st.builds(
-        ConfChange, changes=st.lists(single, max_size=4).map(tuple), context=blobs
-    )
 
 
 def messages() -> st.SearchStrategy[Message]:

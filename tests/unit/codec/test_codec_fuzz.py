@@ -19,7 +19,6 @@ from raftsql.codec import (
     FORMAT_VERSION,
     CodecError,
     Kind,
-    decode_conf_change,
     decode_conf_state,
     decode_entry,
     decode_hard_state,
@@ -34,7 +33,6 @@ DECODERS: dict[Kind, Callable[[bytes], Any]] = {
     Kind.HARD_STATE: decode_hard_state,
     Kind.CONF_STATE: decode_conf_state,
     Kind.SNAPSHOT_METADATA: decode_snapshot_metadata,
-    Kind.CONF_CHANGE: decode_conf_change,
     Kind.MESSAGE: decode_message,
 }
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import msgpack
 import pytest
 from codec_strategies import (
-    conf_changes,
     conf_states,
     entries,
     hard_states,
@@ -24,13 +23,11 @@ from raftsql.codec import (
     FORMAT_VERSION,
     CodecError,
     Kind,
-    decode_conf_change,
     decode_conf_state,
     decode_entry,
     decode_hard_state,
     decode_message,
     decode_snapshot_metadata,
-    encode_conf_change,
     encode_conf_state,
     encode_entry,
     encode_hard_state,
@@ -38,9 +35,6 @@ from raftsql.codec import (
     encode_snapshot_metadata,
 )
 from raftsql.raft.types import (
-    ConfChange,
-    ConfChangeSingle,
-    ConfChangeType,
     ConfState,
     Entry,
     EntryType,
@@ -102,12 +96,6 @@ def test_conf_state_round_trip(cs: ConfState) -> None:
 @given(snapshot_metadata())
 def test_snapshot_metadata_round_trip(m: SnapshotMetadata) -> None:
     assert decode_snapshot_metadata(encode_snapshot_metadata(m)) == m
-
-
-@settings(deadline=None)  # a loaded 2-core CI box must not make these flaky
-@given(conf_changes())
-def test_conf_change_round_trip(cc: ConfChange) -> None:
-    assert decode_conf_change(encode_conf_change(cc)) == cc
 
 
 @settings(deadline=None)  # a loaded 2-core CI box must not make these flaky
@@ -190,15 +178,6 @@ def test_rejects_unknown_message_type_and_node_id_overflow() -> None:
     body = [17, 2, 1, 4, 0, 0, [], 3, False, 0, None, 0, 1, b""]
     with pytest.raises(CodecError, match="snapshot_done"):
         decode_message(_record(Kind.MESSAGE, body))
-
-
-def test_conf_change_rejects_bad_change() -> None:
-    with pytest.raises(CodecError):
-        decode_conf_change(_record(Kind.CONF_CHANGE, [[[7, 1]], b""]))
-    with pytest.raises(CodecError):
-        decode_conf_change(_record(Kind.CONF_CHANGE, [[[0, -1]], b""]))
-    ok = ConfChange(changes=(ConfChangeSingle(ConfChangeType.REMOVE_NODE, 3),), context=b"x")
-    assert decode_conf_change(encode_conf_change(ok)) == ok
 
 
 def test_encode_of_unencodable_value_raises_codec_error() -> None:
