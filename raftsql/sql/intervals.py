@@ -16,7 +16,6 @@ import functools
 import re
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
-from raftsql.pgwire.datetimes import format_interval
 from raftsql.sql import sqlstate
 from raftsql.sql.errors import SqlError
 
@@ -104,6 +103,29 @@ def canonical(value: object) -> str:
     if not isinstance(value, str):
         raise _bad(value)
     return format_interval(*parse(value))
+
+
+def format_interval(months: int, days: int, us: int) -> str:
+    """PostgreSQL's interval output (IntervalStyle postgres). The wire codec has the same
+    function (raftsql.pgwire.datetimes.format_interval); the layering keeps sql/ and pgwire/
+    apart, so tests/unit/sql/test_intervals.py checks that the two agree."""
+    parts: list[str] = []
+    is_before = False
+    years, mons = int(months / 12), months - int(months / 12) * 12  # C truncation
+    for value, unit in ((years, "year"), (mons, "mon"), (days, "day")):
+        if value:
+            plus = "+" if is_before and value > 0 else ""
+            parts.append(f"{plus}{value} {unit}{'' if value == 1 else 's'}")
+            is_before = value < 0
+    if not parts or us:
+        a = abs(us)
+        hours, rest = divmod(a, 3_600_000_000)
+        minutes, rest = divmod(rest, 60_000_000)
+        secs, frac = divmod(rest, 1_000_000)
+        sign = "-" if us < 0 else ("+" if is_before else "")
+        fraction = f".{frac:06d}".rstrip("0") if frac else ""
+        parts.append(f"{sign}{hours:02d}:{minutes:02d}:{secs:02d}{fraction}")
+    return " ".join(parts)
 
 
 def span(parts: tuple[int, int, int]) -> int:

@@ -42,6 +42,10 @@ _WRITE_HOLDERS: dict[str, Transaction] = {}
 """Per database file, the transaction whose replayed writes are live (SQLite has one writer)."""
 
 
+def _is_conflict(exc: BaseException) -> bool:
+    return isinstance(exc, SqlError) and exc.sqlstate == "40001"
+
+
 def release_write_lock(path: str) -> None:
     """Park the transaction holding ``path``'s write lock, if any. The state machine calls this
     before applying an entry; a transaction calls it before taking the lock itself. Everything
@@ -204,14 +208,39 @@ class Transaction:
                 result = run_statement(conn, self._auth, sql, params)
             finally:
                 self.read_tables |= self._auth.reads
-        except BaseException:
+        except BaseException as exc:
+            touched = self._auth.reads | self._auth.writes
             with self._auth.internal():
                 conn.execute(f"ROLLBACK TO {_STMT_SAVEPOINT}")
                 conn.execute(f"RELEASE {_STMT_SAVEPOINT}")
+            moved = self._moved_since_base(touched | self.read_tables | self.write_tables)
+            if moved and isinstance(exc, Exception) and not _is_conflict(exc):
+                # It failed on data newer than the snapshot (e.g. a key another transaction
+                # committed meanwhile): on the snapshot alone it might not have. PostgreSQL
+                # reports such failures of serializable transactions as 40001 too.
+                raise SqlError(
+                    "40001",
+                    "could not serialize access due to concurrent update of "
+                    + ", ".join(moved),
+                ) from exc
             raise
         with self._auth.internal():
             conn.execute(f"RELEASE {_STMT_SAVEPOINT}")
         return result
+
+    def _moved_since_base(self, tables: set[str]) -> list[str]:
+        """Tables among ``tables`` that an entry after ``base_index`` wrote."""
+        if not tables:
+            return []
+        with self._auth.internal():
+            return sorted(
+                name
+                for name, idx in self._file.execute(
+                    "SELECT name, idx FROM _raftsql_table_versions WHERE idx > ?",
+                    (self.base_index,),
+                )
+                if name in tables
+            )
 
     def _park(self) -> None:
         """Give the write lock back; the next statement replays the recorded writes."""

@@ -319,15 +319,20 @@ def test_errors_map_to_classes(con: dbapi.Connection) -> None:
 
 
 def test_transaction_conflict_is_operational_40001(tmp_path: Path) -> None:
-    """Two connections update the same table in overlapping transactions: the second commit
-    conflicts (docs/transactions.md), is OperationalError 40001, and changed nothing."""
+    """Two connections read-modify-write the same row in overlapping transactions: what the
+    second read no longer holds at its commit (docs/transactions.md), so its commit is
+    OperationalError 40001 and changes nothing."""
     a = raftsql.connect(tmp_path / "db")
     b = raftsql.connect(tmp_path / "db")
     a.execute("CREATE TABLE c (k INT PRIMARY KEY, v INT)")
     a.execute("INSERT INTO c VALUES (1, 0)")
     a.commit()
-    a.execute("UPDATE c SET v = v + 1")
-    b.execute("UPDATE c SET v = v + 10")
+    for con in (a, b):  # a DML statement opens the implicit transaction (sqlite3 rules)
+        con.execute("INSERT INTO c VALUES (2, 0) ON CONFLICT (k) DO NOTHING")
+    (va,) = a.execute("SELECT v FROM c WHERE k = 1").fetchone()
+    (vb,) = b.execute("SELECT v FROM c WHERE k = 1").fetchone()
+    a.execute("UPDATE c SET v = ? WHERE k = 1", (va + 1,))
+    b.execute("UPDATE c SET v = ? WHERE k = 1", (vb + 10,))
     a.commit()
     with pytest.raises(dbapi.OperationalError) as e:
         b.commit()

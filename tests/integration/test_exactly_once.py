@@ -71,6 +71,9 @@ class Client:
                                              timeout=5)
                     assert tag == "INSERT 0 1", tag
                     self.acked.append(payload)
+                    # pace the clients so the 1,000 inserts span the nemesis's kills even on
+                    # a fast machine
+                    await asyncio.sleep(PACE_S)
                     break
                 except asyncpg.PostgresError:
                     # 40001/57P03: not applied; 40003: maybe applied. Either way the same ids
@@ -88,20 +91,21 @@ class Client:
 
 
 KILLS = 5
+PACE_S = 0.15
 
 
 def _killer(c: ProcessCluster, stop: threading.Event, kills: list[int]) -> None:
-    """kill -9 a node (the leader every other time) every ~1.5 s, restart it ~0.7 s later,
+    """kill -9 a node (the leader every other time) every ~0.6 s, restart it ~0.5 s later,
     KILLS times; never more than one node down, so the cluster can always make progress."""
     rng = random.Random(4)
     turn = 0
-    while len(kills) < KILLS and not stop.wait(rng.uniform(1.0, 2.0)):
+    while len(kills) < KILLS and not stop.wait(rng.uniform(0.3, 0.9)):
         leader = c.leader()
         victim = leader if turn % 2 == 0 and leader is not None else rng.choice(list(c.nodes))
         turn += 1
         c.kill(victim)
         kills.append(victim)
-        stop.wait(rng.uniform(0.4, 1.0))
+        stop.wait(rng.uniform(0.3, 0.7))
         c.start(victim)
 
 

@@ -14,6 +14,8 @@ import struct
 
 import apsw
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from raftsql.pgwire import oids as o
 from raftsql.pgwire.types import BINARY_FORMAT, TEXT_FORMAT
@@ -67,3 +69,13 @@ def test_wire_keeps_months() -> None:
     assert param_value(o.INTERVAL, struct.pack("!qii", -1, 0, 13), BINARY_FORMAT) == (
         "1 year 1 mon -00:00:00.000001")
     assert param_value(o.INTERVAL, b"1.5 months", TEXT_FORMAT) == "1 mon 15 days"
+
+
+@given(st.integers(-(10**6), 10**6), st.integers(-(10**6), 10**6),
+       st.integers(-(10**15), 10**15))
+def test_storage_text_matches_the_wire_codec(months: int, days: int, us: int) -> None:
+    """The SQL layer's interval text (stored values) is byte for byte the wire codec's
+    (raftsql/pgwire/datetimes.py), which is checked against PostgreSQL 15's output."""
+    from raftsql.pgwire.datetimes import format_interval as wire_format
+
+    assert intervals.format_interval(months, days, us) == wire_format(months, days, us)

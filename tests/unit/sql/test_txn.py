@@ -253,3 +253,23 @@ def test_writes_elsewhere_do_not_disturb_a_transaction(node: Node) -> None:
     assert node.commit(txn) is None
     assert node.one("SELECT n FROM counter") == 2
 
+
+
+def test_a_failure_caused_by_a_concurrent_commit_is_a_serialization_failure(node: Node) -> None:
+    """A statement that fails only because of data committed after the snapshot (here a key
+    another client inserted meanwhile) reports 40001, as PostgreSQL does for serializable
+    transactions, so the client retries; a failure on the snapshot's own data keeps its code."""
+    node.write("CREATE TABLE once (k INTEGER PRIMARY KEY)", "INSERT INTO once VALUES (1)")
+    txn = node.begin()
+    txn.execute("INSERT INTO other VALUES (0)")  # the first write: the transaction is live
+    node.write("INSERT INTO once VALUES (2)")  # committed by someone else
+    with pytest.raises(SqlError) as raced:
+        txn.execute("INSERT INTO once VALUES (2)")
+    assert raced.value.sqlstate == "40001"
+    txn.rollback()
+    quiet = node.begin()
+    quiet.execute("INSERT INTO other VALUES (0)")
+    with pytest.raises(SqlError) as genuine:
+        quiet.execute("INSERT INTO once VALUES (1)")
+    assert genuine.value.sqlstate == "23505"
+    quiet.rollback()
