@@ -169,6 +169,7 @@ class RaftNode:
         self._started = False
         self._pending_conf: tuple[bytes, int] | None = None
         self._inflight: dict[tuple[bytes, int], _Proposal] = {}
+        self._read_lease: dict[bytes, bool] = {}  # ctx -> use_lease, while the read waits
         self._leader_term = (0, 0)
         self._snapshot_due = False
         """A member was added while the log is compacted: the newest snapshot's membership
@@ -359,6 +360,7 @@ class RaftNode:
         ctx = self.id.to_bytes(8, "big") + next(self._read_seq).to_bytes(8, "big")
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._read_waiters[ctx] = fut
+        self._read_lease[ctx] = level == "lease"
         self._read_requests.append((ctx, level == "lease"))
         self._wakeup.set()
         try:
@@ -367,6 +369,7 @@ class RaftNode:
             raise NoLeaderError("could not confirm leadership with a quorum in time") from None
         finally:
             self._read_waiters.pop(ctx, None)
+            self._read_lease.pop(ctx, None)
 
     async def wait_applied(self, index: int, timeout: float) -> None:
         """Wait until the local state machine has applied ``index`` (read-your-writes)."""
@@ -451,7 +454,7 @@ class RaftNode:
         self._cache_lease(st)
 
     def _repropose(self) -> None:
-        """A new leader or term: proposals still waiting may have been lost with the old
+        """A new leader or term: proposals and reads still waiting may have been lost with the old
         leader's uncommitted log (a follower's forwarded PROP, a deposed leader's tail).
         Those that carry a client's (id, seq) are proposed again: the state machine answers a
         duplicate with the first result (thesis 6.3), so a retry is never applied twice.
@@ -461,6 +464,13 @@ class RaftNode:
                  and not p.client_id.startswith(EPHEMERAL_PREFIX)]
         if again:
             self._proposals.extend(again)
+            self._wakeup.set()
+        # Read-index requests die with the leader that held them (the core keeps no queue
+        # across a leader change): ask the new one. A duplicate answer is ignored.
+        reads = [(ctx, lease) for ctx, lease in self._read_lease.items()
+                 if not self._read_waiters[ctx].done()]
+        if reads:
+            self._read_requests.extend(reads)
             self._wakeup.set()
 
     def _cache_lease(self, st: Status) -> None:

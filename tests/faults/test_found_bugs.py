@@ -1,7 +1,5 @@
-"""Reproductions of defects the fault suite found, kept as tests until they are fixed.
-
-Each is marked ``xfail`` (not strict) with the symptom, so the default run stays green while the
-defect exists and reports XPASS once it is gone (then drop the marker).
+"""Regression tests for defects the fault suite found, at the lowest layer that reproduces
+them. A defect not yet fixed is marked ``xfail`` (not strict) with its symptom.
 """
 
 from __future__ import annotations
@@ -33,15 +31,12 @@ async def _read_loop(dsn: str, stop: threading.Event, worst: list[tuple[float, s
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.xfail(reason="a lease read in flight on the transfer target when it becomes leader "
-                          "waits read_timeout (5 s) and fails with 57P03 'could not confirm "
-                          "leadership with a quorum' although the whole cluster is up",
-                   strict=False)
 def test_reads_on_a_leadership_transfer_target_do_not_stall(tmp_path: Path) -> None:
     """ARCHITECTURE.md: a lease read is served by the leader while it holds a lease, else
     confirmed with a quorum round. With all three nodes up and connected a read must not wait
     for its timeout around a leadership transfer (Raft thesis 3.10: the transfer completes in
-    about one election's round trip)."""
+    about one election's round trip). Found by the Jepsen suite: read-index requests pending
+    at a leader change were lost; the node now asks the new leader again."""
     with ProcessCluster(tmp_path, 3) as c:
         c.start()
         leader = c.wait_for_leader(20)
