@@ -1,0 +1,83 @@
+"""The TCP transport between nodes, on real loopback sockets (raftsql/node/transport.py).
+
+Regression: the Jepsen suite found that a message sent to a peer whose connection had just been
+reset (before the sender task noticed) was written into the closed uvloop transport, which
+raised and ended the Raft loop. send() must never raise; the message waits for the reconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from raftsql.node.transport import TcpTransport
+from raftsql.raft.types import Message, MessageType
+
+uvloop = pytest.importorskip("uvloop")
+
+
+async def _pair() -> tuple[TcpTransport, TcpTransport, list[Message]]:
+    got: list[Message] = []
+    a = TcpTransport(1, "c", ("127.0.0.1", 0), {}, lambda m: None)
+    b = TcpTransport(2, "c", ("127.0.0.1", 0), {}, got.append)
+    await a.start()
+    await b.start()
+    a.add_peer(2, "127.0.0.1", b.bound_port)
+    for _ in range(200):
+        if a.is_connected(2):
+            break
+        await asyncio.sleep(0.01)
+    assert a.is_connected(2)
+    return a, b, got
+
+
+def _heartbeat(term: int) -> Message:
+    return Message(MessageType.HEARTBEAT, to=2, frm=1, term=term)
+
+
+async def _delivered(got: list[Message], n: int) -> None:
+    for _ in range(300):
+        if len(got) >= n:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"only {len(got)} of {n} messages arrived")
+
+
+def test_send_to_a_reset_connection_never_raises_and_delivers_after_reconnect() -> None:
+    async def scenario() -> None:
+        a, b, got = await _pair()
+        try:
+            a.send([_heartbeat(1)])
+            await _delivered(got, 1)
+            peer = a._peers[2]  # noqa: SLF001 - the state the bug depended on
+            assert peer.writer is not None
+            peer.writer.transport.abort()  # the peer reset: closed before the sender notices
+            a.send([_heartbeat(2)])  # raised RuntimeError under uvloop before the fix
+            await _delivered(got, 2)
+            assert [m.term for m in got] == [1, 2]
+        finally:
+            await a.close()
+            await b.close()
+
+    uvloop.run(scenario())
+
+
+def test_wrong_cluster_id_is_refused() -> None:
+    async def scenario() -> None:
+        got: list[Message] = []
+        a = TcpTransport(1, "one", ("127.0.0.1", 0), {}, lambda m: None)
+        b = TcpTransport(2, "two", ("127.0.0.1", 0), {}, got.append)
+        await a.start()
+        await b.start()
+        try:
+            a.add_peer(2, "127.0.0.1", b.bound_port)
+            a.send([_heartbeat(1)])
+            await asyncio.sleep(0.5)
+            assert not a.is_connected(2) and got == []
+            assert b.stats.refused_connections >= 1
+        finally:
+            await a.close()
+            await b.close()
+
+    uvloop.run(scenario())
