@@ -158,7 +158,26 @@ def test_quickstart_is_make_dev_then_make_test() -> None:
     assert "bin/raftsql dev" in recipe  # what this test runs in its place
 
 
-def test_dev_prints_a_url_per_node_and_psql_connects(dev: Dev) -> None:
+def run_block(dev: Dev, block: Block) -> subprocess.CompletedProcess[str]:
+    """Run one marked block as its language's runner would; ports shifted, nothing else."""
+    code = _shift(block.code, dev.offset)
+    if block.lang == "sql":
+        return _psql(dev.urls[0], code, dev.env)
+    if block.lang == "python":
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=60, cwd=dev.workdir, env=dev.env)
+    if block.lang == "sh":
+        return subprocess.run(["bash", "-euo", "pipefail", "-c", code], capture_output=True,
+                              text=True, timeout=60, cwd=dev.workdir, env=dev.env)
+    pytest.fail(f"{block}: no runner for {block.lang!r} blocks")
+
+
+def test_readme_has_each_kind_of_example() -> None:
+    langs = [b.lang for b in example_blocks() if b.source == "README.md"]
+    assert {"sql", "python", "sh"} <= set(langs) and len(langs) >= 6
+
+
+def _check_dev_prints_a_url_per_node_and_psql_connects(dev: Dev) -> None:
     ports = [int(u.rsplit(":", 1)[1].split("/")[0]) for u in dev.urls]
     assert ports == [6001 + dev.offset + i for i in range(3)]
     deadline = time.monotonic() + 40
@@ -178,35 +197,22 @@ def test_dev_prints_a_url_per_node_and_psql_connects(dev: Dev) -> None:
             time.sleep(0.3)
 
 
-def run_block(dev: Dev, block: Block) -> subprocess.CompletedProcess[str]:
-    """Run one marked block as its language's runner would; ports shifted, nothing else."""
-    code = _shift(block.code, dev.offset)
-    if block.lang == "sql":
-        return _psql(dev.urls[0], code, dev.env)
-    if block.lang == "python":
-        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              timeout=60, cwd=dev.workdir, env=dev.env)
-    if block.lang == "sh":
-        return subprocess.run(["bash", "-euo", "pipefail", "-c", code], capture_output=True,
-                              text=True, timeout=60, cwd=dev.workdir, env=dev.env)
-    pytest.fail(f"{block}: no runner for {block.lang!r} blocks")
-
-
-@pytest.mark.parametrize("block", example_blocks(), ids=str)
-def test_example_block(dev: Dev, block: Block) -> None:
-    res = run_block(dev, block)
-    assert res.returncode == 0, f"{block} failed:\n{res.stdout}\n{res.stderr}"
-
-
-def test_readme_has_each_kind_of_example() -> None:
-    langs = [b.lang for b in example_blocks() if b.source == "README.md"]
-    assert {"sql", "python", "sh"} <= set(langs) and len(langs) >= 6
-
-
-def test_ctrl_c_stops_every_node(dev: Dev) -> None:
+def _check_ctrl_c_stops_every_node(dev: Dev) -> None:
     nodes = _children(dev.proc.pid)
     assert len(nodes) == 3, nodes
     dev.proc.send_signal(signal.SIGINT)
     assert dev.proc.wait(20) == 0
     for pid in nodes:
         assert not Path(f"/proc/{pid}").exists(), f"node process {pid} still runs"
+
+
+def test_walkthrough(dev: Dev) -> None:
+    """The README followed literally, in order, as one test (the examples build on each
+    other, so they must not be scheduled apart): `raftsql dev` prints a URL per node and psql
+    connects; every marked block of README.md and docs/clients.md runs, in document order;
+    Ctrl-C then stops every node."""
+    _check_dev_prints_a_url_per_node_and_psql_connects(dev)
+    for block in example_blocks():
+        res = run_block(dev, block)
+        assert res.returncode == 0, f"{block} failed:\n{res.stdout}\n{res.stderr}"
+    _check_ctrl_c_stops_every_node(dev)
