@@ -20,10 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from raftsql.node.driver import NodeConfig, RaftNode
-from raftsql.node.sqlsm import SqlStateMachine
+import embedded_leader
+
+from raftsql.node.driver import RaftNode
 from raftsql.sql.command import Command, Stmt, encode
-from raftsql.testing.procs import ProcessCluster
 
 
 async def run_level(node: RaftNode, concurrency: int, seconds: float, start_key: int) -> dict:
@@ -61,23 +61,8 @@ async def run_level(node: RaftNode, concurrency: int, seconds: float, start_key:
 
 async def main_async(args: argparse.Namespace) -> None:
     base = Path(tempfile.mkdtemp(prefix="raftsql-bench-"))
-    cluster = ProcessCluster(base, 3)
+    cluster, node, sm = await embedded_leader.start(base)
     try:
-        # nodes 2 and 3 as processes; node 1 here, with the same peers
-        for i in (2, 3):
-            cluster.start(i)
-        peers = {i: ("127.0.0.1", cluster.nodes[i].raft_port) for i in cluster.nodes}
-        sm = SqlStateMachine(base / "node1" / "sql")
-        node = RaftNode(NodeConfig(node_id=1, data_dir=base / "node1", raft_listen=peers[1],
-                                   peers=peers), sm)
-        await node.start()
-        while not node.leader_id:
-            await asyncio.sleep(0.05)
-        while not node.is_leader():
-            leader = node.leader_id
-            if leader in (2, 3):
-                await asyncio.to_thread(cluster.http, leader, "/cluster/transfer?id=1", "POST", 10)
-            await asyncio.sleep(0.2)
         await node.propose(encode(Command((Stmt(
             "CREATE TABLE kv (k INTEGER PRIMARY KEY, v TEXT)"),))))
         print(f"{'clients':>8} {'props/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "

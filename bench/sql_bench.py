@@ -31,9 +31,10 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
+import embedded_leader
+
 from raftsql.node.database import Database, Session
-from raftsql.node.driver import NodeConfig, RaftNode
-from raftsql.node.sqlsm import SqlStateMachine
+from raftsql.node.driver import RaftNode
 from raftsql.sql.apply import StateMachine
 from raftsql.sql.command import Command, Stmt, encode
 from raftsql.sql.translate import cache_info
@@ -113,29 +114,11 @@ async def follower_catch_up(node: RaftNode, db: Database, cluster: ProcessCluste
     return target - start_index, time.monotonic() - t0
 
 
-async def make_leader(node: RaftNode, cluster: ProcessCluster) -> None:
-    while not node.leader_id:
-        await asyncio.sleep(0.05)
-    while not node.is_leader():
-        leader = node.leader_id
-        if leader in (2, 3):
-            await asyncio.to_thread(cluster.http, leader, "/cluster/transfer?id=1", "POST", 10)
-        await asyncio.sleep(0.2)
-
-
 async def main_async(args: argparse.Namespace) -> None:
     base = Path(tempfile.mkdtemp(prefix="raftsql-sqlbench-"))
-    cluster = ProcessCluster(base, 3)
+    cluster, node, sm = await embedded_leader.start(base)
     try:
-        for i in (2, 3):
-            cluster.start(i)
-        peers = {i: ("127.0.0.1", cluster.nodes[i].raft_port) for i in cluster.nodes}
-        sm = SqlStateMachine(base / "node1" / "sql")
-        node = RaftNode(NodeConfig(node_id=1, data_dir=base / "node1", raft_listen=peers[1],
-                                   peers=peers), sm)
-        await node.start()
         db = Database(node, sm)
-        await make_leader(node, cluster)
         admin = Session()
         await db.execute(admin, "CREATE TABLE kv (k integer PRIMARY KEY, v text, n integer)")
 

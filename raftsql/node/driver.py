@@ -132,7 +132,6 @@ class NodeMetrics:
     lease_fast_reads: int = 0
     """Lease reads answered from the cached lease, without a trip through the Raft loop."""
     leader_changes: int = 0
-    elections_started: int = 0
     snapshots_taken: int = 0
 
 
