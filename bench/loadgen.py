@@ -337,3 +337,129 @@ def _children_cpu() -> float:
     total = r.children_user + r.children_system
     delta, _children_cpu_seen = total - _children_cpu_seen, total
     return delta
+
+
+# ---------------------------------------------------------------------------------- bulk load
+
+HOT_KEYS = KEYS
+"""Repeated writes go to the keys ``sql_setup`` created (an UPDATE of an existing row)."""
+DISTINCT_BASE = 1_000_000_000
+"""Distinct writes insert keys from here up (the table grows by one row per such write)."""
+BULK_BASE = 2_000_000_000
+"""Bulk-loaded rows (``bulk_load``) use keys from here up."""
+PAYLOAD = "p" * 64
+
+
+@dataclass
+class WriteProgress:
+    """Counts of a long write phase; ``rate`` is successful writes per wall-clock second."""
+
+    ok: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    client_cpu_s: float = 0.0
+    first_error: str = ""
+    keys_used: int = 0
+    """Distinct keys consumed (successful or not): the next phase starts after them."""
+
+    @property
+    def rate(self) -> float:
+        return self.ok / self.seconds if self.seconds else 0.0
+
+
+async def write_load(dsn: str, n: int, clients: int, first_key: int,
+                     report_every: float = 15.0) -> WriteProgress:
+    """``n`` successful single-statement upserts through ``dsn`` from ``clients`` concurrent
+    asyncpg connections. Every other write inserts a new key (``DISTINCT_BASE + first_key +
+    i``), the others overwrite one of ``HOT_KEYS`` keys: one client statement per write, and
+    each is one autocommit statement, so one Raft log entry. A failed write (an election, a
+    connection lost) is counted and replaced; the caller's count of log entries is therefore a
+    lower bound, never inflated."""
+    prog = WriteProgress()
+    issued = 0  # writes reserved by a worker; a failed one is given back
+    rng = random.Random(first_key)
+    next_report = time.monotonic() + report_every
+    t0 = time.monotonic()
+    cpu0 = time.process_time()
+
+    async def worker() -> None:
+        nonlocal issued, next_report
+        conn: asyncpg.Connection | None = None
+        try:
+            while issued < n:
+                if conn is None:
+                    try:
+                        conn = await asyncpg.connect(dsn, timeout=10)
+                    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+                        prog.errors += 1
+                        prog.first_error = prog.first_error or f"{type(exc).__name__}: {exc}"
+                        await asyncio.sleep(0.1)
+                        continue
+                i = prog.keys_used
+                prog.keys_used += 1
+                issued += 1
+                key = DISTINCT_BASE + first_key + i if i % 2 == 0 else rng.randrange(HOT_KEYS)
+                try:
+                    await conn.execute(UPSERT, key, PAYLOAD)
+                    prog.ok += 1
+                except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                    issued -= 1  # replaced by another write
+                    prog.errors += 1
+                    prog.first_error = prog.first_error or f"{type(exc).__name__}: {exc}"
+                    if conn.is_closed():
+                        conn = None
+                now = time.monotonic()
+                if now >= next_report:
+                    next_report = now + report_every
+                    print(f"#   {prog.ok:,} writes, {prog.ok / (now - t0):,.0f}/s, "
+                          f"{prog.errors} errors", flush=True)
+        finally:
+            if conn is not None:
+                await conn.close(timeout=10)
+
+    await asyncio.gather(*(worker() for _ in range(clients)))
+    prog.seconds = time.monotonic() - t0
+    prog.client_cpu_s = time.process_time() - cpu0
+    return prog
+
+
+async def bulk_load(dsn: str, rows: int, first_row: int, per_statement: int = 1000,
+                    clients: int = 4) -> WriteProgress:
+    """Insert ``rows`` new rows as multi-row ``INSERT ... VALUES`` statements of
+    ``per_statement`` rows each (one log entry per statement): the fast way to reach a given
+    database size. Counts rows, not statements."""
+    prog = WriteProgress()
+    starts = iter(range(first_row, first_row + rows, per_statement))
+    t0 = time.monotonic()
+    cpu0 = time.process_time()
+
+    async def worker() -> None:
+        conn = await asyncpg.connect(dsn, timeout=30)
+        try:
+            for start in starts:
+                count = min(per_statement, first_row + rows - start)
+                values = ", ".join(f"(${2 * j + 1}, ${2 * j + 2})" for j in range(count))
+                params: list[object] = []
+                for k in range(start, start + count):
+                    params += [BULK_BASE + k, PAYLOAD]
+                for attempt in range(5):
+                    try:
+                        await conn.execute(f"INSERT INTO kv (k, v) VALUES {values}", *params)
+                        prog.ok += count
+                        break
+                    except asyncpg.PostgresError as exc:
+                        # 40001 means not proposed; 40003 may have been applied: a retry then
+                        # fails with 23505 (the rows are there), which counts as done
+                        if getattr(exc, "sqlstate", "") == "23505" and attempt:
+                            prog.ok += count
+                            break
+                        prog.errors += 1
+                        prog.first_error = prog.first_error or f"{type(exc).__name__}: {exc}"
+                        await asyncio.sleep(0.2)
+        finally:
+            await conn.close(timeout=10)
+
+    await asyncio.gather(*(worker() for _ in range(clients)))
+    prog.seconds = time.monotonic() - t0
+    prog.client_cpu_s = time.process_time() - cpu0
+    return prog
