@@ -2,25 +2,57 @@
 
 It is handed (index, command bytes, client_id, seq) and never learns that Raft exists.
 
-Invariants (checked at the gateway, `apply`/`apply_noop`; STYLE.md rule 8):
+Invariants (checked at the gateway, `apply_batch`; STYLE.md rule 8):
   * entries arrive in order without gaps: index == applied_index + 1, or index <= applied_index
-    for a replay after a crash, which is a no-op;
-  * one SQLite transaction per entry holds the entry's effects AND the new applied_index, so
-    after any crash the database is exactly "all entries up to applied_index";
-  * a statement error that every node would raise identically (constraint, SQL error) rolls the
-    entry's statements back and is recorded as the entry's result: the loop never wedges; an
-    error that depends on this node (I/O, disk full) is raised and nothing is recorded.
+    for a replay after a crash, which is a no-op returning the stored result;
+  * one SQLite transaction per batch of entries holds the entries' effects AND the new
+    applied_index (the batch's last index), so after any crash the database is exactly "all
+    entries up to applied_index" and the log is replayed from applied_index + 1;
+  * the results and the state are exactly those of applying the entries one at a time: each
+    entry runs under its own SAVEPOINT, so a statement error that every node would raise
+    identically (constraint, SQL error) rolls back that entry only and is recorded as its
+    result; an error that depends on this node (I/O, disk full) rolls the whole batch back and
+    is raised.
 docs/transactions.md explains durability (synchronous=NORMAL), deduplication and the
 optimistic check for interactive transactions.
+
+Batching. Per entry there is one session lookup (cached for the batch) and the savepoint; the
+client sessions, the per-table versions (the index of the LAST entry of the batch that wrote the
+table, what txn.py's `idx > base_index` check needs) and applied_index are written once, just
+before COMMIT. Sessions and table versions are written in first-change order, which is the
+order applying one entry at a time inserts them, so their rowids, and the content checksum, are
+the same however the log was cut into batches. That is also why replicated statements may not
+read `_raftsql_*` tables (authorizer.py): inside a batch they hold deferred values.
+
+Conflict clauses. An `OR ROLLBACK` clause (in a statement or a table's constraint) or a
+trigger's RAISE(ROLLBACK) ends SQLite's whole transaction, savepoints included
+(sqlite.org/lang_conflict.html); in a batch that would drop the earlier entries' effects. It
+is detected (the connection is no longer in a transaction after the entry) and the batch is
+split there: the entries before it are applied again in their own transaction (deterministic:
+the same results), then the rest, where the rolled-back entry comes first, so its transaction
+loss costs nothing and it fails like the entry-level ABORT it amounts to. Every commit still
+ends with its own applied_index, so atomicity holds for each part.
+
+Checkpoints. Every `checkpoint_every` entries (default 10 000, or $RAFTSQL_CHECKPOINT_EVERY)
+the content checksum of the state at that index is recorded so the divergence detector can
+compare nodes at identical indexes. Batches are cut so one ends exactly at each checkpoint
+index; right after it commits, before the next batch begins, a read transaction is opened on a
+new connection (WAL snapshot), and a background thread hashes that snapshot
+(snapshot.ChecksumWorker), off the apply path. The finished pair is written to
+`_raftsql_checkpoints` by the apply thread inside its next batch transaction (so no second
+writer competes for the lock), or at close(). `_raftsql_checkpoints` is outside the content
+checksum, so when it is written changes nothing replicated; backups and snapshots copy it like
+any table. A crash before the pair is written loses that checkpoint only: the detector compares
+the indexes both nodes have. `checkpoints()` reports recorded and finished pairs.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 import apsw
 
@@ -35,13 +67,17 @@ from raftsql.sql.command import (
 )
 from raftsql.sql.engine import ENGINE_VERSION, open_connection
 from raftsql.sql.execute import run_statement
-from raftsql.sql.snapshot import backup_to_file, content_checksum
+from raftsql.sql.snapshot import ChecksumWorker, backup_to_file, content_checksum
 from raftsql.sql.sqlite_errors import classify
 from raftsql.sql.txn import release_write_lock
 
 FORMAT_VERSION = 1
-DEFAULT_CHECKPOINT_EVERY = 1000
+DEFAULT_CHECKPOINT_EVERY = 10_000
+CHECKPOINT_EVERY_ENV = "RAFTSQL_CHECKPOINT_EVERY"
 MAX_STORED_RESULT_BYTES = 1 << 20
+
+Item = tuple[int, bytes | None, str | None, int | None]
+"""(index, command bytes or None for an entry without one, client_id, seq)."""
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS _raftsql_meta (
@@ -61,6 +97,26 @@ SCHEMA = (
         checksum TEXT NOT NULL)""",
 )
 
+# The state machine's own statements, as constants: built once, never formatted per entry.
+_SESSION_GET = "SELECT seq, result FROM _raftsql_sessions WHERE client_id = ?"
+_SESSION_PUT = (
+    "INSERT INTO _raftsql_sessions VALUES (?, ?, ?) ON CONFLICT(client_id) DO UPDATE "
+    "SET seq = excluded.seq, result = excluded.result WHERE excluded.seq > seq"
+)
+_VERSION_PUT = (
+    "INSERT INTO _raftsql_table_versions VALUES (?, ?) "
+    "ON CONFLICT(name) DO UPDATE SET idx = excluded.idx"
+)
+_APPLIED_PUT = "UPDATE _raftsql_meta SET applied_index = ?"
+_CHECKPOINT_PUT = "INSERT OR REPLACE INTO _raftsql_checkpoints VALUES (?, ?)"
+
+
+def _default_checkpoint_every() -> int:
+    value = int(os.environ.get(CHECKPOINT_EVERY_ENV, DEFAULT_CHECKPOINT_EVERY))
+    if value <= 0:
+        raise ValueError(f"{CHECKPOINT_EVERY_ENV} must be positive, not {value}")
+    return value
+
 
 def _serialization_failure(number: int, base_index: int) -> StmtResult:
     return StmtResult.failed(
@@ -68,6 +124,36 @@ def _serialization_failure(number: int, base_index: int) -> StmtResult:
         f"could not serialize access: statement {number} of the transaction gives a different "
         f"result at its commit point than it gave on the snapshot at index {base_index}",
     )
+
+
+def _stored(results: list[StmtResult]) -> bytes:
+    """The client's result as kept for a retry. Bounded (STYLE.md rule 15): above
+    MAX_STORED_RESULT_BYTES the rows (e.g. a huge RETURNING) are dropped, deterministically,
+    and a retry gets the command tag and row count without them."""
+    stored = encode_results(results)
+    if len(stored) > MAX_STORED_RESULT_BYTES:
+        stored = encode_results([replace(r, rows=()) for r in results])
+    return stored
+
+
+@dataclass
+class _Batch:
+    """What one batch transaction has done and writes only at its end."""
+
+    ran: int = 0  # entries whose statements took effect in the SQLite transaction
+    looked_up: dict[str, tuple[int, bytes] | None] = field(default_factory=dict)
+    # client -> (seq, stored result) of requests applied in this batch, in first-change order
+    sessions: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+    # table -> index of the last entry of the batch that wrote it, in first-write order
+    versions: dict[str, int] = field(default_factory=dict)
+
+
+class _TransactionLost(Exception):
+    """SQLite's transaction ended inside the entry at `position` of the batch."""
+
+    def __init__(self, position: int) -> None:
+        super().__init__(position)
+        self.position = position
 
 
 class EngineVersionMismatch(RuntimeError):
@@ -80,18 +166,24 @@ class ApplyOrderError(RuntimeError):
 
 
 class StateMachine:
-    """One node's SQLite database, advanced only by `apply` / `apply_noop` / `restore_from`.
+    """One node's SQLite database, advanced only by `apply_batch` (and its one-entry forms
+    `apply` / `apply_noop`) and `restore_from`.
 
-    Not thread-safe: one apply thread owns it. Reads use reads.ReadPool on other connections.
+    One thread applies (any thread, but one at a time; no asyncio inside). The queries
+    (`checksum`, `checkpoints`, `table_versions`, `applied_index`) read committed state on
+    their own connections and may be called from any thread while apply runs. Reads use
+    reads.ReadPool on other connections.
     """
 
     def __init__(
         self,
         path: str,
         *,
-        checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+        checkpoint_every: int | None = None,
         allow_engine_mismatch: bool = False,
     ) -> None:
+        if checkpoint_every is None:
+            checkpoint_every = _default_checkpoint_every()
         assert checkpoint_every > 0
         self.path = path
         self.checkpoint_every = checkpoint_every
@@ -117,6 +209,7 @@ class StateMachine:
                 )
             with self._auth.internal(), self._conn:
                 self._conn.execute("UPDATE _raftsql_meta SET sqlite_version = ?", (ENGINE_VERSION,))
+        self._checksums = ChecksumWorker(self._read_connection)
 
     # ---- queries about the state --------------------------------------------------------
 
@@ -136,25 +229,59 @@ class StateMachine:
         assert len(rows) == 1, rows
         return int(rows[0][0]), str(rows[0][1])
 
+    def _read_connection(self) -> apsw.Connection:
+        """A read-only connection (query_only) to the committed state, for raftsql's own
+        queries only: it never runs a client's SQL, so it needs no authorizer policy. The
+        caller closes it."""
+        conn = open_connection(self.path, Profile.READ)[0]
+        conn.authorizer = None
+        return conn
+
+    @contextmanager
+    def _reading(self) -> Iterator[apsw.Connection]:
+        """One read transaction on a fresh connection: a single committed state, never the
+        apply connection's open batch, and safe from any thread."""
+        conn = self._read_connection()
+        try:
+            conn.execute("BEGIN")
+            yield conn
+        finally:
+            conn.close()
+
     def table_versions(self) -> dict[str, int]:
         """name -> index of the last entry that wrote it (the optimistic-check clock)."""
-        with self._auth.internal():
-            return dict(self._conn.execute("SELECT name, idx FROM _raftsql_table_versions"))
+        with self._reading() as conn:
+            return {
+                str(n): int(i)
+                for n, i in conn.execute("SELECT name, idx FROM _raftsql_table_versions")
+            }
 
     def checksum(self) -> str:
-        """Deterministic content hash (snapshot.content_checksum) of the applied state."""
-        with self._auth.internal():
-            return content_checksum(self._conn)
+        """Deterministic content hash (snapshot.content_checksum) of the committed state."""
+        return self.checksum_at()[1]
+
+    def checksum_at(self) -> tuple[int, str]:
+        """(applied index, content checksum) of one committed state, read together."""
+        with self._reading() as conn:
+            index = int(next(conn.execute("SELECT applied_index FROM _raftsql_meta"))[0])
+            return index, content_checksum(conn)
 
     def checkpoints(self) -> list[tuple[int, str]]:
-        """(index, checksum) pairs recorded every `checkpoint_every` entries."""
-        with self._auth.internal():
-            return [
-                (int(i), str(c))
-                for i, c in self._conn.execute(
-                    "SELECT idx, checksum FROM _raftsql_checkpoints ORDER BY idx"
-                )
-            ]
+        """(index, checksum) pairs of the states at every `checkpoint_every`-th index: those
+        recorded and those hashed but not yet recorded. A checksum still being computed is
+        not there yet (see `wait_for_checkpoints`)."""
+        finished = self._checksums.finished()  # before the table: a pair leaves this list
+        with self._reading() as conn:  # only after its recording committed
+            recorded = {
+                int(i): str(c)
+                for i, c in conn.execute("SELECT idx, checksum FROM _raftsql_checkpoints")
+            }
+        recorded.update(finished)
+        return sorted(recorded.items())
+
+    def wait_for_checkpoints(self, timeout: float | None = None) -> bool:
+        """Wait until every checkpoint state pinned so far is hashed; False on timeout."""
+        return self._checksums.wait(timeout)
 
     # ---- applying -----------------------------------------------------------------------
 
@@ -168,107 +295,154 @@ class StateMachine:
         applied at an earlier index returns its first result without applying again
         (Raft thesis section 6.3); only the latest seq per client is kept.
         """
-        assert (client_id is None) == (seq is None), "client_id and seq come together"
-        with self._lock:
-            if index <= self._applied:
-                return self._stored_result(client_id, seq) or []
-            with self._entry(index):
-                results = self._stored_result(client_id, seq)
-                if results is None:
-                    results = self._stale_request(client_id, seq) or self._execute(index, data)
-                    self._remember(client_id, seq, results)
-            return results
+        result = self.apply_batch([(index, data, client_id, seq)])[0]
+        assert result is not None
+        return result
 
     def apply_noop(self, index: int) -> None:
         """Advance applied_index over an entry with no command (empty entry, config change)."""
-        with self._lock:
-            if index <= self._applied:
-                return
-            with self._entry(index):
-                pass
+        self.apply_batch([(index, None, None, None)])
 
-    @contextmanager
-    def _entry(self, index: int) -> Iterator[None]:
-        """One SQLite transaction for the entry, ending with the new applied_index."""
+    def apply_batch(self, items: Sequence[Item]) -> list[list[StmtResult] | None]:
+        """Apply committed entries (index, data, client_id, seq), in index order, atomically.
+
+        The results, and the state reached, are exactly those of calling `apply` (or
+        `apply_noop` where data is None, result None) for each item in order; the difference
+        is that the batch is one SQLite transaction ending with applied_index = the last index
+        (split only at checkpoint indexes and where an entry's conflict clause rolls SQLite's
+        transaction back, see the module docstring). Items at or below applied_index are
+        replays and return the stored result. A gap raises ApplyOrderError before anything is
+        applied; a node-local error rolls the current transaction back and is raised.
+        """
+        with self._lock:
+            results: list[list[StmtResult] | None] = []
+            first = 0
+            while first < len(items) and items[first][0] <= self._applied:
+                results.append(self._replayed(items[first]))
+                first += 1
+            rest = items[first:]
+            for position, item in enumerate(rest):
+                if item[0] != self._applied + 1 + position:
+                    expected = self._applied + 1 + position
+                    raise ApplyOrderError(f"entry {item[0]} handed where {expected} is next")
+            start = 0
+            while start < len(rest):
+                end = start
+                while end < len(rest) - 1 and rest[end][0] % self.checkpoint_every:
+                    end += 1
+                results.extend(self._transaction(rest[start : end + 1]))
+                start = end + 1
+            return results
+
+    def _replayed(self, item: Item) -> list[StmtResult] | None:
+        index, data, client_id, seq = item
+        assert (client_id is None) == (seq is None), "client_id and seq come together"
+        if data is None:
+            return None
+        if client_id is None:
+            return []
+        with self._auth.internal():
+            row = next(self._conn.execute(_SESSION_GET, (client_id,)), None)
+        if row is not None and row[0] == seq:
+            return decode_results(row[1])
+        return []
+
+    def _transaction(self, run: Sequence[Item]) -> list[list[StmtResult] | None]:
+        """Apply `run` (consecutive, all after applied_index) in one SQLite transaction."""
         release_write_lock(self.path)  # an interactive transaction's live writes step aside
-        if index != self._applied + 1:
-            raise ApplyOrderError(f"entry {index} handed after {self._applied}")
+        last = run[-1][0]
+        batch = _Batch()
+        results: list[list[StmtResult] | None] = []
         with self._auth.internal():
             self._conn.execute("BEGIN IMMEDIATE")
         try:
-            yield
+            for position, (index, data, client_id, seq) in enumerate(run):
+                if data is None:
+                    results.append(None)
+                    continue
+                results.append(self._entry(batch, index, data, client_id, seq))
+                if not self._conn.in_transaction:  # a ROLLBACK conflict clause ended it
+                    if batch.ran:
+                        raise _TransactionLost(position)
+                    with self._auth.internal():  # it lost nothing: go on in a new one
+                        self._conn.execute("BEGIN IMMEDIATE")
+            taken = self._checksums.finished()
             with self._auth.internal():
-                if not self._conn.in_transaction:  # INSERT OR ROLLBACK ended it; start again
-                    self._conn.execute("BEGIN IMMEDIATE")
-                self._conn.execute("UPDATE _raftsql_meta SET applied_index = ?", (index,))
-                if index % self.checkpoint_every == 0:
-                    self._conn.execute(
-                        "INSERT OR REPLACE INTO _raftsql_checkpoints VALUES (?, ?)",
-                        (index, content_checksum(self._conn)),
+                if batch.sessions:
+                    self._conn.executemany(
+                        _SESSION_PUT, [(c, s, r) for c, (s, r) in batch.sessions.items()]
                     )
+                if batch.versions:
+                    self._conn.executemany(_VERSION_PUT, list(batch.versions.items()))
+                if taken:
+                    self._conn.executemany(_CHECKPOINT_PUT, taken)
+                self._conn.execute(_APPLIED_PUT, (last,))
                 self._conn.execute("COMMIT")
+        except _TransactionLost as lost:
+            # The entries before `lost.position` ran in the transaction SQLite just dropped;
+            # apply them again (deterministic) and then the rest, where the entry that
+            # rolled back comes first and so loses nothing.
+            return self._transaction(run[: lost.position]) + self._transaction(run[lost.position :])
         except BaseException:
             with self._auth.internal():
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
             raise
-        self._applied = index
+        self._applied = last
+        self._checksums.forget(taken)
+        if last % self.checkpoint_every == 0:
+            self._checksums.pin(last)
+        return results
 
-    def _stored_result(self, client_id: str | None, seq: int | None) -> list[StmtResult] | None:
-        if client_id is None:
-            return None
-        with self._auth.internal():
-            rows = list(
-                self._conn.execute(
-                    "SELECT seq, result FROM _raftsql_sessions WHERE client_id = ?", (client_id,)
-                )
-            )
-        if rows and rows[0][0] == seq:
-            return decode_results(rows[0][1])
-        return None
+    def _entry(
+        self, batch: _Batch, index: int, data: bytes, client_id: str | None, seq: int | None
+    ) -> list[StmtResult]:
+        """One entry inside the batch transaction: deduplicate, run, note what it wrote."""
+        assert (client_id is None) == (seq is None), "client_id and seq come together"
+        if client_id is not None and seq is not None:
+            latest = self._session(batch, client_id)
+            if latest is not None:
+                if seq == latest[0]:  # a retry: its first result (thesis 6.3)
+                    return decode_results(latest[1])
+                if seq < latest[0]:
+                    # its result is gone and applying it now would reorder the client's
+                    # writes, so it is refused (deterministically) and not applied
+                    return [
+                        StmtResult.failed(
+                            "40001",
+                            f"request {seq} of client {client_id} is older than its latest "
+                            f"({latest[0]}) and was not applied",
+                        )
+                    ]
+        results, written = self._execute(index, data)
+        if written is not None:
+            batch.ran += 1
+            for name in sorted(written):  # first-write order = sequential insertion order
+                batch.versions[name] = index
+        if client_id is not None and seq is not None:
+            batch.sessions[client_id] = (seq, _stored(results))
+        return results
 
-    def _stale_request(self, client_id: str | None, seq: int | None) -> list[StmtResult] | None:
-        """A seq older than the client's latest: its result is gone and applying it now would
-        reorder the client's writes, so it is refused (deterministically) and not applied."""
-        if client_id is None:
-            return None
-        with self._auth.internal():
-            rows = list(
-                self._conn.execute(
-                    "SELECT seq FROM _raftsql_sessions WHERE client_id = ?", (client_id,)
-                )
-            )
-        if rows and seq is not None and seq < rows[0][0]:
-            return [
-                StmtResult.failed(
-                    "40001",
-                    f"request {seq} of client {client_id} is older than its latest ({rows[0][0]}) "
-                    "and was not applied",
-                )
-            ]
-        return None
+    def _session(self, batch: _Batch, client_id: str) -> tuple[int, bytes] | None:
+        """(seq, stored result) of the client's latest applied request, this batch included."""
+        latest = batch.sessions.get(client_id)
+        if latest is not None:
+            return latest
+        if client_id not in batch.looked_up:
+            with self._auth.internal():
+                row = next(self._conn.execute(_SESSION_GET, (client_id,)), None)
+            batch.looked_up[client_id] = None if row is None else (int(row[0]), row[1])
+        return batch.looked_up[client_id]
 
-    def _remember(self, client_id: str | None, seq: int | None, results: list[StmtResult]) -> None:
-        """Keep the client's latest result for a retry. Bounded (STYLE.md rule 15): above
-        MAX_STORED_RESULT_BYTES the rows (e.g. a huge RETURNING) are dropped, deterministically,
-        and a retry gets the command tag and row count without them."""
-        if client_id is None:
-            return
-        stored = encode_results(results)
-        if len(stored) > MAX_STORED_RESULT_BYTES:
-            stored = encode_results([replace(r, rows=()) for r in results])
-        with self._auth.internal():
-            self._conn.execute(
-                "INSERT INTO _raftsql_sessions VALUES (?, ?, ?) ON CONFLICT(client_id) DO UPDATE "
-                "SET seq = excluded.seq, result = excluded.result WHERE excluded.seq > seq",
-                (client_id, seq, stored),
-            )
-
-    def _execute(self, index: int, data: bytes) -> list[StmtResult]:
+    def _execute(self, index: int, data: bytes) -> tuple[list[StmtResult], set[str] | None]:
+        """Run the entry's statements under a savepoint: (results, tables written), or
+        (results, None) if it failed and changed nothing."""
         try:
             cmd = decode(data)
         except CommandDecodeError as exc:
-            return [StmtResult.failed("XX001", f"entry {index} holds no valid command: {exc}")]
+            return [
+                StmtResult.failed("XX001", f"entry {index} holds no valid command: {exc}")
+            ], None
         results: list[StmtResult] = []
         written: set[str] = set()
         with self._auth.internal():
@@ -279,25 +453,20 @@ class StateMachine:
             except Exception as exc:
                 error = self._auth.denial or classify(exc)
                 if error is None:
-                    raise  # node-local failure: _entry rolls back, nothing is recorded
+                    raise  # node-local failure: the batch rolls back, nothing is recorded
                 self._undo_entry()
                 if stmt.expect:  # the client saw this statement succeed
-                    return [_serialization_failure(number, cmd.base_index)]
+                    return [_serialization_failure(number, cmd.base_index)], None
                 results.append(StmtResult.failed(*error))
-                return results
+                return results, None
             if stmt.expect and result_digest(result) != stmt.expect:
                 self._undo_entry()
-                return [_serialization_failure(number, cmd.base_index)]
+                return [_serialization_failure(number, cmd.base_index)], None
             results.append(result)
             written |= self._auth.writes
         with self._auth.internal():
             self._conn.execute("RELEASE _raftsql_entry")
-            self._conn.executemany(
-                "INSERT INTO _raftsql_table_versions VALUES (?, ?) "
-                "ON CONFLICT(name) DO UPDATE SET idx = excluded.idx",
-                [(name, index) for name in sorted(written)],
-            )
-        return results
+        return results, written
 
     def _undo_entry(self) -> None:
         with self._auth.internal():
@@ -324,9 +493,14 @@ class StateMachine:
         return index
 
     def restore_from(self, path: str) -> int:
-        """Replace the whole state with the snapshot at `path`; returns the new applied index."""
+        """Replace the whole state with the snapshot at `path`; returns the new applied index.
+
+        Checksums of our states still being hashed are waited for and dropped: the snapshot
+        brings the checkpoints recorded by the node that made it."""
         release_write_lock(self.path)
         with self._lock:
+            self._checksums.wait()
+            self._checksums.forget(self._checksums.finished())
             source = apsw.Connection(path, flags=apsw.SQLITE_OPEN_READONLY)
             try:
                 version = str(next(source.execute("SELECT sqlite_version FROM _raftsql_meta"))[0])
@@ -362,4 +536,11 @@ class StateMachine:
             return self._applied
 
     def close(self) -> None:
-        self._conn.close()
+        """Finish the checksums in flight, record them, and close."""
+        with self._lock:
+            self._checksums.close()
+            taken = self._checksums.finished()
+            if taken:
+                with self._auth.internal(), self._conn:
+                    self._conn.executemany(_CHECKPOINT_PUT, taken)
+            self._conn.close()

@@ -9,7 +9,8 @@ that single hook for two jobs:
    path), load_extension, writable PRAGMAs (temp_store_directory is how temp files get a path),
    TEMP objects (connection-local state a restarted node would not have), transaction control
    inside a replicated entry, writes to raftsql's own `_raftsql_*` tables, and, on connections
-   whose statements are replicated, functions whose value differs between nodes.
+   whose statements are replicated, reads of those tables and functions whose value differs
+   between nodes.
 2. Tracking: which tables a statement reads (SQLITE_READ) and writes (INSERT/UPDATE/DELETE and
    DDL), for the optimistic transaction check and the per-table versions (docs/transactions.md).
 
@@ -190,7 +191,9 @@ class Authorizer:
         if op == apsw.SQLITE_FUNCTION:
             return self._function((p2 or "").lower())
         if op == apsw.SQLITE_READ:
-            if p1 and not p1.lower().startswith(INTERNAL_PREFIX):
+            if p1 and p1.lower().startswith(INTERNAL_PREFIX):
+                return self._internal_read(p1)
+            if p1:
                 self.reads.add(_norm(p1))
             return apsw.SQLITE_OK
         if op in _ROW_WRITES:
@@ -198,6 +201,17 @@ class Authorizer:
         if op in _DDL_TARGET_ARG:
             return self._ddl(op, p1 if _DDL_TARGET_ARG[op] == 1 else p2, p2)
         return apsw.SQLITE_OK
+
+    def _internal_read(self, table: str) -> int:
+        """raftsql's own tables hold node-local or batch-deferred values (apply.py writes
+        sessions, table versions and applied_index once per batch, checkpoints whenever a
+        background checksum finishes), so a replicated statement reading them could see
+        different values on different nodes. Plain reads may look."""
+        if not self.profile.replicated:
+            return apsw.SQLITE_OK
+        return self._deny(
+            "42501", f"table {table} is internal to raftsql and cannot be read in a write"
+        )
 
     def _pragma(self, name: str, arg: str | None) -> int:
         if name in READ_PRAGMAS_NO_ARG and (arg is None or name in READ_PRAGMAS_WITH_ARG):

@@ -13,13 +13,19 @@ the dedup sessions and table versions are replicated state and are included.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import queue
 import struct
+import threading
+from collections.abc import Callable
 
 import apsw
 
 EXCLUDED_TABLES = frozenset({"_raftsql_meta", "_raftsql_checkpoints"})
 BACKUP_STEP_PAGES = 256
+
+log = logging.getLogger(__name__)
 
 
 def _q(name: str) -> str:
@@ -107,3 +113,91 @@ def backup_to_file(source: apsw.Connection, path: str, step_pages: int = BACKUP_
         os.fsync(dirfd)
     finally:
         os.close(dirfd)
+
+
+class ChecksumWorker:
+    """Content checksums of committed states, computed on a background thread.
+
+    Why: hashing the whole database is O(database); inside the apply transaction it stalled
+    every node's apply loop at each checkpoint. Instead `pin(index)` runs on the apply thread
+    right after the transaction that made `index` the applied index commits, and before the next
+    one begins: it opens a read transaction on a new connection (BEGIN plus a first read). In WAL
+    mode that reader keeps seeing exactly the state at `index` however far apply moves on, and
+    never blocks the writer (sqlite.org/wal.html, "Concurrency"; sqlite.org/isolation.html). One
+    daemon thread hashes the pinned states in order; the owner reads the finished (index,
+    checksum) pairs with `finished()`, records them, then `forget`s them. At most `max_pending`
+    states may be pinned at once: a further `pin` waits (STYLE.md rule 15), so a slow hash
+    cannot pin the WAL without bound.
+    """
+
+    def __init__(self, connect: Callable[[], apsw.Connection], max_pending: int = 2) -> None:
+        assert max_pending > 0
+        self._connect = connect
+        self._slots = threading.BoundedSemaphore(max_pending)
+        self._todo: queue.SimpleQueue[tuple[int, apsw.Connection] | None] = queue.SimpleQueue()
+        self._cond = threading.Condition()
+        self._pending = 0  # pinned, not yet hashed
+        self._done: dict[int, str] = {}  # hashed, not yet forgotten by the owner
+        self._thread: threading.Thread | None = None
+
+    def pin(self, index: int) -> None:
+        """Pin the committed state whose applied index is `index` and queue its checksum."""
+        self._slots.acquire()
+        try:
+            conn = self._connect()
+            try:
+                conn.execute("BEGIN")  # deferred: the snapshot is taken by the first read
+                pinned = int(next(conn.execute("SELECT applied_index FROM _raftsql_meta"))[0])
+                assert pinned == index, f"pinned state {pinned}, expected {index}"
+            except BaseException:
+                conn.close()
+                raise
+        except BaseException:
+            self._slots.release()
+            raise
+        with self._cond:
+            self._pending += 1
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="raftsql-checksum", daemon=True)
+            self._thread.start()
+        self._todo.put((index, conn))
+
+    def _run(self) -> None:
+        while (job := self._todo.get()) is not None:
+            index, conn = job
+            checksum: str | None = None
+            try:
+                checksum = content_checksum(conn)
+            except Exception:  # a node-local failure (I/O): this checkpoint is skipped
+                log.exception("checksum of the state at index %d failed", index)
+            finally:
+                conn.close()  # ends the read transaction: the WAL may be checkpointed past it
+                self._slots.release()
+            with self._cond:
+                if checksum is not None:
+                    self._done[index] = checksum
+                self._pending -= 1
+                self._cond.notify_all()
+
+    def finished(self) -> list[tuple[int, str]]:
+        """The finished (index, checksum) pairs not yet forgotten, in index order (a copy)."""
+        with self._cond:
+            return sorted(self._done.items())
+
+    def forget(self, pairs: list[tuple[int, str]]) -> None:
+        """Drop pairs the owner has recorded durably (or no longer wants)."""
+        with self._cond:
+            for index, _ in pairs:
+                self._done.pop(index, None)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until every pinned state is hashed; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._pending == 0, timeout)
+
+    def close(self) -> None:
+        """Finish the pinned work and stop the thread."""
+        if self._thread is not None:
+            self._todo.put(None)
+            self._thread.join()
+            self._thread = None

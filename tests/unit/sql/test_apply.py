@@ -254,6 +254,7 @@ def test_checkpoints_agree_across_nodes(tmp_path: Path) -> None:
     a, b = fresh(tmp_path, "a", checkpoint_every=3), fresh(tmp_path, "b", checkpoint_every=3)
     apply_all(a, LOG)
     apply_all(b, LOG)
+    assert a.wait_for_checkpoints(timeout=10) and b.wait_for_checkpoints(timeout=10)
     assert [i for i, _ in a.checkpoints()] == [3, 6, 9]
     assert a.checkpoints() == b.checkpoints()
 

@@ -73,6 +73,7 @@ def run(path: str, log: list[bytes], restarts: set[int]) -> tuple[str, list, lis
             results.append(sm.apply(index, data))
         else:
             sm.apply_noop(index)
+    assert sm.wait_for_checkpoints(timeout=10)  # checksums are hashed off the apply thread
     out = (sm.checksum(), results, sm.checkpoints())
     sm.close()
     return out
