@@ -1,7 +1,8 @@
 """raftsql side by side with PostgreSQL 15 and etcd, in the same run, under the same load.
 
-Starts a 3-node raftsql cluster, one PostgreSQL 15 (fsync on, synchronous_commit on) and, when
-``etcd`` is installed, a 3-member etcd cluster, all on 127.0.0.1 with temporary data dirs.
+Starts a raftsql cluster (``--nodes``, default 3), one PostgreSQL 15 (fsync on,
+synchronous_commit on) and, when ``etcd`` is installed, an etcd cluster of the same size, all on
+127.0.0.1 with temporary data dirs.
 Drives each with the same closed-loop load generator (bench/loadgen.py) at each client count:
 
 - ``upsert``: ``INSERT ... ON CONFLICT (k) DO UPDATE`` of one random key of 1000 (etcd: put);
@@ -12,6 +13,11 @@ Drives each with the same closed-loop load generator (bench/loadgen.py) at each 
 - ``ceiling``: asyncpg ``SELECT 1`` against PostgreSQL, the load generator's own ceiling: a
   figure near it is bound by the client, not by the server under test.
 
+Writes always go to the leader. Reads do too unless ``--spread``: then the read clients
+connect round robin to ALL raftsql nodes (a follower serves ``linearizable`` and ``stale``
+reads itself, after asking the leader for a read index for the former; it forwards ``lease``
+reads to the leader) and the etcd read clients round robin to all members alike.
+
 Every configuration is repeated (``--repeats``, default 3) with the systems alternating within
 each repetition, so a change in machine load hits all of them alike; the medians are printed,
 then raftsql's throughput and p50 ratios to each baseline. Columns: ops/s, p50/p99/max latency
@@ -19,7 +25,11 @@ then raftsql's throughput and p50 ratios to each baseline. Columns: ops/s, p50/p
 used by the load generator, and ``CB`` when the generator used more than 85% of a core.
 
     python3 bench/compare.py [--quick] [--seconds 5] [--clients 1,16,64] [--repeats 3]
-                             [--no-etcd] [--json out.json]
+                             [--nodes 3] [--spread] [--no-etcd] [--json out.json]
+
+``--clients`` up to 256 (e.g. ``1,4,16,64,128,256``): PostgreSQL is started with enough
+``max_connections``; check the ``ceiling`` row and the client-cores column for where the single
+load-generator process (asyncpg, one core) becomes the bound.
 """
 
 from __future__ import annotations
@@ -55,7 +65,8 @@ BASELINES: dict[str, dict[str, str]] = {
 }
 
 
-def sql_runner(dsn: str, pids: list[int], workload: str, level: str | None) -> Runner:
+def sql_runner(dsn: str | list[str], pids: list[int], workload: str,
+               level: str | None) -> Runner:
     async def run(clients: int, seconds: float) -> RunResult:
         conns = await loadgen.sql_connect(dsn, clients, level)
         try:
@@ -85,9 +96,9 @@ def with_group_commit(rs: RaftsqlSystem, run: Runner) -> Runner:
     return wrapped
 
 
-def etcd_runner(port: int, pids: list[int], workload: str, serializable: bool) -> Runner:
+def etcd_runner(ports: list[int], pids: list[int], workload: str, serializable: bool) -> Runner:
     async def run(clients: int, seconds: float) -> RunResult:
-        conns = [await EtcdHttp.connect(port) for _ in range(clients)]
+        conns = [await EtcdHttp.connect(ports[i % len(ports)]) for i in range(clients)]
         try:
             ops = loadgen.etcd_ops(conns, workload, serializable)
             return await loadgen.closed_loop(ops, seconds, pids)
@@ -111,8 +122,10 @@ async def setup(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict[t
     """Start the systems, load their data, and return a runner per (system, workload)."""
     runners: dict[tuple[str, str], Runner] = {}
     t0 = time.monotonic()
-    rs = stack.enter_context(RaftsqlSystem())
-    pg = stack.enter_context(PostgresSystem())
+    # both accept every client of the largest run plus the set-up and pgbench connections
+    max_conns = max(120, max(args.clients) + 30)
+    rs = stack.enter_context(RaftsqlSystem(args.nodes, max_connections=max_conns))
+    pg = stack.enter_context(PostgresSystem(max_connections=max_conns))
     print(f"# started raftsql (leader node {rs.leader}) and postgres in "
           f"{time.monotonic() - t0:.1f}s", flush=True)
     for system in (rs, pg):
@@ -122,9 +135,10 @@ async def setup(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict[t
         )
         upsert = sql_runner(system.dsn, system.pids, "upsert", None)
         runners[(system.name, "upsert")] = with_group_commit(rs, upsert) if system is rs else upsert
+        readers = rs.dsns if system is rs and args.spread else system.dsn
         for level in levels:
             name = f"select:{level}" if level else "select"
-            runners[(system.name, name)] = sql_runner(system.dsn, system.pids, "select", level)
+            runners[(system.name, name)] = sql_runner(readers, system.pids, "select", level)
         if args.pgbench:
             t1 = time.monotonic()
             await asyncio.to_thread(loadgen.pgbench_init, system.pgbench_args, args.scale)
@@ -137,18 +151,19 @@ async def setup(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict[t
     runners[("client", "ceiling")] = sql_runner(pg.dsn, pg.pids, "select1", None)
     if args.etcd:
         try:
-            et = stack.enter_context(EtcdSystem())
+            et = stack.enter_context(EtcdSystem(args.nodes))
         except EtcdUnavailable as exc:
             print(f"# etcd skipped: {exc}", flush=True)
         else:
             await loadgen.etcd_setup(et.leader_port)
-            print("# started etcd (3 members)", flush=True)
-            runners[("etcd", "upsert")] = etcd_runner(et.leader_port, et.pids, "upsert", False)
+            print(f"# started etcd ({args.nodes} members)", flush=True)
+            etcd_readers = et.ports if args.spread else [et.leader_port]
+            runners[("etcd", "upsert")] = etcd_runner([et.leader_port], et.pids, "upsert", False)
             runners[("etcd", "select:linearizable")] = etcd_runner(
-                et.leader_port, et.pids, "select", False
+                etcd_readers, et.pids, "select", False
             )
             runners[("etcd", "select:serializable")] = etcd_runner(
-                et.leader_port, et.pids, "select", True
+                etcd_readers, et.pids, "select", True
             )
     return runners
 
@@ -172,7 +187,8 @@ def row(system: str, workload: str, clients: int, s: dict[str, float]) -> str:
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     print(f"# compare: clients={args.clients} seconds={args.seconds} repeats={args.repeats} "
-          f"pgbench={args.pgbench} scale={args.scale} etcd={args.etcd}", flush=True)
+          f"pgbench={args.pgbench} scale={args.scale} etcd={args.etcd} nodes={args.nodes} "
+          f"spread={args.spread}", flush=True)
     with open("/proc/loadavg") as f:
         print(f"# load average at start: {' '.join(f.read().split()[:3])}", flush=True)
     results: dict[tuple[str, str, int], list[RunResult]] = defaultdict(list)
@@ -238,6 +254,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="client counts (default 1,16,64; --quick 1,4)")
     parser.add_argument("--repeats", type=int, help="runs per configuration (default 3; --quick 1)")
     parser.add_argument("--scale", type=int, default=1, help="pgbench scale factor")
+    parser.add_argument("--nodes", type=int, default=3,
+                        help="raftsql cluster size (etcd the same)")
+    parser.add_argument("--spread", action="store_true",
+                        help="read clients round robin over all raftsql nodes / etcd members "
+                             "(default: the leader only)")
     parser.add_argument("--no-pgbench", dest="pgbench", action="store_false")
     parser.add_argument("--no-etcd", dest="etcd", action="store_false")
     parser.add_argument("--quick", action="store_true",

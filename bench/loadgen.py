@@ -138,11 +138,26 @@ async def closed_loop(
 # ---------------------------------------------------------------------------------- SQL
 
 
-async def sql_connect(dsn: str, n: int, read_level: str | None) -> list[asyncpg.Connection]:
-    conns = [await asyncpg.connect(dsn, timeout=30) for _ in range(n)]
-    if read_level is not None:
-        for c in conns:
-            await c.execute(f"SET raftsql.read_consistency = '{read_level}'")
+async def sql_connect(dsns: str | list[str], n: int, read_level: str | None,
+                      parallel: int = 16) -> list[asyncpg.Connection]:
+    """``n`` connections, the i-th to ``dsns[i % len(dsns)]`` (round robin over the nodes when
+    several are given), opened ``parallel`` at a time so 256 clients start in seconds."""
+    targets = [dsns] if isinstance(dsns, str) else dsns
+    gate = asyncio.Semaphore(parallel)
+
+    async def one(i: int) -> asyncpg.Connection:
+        async with gate:
+            conn = await asyncpg.connect(targets[i % len(targets)], timeout=30)
+            if read_level is not None:
+                await conn.execute(f"SET raftsql.read_consistency = '{read_level}'")
+            return conn
+
+    results = await asyncio.gather(*(one(i) for i in range(n)), return_exceptions=True)
+    conns = [c for c in results if isinstance(c, asyncpg.Connection)]
+    failed = [e for e in results if isinstance(e, BaseException)]
+    if failed:
+        await asyncio.gather(*(c.close(timeout=10) for c in conns), return_exceptions=True)
+        raise failed[0]
     return conns
 
 

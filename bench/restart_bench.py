@@ -102,8 +102,10 @@ class Restart:
     lin_s: float | None = None
     write_s: float | None = None
     snapshot_after: int = 0
-    """Snapshot index once caught up: larger than ``snapshot_index`` when the leader had
-    compacted past the node's log and sent it a snapshot instead of entries."""
+    """Snapshot index once caught up."""
+    snapshot_received: bool = False
+    """The leader had compacted past the node's log and sent it a snapshot (the whole
+    database) instead of entries: a newer snapshot the node did not take itself."""
 
     @property
     def serving_s(self) -> float | None:
@@ -241,7 +243,17 @@ async def restart_once(cluster: ProcessCluster, name: str, down_writes: int,
     r.open_s = started - t0 if started is not None else None
     await asyncio.to_thread(cluster.wait_converged, 120.0)
     r.snapshot_after = (cluster.status(node_id) or {}).get("snapshot_index", 0)
+    own = own_snapshots(cluster.nodes[node_id].log_path, offset)
+    r.snapshot_received = r.snapshot_after > r.snapshot_index and r.snapshot_after not in own
     return r
+
+
+def own_snapshots(log_path: Path, offset: int) -> set[int]:
+    """Indexes of the snapshots the node logged taking itself after ``offset``."""
+    with open(log_path, "rb") as f:
+        f.seek(offset)
+        text = f.read().decode(errors="replace")
+    return {int(m) for m in re.findall(r"snapshot at (\d+), log compacted", text)}
 
 
 def describe_nodes(cluster: ProcessCluster) -> dict[int, dict[str, Any]]:
@@ -250,7 +262,9 @@ def describe_nodes(cluster: ProcessCluster) -> dict[int, dict[str, Any]]:
         st = cluster.status(i) or {}
         mem = memory_bench.node_memory(node.proc.pid) if node.proc is not None else None
         out[i] = {
-            "role": st.get("role"), "first_index": st.get("first_index"),
+            "role": st.get("role"), "term": st.get("term"),
+            "leader_changes": st.get("metrics", {}).get("leader_changes"),
+            "first_index": st.get("first_index"),
             "last_index": st.get("last_index"), "snapshot_index": st.get("snapshot_index"),
             "applied_index": st.get("applied_index"),
             **asdict(memory_bench.disk_sizes(node.data_dir)),
@@ -265,10 +279,10 @@ def fmt(x: float | None, width: int = 7) -> str:
 
 def print_stage(s: Stage) -> None:
     print(f"\n## stage {s.label}: {s.writes:,} upserts and {s.rows_loaded:,} bulk rows so far")
-    print(f"{'node':>4} {'role':<9} {'first':>9} {'last':>9} {'snapshot':>9} {'sqlite MiB':>10} "
+    print(f"{'node':>4} {'role':<9} {'term':>5} {'first':>9} {'last':>9} {'snapshot':>9} {'sqlite MiB':>10} "
           f"{'rocksdb MiB':>11} {'snaps MiB':>9} {'RSS MiB':>8} {'PSS MiB':>8} {'anon MiB':>8}")
     for i, n in s.nodes.items():
-        print(f"{i:>4} {n['role'] or '?':<9} {n['first_index']:>9} {n['last_index']:>9} "
+        print(f"{i:>4} {n['role'] or '?':<9} {n['term'] or 0:>5} {n['first_index']:>9} {n['last_index']:>9} "
               f"{n['snapshot_index']:>9} {n['sqlite_mib']:>10.1f} {n['rocksdb_mib']:>11.1f} "
               f"{n['snapshots_mib']:>9.1f} {n.get('rss_mib', 0):>8.1f} {n.get('pss_mib', 0):>8.1f} "
               f"{n.get('anon_mib', 0):>8.1f}")
@@ -279,7 +293,7 @@ def print_stage(s: Stage) -> None:
           f"{'lease':>6} {'lin':>6} {'write':>6} {'serving':>7}  (seconds from process start)")
     for r in s.restarts:
         behind = r.target_commit - r.applied_before
-        via = " (snapshot sent)" if r.snapshot_after > r.applied_before else ""
+        via = " (caught up from a snapshot)" if r.snapshot_received else ""
         print(f"{r.scenario:<14} {r.node:>4} {r.stop_s:>6.2f} {fmt(r.failover_s, 8)} "
               f"{r.last_index - r.first_index + 1:>6} {r.replay_entries:>6} {behind:>6} "
               f"{fmt(r.open_s, 6)} {fmt(r.http_s, 6)} {fmt(r.ready_s, 6)} {fmt(r.replayed_s, 8)} "
@@ -359,10 +373,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def commit_line() -> str:
+    """``git log -1`` of the tree this runs from; in an exported tree (``git archive``, used to
+    measure exactly what is committed while others edit the working tree) its COMMIT file."""
+    root = Path(__file__).resolve().parents[1]
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run(["git", "log", "-1", "--format=%h %cI %s"], capture_output=True,
+                             text=True, cwd=root, check=True).stdout.strip()
+        if out:
+            return out
+    marker = root / "COMMIT"
+    return marker.read_text().strip() if marker.exists() else "unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    head = subprocess.run(["git", "log", "-1", "--format=%h %cI %s"], capture_output=True,
-                          text=True, cwd=Path(__file__).resolve().parents[1]).stdout.strip()
+    head = commit_line()
     print(f"# restart_bench: writes={args.writes} rows={args.rows} clients={args.clients} "
           f"scenarios={','.join(args.scenarios) or 'none'} down_writes={args.down_writes} "
           f"snapshot_entries={args.snapshot_entries}", flush=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -24,17 +25,29 @@ from raftsql.testing.procs import HOST, ProcessCluster, free_port
 
 
 class RaftsqlSystem:
-    """A 3-node ``raftsql serve`` cluster; clients connect to the leader's Postgres port."""
+    """An ``nodes``-node ``raftsql serve`` cluster; clients connect to the leader's Postgres
+    port (``dsn``), or to every node in turn (``dsns``: follower reads)."""
 
     name = "raftsql"
 
-    def __init__(self, tick_ms: int = 50) -> None:
+    def __init__(self, nodes: int = 3, tick_ms: int = 50, max_connections: int = 100) -> None:
         self.base = Path(tempfile.mkdtemp(prefix="raftsql-cmp-"))
-        self.cluster = ProcessCluster(self.base, 3, tick_ms=tick_ms)
+        self.cluster = ProcessCluster(self.base, nodes, tick_ms=tick_ms)
         self.leader = 0
+        self.max_connections = max_connections
 
     def __enter__(self) -> RaftsqlSystem:
-        self.cluster.start()
+        # sessions per node, like PostgreSQL's max_connections (docs/clients.md); the nodes
+        # inherit this process's environment
+        before = os.environ.get("RAFTSQL_MAX_CONNECTIONS")
+        os.environ["RAFTSQL_MAX_CONNECTIONS"] = str(self.max_connections)
+        try:
+            self.cluster.start()
+        finally:
+            if before is None:
+                del os.environ["RAFTSQL_MAX_CONNECTIONS"]
+            else:
+                os.environ["RAFTSQL_MAX_CONNECTIONS"] = before
         self.leader = self.cluster.wait_for_leader(30.0)
         return self
 
@@ -49,6 +62,12 @@ class RaftsqlSystem:
     @property
     def dsn(self) -> str:
         return self.cluster.nodes[self.leader].pg_dsn
+
+    @property
+    def dsns(self) -> list[str]:
+        """Every node's Postgres address, the leader's first."""
+        ids = [self.leader] + [i for i in self.cluster.nodes if i != self.leader]
+        return [self.cluster.nodes[i].pg_dsn for i in ids]
 
     def leader_metrics(self) -> dict[str, float]:
         """The leader's counters from /status (fsyncs, proposals), to check group commit."""
@@ -68,12 +87,12 @@ class PostgresSystem:
 
     name = "postgres"
 
-    def __init__(self) -> None:
+    def __init__(self, max_connections: int = 120) -> None:
         self.server = PgServer(
             settings={
                 "fsync": "on",
                 "synchronous_commit": "on",
-                "max_connections": "120",
+                "max_connections": str(max_connections),
                 "shared_buffers": "128MB",
             }
         )
@@ -103,18 +122,19 @@ class EtcdUnavailable(RuntimeError):
 
 
 class EtcdSystem:
-    """A 3-member etcd cluster (Debian's etcd-server); clients use the leader's JSON gateway."""
+    """A ``members``-member etcd cluster (Debian's etcd-server); clients use the leader's JSON
+    gateway (``leader_port``) or every member's in turn (``ports``)."""
 
     name = "etcd"
 
-    def __init__(self) -> None:
+    def __init__(self, members: int = 3) -> None:
         binary = shutil.which("etcd")
         if binary is None:
             raise EtcdUnavailable("etcd is not installed (apt-get install etcd-server)")
         self.binary = binary
         self.base = Path(tempfile.mkdtemp(prefix="raftsql-etcd-"))
-        self.client_ports = [free_port() for _ in range(3)]
-        self.peer_ports = [free_port() for _ in range(3)]
+        self.client_ports = [free_port() for _ in range(members)]
+        self.peer_ports = [free_port() for _ in range(members)]
         self.procs: list[subprocess.Popen[bytes]] = []
         self.leader_port = 0
 
@@ -183,6 +203,11 @@ class EtcdSystem:
     @property
     def pids(self) -> list[int]:
         return [p.pid for p in self.procs]
+
+    @property
+    def ports(self) -> list[int]:
+        """Every member's client port, the leader's first."""
+        return [self.leader_port] + [p for p in self.client_ports if p != self.leader_port]
 
 
 __all__ = [

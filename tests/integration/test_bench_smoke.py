@@ -62,3 +62,49 @@ def test_compare_quick_prints_medians_and_ratios(tmp_path: Path) -> None:
     baselines = {(r["workload"], r["baseline"]) for r in report["ratios"]}
     assert ("upsert", "postgres upsert") in baselines
     assert ("select:stale", "postgres select") in baselines
+
+
+@pytest.mark.timeout(120)
+def test_restart_bench_prints_stage_and_restart_rows(tmp_path: Path) -> None:
+    """bench/restart_bench.py end to end on a small load: the stage table (every node's log,
+    sizes and memory) and one row per restart scenario with every phase measured. Source of
+    truth: the output documented in its module docstring and docs/benchmarks.md ("Scaling,
+    restart and memory"). Shape only, never timings."""
+    out_json = tmp_path / "restart.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "restart_bench.py"), "--writes", "2000",
+         "--down-writes", "100", "--json", str(out_json)],
+        capture_output=True,
+        text=True,
+        timeout=110,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    assert out.startswith("# restart_bench: writes=[2000] rows=[] clients=64")
+    assert "# commit " in out and "writes/s with 64 clients" in out
+    assert "## stage writes=2,000: 2,000 upserts" in out
+    scenarios = {line.split()[0] for line in out.splitlines()
+                 if line.split()[:1] and line.split()[0] in
+                 ("kill-follower", "kill-leader", "term-follower", "term-leader")}
+    assert scenarios == {"kill-follower", "kill-leader", "term-follower", "term-leader"}, out
+    assert "stores opened in-process: SQLite" in out
+
+    (stage,) = json.loads(out_json.read_text())
+    assert stage["writes"] == 2000 and stage["load_errors"] == 0
+    assert set(stage["nodes"]) == {"1", "2", "3"}
+    for node in stage["nodes"].values():
+        # 2000 upserts + the setup statements are in every node's log, none compacted yet
+        assert node["last_index"] >= 2000 and node["snapshot_index"] == 0
+        assert node["pss_mib"] > 0 and node["rss_mib"] >= node["pss_mib"]
+        assert node["sqlite_mib"] > 0 and node["rocksdb_mib"] > 0
+    for r in stage["restarts"]:
+        phases = [r[k] for k in ("open_s", "http_s", "ready_s", "replayed_s", "caught_up_s",
+                                 "lease_s", "lin_s", "write_s", "serving_s")]
+        assert None not in phases, r
+        # the node must be open before its endpoint answers, and replayed before caught up
+        assert r["open_s"] <= r["http_s"] and r["replayed_s"] <= r["caught_up_s"], r
+        # 100 writes went to the others while it was down: there was something to catch up
+        assert r["target_commit"] >= r["applied_before"] + 100, r
+    assert stage["restarts"][1]["failover_s"] is not None  # kill-leader
