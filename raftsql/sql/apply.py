@@ -75,6 +75,7 @@ FORMAT_VERSION = 1
 DEFAULT_CHECKPOINT_EVERY = 10_000
 CHECKPOINT_EVERY_ENV = "RAFTSQL_CHECKPOINT_EVERY"
 MAX_STORED_RESULT_BYTES = 1 << 20
+MAX_CACHED_SESSIONS = 1 << 16
 
 Item = tuple[int, bytes | None, str | None, int | None]
 """(index, command bytes or None for an entry without one, client_id, seq)."""
@@ -210,6 +211,8 @@ class StateMachine:
             with self._auth.internal(), self._conn:
                 self._conn.execute("UPDATE _raftsql_meta SET sqlite_version = ?", (ENGINE_VERSION,))
         self._checksums = ChecksumWorker(self._read_connection)
+        # client -> seq of its latest request as committed in _raftsql_sessions (a cache)
+        self._seqs: dict[str, int] = {}
 
     # ---- queries about the state --------------------------------------------------------
 
@@ -389,6 +392,10 @@ class StateMachine:
                     self._conn.execute("ROLLBACK")
             raise
         self._applied = last
+        if len(self._seqs) + len(batch.sessions) > MAX_CACHED_SESSIONS:
+            self._seqs.clear()  # a cache: bounded (STYLE.md rule 15), refilled from the table
+        for client_id, (seq, _) in batch.sessions.items():
+            self._seqs[client_id] = seq
         self._checksums.forget(taken)
         if last % self.checkpoint_every == 0:
             self._checksums.pin(last)
@@ -400,18 +407,20 @@ class StateMachine:
         """One entry inside the batch transaction: deduplicate, run, note what it wrote."""
         assert (client_id is None) == (seq is None), "client_id and seq come together"
         if client_id is not None and seq is not None:
-            latest = self._session(batch, client_id)
+            latest = self._latest_seq(batch, client_id)
             if latest is not None:
-                if seq == latest[0]:  # a retry: its first result (thesis 6.3)
-                    return decode_results(latest[1])
-                if seq < latest[0]:
+                if seq == latest:  # a retry: its first result (thesis 6.3)
+                    row = self._session_row(batch, client_id)
+                    assert row is not None and row[0] == seq, (client_id, seq, row)
+                    return decode_results(row[1])
+                if seq < latest:
                     # its result is gone and applying it now would reorder the client's
                     # writes, so it is refused (deterministically) and not applied
                     return [
                         StmtResult.failed(
                             "40001",
                             f"request {seq} of client {client_id} is older than its latest "
-                            f"({latest[0]}) and was not applied",
+                            f"({latest}) and was not applied",
                         )
                     ]
         results, written = self._execute(index, data)
@@ -423,11 +432,24 @@ class StateMachine:
             batch.sessions[client_id] = (seq, _stored(results))
         return results
 
-    def _session(self, batch: _Batch, client_id: str) -> tuple[int, bytes] | None:
+    def _latest_seq(self, batch: _Batch, client_id: str) -> int | None:
+        """The seq of the client's latest applied request (None: none yet), this batch
+        included. Committed seqs are cached across batches, so a new request, the common
+        case, reads nothing."""
+        pending = batch.sessions.get(client_id)
+        if pending is not None:
+            return pending[0]
+        cached = self._seqs.get(client_id)
+        if cached is not None:
+            return cached
+        row = self._session_row(batch, client_id)
+        return None if row is None else row[0]
+
+    def _session_row(self, batch: _Batch, client_id: str) -> tuple[int, bytes] | None:
         """(seq, stored result) of the client's latest applied request, this batch included."""
-        latest = batch.sessions.get(client_id)
-        if latest is not None:
-            return latest
+        pending = batch.sessions.get(client_id)
+        if pending is not None:
+            return pending
         if client_id not in batch.looked_up:
             with self._auth.internal():
                 row = next(self._conn.execute(_SESSION_GET, (client_id,)), None)
@@ -501,6 +523,7 @@ class StateMachine:
         with self._lock:
             self._checksums.wait()
             self._checksums.forget(self._checksums.finished())
+            self._seqs.clear()
             source = apsw.Connection(path, flags=apsw.SQLITE_OPEN_READONLY)
             try:
                 version = str(next(source.execute("SELECT sqlite_version FROM _raftsql_meta"))[0])

@@ -374,3 +374,19 @@ def test_checkpoint_every_comes_from_the_environment(
     assert StateMachine(str(tmp_path / "d")).checkpoint_every == 10_000
     monkeypatch.setenv("RAFTSQL_CHECKPOINT_EVERY", "250")
     assert StateMachine(str(tmp_path / "e")).checkpoint_every == 250
+
+
+def test_session_cache_follows_a_restore(tmp_path: Path) -> None:
+    """The committed seqs cached across batches are the snapshot's after restore_from: a node
+    that had seen seq 5 of a client, restored to a state where the latest is seq 2, applies
+    seq 3 (as every node restored from that snapshot does) instead of refusing it as stale."""
+    ins = cmd("INSERT INTO a (k, n) VALUES (NULL, 1)")
+    src = fresh(tmp_path, "src")
+    src.apply_batch([(1, SETUP, None, None), (2, ins, "c", 2)])
+    src.snapshot_to(str(tmp_path / "snap.db"))
+    sm = fresh(tmp_path, "a")
+    sm.apply_batch([(1, SETUP, None, None), (2, ins, "c", 5), (3, ins, "c", 6)])
+    assert sm.restore_from(str(tmp_path / "snap.db")) == 2
+    res = sm.apply_batch([(3, ins, "c", 3)])
+    assert res[0][0].error is None, res
+    assert src.apply_batch([(3, ins, "c", 3)]) == res and sm.checksum() == src.checksum()
