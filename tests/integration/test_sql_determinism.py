@@ -272,10 +272,14 @@ async def _insert_many(dsns: list[str], n: int, concurrency: int = 32) -> int:
 
 
 @pytest.mark.timeout(150)
-def test_divergence_detector_fires_on_a_tampered_file(tmp_path: Path) -> None:
-    """Checkpoints (a content checksum every 1000 entries, raftsql/sql/apply.py) are compared
-    between nodes; a follower whose state.sqlite was edited while it was down records a
-    different checksum at the next checkpoint and the detector reports it."""
+def test_divergence_detector_fires_on_a_tampered_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checkpoints (a content checksum every N entries, hashed off the apply path,
+    raftsql/sql/apply.py; N = 1000 here through RAFTSQL_CHECKPOINT_EVERY, inherited by the node
+    processes) are compared between nodes; a follower whose state.sqlite was edited while it
+    was down records a different checksum at the next checkpoint and the detector reports it."""
+    monkeypatch.setenv("RAFTSQL_CHECKPOINT_EVERY", "1000")
     with ProcessCluster(tmp_path, 3) as c:
         c.start()
         leader = c.wait_for_leader(timeout=20)
