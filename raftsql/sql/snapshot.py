@@ -8,6 +8,9 @@ value tagged with its SQLite storage class so 1, 1.0, '1' and x'31' all differ. 
 bookkeeping that is node-local (`_raftsql_meta`: the engine version and applied index, which
 the caller compares separately; `_raftsql_checkpoints`: the checksums themselves) is left out;
 the dedup sessions and table versions are replicated state and are included.
+
+`ChecksumWorker` computes checksums of pinned committed states on a background thread, so the
+state machine's checkpoints cost the apply loop only the opening of a read transaction.
 """
 
 from __future__ import annotations
@@ -32,20 +35,26 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _feed(h: hashlib._Hash, value: object) -> None:
+_INT = struct.Struct(">cq").pack
+_REAL = struct.Struct(">cd").pack
+_LEN = struct.Struct(">cQ").pack
+
+
+def _encode(value: object) -> bytes:
+    """One value, tagged with its SQLite storage class: N; I + 8-byte signed big-endian; R +
+    8-byte IEEE double; T or B + 8-byte length + bytes (text as UTF-8)."""
     if value is None:
-        h.update(b"N")
-    elif isinstance(value, int):
-        h.update(b"I" + value.to_bytes(8, "big", signed=True))
-    elif isinstance(value, float):
-        h.update(b"R" + struct.pack(">d", value))
-    elif isinstance(value, str):
+        return b"N"
+    if isinstance(value, int):
+        return _INT(b"I", value)
+    if isinstance(value, float):
+        return _REAL(b"R", value)
+    if isinstance(value, str):
         data = value.encode("utf-8")
-        h.update(b"T" + len(data).to_bytes(8, "big") + data)
-    elif isinstance(value, bytes):
-        h.update(b"B" + len(value).to_bytes(8, "big") + value)
-    else:  # pragma: no cover - SQLite has no other storage class
-        raise TypeError(type(value))
+        return _LEN(b"T", len(data)) + data
+    if isinstance(value, bytes):
+        return _LEN(b"B", len(value)) + value
+    raise TypeError(type(value))  # pragma: no cover - SQLite has no other storage class
 
 
 def _order_by(conn: apsw.Connection, table: str, without_rowid: bool) -> tuple[str, str]:
@@ -65,8 +74,7 @@ def content_checksum(conn: apsw.Connection) -> str:
         conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name")
     )
     for row in schema:
-        for value in row:
-            _feed(h, value)
+        h.update(b"".join(map(_encode, row)))
     for kind, name, _tbl, sql in schema:
         if (
             kind != "table"
@@ -78,9 +86,7 @@ def content_checksum(conn: apsw.Connection) -> str:
         prefix, order = _order_by(conn, name, without_rowid)
         h.update(b"\x00table:" + name.encode())
         for row in conn.execute(f"SELECT {prefix}* FROM {_q(name)} ORDER BY {order}"):
-            h.update(b"\x01")
-            for value in row:
-                _feed(h, value)
+            h.update(b"\x01" + b"".join(map(_encode, row)))  # one update per row: faster
     return h.hexdigest()
 
 

@@ -390,3 +390,24 @@ def test_session_cache_follows_a_restore(tmp_path: Path) -> None:
     res = sm.apply_batch([(3, ins, "c", 3)])
     assert res[0][0].error is None, res
     assert src.apply_batch([(3, ins, "c", 3)]) == res and sm.checksum() == src.checksum()
+
+
+def test_content_checksum_is_unchanged_from_the_previous_release() -> None:
+    """Nodes of two releases compare checkpoints during a rolling upgrade, so the faster
+    per-row encoding (snapshot._encode) must hash the very bytes the per-value one did. The
+    golden value was computed by content_checksum at commit 81b239c on this database."""
+    from raftsql.sql.snapshot import content_checksum
+
+    conn = apsw.Connection(":memory:")
+    conn.execute(
+        "CREATE TABLE t (a, b TEXT, c REAL);"
+        "CREATE TABLE w (k TEXT, j INTEGER, v, PRIMARY KEY (j, k)) WITHOUT ROWID;"
+        "CREATE INDEX t_b ON t (b);"
+        "CREATE TABLE _raftsql_meta (x); INSERT INTO _raftsql_meta VALUES (42);"
+        "INSERT INTO t VALUES (NULL, 'héllo', 1.5), (-9223372036854775808, '', -0.0), "
+        "(9223372036854775807, x'00ff', 1e300), ('1', 1, '1.0');"
+        "INSERT INTO w VALUES ('b', 2, x''), ('a', 2, 3.25), ('z', -1, 'ü');"
+    )
+    assert content_checksum(conn) == (
+        "1064329140d9d730876059efc04dfcebbd688ab7e82f47fe5c01a5599cd3e770"
+    )
