@@ -147,20 +147,27 @@ class ChecksumWorker:
         self._thread: threading.Thread | None = None
 
     def pin(self, index: int) -> None:
-        """Pin the committed state whose applied index is `index` and queue its checksum."""
+        """Pin the committed state whose applied index is `index` and queue its checksum.
+
+        A node-local failure to open the reader (apsw.Error: I/O, out of file handles) is
+        logged and skips this checkpoint: the entries are committed already, and a checkpoint
+        is advice for the divergence detector, never part of the replicated state."""
         self._slots.acquire()
         try:
             conn = self._connect()
-            try:
-                conn.execute("BEGIN")  # deferred: the snapshot is taken by the first read
-                pinned = int(next(conn.execute("SELECT applied_index FROM _raftsql_meta"))[0])
-                assert pinned == index, f"pinned state {pinned}, expected {index}"
-            except BaseException:
-                conn.close()
-                raise
-        except BaseException:
+        except apsw.Error:
             self._slots.release()
-            raise
+            log.exception("checkpoint at index %d skipped: no read connection", index)
+            return
+        try:
+            conn.execute("BEGIN")  # deferred: the snapshot is taken by the first read
+            pinned = int(next(conn.execute("SELECT applied_index FROM _raftsql_meta"))[0])
+        except apsw.Error:
+            conn.close()
+            self._slots.release()
+            log.exception("checkpoint at index %d skipped: the state could not be pinned", index)
+            return
+        assert pinned == index, f"pinned the state at {pinned}, expected {index}"
         with self._cond:
             self._pending += 1
         if self._thread is None:
