@@ -24,15 +24,20 @@ def _utc_now() -> dt.datetime:
 
 
 def open_connection(
-    path: str, profile: Profile, *, authorizer: Authorizer | None = None
+    path: str, profile: Profile, *, authorizer: Authorizer | None = None,
+    statement_cache: int = 0,
 ) -> tuple[apsw.Connection, Authorizer]:
     """A configured connection and its authorizer.
 
-    Statement caching is off so the authorizer sees every statement compiled (a cached one
-    would skip it). Only READ connections get a real clock for now()/random(): on replicated
-    profiles those functions raise, because a write must carry fixed values (functions.py).
+    Statement caching is off by default so the authorizer sees every statement compiled (a
+    cached one would skip it, and the apply and transaction paths read what it tracked). A
+    caller that needs only the authorizer's verdict may ask for a cache (`statement_cache`
+    statements): a denied statement never compiles, so it is never cached, and SQLite
+    recompiles a cached one after a schema change, asking the authorizer again. Only READ
+    connections get a real clock for now()/random(): on replicated profiles those functions
+    raise, because a write must carry fixed values (functions.py).
     """
-    conn = apsw.Connection(path, statementcachesize=0)
+    conn = apsw.Connection(path, statementcachesize=statement_cache)
     conn.enable_load_extension(False)
     conn.set_busy_timeout(BUSY_TIMEOUT_MS)
     conn.execute("PRAGMA foreign_keys=ON")

@@ -1,19 +1,30 @@
 """Local reads on pooled read-only connections that never block the apply loop.
 
 SQLite in WAL mode gives each read transaction a snapshot and lets one writer commit
-meanwhile, so a read here never waits for apply and apply never waits for a read. Every read
-runs in its own transaction that first reads `applied_index`, so the caller learns exactly which
-prefix of the log the rows reflect (a ReadIndex read needs applied >= read index; `stale` reads
-can report freshness). Connections are `PRAGMA query_only` and use the READ authorizer profile.
-Whether a read may be served here at all (lease, ReadIndex) is the node's decision, not this
-module's.
+meanwhile, so a read here never waits for apply and apply never waits for a read. A single
+statement is its own read transaction, so the rows always come from one committed prefix of
+the log. Which prefix the caller learns one of two ways:
+
+* it passes ``applied``, the node's applied index taken before the read (the node's read
+  barrier already waited for the index the read needs). The statement then runs alone, with no
+  BEGIN / SELECT applied_index / ROLLBACK around it, and ``applied`` is reported as a lower
+  bound of the state the rows reflect. This is the point-read path: those three statements
+  cost more than the read itself (issue 8);
+* it passes nothing: the statement runs in a transaction that first reads `applied_index`, and
+  the exact index is reported (tools, tests, `stale` reads that show their freshness).
+
+Connections are `PRAGMA query_only`, use the READ authorizer profile and keep a small statement
+cache (the authorizer still rules on every statement SQLite compiles; engine.py says why that
+is enough). Whether a read may be served here at all (lease, ReadIndex) is the node's
+decision, not this module's.
 """
 
 from __future__ import annotations
 
-import queue
 import threading
+import time
 from dataclasses import dataclass
+from typing import Any
 
 import apsw
 
@@ -21,7 +32,6 @@ from raftsql.sql.authorizer import Authorizer, Profile
 from raftsql.sql.command import Param, Value
 from raftsql.sql.engine import open_connection
 from raftsql.sql.errors import SqlError
-from raftsql.sql.execute import run_statement
 from raftsql.sql.sqlite_errors import classify
 
 DEFAULT_POOL_SIZE = 4
@@ -29,12 +39,17 @@ DEFAULT_WAIT_SECONDS = 5.0
 INLINE_STEPS = 2000
 """SQLite VM instructions a read may take on the event loop's thread (query_inline): about
 a hundred microseconds; a point lookup by key needs a few dozen."""
+PROGRESS_EVERY = 250
+"""VM instructions between two calls of a pooled connection's progress handler."""
+STATEMENT_CACHE = 128
+"""Compiled statements kept per pooled connection: a prepared point read compiles once."""
 
 
 @dataclass(frozen=True, slots=True)
 class QueryResult:
     """Rows of a read. columns are (name, declared type or None); the declared type is what the
-    frontend maps to a PostgreSQL type OID. applied_index is the state the rows reflect."""
+    frontend maps to a PostgreSQL type OID. applied_index is the state the rows reflect: exact
+    when the pool read it, else the caller's lower bound (module docstring)."""
 
     columns: tuple[tuple[str, str | None], ...]
     rows: tuple[tuple[Value, ...], ...]
@@ -49,6 +64,56 @@ def to_sql_error(exc: BaseException, auth: Authorizer) -> SqlError | None:
     return SqlError(*error) if error is not None else None
 
 
+class _Columns:
+    """A connection's exec tracer: the result columns of the statement about to run.
+
+    Why a tracer: SQLite describes a statement once it is compiled, but apsw only lets a cursor
+    be asked while it has a row, so a SELECT with no rows would lose its columns. The tracer
+    runs after compiling and before the first step (as run_statement's does); installed once
+    per connection it costs one call per statement."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value: tuple[tuple[str, str | None], ...] = ()
+
+    def __call__(self, cursor: apsw.Cursor, _sql: str, _bindings: Any) -> bool:
+        try:
+            self.value = cursor.get_description()
+        except apsw.ExecutionCompleteError:
+            self.value = ()
+        return True
+
+
+class _Budget:
+    """A connection's progress handler: stops the statement once it has used its budget.
+
+    Why counted here: SQLite calls the handler every PROGRESS_EVERY instructions of a
+    statement's *lifetime* count, which a cached statement carries over from earlier runs, so
+    "the first call" would stop a point read every few hundred runs. Counting calls per run
+    bounds a run to INLINE_STEPS (give or take PROGRESS_EVERY). Installed once per connection;
+    a read on a thread gets an unlimited budget."""
+
+    __slots__ = ("left",)
+
+    def __init__(self) -> None:
+        self.left = -1  # negative: unlimited
+
+    def __call__(self) -> bool:
+        if self.left < 0:
+            return False
+        self.left -= 1
+        return self.left <= 0
+
+
+@dataclass(slots=True)
+class _Conn:
+    conn: apsw.Connection
+    auth: Authorizer
+    columns: _Columns
+    budget: _Budget
+
+
 class ReadPool:
     """A bounded pool of read-only connections to the state machine's database file.
 
@@ -60,38 +125,63 @@ class ReadPool:
         assert size > 0
         self.path = path
         self.size = size
-        self._idle: queue.LifoQueue[tuple[apsw.Connection, Authorizer]] = queue.LifoQueue()
+        self._idle: list[_Conn] = []  # LIFO: the warmest connection is reused first
         self._opened = 0
-        self._lock = threading.Lock()
+        self._cond = threading.Condition(threading.Lock())
+        self._waiters = 0
         self._closed = False
 
-    def _take(self, wait: float) -> tuple[apsw.Connection, Authorizer]:
-        with self._lock:
-            if self._closed:
-                raise SqlError("57P01", "read pool is closed")
-            if self._idle.empty() and self._opened < self.size:
-                self._opened += 1
+    def _open(self) -> _Conn:
+        conn, auth = open_connection(self.path, Profile.READ, statement_cache=STATEMENT_CACHE)
+        columns, budget = _Columns(), _Budget()
+        conn.exec_trace = columns
+        conn.set_progress_handler(budget, PROGRESS_EVERY)
+        return _Conn(conn, auth, columns, budget)
+
+    def _take(self, wait: float) -> _Conn:
+        deadline = None
+        with self._cond:
+            while True:
+                if self._closed:
+                    raise SqlError("57P01", "read pool is closed")
+                if self._idle:
+                    return self._idle.pop()
+                if self._opened < self.size:
+                    self._opened += 1
+                    break
+                if deadline is None:
+                    deadline = time.monotonic() + wait
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise SqlError("53300", f"all {self.size} read connections are busy")
+                self._waiters += 1
                 try:
-                    return open_connection(self.path, Profile.READ)
-                except BaseException:
-                    self._opened -= 1
-                    raise
+                    self._cond.wait(left)
+                finally:
+                    self._waiters -= 1
         try:
-            return self._idle.get(timeout=wait)
-        except queue.Empty:
-            raise SqlError("53300", f"all {self.size} read connections are busy") from None
+            return self._open()
+        except BaseException:
+            with self._cond:
+                self._opened -= 1
+                if self._waiters:
+                    self._cond.notify()
+            raise
 
     def query(
-        self, sql: str, params: tuple[Param, ...] = (), *, wait: float = DEFAULT_WAIT_SECONDS
+        self, sql: str, params: tuple[Param, ...] = (), *, wait: float = DEFAULT_WAIT_SECONDS,
+        applied: int | None = None,
     ) -> QueryResult:
-        """Run one read-only statement; raises SqlError (e.g. 25006 for a write, 42P01)."""
-        conn, auth = self._take(wait)
+        """Run one read-only statement; raises SqlError (e.g. 25006 for a write, 42P01).
+        ``applied``: the caller's lower bound of the state read (module docstring)."""
+        c = self._take(wait)
         try:
-            return self._run(conn, auth, sql, params)
+            return self._run(c, sql, params, applied)
         finally:
-            self._give_back(conn, auth)
+            self._give_back(c)
 
-    def query_inline(self, sql: str, params: tuple[Param, ...] = ()) -> QueryResult | None:
+    def query_inline(self, sql: str, params: tuple[Param, ...] = (),
+                     applied: int | None = None) -> QueryResult | None:
         """Run a read on the calling thread if it is short; None if it must go to a thread.
 
         Why: a point read takes tens of microseconds, less than the hop to a worker thread
@@ -99,50 +189,53 @@ class ReadPool:
         handler stops the statement after INLINE_STEPS SQLite VM instructions, and the caller
         then runs it again with ``query`` on a thread (a read has no effects, so running it
         twice is harmless). Uses only an idle pooled connection, never waits for one."""
-        try:
-            conn, auth = self._idle.get_nowait()
-        except queue.Empty:
-            return None
-        gave_up = False
-
-        def stop() -> bool:
-            nonlocal gave_up
-            gave_up = True
-            return True
-
-        conn.set_progress_handler(stop, INLINE_STEPS)
-        try:
-            return self._run(conn, auth, sql, params)
-        except Exception:
-            if gave_up:
+        with self._cond:
+            if not self._idle:
                 return None
-            raise
-        finally:
-            conn.set_progress_handler(None)
-            self._give_back(conn, auth)
-
-    def _run(self, conn: apsw.Connection, auth: Authorizer, sql: str,
-             params: tuple[Param, ...]) -> QueryResult:
-        with auth.internal():
-            conn.execute("BEGIN")
-            applied = int(next(conn.execute("SELECT applied_index FROM _raftsql_meta"))[0])
+            c = self._idle.pop()
+        c.budget.left = INLINE_STEPS // PROGRESS_EVERY
         try:
-            result = run_statement(conn, auth, sql, params)
+            return self._run(c, sql, params, applied)
+        except apsw.InterruptError:
+            return None  # ran past its budget: nobody else interrupts pool connections
+        finally:
+            c.budget.left = -1
+            self._give_back(c)
+
+    def _run(self, c: _Conn, sql: str, params: tuple[Param, ...],
+             applied: int | None) -> QueryResult:
+        conn, auth = c.conn, c.auth
+        if applied is None:
+            with auth.internal():
+                conn.execute("BEGIN")
+                applied = int(next(conn.execute("SELECT applied_index FROM _raftsql_meta"))[0])
+        auth.reset()
+        try:
+            rows = tuple(conn.execute(sql, params))
         except Exception as exc:
             error = to_sql_error(exc, auth)
             if error is None:
                 raise
             raise error from exc
-        return QueryResult(result.columns, result.rows, applied)
+        return QueryResult(c.columns.value, rows, applied)
 
-    def _give_back(self, conn: apsw.Connection, auth: Authorizer) -> None:
-        with auth.internal():
-            if conn.in_transaction:
+    def _give_back(self, c: _Conn) -> None:
+        conn = c.conn
+        if conn.in_transaction:
+            with c.auth.internal():
                 conn.execute("ROLLBACK")
-        self._idle.put((conn, auth))
+        with self._cond:
+            if self._closed:
+                conn.close()
+                return
+            self._idle.append(c)
+            if self._waiters:
+                self._cond.notify()
 
     def close(self) -> None:
-        with self._lock:
+        with self._cond:
             self._closed = True
-            while not self._idle.empty():
-                self._idle.get_nowait()[0].close()
+            for c in self._idle:
+                c.conn.close()
+            self._idle.clear()
+            self._cond.notify_all()

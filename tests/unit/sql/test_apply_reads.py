@@ -121,5 +121,5 @@ def test_pool_is_bounded(node: tuple[StateMachine, ReadPool]) -> None:
         pool.query("SELECT 1", wait=0.05)
     assert info.value.sqlstate == "53300"
     for conn in held:
-        pool._idle.put(conn)
+        pool._give_back(conn)
     assert pool.query("SELECT 1").rows == ((1,),)
