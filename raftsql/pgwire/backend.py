@@ -165,10 +165,13 @@ class ReadyForQuery:
     status: str = "I"
 
     def encode(self) -> bytes:
-        if self.status not in ("I", "T", "E"):
+        found = _READY_FOR_QUERY.get(self.status)
+        if found is None:
             raise ValueError(f"bad transaction status {self.status!r}")
-        return frame(b"Z", self.status.encode("ascii"))
+        return found
 
+
+_READY_FOR_QUERY = {s: frame(b"Z", s.encode("ascii")) for s in ("I", "T", "E")}
 
 # --------------------------------------------------------------------------- query results
 
@@ -218,6 +221,9 @@ class CommandComplete:
         return encode_command_complete(self.tag)
 
 
+_EMPTY_FRAMES: dict[bytes, bytes] = {}
+
+
 @dataclass(frozen=True, slots=True)
 class _Empty:
     """A message with a tag and no body; the bytes are the same every time."""
@@ -225,7 +231,10 @@ class _Empty:
     TAG = b"?"
 
     def encode(self) -> bytes:
-        return _HEADER.pack(self.TAG, 4)
+        found = _EMPTY_FRAMES.get(self.TAG)
+        if found is None:
+            found = _EMPTY_FRAMES[self.TAG] = _HEADER.pack(self.TAG, 4)
+        return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,6 +52,13 @@ _PASSWORD_TAG = ord("p")
 _KNOWN_TAGS = frozenset(fe.READY_DECODERS) | {_PASSWORD_TAG}
 _SYNC, _TERMINATE = ord("S"), ord("X")
 
+# The ready phase's tables, looked up once: Enum members hash in Python, so a dict or set
+# lookup keyed by the phase costs a function call, several per message on the hot path.
+_READY: Final = Phase.READY
+_READY_FRONTEND: Final = FRONTEND[Phase.READY]
+_READY_BACKEND: Final = BACKEND[Phase.READY]
+_SPECIAL_SENDS: Final = frozenset({be.ErrorResponse, be.SSLResponse, be.GSSENCResponse})
+
 _AUTH_DECODERS: dict[Phase, Callable[[fe.Reader], object]] = {
     Phase.AUTH_PASSWORD: fe.decode_password,
     Phase.AUTH_SASL_INITIAL: fe.decode_sasl_initial,
@@ -141,13 +148,19 @@ class ServerConnection:
     def _next_event(self) -> fe.Event | Signal:
         while True:
             phase = self._phase
-            if phase is Phase.CLOSED:
-                return fe.ConnectionClosed(clean=True)
-            if phase in SERVER_TURN:
-                return PAUSED
+            if phase is _READY:
+                table = _READY_FRONTEND
+                untagged = False
+            else:
+                if phase is Phase.CLOSED:
+                    return fe.ConnectionClosed(clean=True)
+                if phase in SERVER_TURN:
+                    return PAUSED
+                table = FRONTEND[phase]
+                untagged = phase in UNTAGGED
             if self._poison is not None and self._poison[0] == self._pos:
                 raise self._poison[1]
-            frame = self._take_frame(phase in UNTAGGED)
+            frame = self._take_frame(untagged)
             if frame is None:
                 if self._eof:
                     self._phase = Phase.CLOSED
@@ -160,7 +173,7 @@ class ServerConnection:
                 continue  # skipped without decoding
             else:
                 event = self._decode(phase, tag, body)
-            outcome = FRONTEND[phase].get(type(event))
+            outcome = table.get(type(event))
             if outcome is None:
                 if phase in COPY_PHASES:
                     raise ProtocolError(
@@ -172,6 +185,8 @@ class ServerConnection:
                     f"unexpected {type(event).__name__} in phase {phase.value}",
                     fatal=True,
                 )
+            if outcome is phase:  # the common case in the ready phase: nothing else to do
+                return event  # type: ignore[return-value]
             if outcome is Action.IGNORE:
                 continue
             assert isinstance(outcome, Phase)
@@ -201,7 +216,7 @@ class ServerConnection:
             self._validate_headers()  # buffered bytes after the startup packet are frames
 
     def _decode(self, phase: Phase, tag: int, body: bytes) -> object:
-        if phase in _AUTH_DECODERS:
+        if phase is not _READY and phase in _AUTH_DECODERS:
             if tag != _PASSWORD_TAG:
                 raise ProtocolError(
                     PROTOCOL_VIOLATION,
@@ -211,6 +226,11 @@ class ServerConnection:
             decoder = _AUTH_DECODERS[phase]
             fatal = True  # PostgreSQL ends the connection on any bad auth message
         else:
+            fast = fe.FAST_DECODERS.get(tag)
+            if fast is not None:
+                event = fast(body)
+                if event is not None:
+                    return event
             found = fe.READY_DECODERS.get(tag)
             if found is None:
                 raise ProtocolError(
@@ -258,12 +278,14 @@ class ServerConnection:
                         PROTOCOL_VIOLATION, "invalid length of startup packet", fatal=True))
             return
         unpack = _TAG_LEN.unpack_from
+        limits, largest = self._limits, self.max_message_size
         while end - scan >= 5:
             tag, length = unpack(buf, scan)
-            err = self._header_error(tag, length)
-            if err is not None:
-                self._set_poison(scan, err)
-                return
+            if tag not in _KNOWN_TAGS or not 4 <= length <= limits.get(tag, largest):
+                err = self._header_error(tag, length)
+                if err is not None:
+                    self._set_poison(scan, err)
+                    return
             scan += 1 + length
         self._scan = scan
 
@@ -311,6 +333,9 @@ class ServerConnection:
     def send(self, message: be.BackendMessage) -> bytes:
         """Encode one backend message after checking that the phase allows it."""
         kind = type(message)
+        if self._phase is _READY and kind not in _SPECIAL_SENDS:  # results: phase unchanged
+            if _READY_BACKEND.get(kind) is _READY:
+                return message.encode()
         if isinstance(message, be.ErrorResponse) and message.fatal:
             self._phase = Phase.CLOSED  # FATAL is allowed anywhere: the server then closes
             return message.encode()
@@ -331,6 +356,12 @@ class ServerConnection:
         if nxt is Phase.STARTUP:
             self._validate_headers()  # the next startup packet may already be buffered
         return message.encode()
+
+    def command_complete(self, tag: str) -> bytes:
+        """CommandComplete fast path: the phase check of `send` without building a message."""
+        if self._phase is not Phase.READY:
+            raise LocalProtocolError(f"cannot send CommandComplete in phase {self._phase.value}")
+        return be.encode_command_complete(tag)
 
     def send_rows(self, rows: Iterable[Sequence[bytes | None]]) -> bytes:
         """DataRow fast path: many rows, one phase check."""

@@ -451,6 +451,92 @@ def decode_sasl_response(r: Reader) -> SASLResponse:
     return SASLResponse(r.rest())
 
 
+# --------------------------------------------------------------------------- fast decoders
+#
+# A prepared statement's Bind/Execute/Sync arrive for every execution, and the Reader-based
+# decoders above cost a method call per field. These decode the well-formed messages with
+# plain slicing and struct calls and return None for anything unusual (a missing NUL, bad
+# UTF-8, a bad format code, a short or long body); the caller then runs the decoder above,
+# which raises the exact error. So they change the cost, never the outcome.
+
+_CODES = tuple(struct.Struct(f"!{n}h") for n in range(8))
+
+
+def _fast_codes(data: bytes, pos: int) -> tuple[tuple[int, ...], int] | None:
+    (n,) = _U16.unpack_from(data, pos)
+    pos += 2
+    if n == 0:
+        return (), pos
+    codes = (_CODES[n] if n < 8 else struct.Struct(f"!{n}h")).unpack_from(data, pos)
+    for code in codes:
+        if code != 0 and code != 1:
+            return None
+    return codes, pos + 2 * n
+
+
+def _fast_bind(data: bytes) -> Bind | None:
+    try:
+        a = data.index(b"\0")
+        b = data.index(b"\0", a + 1)
+        portal, statement = data[:a].decode("utf-8"), data[a + 1 : b].decode("utf-8")
+        found = _fast_codes(data, b + 1)
+        if found is None:
+            return None
+        pformats, pos = found
+        (n,) = _U16.unpack_from(data, pos)
+        pos += 2
+        size = len(data)
+        values: list[bytes | None] = []
+        append = values.append
+        unpack = _I32.unpack_from
+        for _ in range(n):
+            (length,) = unpack(data, pos)
+            pos += 4
+            if length == -1:
+                append(None)
+            elif length < 0 or pos + length > size:
+                return None
+            else:
+                append(data[pos : pos + length])
+                pos += length
+        if len(pformats) > 1 and len(pformats) != n:
+            return None
+        found = _fast_codes(data, pos)
+        if found is None:
+            return None
+        rformats, pos = found
+    except (ValueError, struct.error):  # no NUL, bad UTF-8, short body
+        return None
+    if pos != size:
+        return None
+    return Bind(portal, statement, pformats, tuple(values), rformats)
+
+
+def _fast_execute(data: bytes) -> Execute | None:
+    a = data.find(b"\0")
+    if a < 0 or len(data) != a + 5:
+        return None
+    try:
+        portal = data[:a].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return Execute(portal, _I32.unpack_from(data, a + 1)[0])
+
+
+_SYNC = Sync()
+
+
+def _fast_sync(data: bytes) -> Sync | None:
+    return None if data else _SYNC
+
+
+FAST_DECODERS: dict[int, Callable[[bytes], object | None]] = {
+    ord("B"): _fast_bind,
+    ord("E"): _fast_execute,
+    ord("S"): _fast_sync,
+}
+
+
 # Tag -> decoder for the ready phase. 'p' is absent: its meaning depends on the auth phase.
 READY_DECODERS: dict[int, Callable[[Reader], object]] = {
     ord("Q"): decode_query,
@@ -459,7 +545,7 @@ READY_DECODERS: dict[int, Callable[[Reader], object]] = {
     ord("D"): decode_describe,
     ord("E"): decode_execute,
     ord("C"): decode_close,
-    ord("S"): _empty(Sync()),
+    ord("S"): _empty(_SYNC),
     ord("H"): _empty(Flush()),
     ord("X"): _empty(Terminate()),
     ord("d"): decode_copy_data,
