@@ -10,6 +10,7 @@ are the same object here.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,7 @@ from raftsql.server import values
 from raftsql.server.answers import Answer
 from raftsql.server.copy import CopySpec
 from raftsql.server.inference import Column
-from raftsql.sql.classify import Translated
+from raftsql.sql.classify import StatementKind, Translated
 
 
 @dataclass
@@ -42,10 +43,30 @@ class Prepared:
     described: bool = False  # Describe S sent: columns are final
     subs: list[Prepared] = field(default_factory=list)  # kind 'multi': run in order
     fresh: bool = False  # `answer` was computed just now and may be used once
+    _typed_for: tuple[Column, ...] | None = field(default=None, repr=False, compare=False)
+    _typed: bool = field(default=False, repr=False, compare=False)
 
     @property
     def returns_rows(self) -> bool:
         return self.columns is not None
+
+    @property
+    def typed(self) -> bool:
+        """Every result column has its type: rows need no look at their values (fill_types).
+        Decided once per columns tuple, not on every Execute."""
+        cols = self.columns
+        if cols is not self._typed_for:
+            self._typed_for = cols
+            self._typed = cols is not None and all(c.oid is not None for c in cols)
+        return self._typed
+
+    @functools.cached_property
+    def may_open_pipeline(self) -> bool:
+        """A write or DDL statement: executing it may open an implicit pipeline transaction
+        (PgSession._maybe_begin_pipeline); other statements need not ask."""
+        t = self.translated
+        return self.kind == "sql" and t is not None and t.kind in (
+            StatementKind.WRITE, StatementKind.DDL)
 
     def final_columns(self) -> tuple[Column, ...] | None:
         """Columns as a Describe S reports them: unknown types become text, once."""

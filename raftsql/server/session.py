@@ -69,6 +69,10 @@ def _txn_connection(txn: Any) -> Any:
     return getattr(txn, "_conn", None) or getattr(txn, "_file", None)
 
 
+_READY_FOR_QUERY = {s: pw.ReadyForQuery(s) for s in "ITE"}
+_COUNTED = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE"})
+_BIND_COMPLETE = pw.BindComplete()
+
 _DROP_IF_EXISTS = re.compile(r"^\s*DROP\s+(TABLE|INDEX|VIEW)\s+IF\s+EXISTS\s+"
                              r"(\"(?:[^\"]|\"\")+\"|[A-Za-z_][\w$]*)\s*$", re.IGNORECASE)
 
@@ -94,8 +98,10 @@ class PgSession:
         self.portals: dict[str, Portal] = {}
         self._out: list[bytes] = []
         self._out_size = 0
-        self._running: asyncio.Task[Any] | None = None
+        self._running: asyncio.Task[Any] | None = None  # this session's task, inside guarded()
         self._cancel_reason: str | None = None
+        self._stops = 0  # cancel requests guarded() made of the session's task
+        self._timeout_setting: tuple[str, float | None] = ("0", None)
         self._pipeline_txn = False  # an implicit transaction opened for an extended pipeline
         self.reported_leader = False  # what in_hot_standby last told the client
         peer = writer.get_extra_info("peername")
@@ -115,12 +121,17 @@ class PgSession:
         self._out_size += len(data)
 
     async def flush(self) -> None:
+        """One transport write for everything pending. drain() only when the transport holds
+        unsent bytes or is closing: it then waits for the client or raises that it is gone;
+        otherwise it would return at once, and it is two coroutines per statement."""
         if self._out:
-            data = b"".join(self._out)
+            data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
             self._out.clear()
             self._out_size = 0
-            self.writer.write(data)
-            await self.writer.drain()
+            writer = self.writer
+            writer.write(data)
+            if writer.transport.get_write_buffer_size() or writer.is_closing():
+                await writer.drain()
 
     async def maybe_flush(self) -> None:
         if self._out_size >= FLUSH_AT:
@@ -175,9 +186,8 @@ class PgSession:
     def cancel(self) -> None:
         """CancelRequest for this session: interrupt the running statement, if any."""
         task = self._running
-        if task is not None and not task.done():
-            self._cancel_reason = "user"
-            task.cancel()
+        if task is not None:
+            self._stop("user", task)
 
     def show(self, name: str) -> str:
         lower = name.lower()
@@ -221,32 +231,34 @@ class PgSession:
             await self.maybe_flush()
 
     async def dispatch(self, ev: Any) -> None:
-        if isinstance(ev, pw.Query):
-            await self.simple_query(ev.sql)
-            return
-        if isinstance(ev, pw.Sync):
-            await self._end_pipeline()
+        kind = type(ev)
+        if kind is pw.Sync:
+            if self._pipeline_txn:
+                await self._end_pipeline()
             self._ready()
             return
-        if isinstance(ev, pw.Flush):
+        if kind is pw.Query:
+            await self.simple_query(ev.sql)
+            return
+        if kind is pw.Flush:
             await self.flush()
             return
         try:
-            if isinstance(ev, pw.Parse):
-                await self.parse(ev)
-            elif isinstance(ev, pw.Bind):
+            if kind is pw.Bind:
                 self.bind(ev)
-            elif isinstance(ev, pw.Describe):
-                await self.describe(ev)
-            elif isinstance(ev, pw.Execute):
+            elif kind is pw.Execute:
                 await self.execute(ev)
-            elif isinstance(ev, pw.Close):
+            elif kind is pw.Parse:
+                await self.parse(ev)
+            elif kind is pw.Describe:
+                await self.describe(ev)
+            elif kind is pw.Close:
                 if ev.kind == "S":
                     self.statements.pop(ev.name, None)
                 else:
                     self.portals.pop(ev.name, None)
                 self.send(pw.CloseComplete())
-            elif isinstance(ev, pw.FunctionCall):
+            elif kind is pw.FunctionCall:
                 raise SqlError("0A000", "the fast-path function call interface is not supported")
             # stray CopyData/CopyDone/CopyFail after a failed COPY are dropped by the codec
         except Closed:
@@ -306,7 +318,7 @@ class PgSession:
 
     def _ready(self) -> None:
         status = self.dbs.status
-        if status == "I":
+        if status == "I" and self.portals:
             for name in [n for n, p in self.portals.items() if not p.holdable]:
                 del self.portals[name]
         leader = self.db.node.is_leader()
@@ -316,7 +328,7 @@ class PgSession:
             self.reported_leader = leader
             for name in ("default_transaction_read_only", "in_hot_standby"):
                 self.send(pw.ParameterStatus(name, startup.reported_value(self, name)))
-        self.send(pw.ReadyForQuery(status))
+        self.send(_READY_FOR_QUERY[status])
 
     def _fail_txn(self) -> None:
         txn = self.dbs.txn
@@ -327,6 +339,14 @@ class PgSession:
 
     def _statement_timeout(self) -> float | None:
         raw = self.dbs.settings.get("statement_timeout", "0")
+        if raw == self._timeout_setting[0]:  # parsed once per value, not per statement
+            return self._timeout_setting[1]
+        value = self._parse_timeout(raw)
+        self._timeout_setting = (raw, value)
+        return value
+
+    @staticmethod
+    def _parse_timeout(raw: str) -> float | None:
         m = _TIMEOUT.match(raw)
         if m is None:
             return None
@@ -336,25 +356,29 @@ class PgSession:
     async def guarded(self, work: Awaitable[T], *, may_write: bool) -> T:
         """Run one statement so that CancelRequest and statement_timeout can stop it.
 
+        The statement runs in this session's own task; a stop cancels that task, which can
+        only be waiting inside `work` while `_running` is set. Why not a task per statement:
+        creating and scheduling one cost two event loop turns per statement, more than a
+        whole point read, and a point read never waits at all. The stop is then taken back
+        (Task.uncancel) so only a cancellation from elsewhere (shutdown) ends the session.
+
         A stopped write may still commit (it was proposed): that is 40003, not 57014
         (ARCHITECTURE.md, errors contract)."""
+        task = asyncio.current_task()
+        assert task is not None
         self._cancel_reason = None
-        task: asyncio.Task[T] = asyncio.ensure_future(work)
+        self._stops = 0
         self._running = task
         timeout = self._statement_timeout()
         timer = None
         if timeout is not None:
-            def expire() -> None:
-                if not task.done():
-                    self._cancel_reason = "timeout"
-                    task.cancel()
-            timer = asyncio.get_running_loop().call_later(timeout, expire)
+            timer = asyncio.get_running_loop().call_later(timeout, self._stop, "timeout", task)
         try:
-            return await task
+            return await work
         except asyncio.CancelledError:
             reason = self._cancel_reason
-            if reason is None or not task.cancelled():
-                raise
+            if reason is None or self._take_back_stops(task) > 0:
+                raise  # not (only) ours: the session itself is being cancelled
             why = "statement timeout" if reason == "timeout" else "user request"
             if may_write:
                 raise SqlError("40003", f"canceling statement due to {why}",
@@ -364,6 +388,23 @@ class PgSession:
             if timer is not None:
                 timer.cancel()
             self._running = None
+            if self._stops:  # a stop the statement swallowed: do not leave it counted
+                self._take_back_stops(task)
+
+    def _stop(self, reason: str, task: asyncio.Task[Any]) -> None:
+        """Stop the running statement (CancelRequest, statement_timeout)."""
+        if self._running is task and not task.done():
+            self._cancel_reason = reason
+            self._stops += 1
+            task.cancel()
+
+    def _take_back_stops(self, task: asyncio.Task[Any]) -> int:
+        """Undo this session's own cancel requests; the number still pending from others."""
+        left = task.cancelling()
+        for _ in range(self._stops):
+            left = task.uncancel()
+        self._stops = 0
+        return left
 
     def _schema(self, table: str) -> dict[str, str | None]:
         txn = self.dbs.txn
@@ -499,10 +540,11 @@ class PgSession:
                 if stmt.columns is not None and len(stmt.columns) == len(cols):
                     cols = tuple(c if c.oid is not None else d
                                  for c, d in zip(stmt.columns, cols, strict=True))
-            portal.columns = fill_types(cols, result.rows)
+            portal.columns = cols if stmt.typed and cols is stmt.columns else fill_types(
+                cols, result.rows)
             portal.rows = result.rows
             word = portal.tag.split(" ", 1)[0]
-            if word in ("SELECT", "INSERT", "UPDATE", "DELETE"):
+            if word in _COUNTED:
                 portal.tag = word  # the count is of the rows sent (_send_portal)
 
     def _check_not_aborted(self, stmt: Prepared) -> None:
@@ -649,18 +691,22 @@ class PgSession:
             if describe:
                 self.send(row_description(portal.columns, formats))
             rows = portal.take(max_rows)
-            for start in range(0, len(rows), 1000):
-                self.send_raw(encode_rows(portal.columns, formats, rows[start:start + 1000]))
-                await self.maybe_flush()
+            if len(rows) <= 1000:
+                if rows:
+                    self.send_raw(encode_rows(portal.columns, formats, rows))
+            else:
+                for start in range(0, len(rows), 1000):
+                    self.send_raw(encode_rows(portal.columns, formats, rows[start:start + 1000]))
+                    await self.maybe_flush()
             if max_rows > 0 and not portal.exhausted:
                 self.send(pw.PortalSuspended())
                 return
             tag = portal.tag
-            if tag in ("SELECT", "INSERT", "UPDATE", "DELETE"):
+            if tag in _COUNTED:
                 tag = f"INSERT 0 {len(rows)}" if tag == "INSERT" else f"{tag} {len(rows)}"
-            self.send(pw.CommandComplete(tag))
+            self.send_raw(self.conn.command_complete(tag))
             return
-        self.send(pw.CommandComplete(portal.tag))
+        self.send_raw(self.conn.command_complete(portal.tag))
 
     # ------------------------------------------------------------------ extended query
 
@@ -686,14 +732,20 @@ class PgSession:
             raise SqlError("53200", f"too many open portals (limit {MAX_PREPARED})")
         if ev.portal and ev.portal in self.portals:
             raise SqlError("42P03", f'cursor "{ev.portal}" already exists')
-        values = [param_value(oid, data, ev.param_format(i))
-                  for i, (oid, data) in enumerate(zip(stmt.params, ev.params, strict=True))]
+        codes = ev.param_formats
+        if len(codes) <= 1:  # one format for all (the usual case): no per-value lookup
+            fmt = codes[0] if codes else 0
+            values = [param_value(oid, data, fmt)
+                      for oid, data in zip(stmt.params, ev.params, strict=True)]
+        else:
+            values = [param_value(oid, data, fmt)
+                      for oid, data, fmt in zip(stmt.params, ev.params, codes, strict=True)]
         portal = Portal(stmt, values, ev.result_formats)
         if stmt.columns is not None:
             portal.columns = stmt.columns
             ev.result_formats_for(len(stmt.columns))
         self.portals[ev.portal] = portal
-        self.send(pw.BindComplete())
+        self.send(_BIND_COMPLETE)
 
     async def describe(self, ev: pw.Describe) -> None:
         if ev.kind == "S":
@@ -738,7 +790,8 @@ class PgSession:
             await copying.run_copy(self, stmt.copy, portal.params)
             return
         if not portal.executed:
-            await self._maybe_begin_pipeline(stmt)
+            if self._pipeline_txn or stmt.may_open_pipeline:
+                await self._maybe_begin_pipeline(stmt)
             await self.run_portal(portal)
         elif portal.columns is None:
             self.send(pw.CommandComplete(portal.tag))
