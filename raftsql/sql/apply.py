@@ -315,7 +315,9 @@ class StateMachine:
         (split only at checkpoint indexes and where an entry's conflict clause rolls SQLite's
         transaction back, see the module docstring). Items at or below applied_index are
         replays and return the stored result. A gap raises ApplyOrderError before anything is
-        applied; a node-local error rolls the current transaction back and is raised.
+        applied. A node-local error rolls the current transaction back and is raised; parts
+        of the batch before a checkpoint index it crossed stay committed, and applied_index
+        says how far (the caller feeds the log again from applied_index + 1).
         """
         with self._lock:
             results: list[list[StmtResult] | None] = []
