@@ -230,14 +230,14 @@ class Database:
                     if _VIRTUAL.search(t.original or t.sql):
                         return self._virtual_read(t, values)
                     if session.txn is not None:
-                        return self._in_transaction(session, t, values)
+                        return await self._in_transaction(session, t, values)
                     return await self._read(session, t, values)
                 case StatementKind.WRITE | StatementKind.DDL:
                     if session.txn is not None:
                         if session.txn_read_only:
                             raise SqlError("25006",
                                            "cannot execute a write in a read-only transaction")
-                        return self._in_transaction(session, t, values)
+                        return await self._in_transaction(session, t, values)
                     return await self._write(session, t, values)
         except NodeError as exc:
             raise SqlError(exc.sqlstate, exc.message) from None
@@ -309,14 +309,19 @@ class Database:
 
     # ------------------------------------------------------------------ transactions
 
+    # A transaction's statements run on the node's disk thread (RaftNode.run_on_disk_thread):
+    # its live writes are parked by the apply, which runs there too, so the two never
+    # interleave (txn.py). Ending one is queued there without waiting: the thread runs work
+    # in order, so nothing can see the transaction after the rollback was queued.
+
     async def _begin(self, session: Session, read_only: bool) -> None:
         await self.read_barrier(session)
-        session.txn = Transaction(self.sm.path)
+        session.txn = await self.node.run_on_disk_thread(Transaction, self.sm.path)
         session.txn_read_only = read_only
 
     def _end(self, session: Session) -> None:
         if session.txn is not None:
-            session.txn.rollback()
+            self.node.run_on_disk_thread(session.txn.rollback)
         session.txn = None
         session.txn_read_only = False
 
@@ -324,7 +329,7 @@ class Database:
         txn = session.txn
         assert txn is not None
         try:
-            cmd = txn.commit()
+            cmd = await self.node.run_on_disk_thread(txn.commit)
         finally:
             self._end(session)
         if cmd is None:
@@ -335,11 +340,12 @@ class Database:
         _raise_if_failed(results)
         return index
 
-    def _in_transaction(self, session: Session, t: Translated, values: list[Any]) -> Result:
+    async def _in_transaction(self, session: Session, t: Translated,
+                              values: list[Any]) -> Result:
         txn = session.txn
         assert txn is not None
         sql, bound = self._fix(t, values)
-        r = txn.execute(sql, tuple(bound))
+        r = await self.node.run_on_disk_thread(txn.execute, sql, tuple(bound))
         return Result(_tag(t, r.rowcount), r.columns, r.rows, r.rowcount, r.lastrowid)
 
     async def _transaction_control(self, session: Session, t: Translated) -> Result:
@@ -363,7 +369,8 @@ class Database:
                 if session.txn is None:
                     raise SqlError("25P01", f"{t.command_tag} can only be used in transaction blocks")
                 assert action.name is not None
-                getattr(session.txn, action.action)(action.name)
+                await self.node.run_on_disk_thread(
+                    getattr(session.txn, action.action), action.name)
                 return Result(t.command_tag)
             case "set_transaction":
                 if action.read_only is not None and session.txn is not None:

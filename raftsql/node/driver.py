@@ -1,9 +1,16 @@
 """The asyncio shell around one Raft node: tick timer, inbox, proposals, reads, the Ready loop.
 
-One task (``_run``) owns the RawNode: every call into the core happens there, and between a core
-call and the handling of its Ready nothing awaits (STYLE.md rule 15, run to completion). Other
-tasks only enqueue inputs and wake it. Group commit falls out of this shape: proposals that arrive
-while one Ready is being persisted are all taken into the next Ready, so they share one fsync.
+One task (``_run``) owns the RawNode: every call into the core happens there. Other tasks only
+enqueue inputs and wake it. The part of a Ready that waits for the disk (persist with fsync, then
+apply the committed entries to SQLite) runs on the node's one disk thread, so the event loop keeps
+serving clients and the network meanwhile; the core is not touched until that part is done, so
+handling one Ready is still one step as far as the core can tell (etcd's Ready/Advance contract).
+Group commit falls out of this shape: proposals and acks that arrive while one Ready is on the
+disk are all taken into the next Ready, so they share one fsync and one SQLite transaction.
+
+Everything that writes the SQLite file outside the log (interactive transactions, snapshots) runs
+on that same disk thread (``run_on_disk_thread``): one writer, in submission order, never
+interleaved with an apply.
 
 Time enters only here. Ticks are counted from the monotonic clock, never from "one tick per timer
 callback": a leader whose event loop stalled must see its lease shrink by the real time that
@@ -14,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import contextlib
 import itertools
 import logging
@@ -32,7 +40,7 @@ from raftsql.node.errors import (
     OutcomeUnknownError,
     ShuttingDownError,
 )
-from raftsql.node.ready import PendingReads, StateMachine, handle_ready
+from raftsql.node.ready import PendingReads, StateMachine, finish, send_messages, write_and_apply
 from raftsql.node.transport import RpcHandler, TcpTransport
 from raftsql.raft.confchange import encode_conf_change
 from raftsql.raft.config import Config, ReadOnlyOption
@@ -169,6 +177,12 @@ class RaftNode:
         self._pending_conf: tuple[bytes, int] | None = None
         self._inflight: dict[tuple[bytes, int], _Proposal] = {}
         self._read_lease: dict[bytes, bool] = {}  # ctx -> use_lease, while the read waits
+        self._read_batches: dict[bytes, list[bytes]] = {}
+        """One ReadIndex request answers every read queued when it was made (etcd's server
+        batches the same way): batch ctx -> the reads' own ctxs."""
+        self._disk = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"raft-disk-{cfg.node_id}")
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._leader_term = (0, 0)
         self._snapshot_due = False
         """A member was added while the log is compacted: the newest snapshot's membership
@@ -212,6 +226,7 @@ class RaftNode:
             secret=self.cfg.secret,
         )
         await self.transport.start()
+        self._loop = asyncio.get_running_loop()
         self._tick_origin = self.clock.now()
         self._refresh_status()
         self._tasks = [
@@ -251,6 +266,8 @@ class RaftNode:
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        # a cancelled Ready may still be on the disk thread: let it finish before closing
+        await asyncio.get_running_loop().run_in_executor(None, self._disk.shutdown)
         await self.transport.close()
         self._fail_all(ShuttingDownError("node is shutting down"))
         self.store.close()
@@ -466,6 +483,7 @@ class RaftNode:
             self._wakeup.set()
         # Read-index requests die with the leader that held them (the core keeps no queue
         # across a leader change): ask the new one. A duplicate answer is ignored.
+        self._read_batches.clear()
         reads = [(ctx, lease) for ctx, lease in self._read_lease.items()
                  if not self._read_waiters[ctx].done()]
         if reads:
@@ -502,14 +520,17 @@ class RaftNode:
                 await self._wakeup.wait()
                 self._wakeup.clear()
                 self._step_inputs()
-                applied_before = self.reads.applied
-                while self.raw.has_ready():
-                    self._handle_one_ready()
                 self._refresh_status()
-                if self.reads.applied != applied_before:
-                    async with self._applied_changed:
-                        self._applied_changed.notify_all()
-                    self._maybe_snapshot()
+                while self.raw.has_ready():
+                    applied_before = self.reads.applied
+                    await self._handle_one_ready()
+                    # what arrived while the disk thread worked joins the next Ready
+                    self._step_inputs()
+                    self._refresh_status()
+                    if self.reads.applied != applied_before:
+                        async with self._applied_changed:
+                            self._applied_changed.notify_all()
+                        await self._maybe_snapshot()
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -541,16 +562,42 @@ class RaftNode:
                     p.future.set_exception(NoLeaderError(f"no leader: {exc}"))
                 else:
                     p.future.set_exception(NotProposedError(f"not proposed: {exc}"))
+        if self._read_requests:
+            self._request_read_index()
+
+    def _request_read_index(self) -> None:
+        """One ReadIndex request per read level for all reads queued since the last one: each
+        of them arrived before the request is made, so the index it returns serves them all
+        (thesis 6.4: the read index is taken after the read arrived)."""
+        by_level: dict[bool, list[bytes]] = {True: [], False: []}
         while self._read_requests:
             ctx, use_lease = self._read_requests.popleft()
-            self.raw.read_index(ctx, use_lease=use_lease)
+            by_level[use_lease].append(ctx)
+        for use_lease, ctxs in by_level.items():
+            if not ctxs:
+                continue
+            batch = ctxs[0]
+            if len(ctxs) > 1:
+                batch = b"B" + self.id.to_bytes(8, "big") + next(self._read_seq).to_bytes(8, "big")
+                self._read_batches[batch] = ctxs
+            self.raw.read_index(batch, use_lease=use_lease)
 
-    def _handle_one_ready(self) -> None:
+    async def _handle_one_ready(self) -> None:
+        """ready.handle_ready's three phases, the middle one (disk) on the disk thread."""
         rd = self.raw.ready()
         self.metrics.readies += 1
+        send_messages(rd, self.transport)
         t0 = time.perf_counter()
-        out = handle_ready(self, rd, self, self.transport, self.sm, self.reads)
+        if rd.hard_state is None and not rd.entries and rd.snapshot.empty and \
+                not rd.committed_entries:
+            results = write_and_apply(rd, self, self.sm, self.reads.applied, self.transport.send)
+        else:
+            assert self._loop is not None
+            results = await self._loop.run_in_executor(
+                self._disk, write_and_apply, rd, self, self.sm, self.reads.applied,
+                self._send_from_disk_thread)
         self.metrics.apply_seconds += time.perf_counter() - t0
+        out = finish(self, rd, results, self.reads)
         self.metrics.applied_entries += len(out.applied)
         for entry, result in out.applied:
             key = (entry.client_id, entry.seq)
@@ -560,9 +607,22 @@ class RaftNode:
             if fut is not None and not fut.done():
                 fut.set_result((entry.index, result))
         for rs in out.released_reads:
-            rfut = self._read_waiters.get(rs.request_ctx)
-            if rfut is not None and not rfut.done():
-                rfut.set_result(rs.index)
+            for ctx in self._read_batches.pop(rs.request_ctx, (rs.request_ctx,)):
+                rfut = self._read_waiters.get(ctx)
+                if rfut is not None and not rfut.done():
+                    rfut.set_result(rs.index)
+
+    def _send_from_disk_thread(self, msgs: Any) -> None:
+        """Acks leave as soon as the entries are durable, before the apply (ready.py step 3)."""
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self.transport.send, msgs)
+
+    def run_on_disk_thread(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        """Run ``fn(*args)`` on the thread that persists and applies: for everything that
+        writes the SQLite file besides the apply (interactive transactions, snapshots), so that
+        it never interleaves with an apply and SQLite has one writer. Work runs in submission
+        order; await the future for the result."""
+        return asyncio.get_running_loop().run_in_executor(self._disk, fn, *args)
 
     # ReadyNode protocol for handle_ready: the core, plus learning new members' addresses.
     def apply_conf_change(self, cc: ConfChange) -> ConfState:
@@ -589,7 +649,7 @@ class RaftNode:
             self.metrics.fsyncs += 1
             self.metrics.fsync_seconds += time.perf_counter() - t0
 
-    def _maybe_snapshot(self) -> None:
+    async def _maybe_snapshot(self) -> None:
         applied = self.reads.applied
         # a snapshot installed from the leader counts as the latest one
         self._last_snapshot_index = max(self._last_snapshot_index,
@@ -599,21 +659,29 @@ class RaftNode:
         if applied - self._last_snapshot_index < self.cfg.snapshot_entries and not due:
             return
         self._snapshot_due = False
+        # the membership recorded with the snapshot must be the one as of `applied`: the loop
+        # applies nothing until the snapshot is written, so the core's configuration is that one
+        conf_state = self.raw.status().conf_state
+        durable = await self.run_on_disk_thread(self._write_snapshot, applied, conf_state)
+        if durable is None:
+            return
+        self._last_snapshot_index = durable
+        self.metrics.snapshots_taken += 1
+        log.info("node %d: snapshot at %d, log compacted to %d", self.id, durable,
+                 self.store.first_index() - 1)
+
+    def _write_snapshot(self, applied: int, conf_state: ConfState) -> int | None:
+        """On the disk thread: make the state machine durable, write a snapshot of it and
+        compact the log behind it, keeping a tail for followers that lag a little."""
         durable = self.sm.prepare_compaction()
-        # the membership recorded with the snapshot must be the one as of `durable`: the loop
-        # has not applied anything since, so the core's current configuration is that one
         assert durable == applied, (durable, applied)
         if durable <= self._last_snapshot_index:
-            return
-        st = self.raw.status()
-        data = self.sm.snapshot_data()
-        self.store.create_snapshot(durable, st.conf_state, data)
+            return None
+        self.store.create_snapshot(durable, conf_state, self.sm.snapshot_data())
         keep_from = max(durable - self.cfg.snapshot_entries // 10, self.store.first_index())
         if keep_from - 1 > self.store.first_index() - 1:
             self.store.compact(keep_from - 1)
-        self._last_snapshot_index = durable
-        self.metrics.snapshots_taken += 1
-        log.info("node %d: snapshot at %d, log compacted to %d", self.id, durable, keep_from - 1)
+        return durable
 
     def _fail_all(self, exc: Exception) -> None:
         for fut in list(self._waiters.values()) + list(self._read_waiters.values()):

@@ -7,12 +7,23 @@ and the client's id and sequence, and never learns about Raft) and the node's Re
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from raftsql.node.driver import EPHEMERAL_PREFIX
 from raftsql.raft.types import Entry, EntryType, Snapshot
 from raftsql.sql.apply import StateMachine
 from raftsql.sql.command import StmtResult
+
+
+def _item(entry: Entry) -> tuple[int, bytes | None, str | None, int | None]:
+    """(index, command, client, seq) as the SQL state machine takes it: no command for no-ops
+    and configuration changes, no client for node-local (ephemeral) tags."""
+    if entry.type != EntryType.NORMAL or not entry.data:
+        return entry.index, None, None, None
+    if entry.client_id and not entry.client_id.startswith(EPHEMERAL_PREFIX):
+        return entry.index, entry.data, entry.client_id.hex(), entry.seq
+    return entry.index, entry.data, None, None
 
 
 class SqlStateMachine:
@@ -24,13 +35,9 @@ class SqlStateMachine:
         self.path = str(self.dir / "state.sqlite")
         self.db = StateMachine(self.path)
 
-    def apply(self, entry: Entry) -> list[StmtResult] | None:
-        if entry.type != EntryType.NORMAL or not entry.data:
-            self.db.apply_noop(entry.index)
-            return None
-        if entry.client_id and not entry.client_id.startswith(EPHEMERAL_PREFIX):
-            return self.db.apply(entry.index, entry.data, entry.client_id.hex(), entry.seq)
-        return self.db.apply(entry.index, entry.data)
+    def apply_entries(self, entries: Sequence[Entry]) -> list[list[StmtResult] | None]:
+        """All of a Ready's committed entries in one SQLite transaction (apply_batch)."""
+        return self.db.apply_batch([_item(e) for e in entries])
 
     def applied_index(self) -> int:
         return self.db.applied_index

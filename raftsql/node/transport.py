@@ -246,13 +246,22 @@ class TcpTransport:
     # ------------------------------------------------------------------ sending
 
     def send(self, msgs: Sequence[Message]) -> None:
-        for m in msgs:
+        if len(msgs) == 1:
+            m = msgs[0]
             peer = self._peers.get(m.to)
-            if peer is None:
-                continue
-            self._enqueue(peer, bytes((CH_RAFT,)) + encode_message(m))
+            if peer is not None:
+                self._enqueue(peer, bytes((CH_RAFT,)) + encode_message(m))
+            return
+        # a Ready's messages to one peer leave in one write (one syscall, one TCP segment)
+        by_peer: dict[NodeId, list[bytes]] = {}
+        for m in msgs:
+            by_peer.setdefault(m.to, []).append(bytes((CH_RAFT,)) + encode_message(m))
+        for peer_id, payloads in by_peer.items():
+            peer = self._peers.get(peer_id)
+            if peer is not None:
+                self._enqueue(peer, *payloads)
 
-    def _enqueue(self, peer: _Peer, payload: bytes) -> bool:
+    def _enqueue(self, peer: _Peer, *payloads: bytes) -> bool:
         """Write straight into a connected peer's socket buffer (no task hop on the hot path);
         while disconnected, keep a bounded backlog for the sender task to flush on connect.
         A socket buffer above WRITE_BUFFER_LIMIT means the peer is not keeping up: drop."""
@@ -263,13 +272,14 @@ class TcpTransport:
             if writer.transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT:
                 self._drop(peer)
                 return False
-            writer.write(encode_frame(payload, self.max_frame))
-            self.stats.sent += 1
+            writer.write(b"".join(encode_frame(p, self.max_frame) for p in payloads))
+            self.stats.sent += len(payloads)
             return True
-        if len(peer.queue) >= peer.max_queue:
-            self._drop(peer)
-            return False
-        peer.queue.append(payload)
+        for payload in payloads:
+            if len(peer.queue) >= peer.max_queue:
+                self._drop(peer)
+                return False
+            peer.queue.append(payload)
         return True
 
     def _drop(self, peer: _Peer) -> None:

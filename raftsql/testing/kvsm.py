@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from raftsql.raft.types import Entry, EntryType, Snapshot
@@ -60,7 +61,10 @@ class KVStateMachine:
         self.applied = 0
         self.digest = b""
 
-    def apply(self, entry: Entry) -> Result | None:
+    def apply_entries(self, entries: Sequence[Entry]) -> list[Result | None]:
+        return [self._apply(e) for e in entries]
+
+    def _apply(self, entry: Entry) -> Result | None:
         assert entry.index == self.applied + 1, f"apply {entry.index} after {self.applied}"
         self.applied = entry.index
         self.digest = hashlib.blake2b(

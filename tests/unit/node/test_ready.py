@@ -47,9 +47,9 @@ class Recorder:
     def send(self, msgs: Sequence[Message]) -> None:
         self.journal.append(("send", tuple(m.type for m in msgs)))
 
-    def apply(self, entry: Entry) -> str:
-        self.journal.append(("apply", entry.index))
-        return f"r{entry.index}"
+    def apply_entries(self, entries: Sequence[Entry]) -> list[str]:
+        self.journal.extend(("apply", e.index) for e in entries)
+        return [f"r{e.index}" for e in entries]
 
     def restore(self, snapshot: Snapshot) -> None:
         self.journal.append(("restore", snapshot.metadata.index))
@@ -87,8 +87,9 @@ def test_persist_before_persisted_messages_and_advance_last() -> None:
 
 
 def test_snapshot_restored_before_entries_and_conf_changes_go_to_the_node() -> None:
-    """Apply the snapshot first, then committed entries in order; CONF_CHANGE entries are
-    applied to the node's configuration (docs/raft-api.md, Ready loop step 3)."""
+    """Apply the snapshot first, then committed entries in order as one batch; CONF_CHANGE
+    entries then reach the node's configuration in log order, before advance (docs/raft-api.md,
+    Ready loop step 3; the core is not touched in between, so the order is the same to it)."""
     r = Recorder()
     cc = ConfChange((ConfChangeSingle(ConfChangeType.ADD_LEARNER, 4),))
     snap = Snapshot(SnapshotMetadata(index=5, term=2, conf_state=ConfState(voters=(1, 2, 3))))
@@ -100,7 +101,7 @@ def test_snapshot_restored_before_entries_and_conf_changes_go_to_the_node() -> N
         ],
     )
     out = handle_ready(r, rd, r, r, r, PendingReads())
-    assert r.kinds() == ["persist", "restore", "apply", "conf", "apply", "advance"]
+    assert r.kinds() == ["persist", "restore", "apply", "apply", "conf", "advance"]
     assert out.restored == snap
     assert [(e.index, res) for e, res in out.applied] == [(6, "r6"), (7, "r7")]
     assert out.conf_states == [(7, ConfState(voters=(1, 2, 3, 4)))]

@@ -26,7 +26,7 @@ def test_cache_follows_schema_changes(tmp_path: Path) -> None:
     def ddl(sql: str) -> None:
         nonlocal index
         index += 1
-        sm.apply(Entry(term=1, index=index, data=encode(Command((Stmt(sql),)))))
+        sm.apply_entries([Entry(term=1, index=index, data=encode(Command((Stmt(sql),))))])
 
     def same() -> None:
         fresh, cached = SqliteSchemaInfo(conn), cache.current()
