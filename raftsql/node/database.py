@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import decimal
+import functools
 import json
 import os
 import random
@@ -37,7 +38,7 @@ from raftsql.node.sqlsm import SqlStateMachine
 from raftsql.sql import command
 from raftsql.sql.authorizer import Profile
 from raftsql.sql.classify import StatementKind, Translated
-from raftsql.sql.determinism import SqliteSchemaInfo, fix_nondeterminism
+from raftsql.sql.determinism import SqliteSchemaInfo, bind, fix_nondeterminism
 from raftsql.sql.engine import open_connection
 from raftsql.sql.errors import SqlError
 from raftsql.sql.reads import ReadPool
@@ -135,6 +136,13 @@ def to_param(value: Any) -> command.Param:
     raise SqlError("42804", f"cannot use a value of type {type(value).__name__} as a parameter")
 
 
+@functools.lru_cache(maxsize=4096)
+def _is_virtual(text: str) -> bool:
+    """Does a read name a raftsql_* view? Decided once per statement text (a prepared point
+    read runs this for every execution; a regex search of the text cost more than the read)."""
+    return _VIRTUAL.search(text) is not None
+
+
 def _tag(t: Translated, rowcount: int) -> str:
     base = t.command_tag
     if base == "INSERT":
@@ -227,7 +235,7 @@ class Database:
                 case StatementKind.FORBIDDEN:
                     raise SqlError("42501", f"{t.command_tag} is not allowed")
                 case StatementKind.READ:
-                    if _VIRTUAL.search(t.original or t.sql):
+                    if _is_virtual(t.original or t.sql):
                         return self._virtual_read(t, values)
                     if session.txn is not None:
                         return await self._in_transaction(session, t, values)
@@ -258,10 +266,16 @@ class Database:
 
     async def _read(self, session: Session, t: Translated, values: list[Any]) -> Result:
         await self.read_barrier(session)
-        sql, bound = fix_nondeterminism(t, values, now=dt.datetime.now(dt.UTC), rng=self._rng)
-        qr = self.reads.query_inline(sql, tuple(bound))
+        if t.needs_fixing or t.rebuild_primary_key:
+            sql, bound = fix_nondeterminism(t, values, now=dt.datetime.now(dt.UTC), rng=self._rng)
+        else:  # what fix_nondeterminism would return, without a clock read and a random draw
+            sql, bound = t.sql, bind(t, values)
+        # The barrier made applied >= the index this read needs: report it as a lower bound
+        # rather than pay for a transaction that reads the exact one (sql/reads.py).
+        applied = self.node.reads.applied
+        qr = self.reads.query_inline(sql, tuple(bound), applied)
         if qr is None:  # long, or every pooled connection busy: off the event loop
-            qr = await asyncio.to_thread(self.reads.query, sql, tuple(bound))
+            qr = await asyncio.to_thread(self.reads.query, sql, tuple(bound), applied=applied)
         return Result(_tag(t, len(qr.rows)), qr.columns, qr.rows, len(qr.rows),
                       index=qr.applied_index)
 
