@@ -30,6 +30,14 @@ TEXT_OIDS = frozenset({o.TEXT, o.VARCHAR, o.BPCHAR, o.NAME, o.UNKNOWN, o.CHAR})
 _DATETIME_OIDS = frozenset({o.DATE, o.TIME, o.TIMESTAMP, o.TIMESTAMPTZ, o.INTERVAL})
 _INT4_RANGE = (-(2**31), 2**31 - 1)
 
+# Fast paths for the commonest values (a prepared point read binds an int and returns a
+# text). Each gives the bytes or value the general path gives, and steps aside (falls
+# through to it) for anything it is not sure of, so the general path keeps every error.
+_PLAIN_TEXT_OIDS = frozenset({o.TEXT, o.VARCHAR, o.NAME, o.UNKNOWN})  # TEXT_CODEC, no padding
+_INT_STRUCTS = {o.INT2: struct.Struct("!h"), o.INT4: struct.Struct("!i"),
+                o.INT8: struct.Struct("!q")}
+_TEXT_PARAM_OIDS = TEXT_OIDS | {o.JSON, o.JSONB}
+
 
 # --------------------------------------------------------------------------- results
 
@@ -141,6 +149,19 @@ def encode_result(oid: int, value: Any, fmt: int, scale: int | None = None) -> b
     binary format (22P03: a client would misread the bytes)."""
     if value is None:
         return None
+    kind = type(value)
+    if kind is str and oid in _PLAIN_TEXT_OIDS:
+        try:
+            return value.encode("utf-8")  # text and binary output are the same bytes
+        except UnicodeEncodeError:
+            pass
+    elif kind is int and oid in _INT_STRUCTS:
+        if fmt == pgt.TEXT_FORMAT:
+            return b"%d" % value  # out of range too: the general path's text fallback
+        try:
+            return _INT_STRUCTS[oid].pack(value)
+        except struct.error:
+            pass  # out of range: the general path refuses it (22P03)
     if oid in (INT2VECTOR, OIDVECTOR):
         return _vector(oid, value, fmt)
     if oid == o.INTERVAL and isinstance(value, str):
@@ -201,8 +222,17 @@ def param_value(oid: int, data: bytes | None, fmt: int) -> Any:
         return None
     if oid in (0, o.UNKNOWN):
         oid = o.TEXT
+    if fmt == pgt.BINARY_FORMAT:
+        st = _INT_STRUCTS.get(oid)
+        if st is not None and len(data) == st.size:
+            return st.unpack(data)[0]
+    if oid in _PLAIN_TEXT_OIDS and b"\0" not in data:
+        try:
+            return data.decode("utf-8")  # text and binary input are the same bytes
+        except UnicodeDecodeError:
+            pass
     try:
-        if fmt == pgt.TEXT_FORMAT and oid in TEXT_OIDS | {o.JSON, o.JSONB}:
+        if fmt == pgt.TEXT_FORMAT and oid in _TEXT_PARAM_OIDS:
             return pgt.decode_text(o.TEXT, data)
         if fmt == pgt.BINARY_FORMAT and oid in (o.JSON, o.JSONB):
             raw = data[1:] if oid == o.JSONB else data
