@@ -70,6 +70,7 @@ SCENARIOS = {
     "term-leader": (LEADER, signal.SIGTERM),
 }
 POLL_S = 0.02
+SLOW_ATTEMPT_S = 0.5
 DOWN_KEYS = 500_000_000
 """Writes made while a node is down insert keys from here (clear of the main phase's)."""
 _down_block = itertools.count()
@@ -103,6 +104,8 @@ class Restart:
     write_s: float | None = None
     snapshot_after: int = 0
     """Snapshot index once caught up."""
+    slow_attempts: list[str] = field(default_factory=list)
+    """Failed first-read/write attempts that took long (see ``first_success``)."""
     snapshot_received: bool = False
     """The leader had compacted past the node's log and sent it a snapshot (the whole
     database) instead of entries: a newer snapshot the node did not take itself."""
@@ -180,18 +183,26 @@ def poll_http(cluster: ProcessCluster, r: Restart, t0: float, deadline: float) -
 
 
 async def first_success(dsn: str, statements: list[tuple[str, tuple[Any, ...]]], t0: float,
-                        deadline: float) -> float | None:
-    """Seconds from ``t0`` until ``statements`` all succeed on one connection to ``dsn``."""
+                        deadline: float, slow: list[str], label: str) -> float | None:
+    """Seconds from ``t0`` until ``statements`` all succeed on one connection to ``dsn``.
+    A failed attempt that took longer than ``SLOW_ATTEMPT_S`` is described in ``slow``: a probe
+    that succeeds late because one attempt hung (a timeout inside the node) must say so."""
     conn: asyncpg.Connection | None = None
     try:
         while time.time() < deadline:
+            t_try = time.time()
             try:
                 if conn is None:
                     conn = await asyncpg.connect(dsn, timeout=2)
                 for sql, params in statements:
                     await conn.execute(sql, *params)
                 return time.time() - t0
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                took = time.time() - t_try
+                if took > SLOW_ATTEMPT_S:
+                    code = getattr(exc, "sqlstate", None) or type(exc).__name__
+                    slow.append(f"{label}: attempt at {t_try - t0:.2f} s failed after "
+                                f"{took:.2f} s with {code}: {str(exc)[:120]}")
                 if conn is not None and conn.is_closed():
                     conn = None
                 await asyncio.sleep(POLL_S)
@@ -233,10 +244,10 @@ async def restart_once(cluster: ProcessCluster, name: str, down_writes: int,
     hot = (0, loadgen.PAYLOAD)
     poller = asyncio.to_thread(poll_http, cluster, r, t0, deadline)
     r.lease_s, r.lin_s, r.write_s, _ = await asyncio.gather(
-        first_success(dsn, [(loadgen.SELECT, (1,))], t0, deadline),
+        first_success(dsn, [(loadgen.SELECT, (1,))], t0, deadline, r.slow_attempts, "lease"),
         first_success(dsn, [("SET raftsql.read_consistency = 'linearizable'", ()),
-                            (loadgen.SELECT, (1,))], t0, deadline),
-        first_success(dsn, [(loadgen.UPSERT, hot)], t0, deadline),
+                            (loadgen.SELECT, (1,))], t0, deadline, r.slow_attempts, "lin"),
+        first_success(dsn, [(loadgen.UPSERT, hot)], t0, deadline, r.slow_attempts, "write"),
         poller,
     )
     started = started_at(cluster.nodes[node_id].log_path, offset)
@@ -299,6 +310,9 @@ def print_stage(s: Stage) -> None:
               f"{fmt(r.open_s, 6)} {fmt(r.http_s, 6)} {fmt(r.ready_s, 6)} {fmt(r.replayed_s, 8)} "
               f"{fmt(r.caught_up_s, 7)} {fmt(r.lease_s, 6)} {fmt(r.lin_s, 6)} {fmt(r.write_s, 6)} "
               f"{fmt(r.serving_s, 7)}{via}")
+    for r in s.restarts:
+        for line in r.slow_attempts:
+            print(f"#   {r.scenario}: {line}")
 
 
 async def run(args: argparse.Namespace) -> list[Stage]:
