@@ -317,6 +317,12 @@ def print_stage(s: Stage) -> None:
 
 async def run(args: argparse.Namespace) -> list[Stage]:
     stages: list[Stage] = []
+    # SIGTERM (or SIGINT, which a shell ignores in background jobs) cancels the run, so the
+    # `finally` below still ends the nodes this run started
+    task = asyncio.current_task()
+    assert task is not None
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
     base = Path(tempfile.mkdtemp(prefix="raftsql-restart-"))
     cluster = ProcessCluster(base, 3, snapshot_entries=args.snapshot_entries)
     try:
