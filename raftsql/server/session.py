@@ -101,6 +101,7 @@ class PgSession:
         self._running: asyncio.Task[Any] | None = None  # this session's task, inside guarded()
         self._cancel_reason: str | None = None
         self._stops = 0  # cancel requests guarded() made of the session's task
+        self._task: asyncio.Task[Any] | None = None  # the task running run()
         self._timeout_setting: tuple[str, float | None] = ("0", None)
         self._pipeline_txn = False  # an implicit transaction opened for an extended pipeline
         self.reported_leader = False  # what in_hot_standby last told the client
@@ -154,6 +155,7 @@ class PgSession:
     # ------------------------------------------------------------------ lifecycle
 
     async def run(self) -> None:
+        self._task = asyncio.current_task()
         try:
             if await startup.startup(self):
                 await self.loop()
@@ -364,7 +366,7 @@ class PgSession:
 
         A stopped write may still commit (it was proposed): that is 40003, not 57014
         (ARCHITECTURE.md, errors contract)."""
-        task = asyncio.current_task()
+        task = self._task or asyncio.current_task()
         assert task is not None
         self._cancel_reason = None
         self._stops = 0

@@ -40,7 +40,7 @@ def run_statement(
 
     cursor = conn.cursor()
     cursor.exec_trace = trace
-    rows = tuple(tuple(row) for row in cursor.execute(sql, params))
+    rows = tuple(cursor.execute(sql, params))  # apsw rows are tuples (no row tracer is set)
     lastrowid = conn.last_insert_rowid() or None
     if columns:
         rowcount = len(rows)

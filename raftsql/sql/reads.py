@@ -127,7 +127,8 @@ class ReadPool:
         self.size = size
         self._idle: list[_Conn] = []  # LIFO: the warmest connection is reused first
         self._opened = 0
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()  # entered directly on the hot path (C, not Python)
+        self._cond = threading.Condition(self._lock)
         self._waiters = 0
         self._closed = False
 
@@ -189,7 +190,7 @@ class ReadPool:
         handler stops the statement after INLINE_STEPS SQLite VM instructions, and the caller
         then runs it again with ``query`` on a thread (a read has no effects, so running it
         twice is harmless). Uses only an idle pooled connection, never waits for one."""
-        with self._cond:
+        with self._lock:
             if not self._idle:
                 return None
             c = self._idle.pop()
@@ -209,7 +210,8 @@ class ReadPool:
             with auth.internal():
                 conn.execute("BEGIN")
                 applied = int(next(conn.execute("SELECT applied_index FROM _raftsql_meta"))[0])
-        auth.reset()
+        if auth.denial is not None or auth.reads or auth.writes:
+            auth.reset()  # only a compile fills these; a cached statement is not compiled
         try:
             rows = tuple(conn.execute(sql, params))
         except Exception as exc:
@@ -224,7 +226,7 @@ class ReadPool:
         if conn.in_transaction:
             with c.auth.internal():
                 conn.execute("ROLLBACK")
-        with self._cond:
+        with self._lock:
             if self._closed:
                 conn.close()
                 return
