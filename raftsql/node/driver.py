@@ -62,6 +62,9 @@ from raftsql.storage.log_store import RocksLogStore
 
 log = logging.getLogger("raftsql.node")
 
+PROPOSAL_BATCH_BYTES = 1 << 20
+"""Proposals taken into one proposal message, at most (about) this many bytes of commands."""
+
 EPHEMERAL_PREFIX = b"~"
 """Client ids starting with this byte only tag a proposal for its waiter; the state machine
 does not deduplicate them (see ``ReplicatedStateMachine``)."""
@@ -125,6 +128,12 @@ class _Proposal:
     seq: int
     future: asyncio.Future[Any]
     conf_change: ConfChange | None = None
+    deadline: float = float("inf")
+    """time.monotonic() after which the ticker fails the wait with _Expired."""
+
+
+class _Expired(Exception):
+    """A proposal's wait passed its deadline (set by the ticker's sweep)."""
 
 
 @dataclass
@@ -288,6 +297,13 @@ class RaftNode:
         while True:
             await asyncio.sleep(interval / max(self.clock.rate, 1e-6))
             self._wakeup.set()
+            self._expire_proposals()
+
+    def _expire_proposals(self) -> None:
+        now = time.monotonic()
+        for p in self._inflight.values():
+            if p.deadline < now and not p.future.done():
+                p.future.set_exception(_Expired())
 
     def _due_ticks(self) -> int:
         total = int((self.clock.now() - self._tick_origin) / self.cfg.tick_interval)
@@ -316,16 +332,19 @@ class RaftNode:
         key = (client_id, seq)
         deadline = time.monotonic() + (timeout or self.cfg.propose_timeout)
         self.metrics.proposals += 1
+        loop = asyncio.get_running_loop()
         while True:
-            fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            # No timer per proposal (wait_for + shield cost more than the rest of propose):
+            # the ticker's sweep fails waits whose deadline passed.
+            fut: asyncio.Future[Any] = loop.create_future()
             self._waiters[key] = fut
-            proposal = _Proposal(data, client_id, seq, fut)
+            proposal = _Proposal(data, client_id, seq, fut, deadline=deadline)
             self._inflight[key] = proposal
             self._proposals.append(proposal)
             self._wakeup.set()
             try:
-                return await asyncio.wait_for(asyncio.shield(fut), deadline - time.monotonic())
-            except TimeoutError:
+                return await fut
+            except _Expired:
                 self.metrics.proposals_failed += 1
                 raise OutcomeUnknownError(
                     "the write was proposed but its outcome is unknown (timed out); "
@@ -546,24 +565,48 @@ class RaftNode:
         inbox = self._inbox
         while inbox:
             self.raw.step(inbox.popleft())
+        batch: list[_Proposal] = []
+        size = 0
         while self._proposals:
             p = self._proposals.popleft()
             if p.future.done():
                 continue
-            try:
-                if p.conf_change is not None:
+            if p.conf_change is not None:
+                self._propose_batch(batch)
+                batch, size = [], 0
+                try:
                     self._pending_conf = (p.client_id, p.seq)
                     self.raw.propose_conf_change(p.conf_change)
-                else:
-                    self.raw.propose(p.data, p.client_id, p.seq)
-            except ProposalDroppedError as exc:
-                self.metrics.proposals_failed += 1
-                if self._leader_id == 0:
-                    p.future.set_exception(NoLeaderError(f"no leader: {exc}"))
-                else:
-                    p.future.set_exception(NotProposedError(f"not proposed: {exc}"))
+                except ProposalDroppedError as exc:
+                    self._not_proposed([p], exc)
+                continue
+            batch.append(p)
+            size += len(p.data)
+            if size >= PROPOSAL_BATCH_BYTES:
+                self._propose_batch(batch)
+                batch, size = [], 0
+        self._propose_batch(batch)
         if self._read_requests:
             self._request_read_index()
+
+    def _propose_batch(self, batch: list[_Proposal]) -> None:
+        """Everything proposed since the last loop run as ONE proposal message: one append,
+        one message per follower, one ack back (not one each; measured: 4 messages received
+        per write at 64 clients before)."""
+        if not batch:
+            return
+        try:
+            self.raw.propose_many([(p.data, p.client_id, p.seq) for p in batch])
+        except ProposalDroppedError as exc:
+            self._not_proposed(batch, exc)
+
+    def _not_proposed(self, proposals: list[_Proposal], exc: ProposalDroppedError) -> None:
+        for p in proposals:
+            self.metrics.proposals_failed += 1
+            if self._leader_id == 0:
+                p.future.set_exception(NoLeaderError(f"no leader: {exc}"))
+            else:
+                p.future.set_exception(NotProposedError(f"not proposed: {exc}"))
 
     def _request_read_index(self) -> None:
         """One ReadIndex request per read level for all reads queued since the last one: each

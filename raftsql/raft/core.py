@@ -252,7 +252,9 @@ class Raft:
 
     def append_entry(self, ents: list[Entry]) -> bool:
         li = self.raft_log.last_index()
-        ents = [replace(e, term=self.term, index=li + 1 + i) for i, e in enumerate(ents)]
+        term = self.term
+        ents = [Entry(term, li + 1 + i, e.type, e.data, e.client_id, e.seq)
+                for i, e in enumerate(ents)]
         if not self._increase_uncommitted_size(ents):
             return False
         li = self.raft_log.append(ents)

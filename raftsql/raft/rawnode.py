@@ -12,6 +12,7 @@ runtime has persisted it, and a candidate counts its own vote only once that vot
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .confchange import encode_conf_change
@@ -86,8 +87,14 @@ class RawNode:
 
     def propose(self, data: bytes, client_id: bytes = b"", seq: int = 0) -> None:
         """Propose a command; raises ProposalDroppedError if it cannot be accepted now."""
-        e = Entry(term=0, index=0, data=data, client_id=client_id, seq=seq)
-        self.raft.step(Message(MessageType.PROP, frm=self.raft.id, entries=(e,)))
+        self.propose_many([(data, client_id, seq)])
+
+    def propose_many(self, commands: Sequence[tuple[bytes, bytes, int]]) -> None:
+        """Propose several commands (data, client_id, seq) as ONE proposal message: appended
+        together and sent to each follower in one append (etcd batches a MsgProp's entries
+        the same way). All are accepted or, with ProposalDroppedError, none."""
+        ents = tuple(Entry(term=0, index=0, data=d, client_id=c, seq=q) for d, c, q in commands)
+        self.raft.step(Message(MessageType.PROP, frm=self.raft.id, entries=ents))
 
     def propose_conf_change(self, cc: ConfChange) -> None:
         e = Entry(term=0, index=0, type=EntryType.CONF_CHANGE, data=encode_conf_change(cc))
