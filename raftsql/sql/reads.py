@@ -64,25 +64,39 @@ def to_sql_error(exc: BaseException, auth: Authorizer) -> SqlError | None:
     return SqlError(*error) if error is not None else None
 
 
-class _Columns:
-    """A connection's exec tracer: the result columns of the statement about to run.
+def _rows(conn: apsw.Connection, sql: str, params: tuple[Param, ...]) -> QueryResult | None:
+    """Run a read; None when it returned no row (its columns are then unknown here).
 
-    Why a tracer: SQLite describes a statement once it is compiled, but apsw only lets a cursor
-    be asked while it has a row, so a SELECT with no rows would lose its columns. The tracer
-    runs after compiling and before the first step (as run_statement's does); installed once
-    per connection it costs one call per statement."""
+    The columns are asked of the cursor while it holds the first row, i.e. after SQLite's
+    first step: a cached statement is recompiled inside that step when the schema changed
+    (sqlite3_prepare_v3), so an exec tracer, which runs before it, could describe the old
+    schema (a test caught `SELECT *` losing a just-added column)."""
+    cursor = conn.execute(sql, params)
+    try:
+        columns = cursor.get_description()
+    except apsw.ExecutionCompleteError:
+        return None
+    return QueryResult(columns, tuple(cursor), 0)
 
-    __slots__ = ("value",)
 
-    def __init__(self) -> None:
-        self.value: tuple[tuple[str, str | None], ...] = ()
+def _rows_and_columns(conn: apsw.Connection, sql: str,
+                      params: tuple[Param, ...]) -> QueryResult:
+    """A read that returned no row, run again with a tracer for its columns. The first run
+    recompiled the statement if the schema had changed, so the tracer now sees the statement
+    as it runs. Running a read twice is harmless; the second run's rows are returned."""
+    found: list[tuple[tuple[str, str | None], ...]] = [()]
 
-    def __call__(self, cursor: apsw.Cursor, _sql: str, _bindings: Any) -> bool:
+    def trace(cursor: apsw.Cursor, _sql: str, _bindings: Any) -> bool:
         try:
-            self.value = cursor.get_description()
+            found[0] = cursor.get_description()
         except apsw.ExecutionCompleteError:
-            self.value = ()
+            found[0] = ()
         return True
+
+    cursor = conn.cursor()
+    cursor.exec_trace = trace
+    rows = tuple(cursor.execute(sql, params))
+    return QueryResult(found[0], rows, 0)
 
 
 class _Budget:
@@ -110,7 +124,6 @@ class _Budget:
 class _Conn:
     conn: apsw.Connection
     auth: Authorizer
-    columns: _Columns
     budget: _Budget
 
 
@@ -134,10 +147,9 @@ class ReadPool:
 
     def _open(self) -> _Conn:
         conn, auth = open_connection(self.path, Profile.READ, statement_cache=STATEMENT_CACHE)
-        columns, budget = _Columns(), _Budget()
-        conn.exec_trace = columns
+        budget = _Budget()
         conn.set_progress_handler(budget, PROGRESS_EVERY)
-        return _Conn(conn, auth, columns, budget)
+        return _Conn(conn, auth, budget)
 
     def _take(self, wait: float) -> _Conn:
         deadline = None
@@ -213,13 +225,13 @@ class ReadPool:
         if auth.denial is not None or auth.reads or auth.writes:
             auth.reset()  # only a compile fills these; a cached statement is not compiled
         try:
-            rows = tuple(conn.execute(sql, params))
+            found = _rows(conn, sql, params) or _rows_and_columns(conn, sql, params)
         except Exception as exc:
             error = to_sql_error(exc, auth)
             if error is None:
                 raise
             raise error from exc
-        return QueryResult(c.columns.value, rows, applied)
+        return QueryResult(found.columns, found.rows, applied)
 
     def _give_back(self, c: _Conn) -> None:
         conn = c.conn
