@@ -118,6 +118,10 @@ class _SchemaCache:
         return tuple(self._get("index_sqls", table))
 
 
+_PLAIN_PARAMS = frozenset({type(None), bool, int, float, str, bytes})
+"""Types to_param returns unchanged (checked by exact type, before calling it)."""
+
+
 def to_param(value: Any) -> command.Param:
     """A client value in the replicated parameter vocabulary (command.py): values SQLite has
     no type for travel as the text PostgreSQL prints for them."""
@@ -232,7 +236,7 @@ class Database:
 
     async def run(self, session: Session, t: Translated, params: Sequence[Any] = ()) -> Result:
         """Run one translated statement with the client's $n values."""
-        values = [to_param(v) for v in params]
+        values = [v if type(v) in _PLAIN_PARAMS else to_param(v) for v in params]
         try:
             match t.kind:
                 case StatementKind.TRANSACTION:
@@ -263,7 +267,10 @@ class Database:
     async def read_barrier(self, session: Session) -> int:
         level = session.read_level
         index = await self.node.read_barrier(level)
-        floor = max(int(session.settings["raftsql.min_applied_index"]), session.last_write_index)
+        floor = session.last_write_index
+        wanted = session.settings["raftsql.min_applied_index"]
+        if wanted != "0":  # the default: skip parsing it on every read
+            floor = max(int(wanted), floor)
         if self.node.reads.applied < floor:
             try:
                 await self.node.wait_applied(floor, self.node.cfg.read_timeout)

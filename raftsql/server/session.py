@@ -211,9 +211,15 @@ class PgSession:
     # ------------------------------------------------------------------ main loop
 
     async def loop(self) -> None:
+        """Take messages and answer them. A message already buffered is taken, and Bind and
+        Sync (no pipeline) are answered, without creating a coroutine: a prepared statement
+        sends three messages per execution and each coroutine is a visible cost there."""
+        conn = self.conn
         while True:
             try:
-                ev = await self.event()
+                ev = conn.next_event()
+                if ev is pw.NEED_DATA or ev is pw.PAUSED or type(ev) is pw.ConnectionClosed:
+                    ev = await self.event()  # asks again: these answers do not consume input
             except ProtocolError as exc:
                 if exc.fatal:
                     raise
@@ -227,10 +233,20 @@ class PgSession:
                 else:
                     self._ready()
                 continue
-            if isinstance(ev, pw.Terminate):
+            kind = type(ev)
+            if kind is pw.Bind:
+                try:
+                    self.bind(ev)
+                except Exception as exc:  # noqa: BLE001 (the client's error, as in dispatch)
+                    self._message_failed(exc)
+            elif kind is pw.Sync and not self._pipeline_txn:
+                self._ready()
+            elif kind is pw.Terminate:
                 return
-            await self.dispatch(ev)
-            await self.maybe_flush()
+            else:
+                await self.dispatch(ev)
+            if self._out_size >= FLUSH_AT:
+                await self.flush()
 
     async def dispatch(self, ev: Any) -> None:
         kind = type(ev)
@@ -266,12 +282,17 @@ class PgSession:
         except Closed:
             raise
         except Exception as exc:  # noqa: BLE001 (any statement failure is the client's error)
-            self.send(error_response(self._as_error(exc)))
-            if self._pipeline_txn:
-                self._pipeline_txn = False
-                self.db.abort_implicit(self.dbs)
-            self._fail_txn()
-            self.conn.skip_until_sync()
+            self._message_failed(exc)
+
+    def _message_failed(self, exc: Exception) -> None:
+        """An extended-protocol message failed: ErrorResponse, the pipeline's implicit
+        transaction and any open block fail, and messages up to Sync are skipped (55.2.3)."""
+        self.send(error_response(self._as_error(exc)))
+        if self._pipeline_txn:
+            self._pipeline_txn = False
+            self.db.abort_implicit(self.dbs)
+        self._fail_txn()
+        self.conn.skip_until_sync()
 
     async def _maybe_begin_pipeline(self, stmt: Prepared) -> None:
         """Statements between two Syncs are one implicit transaction (55.2.3): open one when
