@@ -337,19 +337,17 @@ class Database:
 
     # ------------------------------------------------------------------ transactions
 
-    # A transaction's statements run on the node's disk thread (RaftNode.run_on_disk_thread):
-    # its live writes are parked by the apply, which runs there too, so the two never
-    # interleave (txn.py). Ending one is queued there without waiting: the thread runs work
-    # in order, so nothing can see the transaction after the rollback was queued.
+    # A transaction's statements run on the event loop's thread, as the apply does, so its
+    # live writes and the apply's never interleave (txn.py).
 
     async def _begin(self, session: Session, read_only: bool) -> None:
         await self.read_barrier(session)
-        session.txn = await self.node.run_on_disk_thread(Transaction, self.sm.path)
+        session.txn = Transaction(self.sm.path)
         session.txn_read_only = read_only
 
     def _end(self, session: Session) -> None:
         if session.txn is not None:
-            self.node.run_on_disk_thread(session.txn.rollback)
+            session.txn.rollback()
         session.txn = None
         session.txn_read_only = False
 
@@ -357,7 +355,7 @@ class Database:
         txn = session.txn
         assert txn is not None
         try:
-            cmd = await self.node.run_on_disk_thread(txn.commit)
+            cmd = txn.commit()
         finally:
             self._end(session)
         if cmd is None:
@@ -373,7 +371,7 @@ class Database:
         txn = session.txn
         assert txn is not None
         sql, bound = self._fix(t, values)
-        r = await self.node.run_on_disk_thread(txn.execute, sql, tuple(bound))
+        r = txn.execute(sql, tuple(bound))
         return Result(_tag(t, r.rowcount), r.columns, r.rows, r.rowcount, r.lastrowid)
 
     async def _transaction_control(self, session: Session, t: Translated) -> Result:
@@ -397,8 +395,7 @@ class Database:
                 if session.txn is None:
                     raise SqlError("25P01", f"{t.command_tag} can only be used in transaction blocks")
                 assert action.name is not None
-                await self.node.run_on_disk_thread(
-                    getattr(session.txn, action.action), action.name)
+                getattr(session.txn, action.action)(action.name)
                 return Result(t.command_tag)
             case "set_transaction":
                 if action.read_only is not None and session.txn is not None:

@@ -1,16 +1,15 @@
 """The asyncio shell around one Raft node: tick timer, inbox, proposals, reads, the Ready loop.
 
-One task (``_run``) owns the RawNode: every call into the core happens there. Other tasks only
-enqueue inputs and wake it. The part of a Ready that waits for the disk (persist with fsync, then
-apply the committed entries to SQLite) runs on the node's one disk thread, so the event loop keeps
-serving clients and the network meanwhile; the core is not touched until that part is done, so
-handling one Ready is still one step as far as the core can tell (etcd's Ready/Advance contract).
-Group commit falls out of this shape: proposals and acks that arrive while one Ready is on the
-disk are all taken into the next Ready, so they share one fsync and one SQLite transaction.
+One task (``_run``) owns the RawNode: every call into the core happens there, and between a core
+call and the handling of its Ready nothing awaits (STYLE.md rule 15, run to completion). Other
+tasks only enqueue inputs and wake it. Group commit falls out of this shape: proposals and acks
+that arrive while one Ready is being persisted and applied are all taken into the next Ready, so
+they share one fsync, one proposal message and one SQLite transaction.
 
-Everything that writes the SQLite file outside the log (interactive transactions, snapshots) runs
-on that same disk thread (``run_on_disk_thread``): one writer, in submission order, never
-interleaved with an apply.
+The Ready is handled on the loop's thread, fsync included. A disk thread was tried (persist and
+apply off the loop): on this 2-core box every hop to and from it cost 0.2-1.4 ms of GIL and
+scheduling latency under load, more than the fsync (0.15 ms) it hid; one write at one client
+got slower, throughput did not improve (docs/design.md).
 
 Time enters only here. Ticks are counted from the monotonic clock, never from "one tick per timer
 callback": a leader whose event loop stalled must see its lease shrink by the real time that
@@ -21,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import concurrent.futures
 import contextlib
 import itertools
 import logging
@@ -40,7 +38,7 @@ from raftsql.node.errors import (
     OutcomeUnknownError,
     ShuttingDownError,
 )
-from raftsql.node.ready import PendingReads, StateMachine, finish, send_messages, write_and_apply
+from raftsql.node.ready import PendingReads, StateMachine, handle_ready
 from raftsql.node.transport import RpcHandler, TcpTransport
 from raftsql.raft.confchange import encode_conf_change
 from raftsql.raft.config import Config, ReadOnlyOption
@@ -189,9 +187,6 @@ class RaftNode:
         self._read_batches: dict[bytes, list[bytes]] = {}
         """One ReadIndex request answers every read queued when it was made (etcd's server
         batches the same way): batch ctx -> the reads' own ctxs."""
-        self._disk = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix=f"raft-disk-{cfg.node_id}")
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._leader_term = (0, 0)
         self._snapshot_due = False
         """A member was added while the log is compacted: the newest snapshot's membership
@@ -235,7 +230,6 @@ class RaftNode:
             secret=self.cfg.secret,
         )
         await self.transport.start()
-        self._loop = asyncio.get_running_loop()
         self._tick_origin = self.clock.now()
         self._refresh_status()
         self._tasks = [
@@ -275,8 +269,6 @@ class RaftNode:
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        # a cancelled Ready may still be on the disk thread: let it finish before closing
-        await asyncio.get_running_loop().run_in_executor(None, self._disk.shutdown)
         await self.transport.close()
         self._fail_all(ShuttingDownError("node is shutting down"))
         self.store.close()
@@ -539,17 +531,14 @@ class RaftNode:
                 await self._wakeup.wait()
                 self._wakeup.clear()
                 self._step_inputs()
-                self._refresh_status()
+                applied_before = self.reads.applied
                 while self.raw.has_ready():
-                    applied_before = self.reads.applied
-                    await self._handle_one_ready()
-                    # what arrived while the disk thread worked joins the next Ready
-                    self._step_inputs()
-                    self._refresh_status()
-                    if self.reads.applied != applied_before:
-                        async with self._applied_changed:
-                            self._applied_changed.notify_all()
-                        await self._maybe_snapshot()
+                    self._handle_one_ready()
+                self._refresh_status()
+                if self.reads.applied != applied_before:
+                    async with self._applied_changed:
+                        self._applied_changed.notify_all()
+                    await self._maybe_snapshot()
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -625,22 +614,12 @@ class RaftNode:
                 self._read_batches[batch] = ctxs
             self.raw.read_index(batch, use_lease=use_lease)
 
-    async def _handle_one_ready(self) -> None:
-        """ready.handle_ready's three phases, the middle one (disk) on the disk thread."""
+    def _handle_one_ready(self) -> None:
         rd = self.raw.ready()
         self.metrics.readies += 1
-        send_messages(rd, self.transport)
         t0 = time.perf_counter()
-        if rd.hard_state is None and not rd.entries and rd.snapshot.empty and \
-                not rd.committed_entries:
-            results = write_and_apply(rd, self, self.sm, self.reads.applied, self.transport.send)
-        else:
-            assert self._loop is not None
-            results = await self._loop.run_in_executor(
-                self._disk, write_and_apply, rd, self, self.sm, self.reads.applied,
-                self._send_from_disk_thread)
+        out = handle_ready(self, rd, self, self.transport, self.sm, self.reads)
         self.metrics.apply_seconds += time.perf_counter() - t0
-        out = finish(self, rd, results, self.reads)
         self.metrics.applied_entries += len(out.applied)
         for entry, result in out.applied:
             key = (entry.client_id, entry.seq)
@@ -654,18 +633,6 @@ class RaftNode:
                 rfut = self._read_waiters.get(ctx)
                 if rfut is not None and not rfut.done():
                     rfut.set_result(rs.index)
-
-    def _send_from_disk_thread(self, msgs: Any) -> None:
-        """Acks leave as soon as the entries are durable, before the apply (ready.py step 3)."""
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(self.transport.send, msgs)
-
-    def run_on_disk_thread(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
-        """Run ``fn(*args)`` on the thread that persists and applies: for everything that
-        writes the SQLite file besides the apply (interactive transactions, snapshots), so that
-        it never interleaves with an apply and SQLite has one writer. Work runs in submission
-        order; await the future for the result."""
-        return asyncio.get_running_loop().run_in_executor(self._disk, fn, *args)
 
     # ReadyNode protocol for handle_ready: the core, plus learning new members' addresses.
     def apply_conf_change(self, cc: ConfChange) -> ConfState:
@@ -705,7 +672,8 @@ class RaftNode:
         # the membership recorded with the snapshot must be the one as of `applied`: the loop
         # applies nothing until the snapshot is written, so the core's configuration is that one
         conf_state = self.raw.status().conf_state
-        durable = await self.run_on_disk_thread(self._write_snapshot, applied, conf_state)
+        # off the loop (a big database takes long to copy); the core waits, clients do not
+        durable = await asyncio.to_thread(self._write_snapshot, applied, conf_state)
         if durable is None:
             return
         self._last_snapshot_index = durable
@@ -714,7 +682,7 @@ class RaftNode:
                  self.store.first_index() - 1)
 
     def _write_snapshot(self, applied: int, conf_state: ConfState) -> int | None:
-        """On the disk thread: make the state machine durable, write a snapshot of it and
+        """On a worker thread: make the state machine durable, write a snapshot of it and
         compact the log behind it, keeping a tail for followers that lag a little."""
         durable = self.sm.prepare_compaction()
         assert durable == applied, (durable, applied)

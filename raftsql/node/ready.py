@@ -8,8 +8,8 @@ simulator only proves something about production if it runs the same ordering co
 1. send ``messages`` (they do not depend on this Ready's write);
 2. persist snapshot, entries and hard state in ONE write, synced when ``must_sync``;
 3. send ``persisted_messages`` (votes, append acks: they promise what step 2 made durable);
-4. restore the state machine from the snapshot, then apply ``committed_entries`` in order,
-   and hand CONF_CHANGE entries to ``node.apply_conf_change`` in log order;
+4. restore the state machine from the snapshot, then apply ``committed_entries`` in order
+   (one batch), and hand CONF_CHANGE entries to ``node.apply_conf_change`` in log order;
 5. release the read states whose index is now applied;
 6. ``node.advance(rd)``.
 
@@ -126,71 +126,36 @@ def handle_ready(
 
     ``reads`` carries the applied index and the reads still waiting between calls; the caller
     owns it (one per node). Returns what was applied and which reads may now be served.
-    The three phases are the functions below; the asyncio node runs the middle one on its
-    disk thread, the simulator and the tests run all three here, in the same order.
     """
-    send_messages(rd, transport)
-    results = write_and_apply(rd, log_store, state_machine, reads.applied, transport.send)
-    return finish(node, rd, results, reads, decode_conf_change)
-
-
-def send_messages(rd: Ready, transport: Transport) -> None:
-    """Step 1: messages that promise nothing about this Ready's write (the leader's appends
-    go out while it persists them itself: thesis 10.2.1, "write to disk in parallel")."""
+    out = ReadyOutcome()
     if rd.messages:
         transport.send(rd.messages)
-
-
-def write_and_apply(
-    rd: Ready,
-    log_store: LogStore,
-    state_machine: StateMachine,
-    applied: int,
-    send_persisted: Callable[[Sequence[Message]], None],
-) -> list[Any]:
-    """Steps 2-4, the part that blocks on the disk and touches no Raft state, so it may run
-    on another thread than the core: persist, hand ``persisted_messages`` to
-    ``send_persisted`` (a follower's ack leaves before it applies anything), restore a
-    snapshot, apply the committed entries. ``applied`` is the state machine's index before
-    this Ready. Returns one result per committed entry."""
     if rd.hard_state is not None or rd.entries or not rd.snapshot.empty:
         log_store.persist(rd.hard_state, rd.entries, rd.snapshot, rd.must_sync)
     if rd.persisted_messages:
-        send_persisted(rd.persisted_messages)
+        transport.send(rd.persisted_messages)
+
     if not rd.snapshot.empty:
-        assert rd.snapshot.metadata.index > applied, "snapshot older than applied state"
+        assert rd.snapshot.metadata.index > reads.applied, "snapshot older than applied state"
         state_machine.restore(rd.snapshot)
-        applied = rd.snapshot.metadata.index
-    entries = rd.committed_entries
-    if not entries:
-        return []
-    assert entries[0].index == applied + 1, (
-        f"apply gap: entry {entries[0].index} after applied {applied}"
-    )
-    return state_machine.apply_entries(entries)
-
-
-def finish(
-    node: ReadyNode,
-    rd: Ready,
-    results: list[Any],
-    reads: PendingReads,
-    decode_conf_change: Callable[[bytes], ConfChange] = _decode_conf_change,
-) -> ReadyOutcome:
-    """Steps 4-6 on the core's side: configuration changes reach the core in log order (the
-    core is not touched between ``ready()`` and here, so applying them after the state
-    machine did is the same as interleaving them), reads whose index is now applied are
-    released, and the node advances."""
-    out = ReadyOutcome()
-    if not rd.snapshot.empty:
         reads.applied = rd.snapshot.metadata.index
         out.restored = rd.snapshot
-    for entry, result in zip(rd.committed_entries, results, strict=True):
-        if entry.type == EntryType.CONF_CHANGE:
-            cs = node.apply_conf_change(decode_conf_change(entry.data))
-            out.conf_states.append((entry.index, cs))
-        out.applied.append((entry, result))
-        reads.applied = entry.index
+    entries = rd.committed_entries
+    if entries:
+        assert entries[0].index == reads.applied + 1, (
+            f"apply gap: entry {entries[0].index} after applied {reads.applied}"
+        )
+        # The state machine takes the whole batch (one SQLite transaction); configuration
+        # changes then reach the core in log order. The core is not touched in between, so
+        # to it this is the same as interleaving them.
+        results = state_machine.apply_entries(entries)
+        for entry, result in zip(entries, results, strict=True):
+            if entry.type == EntryType.CONF_CHANGE:
+                cs = node.apply_conf_change(decode_conf_change(entry.data))
+                out.conf_states.append((entry.index, cs))
+            out.applied.append((entry, result))
+        reads.applied = entries[-1].index
+
     reads.add(rd.read_states)
     out.released_reads = reads.release()
     node.advance(rd)
