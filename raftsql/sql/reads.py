@@ -219,9 +219,12 @@ class ReadPool:
              applied: int | None) -> QueryResult:
         conn, auth = c.conn, c.auth
         if applied is None:
+            # can_cache=False: raftsql's own statements compile under internal(); cached, a
+            # client sending the same text would skip the authorizer (authorizer.py)
             with auth.internal():
-                conn.execute("BEGIN")
-                applied = int(next(conn.execute("SELECT applied_index FROM _raftsql_meta"))[0])
+                conn.execute("BEGIN", can_cache=False)
+                applied = int(next(conn.execute("SELECT applied_index FROM _raftsql_meta",
+                                                can_cache=False))[0])
         if auth.denial is not None or auth.reads or auth.writes:
             auth.reset()  # only a compile fills these; a cached statement is not compiled
         try:
@@ -237,7 +240,7 @@ class ReadPool:
         conn = c.conn
         if conn.in_transaction:
             with c.auth.internal():
-                conn.execute("ROLLBACK")
+                conn.execute("ROLLBACK", can_cache=False)
         with self._lock:
             if self._closed:
                 conn.close()

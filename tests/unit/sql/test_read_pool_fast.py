@@ -89,3 +89,15 @@ def test_cached_statements_follow_schema_changes(node: tuple[StateMachine, ReadP
     with pytest.raises(SqlError) as info:
         pool.query_inline("SELECT * FROM kv WHERE k = ?", (1,), applied=3)
     assert info.value.sqlstate == "42P01"
+
+
+def test_only_client_statements_are_cached(node: tuple[StateMachine, ReadPool]) -> None:
+    """raftsql's own statements (BEGIN, the applied_index read, ROLLBACK) compile under the
+    authorizer's internal() and must never be found compiled by a client statement of the
+    same text (authorizer.py module docstring)."""
+    _, pool = node
+    pool.query("SELECT v FROM kv WHERE k = ?", (1,))  # the exact path runs all three
+    stats = pool._idle[-1].conn.cache_stats(True)
+    cached = {e["query"] for e in stats["entries"]}
+    assert "SELECT v FROM kv WHERE k = ?" in cached
+    assert not cached & {"BEGIN", "ROLLBACK", "SELECT applied_index FROM _raftsql_meta"}
