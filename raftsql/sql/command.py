@@ -29,6 +29,7 @@ RESULT_VERSION = 1
 Param = None | bool | int | float | str | bytes
 Value = None | int | float | str | bytes
 _PARAM_TYPES = (type(None), bool, int, float, str, bytes)
+_PARAM_TYPE_SET = frozenset(_PARAM_TYPES)
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 
 
@@ -150,26 +151,34 @@ def _expect(cond: bool, what: str) -> None:
 
 
 def decode(data: bytes) -> Command:
-    """bytes -> Command, raising CommandDecodeError on anything malformed (never another type)."""
+    """bytes -> Command, raising CommandDecodeError on anything malformed (never another type).
+
+    Every follower decodes every entry, so the checks are written inline (one isinstance per
+    value, no helper call per check): they were a fifth of a follower's apply time."""
     body = _unpack(data, COMMAND_VERSION, "command")
-    _expect(isinstance(body, list) and len(body) == 4, "command: expected a 4-element array")
+    if not (type(body) is list and len(body) == 4):
+        raise CommandDecodeError("command: expected a 4-element array")
     raw_stmts, base_index, reads, writes = body
-    _expect(isinstance(raw_stmts, list), "command: stmts is not an array")
-    _expect(type(base_index) is int and base_index >= 0, "command: bad base_index")
+    if type(raw_stmts) is not list:
+        raise CommandDecodeError("command: stmts is not an array")
+    if not (type(base_index) is int and base_index >= 0):
+        raise CommandDecodeError("command: bad base_index")
     for tables in (reads, writes):
-        _expect(
-            isinstance(tables, list) and all(isinstance(t, str) for t in tables),
-            "command: table lists must be arrays of strings",
-        )
+        if type(tables) is not list or not all(type(t) is str for t in tables):
+            raise CommandDecodeError("command: table lists must be arrays of strings")
     stmts = []
     for raw in raw_stmts:
-        _expect(isinstance(raw, list) and len(raw) in (2, 3),
-                "command: stmt is not [sql, params(, expect)]")
-        sql, params, *rest = raw
-        _expect(isinstance(sql, str) and isinstance(params, list), "command: bad stmt")
-        _expect(all(isinstance(p, _PARAM_TYPES) for p in params), "command: bad parameter")
-        expect = rest[0] if rest else b""
-        _expect(isinstance(expect, bytes) and (len(expect) in (0, 16)), "command: bad expect")
+        if type(raw) is not list or not 2 <= len(raw) <= 3:
+            raise CommandDecodeError("command: stmt is not [sql, params(, expect)]")
+        sql, params = raw[0], raw[1]
+        if type(sql) is not str or type(params) is not list:
+            raise CommandDecodeError("command: bad stmt")
+        for p in params:
+            if type(p) not in _PARAM_TYPE_SET:
+                raise CommandDecodeError("command: bad parameter")
+        expect = raw[2] if len(raw) == 3 else b""
+        if type(expect) is not bytes or len(expect) not in (0, 16):
+            raise CommandDecodeError("command: bad expect")
         stmts.append(Stmt(sql, tuple(params), expect))
     return Command(tuple(stmts), base_index, frozenset(reads), frozenset(writes))
 
