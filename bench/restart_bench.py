@@ -71,6 +71,8 @@ SCENARIOS = {
 }
 POLL_S = 0.02
 SLOW_ATTEMPT_S = 0.5
+PROFILE_S = 8
+"""With --profile, how long py-spy samples a restarting node (from just after its start)."""
 DOWN_KEYS = 500_000_000
 """Writes made while a node is down insert keys from here (clear of the main phase's)."""
 _down_block = itertools.count()
@@ -106,6 +108,8 @@ class Restart:
     """Snapshot index once caught up."""
     slow_attempts: list[str] = field(default_factory=list)
     """Failed first-read/write attempts that took long (see ``first_success``)."""
+    profile: list[str] = field(default_factory=list)
+    """With --profile: the functions the restarting process spent its CPU samples in."""
     snapshot_received: bool = False
     """The leader had compacted past the node's log and sent it a snapshot (the whole
     database) instead of entries: a newer snapshot the node did not take itself."""
@@ -213,7 +217,7 @@ async def first_success(dsn: str, statements: list[tuple[str, tuple[Any, ...]]],
 
 
 async def restart_once(cluster: ProcessCluster, name: str, down_writes: int,
-                       timeout: float) -> Restart:
+                       timeout: float, profile: Path | None = None) -> Restart:
     node_id, sig = SCENARIOS[name]
     await asyncio.to_thread(ensure_leader, cluster)
     await asyncio.to_thread(cluster.wait_converged, 60.0)
@@ -240,6 +244,7 @@ async def restart_once(cluster: ProcessCluster, name: str, down_writes: int,
     t0 = time.time()
     deadline = t0 + timeout
     cluster.start(node_id)
+    spy = start_profiler(cluster, node_id, profile)
     dsn = cluster.nodes[node_id].pg_dsn
     hot = (0, loadgen.PAYLOAD)
     poller = asyncio.to_thread(poll_http, cluster, r, t0, deadline)
@@ -250,6 +255,9 @@ async def restart_once(cluster: ProcessCluster, name: str, down_writes: int,
         first_success(dsn, [(loadgen.UPSERT, hot)], t0, deadline, r.slow_attempts, "write"),
         poller,
     )
+    if spy is not None and profile is not None:
+        await asyncio.to_thread(spy.wait, PROFILE_S + 30)
+        r.profile = profile_summary(profile)
     started = started_at(cluster.nodes[node_id].log_path, offset)
     r.open_s = started - t0 if started is not None else None
     await asyncio.to_thread(cluster.wait_converged, 120.0)
@@ -265,6 +273,45 @@ def own_snapshots(log_path: Path, offset: int) -> set[int]:
         f.seek(offset)
         text = f.read().decode(errors="replace")
     return {int(m) for m in re.findall(r"snapshot at (\d+), log compacted", text)}
+
+
+def start_profiler(cluster: ProcessCluster, node_id: int,
+                   out: Path | None) -> subprocess.Popen[bytes] | None:
+    """py-spy attached to the just-started node (it misses the first few milliseconds)."""
+    proc = cluster.nodes[node_id].proc
+    if out is None or proc is None:
+        return None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        ["py-spy", "record", "--pid", str(proc.pid), "--duration", str(PROFILE_S),
+         "--rate", "100", "--format", "raw", "--nonblocking", "-o", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def profile_summary(path: Path, top: int = 12) -> list[str]:
+    """A flat profile of the restart: each CPU sample is charged to "imports" when the
+    interpreter was importing a module, else to the innermost raftsql (or apsw/rocksdict)
+    function on its stack, so the shares say which code the restart spent its CPU in."""
+    if not path.exists():
+        return ["(no profile written: is py-spy installed and allowed to attach?)"]
+    total = 0
+    flat: dict[str, int] = {}
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = stack.split(";")  # root first, innermost last
+        if any(f.startswith("_find_and_load ") for f in frames):
+            key = "imports (interpreter importing modules)"
+        else:
+            ours = [f for f in frames if "raftsql/" in f or "apsw" in f or "rocksdict" in f]
+            key = ours[-1].rsplit(":", 1)[0] + ")" if ours else frames[-1].rsplit(":", 1)[0] + ")"
+        flat[key] = flat.get(key, 0) + n
+    ranked = sorted(flat.items(), key=lambda kv: -kv[1])[:top]
+    return [f"{n / total:6.1%}  {frame}" for frame, n in ranked] + [
+        f"({total} samples at 100 Hz: {total / 100:.1f} s running or runnable)"]
 
 
 def describe_nodes(cluster: ProcessCluster) -> dict[int, dict[str, Any]]:
@@ -313,6 +360,11 @@ def print_stage(s: Stage) -> None:
     for r in s.restarts:
         for line in r.slow_attempts:
             print(f"#   {r.scenario}: {line}")
+        if r.profile:
+            print(f"#   {r.scenario}: py-spy, first {PROFILE_S} s after start, share of CPU "
+                  f"samples by innermost raftsql function:")
+            for line in r.profile:
+                print(f"#     {line}")
 
 
 async def run(args: argparse.Namespace) -> list[Stage]:
@@ -350,7 +402,10 @@ async def run(args: argparse.Namespace) -> list[Stage]:
                           prog.client_cpu_s / prog.seconds if prog.seconds else 0.0)
             stage.nodes = describe_nodes(cluster)
             for name in args.scenarios:
-                r = await restart_once(cluster, name, args.down_writes, args.timeout)
+                prof = None
+                if args.profile:
+                    prof = Path(args.profile) / f"{kind}{target}-{name}.txt"
+                r = await restart_once(cluster, name, args.down_writes, args.timeout, prof)
                 stage.restarts.append(r)
             print_stage(stage)
             sys.stdout.flush()
@@ -385,6 +440,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="writes to the rest of the cluster while the node is down")
     p.add_argument("--snapshot-entries", type=int, default=10_000)
     p.add_argument("--timeout", type=float, default=120.0, help="per restart")
+    p.add_argument("--profile", metavar="DIR",
+                   help=f"py-spy record every restarting node for its first {PROFILE_S} s "
+                        "(raw collapsed stacks in DIR) and print where its CPU went")
     p.add_argument("--json")
     args = p.parse_args(argv)
     unknown = set(args.scenarios) - set(SCENARIOS)
