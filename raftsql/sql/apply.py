@@ -69,7 +69,7 @@ from raftsql.sql.engine import ENGINE_VERSION, open_connection
 from raftsql.sql.execute import run_statement
 from raftsql.sql.snapshot import ChecksumWorker, backup_to_file, content_checksum
 from raftsql.sql.sqlite_errors import classify
-from raftsql.sql.txn import release_write_lock
+from raftsql.sql.txn import close_pool, release_write_lock
 
 FORMAT_VERSION = 1
 DEFAULT_CHECKPOINT_EVERY = 10_000
@@ -569,3 +569,4 @@ class StateMachine:
                 with self._auth.internal(), self._conn:
                     self._conn.executemany(_CHECKPOINT_PUT, taken)
             self._conn.close()
+        close_pool(self.path)  # idle interactive-transaction connections (txn.py)

@@ -15,9 +15,14 @@ that single hook for two jobs:
    DDL), for the optimistic transaction check and the per-table versions (docs/transactions.md).
 
 A denied action makes SQLite fail the statement with a bare "not authorized"; the reason and its
-SQLSTATE are kept in `denial` so the caller can report a clear error. Statement caching must be
-off on these connections (statementcachesize=0): a cached statement is not compiled again, so
-the authorizer would not see it.
+SQLSTATE are kept in `denial` so the caller can report a clear error. A cached statement is not
+compiled again, so the authorizer does not see it: a connection with a statement cache must
+either need only the verdict (a denied statement never compiles, so it is never cached; SQLite
+recompiles a cached one after a schema change, asking again) or call `settle(sql)` after each
+statement, which keeps each compile's findings per SQL text and gives them back to a run that
+was not compiled. Either way raftsql's own statements must not enter the cache
+(`can_cache=False`): they compile under `internal()`, and a client sending the same text would
+then skip the authorizer.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NamedTuple
 
 import apsw
 
@@ -120,6 +126,20 @@ _DDL_TARGET_ARG = {
 }
 
 
+FINDINGS_PER_CONNECTION = 512
+"""SQL texts whose findings `settle` keeps (about the statement cache's size or more)."""
+
+
+class Findings(NamedTuple):
+    """What one compile of a statement showed: tables read and written, and whether it is a
+    row write (INSERT/UPDATE/DELETE) or DDL."""
+
+    reads: frozenset[str]
+    writes: frozenset[str]
+    row_write_seen: bool
+    ddl_seen: bool
+
+
 def _norm(name: str) -> str:
     name = name.lower()
     return SCHEMA_TABLE if name in ("sqlite_schema", "sqlite_master") else name
@@ -140,6 +160,8 @@ class Authorizer:
         self._row_write_seen = False
         self._ddl_seen = False
         self._internal = 0
+        self.compiled = False  # the authorizer was asked about the statement since reset()
+        self._known: dict[str, Findings] = {}
 
     def reset(self) -> None:
         self.reads = set()
@@ -147,6 +169,36 @@ class Authorizer:
         self.denial = None
         self._row_write_seen = False
         self._ddl_seen = False
+        self.compiled = False
+
+    def settle(self, sql: str) -> Findings | None:
+        """After running ``sql`` on a connection with a statement cache: remember what its
+        compile showed, or, when it was not compiled (a cached statement, compiled against the
+        current schema, else SQLite would have recompiled it), take back what the compile
+        that cached it showed. Returns the statement's findings (None if unknown or denied)."""
+        if self.compiled:
+            if self.denial is not None:
+                self._known.pop(sql, None)
+                return None
+            found = Findings(
+                frozenset(self.reads), frozenset(self.writes), self._row_write_seen,
+                self._ddl_seen,
+            )
+            if sql not in self._known and len(self._known) >= FINDINGS_PER_CONNECTION:
+                self._known.clear()  # a cached statement then is "unknown": callers cope
+            self._known[sql] = found
+            return found
+        found = self._known.get(sql)
+        if found is not None:
+            self.reads = set(found.reads)
+            self.writes = set(found.writes)
+            self._row_write_seen = found.row_write_seen
+            self._ddl_seen = found.ddl_seen
+        return found
+
+    def known(self, sql: str) -> Findings | None:
+        """The findings of ``sql``'s last compile on this connection, if kept."""
+        return self._known.get(sql)
 
     @property
     def dml(self) -> bool:
@@ -172,6 +224,7 @@ class Authorizer:
     ) -> int:
         if self._internal:
             return apsw.SQLITE_OK
+        self.compiled = True
         if op in (apsw.SQLITE_ATTACH, apsw.SQLITE_DETACH):
             return self._deny(
                 "0A000",

@@ -40,9 +40,10 @@ def open_connection(
     conn = apsw.Connection(path, statementcachesize=statement_cache)
     conn.enable_load_extension(False)
     conn.set_busy_timeout(BUSY_TIMEOUT_MS)
-    conn.execute("PRAGMA foreign_keys=ON")
+    # can_cache=False: a client sending the same text must not find it compiled (authorizer.py)
+    conn.execute("PRAGMA foreign_keys=ON", can_cache=False)
     if profile is Profile.READ:
-        conn.execute("PRAGMA query_only=ON")
+        conn.execute("PRAGMA query_only=ON", can_cache=False)
     functions.register(conn, clock=None if profile.replicated else _utc_now)
     auth = authorizer if authorizer is not None else Authorizer(profile)
     conn.authorizer = auth

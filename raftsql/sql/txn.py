@@ -24,18 +24,27 @@ Where the statements run:
 from __future__ import annotations
 
 import enum
+import os
 import re
+import threading
+from dataclasses import dataclass
+from typing import Any
 
 import apsw
 
-from raftsql.sql.authorizer import Profile
+from raftsql.sql.authorizer import SCHEMA_TABLE, Authorizer, Profile
 from raftsql.sql.command import Command, Param, Stmt, StmtResult, result_digest
 from raftsql.sql.engine import open_connection
 from raftsql.sql.errors import SqlError
-from raftsql.sql.execute import run_statement
 from raftsql.sql.reads import to_sql_error
 
 DEFAULT_MAX_STATEMENTS = 10_000
+STATEMENT_CACHE = 64
+"""Compiled statements kept per transaction connection (the authorizer's findings are kept per
+SQL text alongside, Authorizer.settle)."""
+POOL_SIZE = 32
+"""Idle transaction connections kept per database file: opening one and registering the SQL
+functions cost more than a TPC-B transaction's own statements (issue 8)."""
 _STMT_SAVEPOINT = "_raftsql_stmt"
 
 _WRITE_HOLDERS: dict[str, Transaction] = {}
@@ -53,6 +62,144 @@ def release_write_lock(path: str) -> None:
     holder = _WRITE_HOLDERS.get(path)
     if holder is not None:
         holder._park()
+
+
+# ---- the connection pool ----------------------------------------------------------------
+
+
+class _Pool:
+    """Idle transaction connections of one database file. An idle connection is outside any
+    transaction, `PRAGMA query_only=ON`, and keeps its compiled statements and functions.
+    The file's identity (device, inode) is checked at every take: a file replaced at the same
+    path (a test's or an operator's fresh directory) gets fresh connections."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.file_id = _file_id(path)
+        self.idle: list[tuple[apsw.Connection, Authorizer]] = []
+
+
+_POOLS: dict[str, _Pool] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _file_id(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _take_connection(path: str) -> tuple[apsw.Connection, Authorizer]:
+    file_id = _file_id(path)
+    with _POOLS_LOCK:
+        pool = _POOLS.get(path)
+        if pool is not None and pool.file_id != file_id:
+            stale, pool.idle = pool.idle, []
+            pool.file_id = file_id
+            for conn, _ in stale:
+                conn.close()
+        if pool is not None and pool.idle:
+            return pool.idle.pop()
+    conn, auth = open_connection(path, Profile.TXN, statement_cache=STATEMENT_CACHE)
+    _internal(conn, auth, "PRAGMA query_only=ON")
+    return conn, auth
+
+
+def _give_back(path: str, conn: apsw.Connection, auth: Authorizer, file_id: Any) -> None:
+    with _POOLS_LOCK:
+        pool = _POOLS.get(path)
+        if pool is None:
+            pool = _POOLS[path] = _Pool(path)
+        if pool.file_id == file_id and len(pool.idle) < POOL_SIZE:
+            auth.reset()
+            pool.idle.append((conn, auth))
+            return
+    conn.close()
+
+
+def close_pool(path: str) -> None:
+    """Close the idle transaction connections of ``path`` (the state machine's close)."""
+    with _POOLS_LOCK:
+        pool = _POOLS.pop(path, None)
+    for conn, _ in pool.idle if pool is not None else ():
+        conn.close()
+
+
+# ---- running statements -----------------------------------------------------------------
+
+
+def _internal(conn: apsw.Connection, auth: Authorizer, sql: str,
+              params: tuple[Param, ...] = ()) -> list[Any]:
+    """One of raftsql's own statements: past the authorizer, and never cached, so a client
+    sending the same text is still asked about (authorizer.py)."""
+    with auth.internal():
+        return conn.execute(sql, params, can_cache=False).fetchall()
+
+
+def _cacheable(sql: str) -> bool:
+    """One statement per text only: for several, a partly cached run would leave partial
+    findings (a ';' inside a literal only costs the cache)."""
+    return ";" not in sql.rstrip().rstrip(";")
+
+
+def _execute(conn: apsw.Connection, auth: Authorizer, sql: str,
+             params: tuple[Param, ...]) -> StmtResult:
+    """Run a client's statement; as execute.run_statement, but on a cached connection: the
+    authorizer's findings are settled per SQL text (Authorizer.settle) before they are used.
+
+    Columns: those of the cursor after the first row (a cached statement recompiled for a
+    schema change then describes the new schema); with no row, the exec tracer's, taken
+    before the first step. last_insert_rowid is reset first and reported only for a row write
+    (execute.py says why)."""
+    auth.reset()
+    conn.set_last_insert_rowid(0)
+    traced: list[Any] = []
+
+    def trace(cursor: apsw.Cursor, _sql: str, _bindings: Any) -> bool:
+        try:
+            traced[:] = cursor.get_description()
+        except apsw.ExecutionCompleteError:
+            traced.clear()
+        return True
+
+    cursor = conn.cursor()
+    cursor.exec_trace = trace
+    try:
+        cursor.execute(sql, params, can_cache=_cacheable(sql))
+        try:
+            described = cursor.get_description()
+        except apsw.ExecutionCompleteError:
+            described = traced
+        rows = tuple(cursor)
+    finally:
+        auth.settle(sql)
+    columns = tuple((str(name), decl) for name, decl in described)
+    dml = auth.dml
+    lastrowid = conn.last_insert_rowid() or None
+    if columns:
+        rowcount = len(rows)
+    elif dml:
+        rowcount = conn.changes()
+    else:
+        rowcount = 0
+    return StmtResult(columns, rows, rowcount, lastrowid if dml else None)
+
+
+class _RetryOnFullView(Exception):
+    """A statement run on a partial view of the transaction's writes must run on all."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Write:
+    """A recorded statement that wrote, with the tables it wrote and the tables its result
+    depends on (read or written, foreign keys and triggers included: SQLite asks the authorizer
+    about all of them at compile time)."""
+
+    stmt: Stmt
+    writes: frozenset[str]
+    depends: frozenset[str]
 
 
 class TxnState(enum.Enum):
@@ -92,19 +239,22 @@ class Transaction:
 
     def __init__(self, path: str, *, max_statements: int = DEFAULT_MAX_STATEMENTS) -> None:
         self.max_statements = max_statements
-        self._file, self._auth = open_connection(path, Profile.TXN)
-        with self._auth.internal():
-            self._file.execute("PRAGMA query_only=ON")
-            self._file.execute("BEGIN")
-            self.base_index = int(
-                next(self._file.execute("SELECT applied_index FROM _raftsql_meta"))[0]
-            )
+        self._file, self._auth = _take_connection(path)
+        self._file_id = _file_id(path)
+        try:
+            _internal(self._file, self._auth, "BEGIN")
+            rows = _internal(self._file, self._auth, "SELECT applied_index FROM _raftsql_meta")
+        except BaseException:
+            self._file.close()
+            raise
+        self.base_index = int(rows[0][0])
         self.path = path
         self._replaying = False
-        self._live = False  # the write transaction holding the replayed statements is open
-        self._stmts: list[Stmt] = []  # the writes, replayed on the live transaction
+        self._live = False  # the write transaction holding (some of) the recorded writes is open
+        self._live_set: set[int] = set()  # which recorded writes it holds (positions in _writes)
+        self._writes: list[_Write] = []  # the writes, replayed on the live transaction
         self._observed: list[Stmt] = []  # every statement with the digest of what it returned
-        self._savepoints: list[tuple[str, int, int]] = []  # (name, len(_stmts), len(_observed))
+        self._savepoints: list[tuple[str, int, int]] = []  # (name, len(_writes), len(_observed))
         self.read_tables: set[str] = set()
         self.write_tables: set[str] = set()
         self.state = TxnState.OPEN
@@ -123,7 +273,7 @@ class Transaction:
 
     @property
     def statements(self) -> tuple[Stmt, ...]:
-        return tuple(self._stmts)
+        return tuple(w.stmt for w in self._writes)
 
     # ---- statements ---------------------------------------------------------------------
 
@@ -143,7 +293,7 @@ class Transaction:
                 self.rollback_to(name)
             return StmtResult()
         self._require("execute")
-        if len(self._stmts) >= self.max_statements:
+        if len(self._writes) >= self.max_statements:
             self.state = TxnState.FAILED
             raise SqlError("54000", f"a transaction may hold at most {self.max_statements} writes")
         try:
@@ -151,9 +301,12 @@ class Transaction:
         except SqlError:
             self.state = TxnState.FAILED
             raise
-        if self._auth.writes:
-            self._stmts.append(Stmt(sql, tuple(params)))
-            self.write_tables |= self._auth.writes
+        auth = self._auth
+        if auth.writes:
+            writes = frozenset(auth.writes)
+            self._live_set.add(len(self._writes))  # it ran on the live transaction
+            self._writes.append(_Write(Stmt(sql, tuple(params)), writes, writes | auth.reads))
+            self.write_tables |= writes
         self._observed.append(Stmt(sql, tuple(params), result_digest(result)))
         return result
 
@@ -177,42 +330,107 @@ class Transaction:
 
     def _on_snapshot(self, sql: str, params: tuple[Param, ...]) -> StmtResult:
         try:
-            return run_statement(self._file, self._auth, sql, params)
+            return _execute(self._file, self._auth, sql, params)
         finally:
             self.read_tables |= self._auth.reads
 
     def _start_replaying(self) -> None:
-        with self._auth.internal():
-            self._file.execute("ROLLBACK")
-            self._file.execute("PRAGMA query_only=OFF")
+        _internal(self._file, self._auth, "ROLLBACK")
+        _internal(self._file, self._auth, "PRAGMA query_only=OFF")
         self._replaying = True
 
+    def _needed(self, depends: frozenset[str] | None) -> set[int]:
+        """The recorded writes a statement depending on the tables ``depends`` must see
+        (None: unknown, all of them). Why not always all: replaying every earlier write after
+        each interruption made TPC-B run 18 statements per transaction instead of 10 (issue 8).
+
+        A write is needed if it wrote a table the statement depends on, and then so is every
+        earlier write that wrote a table the needed write depended on (taken backwards in one
+        pass: a write depends only on earlier ones). Each needed write then does what it did in
+        the full sequence, so the statement's tables hold what they hold after all the writes.
+        A schema change in the transaction makes everything depend on everything."""
+        writes = self._writes
+        if depends is None or SCHEMA_TABLE in depends or SCHEMA_TABLE in self.write_tables:
+            return set(range(len(writes)))
+        need: set[int] = set()
+        for pos in range(len(writes) - 1, -1, -1):
+            w = writes[pos]
+            if not w.writes.isdisjoint(depends):
+                need.add(pos)
+                depends = depends | w.depends
+        return need
+
+    def _go_live(self, need: set[int]) -> None:
+        """Take the write lock (parking whoever holds it) and replay the ``need`` writes in
+        their order."""
+        conn, auth = self._file, self._auth
+        release_write_lock(self.path)  # another transaction parks (one writer per file)
+        _internal(conn, auth, "BEGIN IMMEDIATE")
+        self._live = True
+        self._live_set = set()
+        _WRITE_HOLDERS[self.path] = self
+        try:
+            for pos in sorted(need):
+                stmt = self._writes[pos].stmt
+                auth.reset()
+                try:
+                    conn.execute(stmt.sql, stmt.params, can_cache=_cacheable(stmt.sql)).fetchall()
+                finally:
+                    auth.settle(stmt.sql)
+        except BaseException:
+            self._park()
+            raise
+        self._live_set = need
+
     def _replayed(self, sql: str, params: tuple[Param, ...]) -> StmtResult:
-        conn = self._file
-        if not self._live:
-            release_write_lock(self.path)  # another transaction parks (one writer per file)
-            with self._auth.internal():
-                conn.execute("BEGIN IMMEDIATE")
-            self._live = True
-            _WRITE_HOLDERS[self.path] = self
-            try:
-                for stmt in self._stmts:
-                    run_statement(conn, self._auth, stmt.sql, stmt.params)
-            except BaseException:
+        """Run the statement on the live transaction, holding at least the recorded writes it
+        needs (`_needed`, by what its last compile on this connection showed). Its compile
+        may show more this time (a schema change since): then, or when it fails on a partial
+        view, it is undone and run once more on all of them, so what the client sees is what
+        it would see after every earlier write."""
+        found = self._auth.known(sql)
+        full = set(range(len(self._writes)))
+        need = self._needed(None if found is None else found.reads | found.writes)
+        for attempt in (need, full) if need != full else (full,):
+            if self._live and not attempt <= self._live_set:
                 self._park()
-                raise
-        with self._auth.internal():
-            conn.execute(f"SAVEPOINT {_STMT_SAVEPOINT}")
+            if not self._live:
+                self._go_live(attempt)
+            try:
+                return self._guarded(sql, params, self._live_set != full)
+            except _RetryOnFullView:
+                self._park()
+        raise AssertionError("unreachable: a statement on the full view is never retried")
+
+    def _guarded(self, sql: str, params: tuple[Param, ...], partial: bool) -> StmtResult:
+        """Run the statement on the live transaction, under a savepoint when that holds earlier
+        writes (else a failure just parks it). On a ``partial`` view, raise _RetryOnFullView
+        when it failed or its compile showed dependencies the view lacks."""
+        conn, auth = self._file, self._auth
+        holding = self._live_set
+        savepoint = bool(holding)
+        if savepoint:
+            _internal(conn, auth, f"SAVEPOINT {_STMT_SAVEPOINT}")
         try:
             try:
-                result = run_statement(conn, self._auth, sql, params)
+                result = _execute(conn, auth, sql, params)
             finally:
-                self.read_tables |= self._auth.reads
+                self.read_tables |= auth.reads
+            if partial and not self._needed(
+                frozenset(auth.reads | auth.writes)
+            ) <= holding:
+                raise _RetryOnFullView
         except BaseException as exc:
-            touched = self._auth.reads | self._auth.writes
-            with self._auth.internal():
-                conn.execute(f"ROLLBACK TO {_STMT_SAVEPOINT}")
-                conn.execute(f"RELEASE {_STMT_SAVEPOINT}")
+            touched = auth.reads | auth.writes
+            if savepoint:
+                _internal(conn, auth, f"ROLLBACK TO {_STMT_SAVEPOINT}")
+                _internal(conn, auth, f"RELEASE {_STMT_SAVEPOINT}")
+            else:
+                self._park()
+            if isinstance(exc, _RetryOnFullView):
+                raise
+            if partial and isinstance(exc, Exception):
+                raise _RetryOnFullView from exc
             moved = self._moved_since_base(touched | self.read_tables | self.write_tables)
             if moved and isinstance(exc, Exception) and not _is_conflict(exc):
                 # It failed on data newer than the snapshot (e.g. a key another transaction
@@ -224,34 +442,30 @@ class Transaction:
                     + ", ".join(moved),
                 ) from exc
             raise
-        with self._auth.internal():
-            conn.execute(f"RELEASE {_STMT_SAVEPOINT}")
+        if savepoint:
+            _internal(conn, auth, f"RELEASE {_STMT_SAVEPOINT}")
         return result
 
     def _moved_since_base(self, tables: set[str]) -> list[str]:
         """Tables among ``tables`` that an entry after ``base_index`` wrote."""
         if not tables:
             return []
-        with self._auth.internal():
-            return sorted(
-                name
-                for name, idx in self._file.execute(
-                    "SELECT name, idx FROM _raftsql_table_versions WHERE idx > ?",
-                    (self.base_index,),
-                )
-                if name in tables
-            )
+        rows = _internal(
+            self._file, self._auth,
+            "SELECT name, idx FROM _raftsql_table_versions WHERE idx > ?", (self.base_index,),
+        )
+        return sorted(name for name, _ in rows if name in tables)
 
     def _park(self) -> None:
         """Give the write lock back; the next statement replays the recorded writes."""
         if not self._live:
             return
         self._live = False
+        self._live_set = set()
         if _WRITE_HOLDERS.get(self.path) is self:
             del _WRITE_HOLDERS[self.path]
-        with self._auth.internal():
-            if self._file.in_transaction:
-                self._file.execute("ROLLBACK")
+        if self._file.in_transaction:
+            _internal(self._file, self._auth, "ROLLBACK")
 
     # ---- savepoints ---------------------------------------------------------------------
 
@@ -263,7 +477,7 @@ class Transaction:
 
     def savepoint(self, name: str) -> None:
         self._require("savepoint")
-        self._savepoints.append((name, len(self._stmts), len(self._observed)))
+        self._savepoints.append((name, len(self._writes), len(self._observed)))
 
     def release(self, name: str) -> None:
         """Forget the savepoint (and later ones); its statements stay."""
@@ -277,7 +491,7 @@ class Transaction:
         pos = self._find(name)
         _, writes_mark, observed_mark = self._savepoints[pos]
         del self._savepoints[pos + 1 :]
-        del self._stmts[writes_mark:]
+        del self._writes[writes_mark:]
         del self._observed[observed_mark:]
         self._park()  # the live transaction holds the dropped statements' effects
         self.state = TxnState.OPEN
@@ -290,7 +504,7 @@ class Transaction:
         answers COMMIT of an aborted transaction with ROLLBACK)."""
         self._require("commit")
         failed = self.state is TxnState.FAILED
-        wrote = bool(self._stmts)
+        wrote = bool(self._writes)
         self.rollback()
         if failed or not wrote:
             return None
@@ -305,11 +519,16 @@ class Transaction:
             return
         self.state = TxnState.DONE
         self._park()
-        conn = self._file
-        with self._auth.internal():
+        conn, auth = self._file, self._auth
+        try:
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
-        conn.close()
+                _internal(conn, auth, "ROLLBACK")
+            if self._replaying:
+                _internal(conn, auth, "PRAGMA query_only=ON")
+        except BaseException:
+            conn.close()
+            raise
+        _give_back(self.path, conn, auth, self._file_id)
 
     def __enter__(self) -> Transaction:
         return self

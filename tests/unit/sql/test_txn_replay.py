@@ -1,0 +1,215 @@
+"""Interactive transactions on pooled, statement-caching connections (issue 8): partial replay,
+cached authorizer findings, the connection pool.
+
+Sources of truth: docs/transactions.md section 2 (a statement sees every earlier write of its
+transaction; the command is validated by value at apply); authorizer.py / docs/transactions.md
+section 4 (what a transaction connection refuses, whether or not a statement was cached);
+sqlite.org/c3ref/set_authorizer.html (the authorizer is consulted only when a statement is
+compiled, so a cached statement needs its findings kept elsewhere).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from raftsql.sql.apply import StateMachine
+from raftsql.sql.command import Command, Stmt, encode
+from raftsql.sql.errors import SqlError
+from raftsql.sql.txn import Transaction
+
+
+class Node:
+    def __init__(self, path: Path) -> None:
+        self.sm = StateMachine(str(path))
+
+    def write(self, *sql: str) -> None:
+        res = self.sm.apply(self.sm.applied_index + 1, encode(Command(tuple(Stmt(s) for s in sql))))
+        assert all(r.error is None for r in res), res
+
+    def commit(self, txn: Transaction) -> tuple[str, str] | None:
+        cmd = txn.commit()
+        assert cmd is not None
+        res = self.sm.apply(self.sm.applied_index + 1, encode(cmd))
+        return next((r.error for r in res if r.error is not None), None)
+
+    def begin(self) -> Transaction:
+        return Transaction(self.sm.path)
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Node:
+    n = Node(tmp_path / "db")
+    n.write(
+        "CREATE TABLE acct (id INTEGER PRIMARY KEY, bal INTEGER NOT NULL)",
+        "INSERT INTO acct VALUES (1, 0), (2, 0)",
+        "CREATE TABLE teller (id INTEGER PRIMARY KEY, bal INTEGER NOT NULL)",
+        "INSERT INTO teller VALUES (1, 0)",
+        "CREATE TABLE hist (id INTEGER, delta INTEGER)",
+    )
+    return n
+
+
+def _tpcb(txn: Transaction, delta: int) -> int:
+    """pgbench's TPC-B shape: the SELECT reads the account the transaction just updated."""
+    txn.execute("UPDATE acct SET bal = bal + ? WHERE id = 1", (delta,))
+    txn.execute("UPDATE teller SET bal = bal + ? WHERE id = 1", (delta,))
+    txn.execute("INSERT INTO hist VALUES (1, ?)", (delta,))
+    return int(txn.execute("SELECT bal FROM acct WHERE id = 1").rows[0][0])  # type: ignore[arg-type]
+
+
+def test_interleaved_transactions_see_their_own_writes(node: Node) -> None:
+    """Two transactions alternate statement by statement, so each parks the other before
+    every statement (one SQLite writer): each still sees all of its own earlier writes. The
+    second round runs on warm connections whose cached statements' findings pick the writes
+    a statement needs (the SELECT needs the account update two statements back)."""
+    upd_acct = "UPDATE acct SET bal = bal + ? WHERE id = ?"
+    upd_teller = "UPDATE teller SET bal = bal + ? WHERE id = 1"
+    ins_hist = "INSERT INTO hist VALUES (?, ?)"
+    sel = "SELECT bal, (SELECT count(*) FROM hist WHERE id = ?) FROM acct WHERE id = ?"
+    for round_ in range(3):
+        a, b = node.begin(), node.begin()
+        a.execute(upd_acct, (10, 1))
+        b.execute(upd_acct, (5, 2))
+        a.execute(upd_teller, (10,))
+        b.execute(upd_teller, (5,))
+        a.execute(ins_hist, (1, 10))
+        b.execute(ins_hist, (2, 5))
+        assert a.execute(sel, (1, 1)).rows == ((10 * round_ + 10, round_ + 1),)
+        assert b.execute(sel, (2, 2)).rows == ((5 * round_ + 5, round_ + 1),)
+        assert node.commit(a) is None
+        # b's teller update is blind (bal = bal + 5): the same row count after a's commit
+        assert node.commit(b) is None
+
+
+def test_cached_statement_keeps_its_findings(node: Node) -> None:
+    """The second run of a statement comes from the cache (no authorizer call): it is still
+    recorded as a write with its table, with PostgreSQL's row count for UPDATE."""
+    for expected in (1, 2):
+        txn = node.begin()
+        r = txn.execute("UPDATE acct SET bal = bal + 1 WHERE id = 1")
+        assert r.rowcount == 1
+        assert txn.write_tables == {"acct"}
+        assert [s.sql for s in txn.statements] == ["UPDATE acct SET bal = bal + 1 WHERE id = 1"]
+        assert node.commit(txn) is None
+        check = node.begin()
+        assert check.execute("SELECT bal FROM acct WHERE id = 1").rows == ((expected,),)
+        check.rollback()
+
+
+@pytest.mark.parametrize(
+    "sql, sqlstate",
+    [
+        ("SELECT applied_index FROM _raftsql_meta", "42501"),  # the transaction's own read
+        ("PRAGMA query_only=OFF", "42501"),  # the transaction's own setting
+        ("PRAGMA foreign_keys=ON", "42501"),  # set by engine.open_connection
+    ],
+)
+def test_internal_statement_text_is_still_refused(node: Node, sql: str, sqlstate: str) -> None:
+    """raftsql runs these texts itself on the same connection, past the authorizer; a client
+    sending the same text must still be refused (authorizer.py: internal statements are never
+    cached). Before and after a write, and on a reused connection."""
+    for _ in range(2):
+        txn = node.begin()
+        with pytest.raises(SqlError) as exc:
+            txn.execute(sql)
+        assert exc.value.sqlstate == sqlstate
+        txn.rollback()
+        txn = node.begin()
+        txn.execute("UPDATE acct SET bal = bal WHERE id = 1")
+        with pytest.raises(SqlError) as exc:
+            txn.execute(sql)
+        assert exc.value.sqlstate == sqlstate
+        txn.rollback()
+
+
+def test_denied_statement_stays_denied_when_repeated(node: Node) -> None:
+    """A denied statement never compiles, so it is never cached: the second try is asked
+    about again (docs/transactions.md section 4: random() is refused in a transaction)."""
+    for _ in range(3):
+        txn = node.begin()
+        with pytest.raises(SqlError) as exc:
+            txn.execute("UPDATE acct SET bal = random() WHERE id = 1")
+        assert exc.value.sqlstate == "0A000"
+        txn.rollback()
+
+
+def test_statement_whose_dependencies_grew_runs_on_all_writes(node: Node) -> None:
+    """A trigger added after a statement was cached makes it depend on a table the
+    transaction wrote earlier. Its last compile said otherwise, so it first runs on a view
+    without that write; the recompile shows the new dependency and it runs again on all of the
+    transaction's writes, as a serial execution would (docs/transactions.md section 2)."""
+    warm = node.begin()
+    warm.execute("INSERT INTO hist VALUES (9, 9)")  # compiled and cached: depends on hist only
+    warm.rollback()
+    node.write(
+        "CREATE TRIGGER hist_guard BEFORE INSERT ON hist "
+        "WHEN (SELECT bal FROM acct WHERE id = 1) = 0 "
+        "BEGIN SELECT RAISE(ABORT, 'account 1 is empty'); END"
+    )
+    txn = node.begin()
+    txn.execute("UPDATE acct SET bal = 7 WHERE id = 1")
+    other = node.begin()
+    other.execute("UPDATE teller SET bal = 1 WHERE id = 1")  # parks txn
+    txn.execute("INSERT INTO hist VALUES (9, 9)")  # succeeds only if it sees bal = 7
+    other.rollback()
+    assert node.commit(txn) is None
+
+
+def test_foreign_key_parent_written_earlier_is_seen(node: Node) -> None:
+    """The foreign key check reads the parent table (SQLite asks the authorizer about it), so
+    a cached child insert needs the parent inserted earlier in the transaction."""
+    node.write("CREATE TABLE parent (id INTEGER PRIMARY KEY)",
+               "CREATE TABLE child (pid INTEGER REFERENCES parent(id))")
+    warm = node.begin()
+    with pytest.raises(SqlError):
+        warm.execute("INSERT INTO child VALUES (1)")  # 23503 here: no parent yet
+    warm.rollback()
+    txn = node.begin()
+    txn.execute("INSERT INTO parent VALUES (1)")
+    other = node.begin()
+    other.execute("UPDATE teller SET bal = 1 WHERE id = 1")  # parks txn
+    txn.execute("INSERT INTO child VALUES (1)")
+    other.rollback()
+    assert node.commit(txn) is None
+
+
+def test_tpcb_results_match_the_committed_state(node: Node) -> None:
+    """Three TPC-B transactions interleaved: every SELECT shows the client's own update on
+    top of what was committed before, and all commit (validation by value at apply)."""
+    txns = [node.begin() for _ in range(3)]
+    seen = [_tpcb(t, d) for t, d in zip(txns, (1, 10, 100), strict=True)]
+    assert seen == [1, 10, 100]  # none committed yet: each sees only its own +delta
+    assert node.commit(txns[0]) is None
+    # the others saw bal = their own delta, which a serial run after the first no longer shows
+    errors = [node.commit(t) for t in txns[1:]]
+    assert [e[0] if e else None for e in errors] == ["40001", "40001"]
+    retry = node.begin()
+    assert _tpcb(retry, 10) == 11
+    assert node.commit(retry) is None
+
+
+def test_pool_reuses_connections_and_notices_a_replaced_file(tmp_path: Path) -> None:
+    """A finished transaction's connection serves the next one; a database file replaced at
+    the same path (a fresh directory) is not read through the old file's connection."""
+    path = tmp_path / "db"
+    first = Node(path)
+    first.write("CREATE TABLE t (x INTEGER)", "INSERT INTO t VALUES (1)")
+    a = first.begin()
+    conn = a._file
+    a.rollback()
+    b = first.begin()
+    assert b._file is conn
+    b.rollback()
+    first.sm.close()
+    shutil.rmtree(tmp_path)
+    os.makedirs(tmp_path)
+    second = Node(path)
+    second.write("CREATE TABLE t (x INTEGER)", "INSERT INTO t VALUES (2)")
+    c = second.begin()
+    assert c._file is not conn
+    assert c.execute("SELECT x FROM t").rows == ((2,),)
+    c.rollback()
