@@ -57,8 +57,17 @@ def encode_data_rows(rows: Iterable[Sequence[bytes | None]]) -> bytes:
     return b"".join([encode_data_row(r) for r in rows])
 
 
+_COMMAND_COMPLETE: dict[str, bytes] = {}
+
+
 def encode_command_complete(tag: str) -> bytes:
-    return frame(b"C", _cstr(tag))
+    """CommandComplete; the frames of the few hundred commonest tags ("SELECT 1") are kept."""
+    found = _COMMAND_COMPLETE.get(tag)
+    if found is None:
+        found = frame(b"C", _cstr(tag))
+        if len(_COMMAND_COMPLETE) < 512:
+            _COMMAND_COMPLETE[tag] = found
+    return found
 
 
 # --------------------------------------------------------------------------- startup / auth

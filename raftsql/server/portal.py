@@ -134,11 +134,30 @@ def fill_types(columns: Sequence[Column], rows: Sequence[tuple[Any, ...]]) -> tu
     return tuple(out)
 
 
+_Plan = list[tuple[int, int, int | None]]
+_PLANS: dict[int, tuple[Sequence[Column], Sequence[int], _Plan]] = {}
+_MAX_PLANS = 1024
+
+
+def _plan(columns: Sequence[Column], formats: Sequence[int]) -> _Plan:
+    """(oid, format, scale) per column, remembered for the columns object a prepared statement
+    reuses on every Execute (Column.scale is a Python property). Keyed by identity; the entry
+    holds the columns, so the id cannot be reused while it is cached."""
+    found = _PLANS.get(id(columns))
+    if found is not None and found[0] is columns and found[1] == formats:
+        return found[2]
+    plan = [((c.oid if c.oid is not None else o.TEXT), fmt, c.scale)
+            for c, fmt in zip(columns, formats, strict=True)]
+    if len(_PLANS) >= _MAX_PLANS:
+        _PLANS.clear()
+    _PLANS[id(columns)] = (columns, formats, plan)
+    return plan
+
+
 def encode_rows(columns: Sequence[Column], formats: Sequence[int],
                 rows: Sequence[tuple[Any, ...]]) -> bytes:
     """DataRow messages for `rows`, every value converted to its column's type."""
-    plan = [((c.oid if c.oid is not None else o.TEXT), fmt, c.scale)
-            for c, fmt in zip(columns, formats, strict=True)]
+    plan = _plan(columns, formats)
     encode = values.encode_result
     out = []
     for row in rows:
