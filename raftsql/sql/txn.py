@@ -9,16 +9,25 @@ serializable, validated by value rather than by which tables moved, so transacti
 the same tables but not the same rows (pgbench's TPC-B) do not conflict.
 
 Where the statements run:
-- until the first write, on a WAL read transaction opened at BEGIN: the snapshot at
-  `base_index`, for free;
+- until the first write, on a WAL read transaction opened at the first statement (as
+  PostgreSQL takes its snapshot): the snapshot at `base_index`, for free;
 - from the first write on, on a write transaction of the current database that holds the
   transaction's recorded writes ("live"). Before anything else writes the file (the state
   machine applying an entry, or another transaction) the live transaction is rolled back
-  ("parked"); the next statement takes the write lock again and replays the recorded writes.
-  Statements run inside a SAVEPOINT, so a failure undoes only that statement. All of this
-  happens on the thread that applies log entries, so nothing interleaves, and the apply loop
-  never waits for a client's think time. A transaction that saw data which changed before it
-  commits learns it at COMMIT (40001).
+  ("parked"); the next statement takes the write lock again and replays the recorded writes
+  it depends on (`_needed`: by the tables its compile read and wrote, which the authorizer
+  reports, foreign keys and triggers included); when its compile or a failure shows that was
+  not enough, it runs again on all of them. Why this is still sound: what a statement shows
+  the client is checked at apply anyway (a wrong view can only cost a 40001), and it sees
+  every earlier write that touched what it depends on, so no needless 40001 either.
+  A statement runs inside a SAVEPOINT when the live transaction holds earlier writes, so a
+  failure undoes only that statement. All of this happens on the thread that applies log
+  entries, so nothing interleaves, and the apply loop never waits for a client's think time.
+  A transaction that saw data which changed before it commits learns it at COMMIT (40001).
+
+Connections come from a per-file pool with a statement cache: the authorizer is then consulted
+only when SQLite compiles, so its findings are kept per SQL text (Authorizer.settle), and
+raftsql's own statements are never cached (`_internal`).
 """
 
 from __future__ import annotations
@@ -69,14 +78,15 @@ def release_write_lock(path: str) -> None:
 
 class _Pool:
     """Idle transaction connections of one database file. An idle connection is outside any
-    transaction, `PRAGMA query_only=ON`, and keeps its compiled statements and functions.
+    transaction and keeps its compiled statements and functions; whether it is
+    `PRAGMA query_only` is kept with it (a transaction switches only when it must).
     The file's identity (device, inode) is checked at every take: a file replaced at the same
     path (a test's or an operator's fresh directory) gets fresh connections."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.file_id = _file_id(path)
-        self.idle: list[tuple[apsw.Connection, Authorizer]] = []
+        self.idle: list[tuple[apsw.Connection, Authorizer, bool]] = []  # (.., query_only)
 
 
 _POOLS: dict[str, _Pool] = {}
@@ -91,30 +101,30 @@ def _file_id(path: str) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-def _take_connection(path: str) -> tuple[apsw.Connection, Authorizer]:
+def _take_connection(path: str) -> tuple[apsw.Connection, Authorizer, bool]:
     file_id = _file_id(path)
     with _POOLS_LOCK:
         pool = _POOLS.get(path)
         if pool is not None and pool.file_id != file_id:
             stale, pool.idle = pool.idle, []
             pool.file_id = file_id
-            for conn, _ in stale:
+            for conn, _, _ in stale:
                 conn.close()
         if pool is not None and pool.idle:
             return pool.idle.pop()
     conn, auth = open_connection(path, Profile.TXN, statement_cache=STATEMENT_CACHE)
-    _internal(conn, auth, "PRAGMA query_only=ON")
-    return conn, auth
+    return conn, auth, False
 
 
-def _give_back(path: str, conn: apsw.Connection, auth: Authorizer, file_id: Any) -> None:
+def _give_back(path: str, conn: apsw.Connection, auth: Authorizer, query_only: bool,
+               file_id: Any) -> None:
     with _POOLS_LOCK:
         pool = _POOLS.get(path)
         if pool is None:
             pool = _POOLS[path] = _Pool(path)
         if pool.file_id == file_id and len(pool.idle) < POOL_SIZE:
             auth.reset()
-            pool.idle.append((conn, auth))
+            pool.idle.append((conn, auth, query_only))
             return
     conn.close()
 
@@ -123,7 +133,7 @@ def close_pool(path: str) -> None:
     """Close the idle transaction connections of ``path`` (the state machine's close)."""
     with _POOLS_LOCK:
         pool = _POOLS.pop(path, None)
-    for conn, _ in pool.idle if pool is not None else ():
+    for conn, _, _ in pool.idle if pool is not None else ():
         conn.close()
 
 
@@ -239,16 +249,11 @@ class Transaction:
 
     def __init__(self, path: str, *, max_statements: int = DEFAULT_MAX_STATEMENTS) -> None:
         self.max_statements = max_statements
-        self._file, self._auth = _take_connection(path)
+        self._file, self._auth, self._query_only = _take_connection(path)
         self._file_id = _file_id(path)
-        try:
-            _internal(self._file, self._auth, "BEGIN")
-            rows = _internal(self._file, self._auth, "SELECT applied_index FROM _raftsql_meta")
-        except BaseException:
-            self._file.close()
-            raise
-        self.base_index = int(rows[0][0])
+        self.base_index: int | None = None  # set by the first statement (_start)
         self.path = path
+        self._started = False
         self._replaying = False
         self._live = False  # the write transaction holding (some of) the recorded writes is open
         self._live_set: set[int] = set()  # which recorded writes it holds (positions in _writes)
@@ -312,6 +317,8 @@ class Transaction:
 
     def _run(self, sql: str, params: tuple[Param, ...]) -> StmtResult:
         try:
+            if not self._started:
+                self._start(sql)
             if not self._replaying:
                 try:
                     return self._on_snapshot(sql, params)
@@ -328,6 +335,32 @@ class Transaction:
                 raise
             raise error from exc
 
+    def _start(self, sql: str) -> None:
+        """Take the snapshot at the first statement, as PostgreSQL does (the node's read
+        barrier ran before BEGIN, so it holds at least what was committed then). When that
+        statement is known to write (pgbench's TPC-B), skip the read snapshot it would leave at
+        once: `_go_live` reads `base_index` in the write transaction instead."""
+        self._started = True
+        found = self._auth.known(sql)
+        if found is not None and found.writes:
+            self._set_query_only(False)
+            self._replaying = True
+            return
+        self._set_query_only(True)
+        _internal(self._file, self._auth, "BEGIN")
+        self._read_base_index()
+
+    def _read_base_index(self) -> None:
+        rows = _internal(self._file, self._auth, "SELECT applied_index FROM _raftsql_meta")
+        self.base_index = int(rows[0][0])
+
+    def _set_query_only(self, on: bool) -> None:
+        """Before the first write the connection is query_only, so a write fails with
+        ReadOnlyError instead of writing in the snapshot."""
+        if self._query_only != on:
+            _internal(self._file, self._auth, f"PRAGMA query_only={'ON' if on else 'OFF'}")
+            self._query_only = on
+
     def _on_snapshot(self, sql: str, params: tuple[Param, ...]) -> StmtResult:
         try:
             return _execute(self._file, self._auth, sql, params)
@@ -336,7 +369,7 @@ class Transaction:
 
     def _start_replaying(self) -> None:
         _internal(self._file, self._auth, "ROLLBACK")
-        _internal(self._file, self._auth, "PRAGMA query_only=OFF")
+        self._set_query_only(False)
         self._replaying = True
 
     def _needed(self, depends: frozenset[str] | None) -> set[int]:
@@ -370,6 +403,8 @@ class Transaction:
         self._live_set = set()
         _WRITE_HOLDERS[self.path] = self
         try:
+            if self.base_index is None:
+                self._read_base_index()
             for pos in sorted(need):
                 stmt = self._writes[pos].stmt
                 auth.reset()
@@ -508,6 +543,7 @@ class Transaction:
         self.rollback()
         if failed or not wrote:
             return None
+        assert self.base_index is not None  # a statement wrote
         return Command(
             tuple(self._observed), self.base_index, frozenset(self.read_tables),
             frozenset(self.write_tables),
@@ -523,12 +559,10 @@ class Transaction:
         try:
             if conn.in_transaction:
                 _internal(conn, auth, "ROLLBACK")
-            if self._replaying:
-                _internal(conn, auth, "PRAGMA query_only=ON")
         except BaseException:
             conn.close()
             raise
-        _give_back(self.path, conn, auth, self._file_id)
+        _give_back(self.path, conn, auth, self._query_only, self._file_id)
 
     def __enter__(self) -> Transaction:
         return self

@@ -213,3 +213,34 @@ def test_pool_reuses_connections_and_notices_a_replaced_file(tmp_path: Path) -> 
     assert c._file is not conn
     assert c.execute("SELECT x FROM t").rows == ((2,),)
     c.rollback()
+
+
+def test_snapshot_is_taken_at_the_first_statement(node: Node) -> None:
+    """PostgreSQL (docs, 13.2.2 Repeatable Read): the snapshot is that of the start of the
+    first non-transaction-control statement, not of BEGIN; the node's read barrier before
+    BEGIN still bounds it from below."""
+    txn = node.begin()
+    node.write("UPDATE acct SET bal = 5 WHERE id = 1")
+    assert txn.execute("SELECT bal FROM acct WHERE id = 1").rows == ((5,),)
+    txn.rollback()
+    writer = node.begin()
+    node.write("UPDATE acct SET bal = 6 WHERE id = 1")
+    assert writer.execute("UPDATE acct SET bal = bal + 1 WHERE id = 1").rowcount == 1
+    assert writer.execute("SELECT bal FROM acct WHERE id = 1").rows == ((7,),)
+    assert node.commit(writer) is None
+
+
+def test_reused_connection_reads_on_a_stable_snapshot(node: Node) -> None:
+    """A connection whose last transaction wrote (query_only off) serves a new transaction
+    whose reads come first: they are still repeatable (one WAL snapshot) until its first
+    write, and a stale read still fails the commit with 40001 (docs/transactions.md 2)."""
+    first = node.begin()
+    first.execute("UPDATE acct SET bal = 1 WHERE id = 1")
+    assert node.commit(first) is None
+    txn = node.begin()
+    assert txn.execute("SELECT bal FROM acct WHERE id = 1").rows == ((1,),)
+    node.write("UPDATE acct SET bal = 50 WHERE id = 1")
+    assert txn.execute("SELECT bal FROM acct WHERE id = 1").rows == ((1,),)
+    txn.execute("UPDATE teller SET bal = 1 WHERE id = 1")
+    error = node.commit(txn)
+    assert error is not None and error[0] == "40001"
