@@ -107,7 +107,8 @@ class Restart:
     snapshot_after: int = 0
     """Snapshot index once caught up."""
     slow_attempts: list[str] = field(default_factory=list)
-    """Failed first-read/write attempts that took long (see ``first_success``)."""
+    """Failed first-read/write attempts: the ones that took long, and a count per error
+    (see ``first_success``)."""
     profile: list[str] = field(default_factory=list)
     """With --profile: the functions the restarting process spent its CPU samples in."""
     snapshot_received: bool = False
@@ -192,6 +193,7 @@ async def first_success(dsn: str, statements: list[tuple[str, tuple[Any, ...]]],
     A failed attempt that took longer than ``SLOW_ATTEMPT_S`` is described in ``slow``: a probe
     that succeeds late because one attempt hung (a timeout inside the node) must say so."""
     conn: asyncpg.Connection | None = None
+    failures: dict[str, int] = {}
     try:
         while time.time() < deadline:
             t_try = time.time()
@@ -200,11 +202,16 @@ async def first_success(dsn: str, statements: list[tuple[str, tuple[Any, ...]]],
                     conn = await asyncpg.connect(dsn, timeout=2)
                 for sql, params in statements:
                     await conn.execute(sql, *params)
+                if failures:
+                    slow.append(f"{label}: {sum(failures.values())} failed attempts before the "
+                                "first success: " + ", ".join(
+                                    f"{code} x{n}" for code, n in sorted(failures.items())))
                 return time.time() - t0
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 took = time.time() - t_try
+                code = getattr(exc, "sqlstate", None) or type(exc).__name__
+                failures[code] = failures.get(code, 0) + 1
                 if took > SLOW_ATTEMPT_S:
-                    code = getattr(exc, "sqlstate", None) or type(exc).__name__
                     slow.append(f"{label}: attempt at {t_try - t0:.2f} s failed after "
                                 f"{took:.2f} s with {code}: {str(exc)[:120]}")
                 if conn is not None and conn.is_closed():
