@@ -65,8 +65,7 @@ from raftsql.sql.command import (
     encode_results,
     result_digest,
 )
-from raftsql.sql.engine import ENGINE_VERSION, open_connection
-from raftsql.sql.execute import run_statement
+from raftsql.sql.engine import ENGINE_VERSION, open_connection, run_cached
 from raftsql.sql.snapshot import ChecksumWorker, backup_to_file, content_checksum
 from raftsql.sql.sqlite_errors import classify
 from raftsql.sql.txn import close_pool, release_write_lock
@@ -189,7 +188,8 @@ class StateMachine:
         self.path = path
         self.checkpoint_every = checkpoint_every
         self._lock = threading.Lock()  # guards against accidental concurrent use
-        self._conn, self._auth = open_connection(path, Profile.APPLY)
+        # statements cached (engine.run_cached keeps the authorizer's findings per text)
+        self._conn, self._auth = open_connection(path, Profile.APPLY, statement_cache=128)
         with self._auth.internal():
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
@@ -473,7 +473,7 @@ class StateMachine:
             self._conn.execute("SAVEPOINT _raftsql_entry")
         for number, stmt in enumerate(cmd.stmts, 1):
             try:
-                result = run_statement(self._conn, self._auth, stmt.sql, stmt.params)
+                result = run_cached(self._conn, self._auth, stmt.sql, stmt.params)
             except Exception as exc:
                 error = self._auth.denial or classify(exc)
                 if error is None:

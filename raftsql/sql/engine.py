@@ -9,14 +9,25 @@ database (see apply.py) so a data file written by another engine is noticed.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import apsw
 
 from raftsql.sql import functions
 from raftsql.sql.authorizer import Authorizer, Profile
+from raftsql.sql.command import Param, StmtResult
 
 ENGINE_VERSION: str = apsw.sqlite_lib_version()
 BUSY_TIMEOUT_MS = 5000
+
+
+CLIENT_PREPARE_FLAGS = apsw.SQLITE_PREPARE_PERSISTENT
+"""Prepare flags of every client statement run with `run_cached`. apsw's statement cache
+looks statements up by text AND prepare flags, and raftsql's own statements (compiled under
+`Authorizer.internal()`, so past the policy) use none: a client sending the text of one of
+them therefore never finds it compiled, and is asked about (tests/unit/sql/test_txn_replay.py
+checks both the apply and the transaction connections). PERSISTENT itself only tells SQLite the
+statement will be kept, which a cached one is."""
 
 
 def _utc_now() -> dt.datetime:
@@ -48,3 +59,53 @@ def open_connection(
     auth = authorizer if authorizer is not None else Authorizer(profile)
     conn.authorizer = auth
     return conn, auth
+
+
+def cacheable(sql: str) -> bool:
+    """One statement per text only: for several, a partly cached run would leave partial
+    findings (a ';' inside a literal only costs the cache)."""
+    return ";" not in sql.rstrip().rstrip(";")
+
+
+def run_cached(conn: apsw.Connection, auth: Authorizer, sql: str,
+               params: tuple[Param, ...] = ()) -> StmtResult:
+    """Run a client's statement on a connection with a statement cache; as
+    execute.run_statement otherwise. The authorizer's findings are settled per SQL text
+    (Authorizer.settle) before they are used, since a cached statement is not compiled.
+
+    Columns: those of the cursor after the first row (a cached statement recompiled for a
+    schema change then describes the new schema); with no row, the exec tracer's, taken
+    before the first step. last_insert_rowid is reset first and reported only for a row write
+    (execute.py says why)."""
+    auth.reset()
+    conn.set_last_insert_rowid(0)
+    traced: list[Any] = []
+
+    def trace(cursor: apsw.Cursor, _sql: str, _bindings: Any) -> bool:
+        try:
+            traced[:] = cursor.get_description()
+        except apsw.ExecutionCompleteError:
+            traced.clear()
+        return True
+
+    cursor = conn.cursor()
+    cursor.exec_trace = trace
+    try:
+        cursor.execute(sql, params, can_cache=cacheable(sql), prepare_flags=CLIENT_PREPARE_FLAGS)
+        try:
+            described = cursor.get_description()
+        except apsw.ExecutionCompleteError:
+            described = traced
+        rows = tuple(cursor)
+    finally:
+        auth.settle(sql)
+    columns = tuple((str(name), decl) for name, decl in described)
+    dml = auth.dml
+    lastrowid = conn.last_insert_rowid() or None
+    if columns:
+        rowcount = len(rows)
+    elif dml:
+        rowcount = conn.changes()
+    else:
+        rowcount = 0
+    return StmtResult(columns, rows, rowcount, lastrowid if dml else None)

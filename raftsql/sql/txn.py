@@ -43,7 +43,7 @@ import apsw
 
 from raftsql.sql.authorizer import SCHEMA_TABLE, Authorizer, Profile
 from raftsql.sql.command import Command, Param, Stmt, StmtResult, result_digest
-from raftsql.sql.engine import open_connection
+from raftsql.sql.engine import CLIENT_PREPARE_FLAGS, cacheable, open_connection, run_cached
 from raftsql.sql.errors import SqlError
 from raftsql.sql.reads import to_sql_error
 
@@ -146,55 +146,6 @@ def _internal(conn: apsw.Connection, auth: Authorizer, sql: str,
     sending the same text is still asked about (authorizer.py)."""
     with auth.internal():
         return conn.execute(sql, params, can_cache=False).fetchall()
-
-
-def _cacheable(sql: str) -> bool:
-    """One statement per text only: for several, a partly cached run would leave partial
-    findings (a ';' inside a literal only costs the cache)."""
-    return ";" not in sql.rstrip().rstrip(";")
-
-
-def _execute(conn: apsw.Connection, auth: Authorizer, sql: str,
-             params: tuple[Param, ...]) -> StmtResult:
-    """Run a client's statement; as execute.run_statement, but on a cached connection: the
-    authorizer's findings are settled per SQL text (Authorizer.settle) before they are used.
-
-    Columns: those of the cursor after the first row (a cached statement recompiled for a
-    schema change then describes the new schema); with no row, the exec tracer's, taken
-    before the first step. last_insert_rowid is reset first and reported only for a row write
-    (execute.py says why)."""
-    auth.reset()
-    conn.set_last_insert_rowid(0)
-    traced: list[Any] = []
-
-    def trace(cursor: apsw.Cursor, _sql: str, _bindings: Any) -> bool:
-        try:
-            traced[:] = cursor.get_description()
-        except apsw.ExecutionCompleteError:
-            traced.clear()
-        return True
-
-    cursor = conn.cursor()
-    cursor.exec_trace = trace
-    try:
-        cursor.execute(sql, params, can_cache=_cacheable(sql))
-        try:
-            described = cursor.get_description()
-        except apsw.ExecutionCompleteError:
-            described = traced
-        rows = tuple(cursor)
-    finally:
-        auth.settle(sql)
-    columns = tuple((str(name), decl) for name, decl in described)
-    dml = auth.dml
-    lastrowid = conn.last_insert_rowid() or None
-    if columns:
-        rowcount = len(rows)
-    elif dml:
-        rowcount = conn.changes()
-    else:
-        rowcount = 0
-    return StmtResult(columns, rows, rowcount, lastrowid if dml else None)
 
 
 class _RetryOnFullView(Exception):
@@ -363,7 +314,7 @@ class Transaction:
 
     def _on_snapshot(self, sql: str, params: tuple[Param, ...]) -> StmtResult:
         try:
-            return _execute(self._file, self._auth, sql, params)
+            return run_cached(self._file, self._auth, sql, params)
         finally:
             self.read_tables |= self._auth.reads
 
@@ -409,7 +360,8 @@ class Transaction:
                 stmt = self._writes[pos].stmt
                 auth.reset()
                 try:
-                    conn.execute(stmt.sql, stmt.params, can_cache=_cacheable(stmt.sql)).fetchall()
+                    conn.execute(stmt.sql, stmt.params, can_cache=cacheable(stmt.sql),
+                                 prepare_flags=CLIENT_PREPARE_FLAGS).fetchall()
                 finally:
                     auth.settle(stmt.sql)
         except BaseException:
@@ -448,7 +400,7 @@ class Transaction:
             _internal(conn, auth, f"SAVEPOINT {_STMT_SAVEPOINT}")
         try:
             try:
-                result = _execute(conn, auth, sql, params)
+                result = run_cached(conn, auth, sql, params)
             finally:
                 self.read_tables |= auth.reads
             if partial and not self._needed(

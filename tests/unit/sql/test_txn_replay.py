@@ -244,3 +244,27 @@ def test_reused_connection_reads_on_a_stable_snapshot(node: Node) -> None:
     txn.execute("UPDATE teller SET bal = 1 WHERE id = 1")
     error = node.commit(txn)
     assert error is not None and error[0] == "40001"
+
+
+@pytest.mark.parametrize(
+    "sql, params, sqlstate",
+    [
+        ("UPDATE _raftsql_meta SET applied_index = ?", (0,), "42501"),  # apply's own text
+        ("SELECT seq, result FROM _raftsql_sessions WHERE client_id = ?", ("c",), "42501"),
+        ("RELEASE _raftsql_entry", (), "0A000"),
+    ],
+)
+def test_apply_refuses_its_own_statement_texts(
+    node: Node, sql: str, params: tuple[object, ...], sqlstate: str
+) -> None:
+    """The apply connection caches statements too; the state machine runs these very texts
+    itself on it, past the authorizer, every batch. Sent in a command they are still refused
+    (docs/transactions.md section 4), every time, and applied_index is not touched."""
+    for _ in range(2):
+        index = node.sm.applied_index + 1
+        res = node.sm.apply(index, encode(Command((Stmt(sql, params),))))
+        assert res[-1].error is not None and res[-1].error[0] == sqlstate
+        assert node.sm.applied_index == index
+    check = node.begin()
+    assert check.execute("SELECT bal FROM acct WHERE id = 1").rows == ((0,),)
+    check.rollback()
