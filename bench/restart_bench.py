@@ -374,8 +374,8 @@ def print_stage(s: Stage) -> None:
                 print(f"#     {line}")
 
 
-async def run(args: argparse.Namespace) -> list[Stage]:
-    stages: list[Stage] = []
+async def run(args: argparse.Namespace, stages: list[Stage]) -> None:
+    """Run every stage, appending each to ``stages`` as it completes (kept if cancelled)."""
     # SIGTERM (or SIGINT, which a shell ignores in background jobs) cancels the run, so the
     # `finally` below still ends the nodes this run started
     task = asyncio.current_task()
@@ -427,7 +427,6 @@ async def run(args: argparse.Namespace) -> list[Stage]:
     finally:
         cluster.close()
         shutil.rmtree(base, ignore_errors=True)
-    return stages
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -485,19 +484,23 @@ def main(argv: list[str] | None = None) -> int:
                                            "raftsql.server.frontend") - before
     print(f"# interpreter + imports before a node opens its stores: {before:.2f} s; the Postgres "
           f"frontend's imports after it started: {frontend:.2f} s (best of 3)", flush=True)
+    stages: list[Stage] = []
     try:
-        import uvloop
-
-        stages = uvloop.run(run(args))
-    except ImportError:
-        stages = asyncio.run(run(args))
-    with open("/proc/loadavg") as f:
-        print(f"# load average at end: {' '.join(f.read().split()[:3])}", flush=True)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump([{**asdict(s), "restarts": [{**asdict(r), "serving_s": r.serving_s}
-                                                   for r in s.restarts]} for s in stages],
-                      f, indent=1)
+        try:
+            import uvloop
+        except ImportError:
+            asyncio.run(run(args, stages))
+        else:
+            uvloop.run(run(args, stages))
+    finally:
+        # the stages done so far are written even when the run was stopped (SIGTERM)
+        with open("/proc/loadavg") as f:
+            print(f"# load average at end: {' '.join(f.read().split()[:3])}", flush=True)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump([{**asdict(s), "restarts": [{**asdict(r), "serving_s": r.serving_s}
+                                                       for r in s.restarts]} for s in stages],
+                          f, indent=1)
     return 0
 
 
