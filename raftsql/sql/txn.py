@@ -20,9 +20,9 @@ Where the statements run:
   not enough, it runs again on all of them. Why this is still sound: what a statement shows
   the client is checked at apply anyway (a wrong view can only cost a 40001), and it sees
   every earlier write that touched what it depends on, so no needless 40001 either.
-  A statement runs inside a SAVEPOINT when the live transaction holds earlier writes, so a
-  failure undoes only that statement. All of this happens on the thread that applies log
-  entries, so nothing interleaves, and the apply loop never waits for a client's think time.
+  A failed statement parks the live transaction, so nothing of it stays (`_guarded`). All of
+  this happens on the thread that applies log entries, so nothing interleaves, and the apply
+  loop never waits for a client's think time.
   A transaction that saw data which changed before it commits learns it at COMMIT (40001).
 
 Connections come from a per-file pool with a statement cache: the authorizer is then consulted
@@ -54,7 +54,6 @@ SQL text alongside, Authorizer.settle)."""
 POOL_SIZE = 32
 """Idle transaction connections kept per database file: opening one and registering the SQL
 functions cost more than a TPC-B transaction's own statements (issue 8)."""
-_STMT_SAVEPOINT = "_raftsql_stmt"
 
 _WRITE_HOLDERS: dict[str, Transaction] = {}
 """Per database file, the transaction whose replayed writes are live (SQLite has one writer)."""
@@ -390,30 +389,26 @@ class Transaction:
         raise AssertionError("unreachable: a statement on the full view is never retried")
 
     def _guarded(self, sql: str, params: tuple[Param, ...], partial: bool) -> StmtResult:
-        """Run the statement on the live transaction, under a savepoint when that holds earlier
-        writes (else a failure just parks it). On a ``partial`` view, raise _RetryOnFullView
-        when it failed or its compile showed dependencies the view lacks."""
+        """Run the statement on the live transaction; if it fails, park it. On a ``partial``
+        view, raise _RetryOnFullView when it failed or its compile showed dependencies the
+        view lacks.
+
+        Why no SAVEPOINT around each statement: a failed statement may leave part of its
+        effects (ON CONFLICT FAIL), but parking drops them with the rest of the live
+        transaction, and the next statement replays only the recorded writes, which never
+        include a failed one. Failures are rare; two statements per statement were not."""
         conn, auth = self._file, self._auth
         holding = self._live_set
-        savepoint = bool(holding)
-        if savepoint:
-            _internal(conn, auth, f"SAVEPOINT {_STMT_SAVEPOINT}")
         try:
             try:
                 result = run_cached(conn, auth, sql, params)
             finally:
                 self.read_tables |= auth.reads
-            if partial and not self._needed(
-                frozenset(auth.reads | auth.writes)
-            ) <= holding:
+            if partial and not self._needed(frozenset(auth.reads | auth.writes)) <= holding:
                 raise _RetryOnFullView
         except BaseException as exc:
             touched = auth.reads | auth.writes
-            if savepoint:
-                _internal(conn, auth, f"ROLLBACK TO {_STMT_SAVEPOINT}")
-                _internal(conn, auth, f"RELEASE {_STMT_SAVEPOINT}")
-            else:
-                self._park()
+            self._park()
             if isinstance(exc, _RetryOnFullView):
                 raise
             if partial and isinstance(exc, Exception):
@@ -429,8 +424,6 @@ class Transaction:
                     + ", ".join(moved),
                 ) from exc
             raise
-        if savepoint:
-            _internal(conn, auth, f"RELEASE {_STMT_SAVEPOINT}")
         return result
 
     def _moved_since_base(self, tables: set[str]) -> list[str]:

@@ -19,7 +19,7 @@ import pytest
 from raftsql.sql.apply import StateMachine
 from raftsql.sql.command import Command, Stmt, encode
 from raftsql.sql.errors import SqlError
-from raftsql.sql.txn import Transaction
+from raftsql.sql.txn import Transaction, TxnState
 
 
 class Node:
@@ -268,3 +268,20 @@ def test_apply_refuses_its_own_statement_texts(
     check = node.begin()
     assert check.execute("SELECT bal FROM acct WHERE id = 1").rows == ((0,),)
     check.rollback()
+
+
+def test_failed_statement_leaves_nothing_behind(node: Node) -> None:
+    """INSERT OR FAIL keeps the rows it inserted before the conflict (sqlite.org/
+    lang_conflict.html); a failed statement must still have no effect on the transaction
+    (PostgreSQL: statements are atomic; raftsql's SQLite dialect continues the transaction
+    after a failure, dbapi/connection.py, which is simulated here by reopening it)."""
+    node.write("CREATE TABLE uniq (k INTEGER PRIMARY KEY)", "INSERT INTO uniq VALUES (3)")
+    txn = node.begin()
+    txn.execute("INSERT INTO hist VALUES (1, 1)")
+    with pytest.raises(SqlError) as exc:
+        txn.execute("INSERT OR FAIL INTO uniq VALUES (1), (2), (3)")
+    assert exc.value.sqlstate == "23505"
+    txn.state = TxnState.OPEN  # what the SQLite dialect of the DB-API does
+    assert txn.execute("SELECT count(*) FROM uniq").rows == ((1,),)
+    assert txn.execute("SELECT count(*) FROM hist").rows == ((1,),)
+    assert node.commit(txn) is None
