@@ -71,12 +71,17 @@ def encode_text(value: list[Any], element: Callable[[Any], bytes], flat: bool = 
     return level(list(value), 0)
 
 
+# PostgreSQL's array_in skips only these (scanner_isspace), not all of Unicode's whitespace:
+# an element '\x1f' is data, sent unquoted by array_out and by encode_text above.
+_WS = r"[ \t\n\r\v\f]"
 _TOKEN = re.compile(
-    r'\s*(?:(\{)|(\})|(,)|"((?:[^"\\]|\\.)*)"|((?:[^{},"\\\s]|\\.)+(?:\s+(?:[^{},"\\\s]|\\.)+)*))\s*',
+    rf'{_WS}*(?:(\{{)|(\}})|(,)|"((?:[^"\\]|\\.)*)"'
+    rf'|((?:[^{{}},"\\ \t\n\r\v\f]|\\.)+(?:{_WS}+(?:[^{{}},"\\ \t\n\r\v\f]|\\.)+)*)){_WS}*',
     re.S,
 )
 _UNESCAPE = re.compile(r"\\(.)", re.S)
-_BOUNDS = re.compile(r"\s*(?:\[\s*[+-]?\d+\s*(?::\s*[+-]?\d+\s*)?\])+\s*=", re.S)
+_BOUNDS = re.compile(
+    rf"{_WS}*(?:\[{_WS}*[+-]?\d+{_WS}*(?::{_WS}*[+-]?\d+{_WS}*)?\])+{_WS}*=", re.S)
 
 
 def decode_text(data: bytes, element: Callable[[bytes], Any]) -> list[Any]:

@@ -157,3 +157,14 @@ def test_float_text_matches_postgresql_on_random_values(typ: str) -> None:
            for v, pg in FLOATS[typ] if t.encode_text(oid, float(v)).decode() != pg]
     assert bad == []
     assert all(t.decode_text(oid, pg.encode()) == float(v) for v, pg in FLOATS[typ])
+
+
+def test_array_elements_with_unicode_whitespace_round_trip() -> None:
+    """PostgreSQL's array_in skips only space, tab, newline, CR, VT and FF around elements
+    (scanner_isspace); array_out leaves '\\x1f' unquoted. A decoder that strips Unicode
+    whitespace lost such elements (found by test_fuzz.test_round_trips)."""
+    arr = o.TEXT_ARRAY
+    for values in (["0", "\x1f"], ["\x1f"], ["a\x85b", "\xa0"]):
+        encoded = t.encode(arr, values, 0)
+        assert t.decode(arr, encoded, 0) == values
+    assert t.decode(arr, b" { a ,\t\"b c\" , NULL }\n", 0) == ["a", "b c", None]
