@@ -189,6 +189,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     print(f"# compare: clients={args.clients} seconds={args.seconds} repeats={args.repeats} "
           f"pgbench={args.pgbench} scale={args.scale} etcd={args.etcd} nodes={args.nodes} "
           f"spread={args.spread}", flush=True)
+    print(f"# commit {loadgen.commit_line()}", flush=True)
     with open("/proc/loadavg") as f:
         print(f"# load average at start: {' '.join(f.read().split()[:3])}", flush=True)
     results: dict[tuple[str, str, int], list[RunResult]] = defaultdict(list)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import random
@@ -478,3 +479,16 @@ async def bulk_load(dsn: str, rows: int, first_row: int, per_statement: int = 10
     prog.seconds = time.monotonic() - t0
     prog.client_cpu_s = time.process_time() - cpu0
     return prog
+
+
+def commit_line() -> str:
+    """``git log -1`` of the tree this runs from; in an exported tree (``git archive``, used to
+    measure exactly what is committed while others edit the working tree) its COMMIT file."""
+    root = Path(__file__).resolve().parents[1]
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run(["git", "log", "-1", "--format=%h %cI %s"], capture_output=True,
+                             text=True, cwd=root, check=True).stdout.strip()
+        if out:
+            return out
+    marker = root / "COMMIT"
+    return marker.read_text().strip() if marker.exists() else "unknown"

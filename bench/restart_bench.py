@@ -457,22 +457,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def commit_line() -> str:
-    """``git log -1`` of the tree this runs from; in an exported tree (``git archive``, used to
-    measure exactly what is committed while others edit the working tree) its COMMIT file."""
-    root = Path(__file__).resolve().parents[1]
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        out = subprocess.run(["git", "log", "-1", "--format=%h %cI %s"], capture_output=True,
-                             text=True, cwd=root, check=True).stdout.strip()
-        if out:
-            return out
-    marker = root / "COMMIT"
-    return marker.read_text().strip() if marker.exists() else "unknown"
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    head = commit_line()
+    head = loadgen.commit_line()
     print(f"# restart_bench: writes={args.writes} rows={args.rows} clients={args.clients} "
           f"scenarios={','.join(args.scenarios) or 'none'} down_writes={args.down_writes} "
           f"snapshot_entries={args.snapshot_entries}", flush=True)
