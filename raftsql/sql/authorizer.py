@@ -20,16 +20,14 @@ compiled again, so the authorizer does not see it: a connection with a statement
 either need only the verdict (a denied statement never compiles, so it is never cached; SQLite
 recompiles a cached one after a schema change, asking again) or call `settle(sql)` after each
 statement, which keeps each compile's findings per SQL text and gives them back to a run that
-was not compiled. Either way raftsql's own statements must not enter the cache
-(`can_cache=False`): they compile under `internal()`, and a client sending the same text would
-then skip the authorizer.
+was not compiled. Either way a client's statement must never find one of raftsql's own
+statements compiled (they compile under `internal()`, past the policy): engine.run_cached
+prepares client statements with their own flags, which apsw's cache keys on.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import NamedTuple
 
 import apsw
@@ -160,6 +158,7 @@ class Authorizer:
         self._row_write_seen = False
         self._ddl_seen = False
         self._internal = 0
+        self._internal_scope = _InternalScope(self)
         self.compiled = False  # the authorizer was asked about the statement since reset()
         self._known: dict[str, Findings] = {}
 
@@ -205,14 +204,10 @@ class Authorizer:
         """The statement is an INSERT/UPDATE/DELETE on a user table (not DDL)."""
         return self._row_write_seen and not self._ddl_seen
 
-    @contextmanager
-    def internal(self) -> Iterator[None]:
-        """Let raftsql's own statements through and keep them out of the tracked sets."""
-        self._internal += 1
-        try:
-            yield
-        finally:
-            self._internal -= 1
+    def internal(self) -> _InternalScope:
+        """Let raftsql's own statements through and keep them out of the tracked sets
+        (``with auth.internal(): ...``; nests)."""
+        return self._internal_scope
 
     def _deny(self, sqlstate: str, message: str) -> int:
         if self.denial is None:
@@ -308,3 +303,19 @@ class Authorizer:
         self.writes.add(SCHEMA_TABLE)
         self._ddl_seen = True
         return apsw.SQLITE_OK
+
+
+class _InternalScope:
+    """The context manager `Authorizer.internal()` returns: a plain counter, not a generator
+    (contextlib), because raftsql runs several of its own statements per client statement."""
+
+    __slots__ = ("_auth",)
+
+    def __init__(self, auth: Authorizer) -> None:
+        self._auth = auth
+
+    def __enter__(self) -> None:
+        self._auth._internal += 1
+
+    def __exit__(self, *exc: object) -> None:
+        self._auth._internal -= 1

@@ -27,7 +27,7 @@ Where the statements run:
 
 Connections come from a per-file pool with a statement cache: the authorizer is then consulted
 only when SQLite compiles, so its findings are kept per SQL text (Authorizer.settle), and
-raftsql's own statements are never cached (`_internal`).
+raftsql's own statements are cached apart from the client's (engine.CLIENT_PREPARE_FLAGS).
 """
 
 from __future__ import annotations
@@ -141,10 +141,11 @@ def close_pool(path: str) -> None:
 
 def _internal(conn: apsw.Connection, auth: Authorizer, sql: str,
               params: tuple[Param, ...] = ()) -> list[Any]:
-    """One of raftsql's own statements: past the authorizer, and never cached, so a client
-    sending the same text is still asked about (authorizer.py)."""
+    """One of raftsql's own statements, past the authorizer. It is cached without the client
+    statements' prepare flags, so a client sending the same text never finds it compiled
+    (engine.CLIENT_PREPARE_FLAGS)."""
     with auth.internal():
-        return conn.execute(sql, params, can_cache=False).fetchall()
+        return conn.execute(sql, params).fetchall()
 
 
 class _RetryOnFullView(Exception):
