@@ -73,33 +73,38 @@ def run_cached(conn: apsw.Connection, auth: Authorizer, sql: str,
     execute.run_statement otherwise. The authorizer's findings are settled per SQL text
     (Authorizer.settle) before they are used, since a cached statement is not compiled.
 
-    Columns: those of the cursor after the first row (a cached statement recompiled for a
-    schema change then describes the new schema); with no row, the exec tracer's, taken
-    before the first step. last_insert_rowid is reset first and reported only for a row write
+    Columns: the exec tracer's, taken after the prepare and before the first step; when
+    SQLite recompiled the cached statement inside that step (a schema change: the authorizer
+    was asked only then), the cursor's after the first row, which describe the new schema
+    (with no row, the old schema's remain: a known gap, until the next run).
+    last_insert_rowid is reset first and reported only for a row write
     (execute.py says why)."""
     auth.reset()
     conn.set_last_insert_rowid(0)
-    traced: list[Any] = []
+    traced: tuple[tuple[str, str | None], ...] = ()
+    compiled_before_step = False
 
     def trace(cursor: apsw.Cursor, _sql: str, _bindings: Any) -> bool:
-        try:
-            traced[:] = cursor.get_description()
-        except apsw.ExecutionCompleteError:
-            traced.clear()
+        nonlocal traced, compiled_before_step
+        traced = cursor.get_description()  # prepared, not yet stepped: never complete here
+        compiled_before_step = auth.compiled
         return True
 
     cursor = conn.cursor()
     cursor.exec_trace = trace
     try:
         cursor.execute(sql, params, can_cache=cacheable(sql), prepare_flags=CLIENT_PREPARE_FLAGS)
-        try:
-            described = cursor.get_description()
-        except apsw.ExecutionCompleteError:
-            described = traced
+        columns = traced
+        if auth.compiled and not compiled_before_step:  # recompiled inside the first step
+            try:
+                # `description`, not get_description(): apsw keeps each format's answer per
+                # cursor, and get_description's is the one the tracer took before the step
+                columns = tuple((d[0], d[1]) for d in cursor.description)
+            except apsw.ExecutionCompleteError:
+                pass  # no row: the traced columns, which may be the old schema's
         rows = tuple(cursor)
     finally:
         auth.settle(sql)
-    columns = tuple((str(name), decl) for name, decl in described)
     dml = auth.dml
     lastrowid = conn.last_insert_rowid() or None
     if columns:

@@ -285,3 +285,19 @@ def test_failed_statement_leaves_nothing_behind(node: Node) -> None:
     assert txn.execute("SELECT count(*) FROM uniq").rows == ((1,),)
     assert txn.execute("SELECT count(*) FROM hist").rows == ((1,),)
     assert node.commit(txn) is None
+
+
+def test_columns_of_cached_statements(node: Node) -> None:
+    """PostgreSQL describes a result's columns even when it has no row (RowDescription before
+    CommandComplete), and a cached statement recompiled after a schema change describes the
+    new schema (SQLite recompiles it inside its first step)."""
+    for _ in range(2):
+        txn = node.begin()
+        r = txn.execute("UPDATE acct SET bal = 1 WHERE id = 99 RETURNING id, bal")
+        assert [c[0] for c in r.columns] == ["id", "bal"] and r.rows == () and r.rowcount == 0
+        assert [c[0] for c in txn.execute("SELECT * FROM teller").columns] == ["id", "bal"]
+        txn.rollback()
+    node.write("ALTER TABLE teller ADD COLUMN note TEXT")
+    txn = node.begin()
+    assert [c[0] for c in txn.execute("SELECT * FROM teller").columns] == ["id", "bal", "note"]
+    txn.rollback()
