@@ -100,7 +100,8 @@ def _file_id(path: str) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-def _take_connection(path: str) -> tuple[apsw.Connection, Authorizer, bool]:
+def _take_connection(path: str) -> tuple[apsw.Connection, Authorizer, bool, Any]:
+    """(connection, its authorizer, whether it is query_only, the file's identity)."""
     file_id = _file_id(path)
     with _POOLS_LOCK:
         pool = _POOLS.get(path)
@@ -110,9 +111,9 @@ def _take_connection(path: str) -> tuple[apsw.Connection, Authorizer, bool]:
             for conn, _, _ in stale:
                 conn.close()
         if pool is not None and pool.idle:
-            return pool.idle.pop()
+            return (*pool.idle.pop(), file_id)
     conn, auth = open_connection(path, Profile.TXN, statement_cache=STATEMENT_CACHE)
-    return conn, auth, False
+    return conn, auth, False, file_id
 
 
 def _give_back(path: str, conn: apsw.Connection, auth: Authorizer, query_only: bool,
@@ -200,8 +201,7 @@ class Transaction:
 
     def __init__(self, path: str, *, max_statements: int = DEFAULT_MAX_STATEMENTS) -> None:
         self.max_statements = max_statements
-        self._file, self._auth, self._query_only = _take_connection(path)
-        self._file_id = _file_id(path)
+        self._file, self._auth, self._query_only, self._file_id = _take_connection(path)
         self.base_index: int | None = None  # set by the first statement (_start)
         self.path = path
         self._started = False
