@@ -64,7 +64,7 @@ def open_connection(
 def cacheable(sql: str) -> bool:
     """One statement per text only: for several, a partly cached run would leave partial
     findings (a ';' inside a literal only costs the cache)."""
-    return ";" not in sql.rstrip().rstrip(";")
+    return ";" not in sql or ";" not in sql.rstrip().rstrip(";")
 
 
 def run_cached(conn: apsw.Connection, auth: Authorizer, sql: str,

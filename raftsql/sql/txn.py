@@ -36,8 +36,7 @@ import enum
 import os
 import re
 import threading
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import apsw
 
@@ -153,13 +152,13 @@ class _RetryOnFullView(Exception):
     """A statement run on a partial view of the transaction's writes must run on all."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Write:
+class _Write(NamedTuple):
     """A recorded statement that wrote, with the tables it wrote and the tables its result
     depends on (read or written, foreign keys and triggers included: SQLite asks the authorizer
-    about all of them at compile time)."""
+    about all of them at compile time). A NamedTuple: one is made per write, on the hot path."""
 
-    stmt: Stmt
+    sql: str
+    params: tuple[Param, ...]
     writes: frozenset[str]
     depends: frozenset[str]
 
@@ -229,7 +228,7 @@ class Transaction:
 
     @property
     def statements(self) -> tuple[Stmt, ...]:
-        return tuple(w.stmt for w in self._writes)
+        return tuple(Stmt(w.sql, w.params) for w in self._writes)
 
     # ---- statements ---------------------------------------------------------------------
 
@@ -261,7 +260,7 @@ class Transaction:
         if auth.writes:
             writes = frozenset(auth.writes)
             self._live_set.add(len(self._writes))  # it ran on the live transaction
-            self._writes.append(_Write(Stmt(sql, tuple(params)), writes, writes | auth.reads))
+            self._writes.append(_Write(sql, tuple(params), writes, writes | auth.reads))
             self.write_tables |= writes
         self._observed.append(Stmt(sql, tuple(params), result_digest(result)))
         return result
@@ -357,7 +356,7 @@ class Transaction:
             if self.base_index is None:
                 self._read_base_index()
             for pos in sorted(need):
-                stmt = self._writes[pos].stmt
+                stmt = self._writes[pos]
                 auth.reset()
                 try:
                     conn.execute(stmt.sql, stmt.params, can_cache=cacheable(stmt.sql),
