@@ -270,6 +270,10 @@ class Transaction:
             if not self._started:
                 self._start(sql)
             if not self._replaying:
+                found = self._auth.known(sql)
+                if found is not None and found.writes:
+                    self._start_replaying()  # a known write: no failed try on the snapshot
+                    return self._replayed(sql, params)
                 try:
                     return self._on_snapshot(sql, params)
                 except apsw.ReadOnlyError:

@@ -301,3 +301,15 @@ def test_columns_of_cached_statements(node: Node) -> None:
     txn = node.begin()
     assert [c[0] for c in txn.execute("SELECT * FROM teller").columns] == ["id", "bal", "note"]
     txn.rollback()
+
+
+def test_read_then_write_on_a_warm_connection(node: Node) -> None:
+    """Reads on the snapshot, then a write (the second round knows it writes and goes to the
+    write transaction at once): the write and the reads after it see the transaction's own
+    effect, and the command commits (docs/transactions.md section 2)."""
+    for round_ in range(3):
+        txn = node.begin()
+        assert txn.execute("SELECT bal FROM acct WHERE id = 2").rows == ((round_,),)
+        assert txn.execute("UPDATE acct SET bal = bal + 1 WHERE id = 2").rowcount == 1
+        assert txn.execute("SELECT bal FROM acct WHERE id = 2").rows == ((round_ + 1,),)
+        assert node.commit(txn) is None
