@@ -67,6 +67,25 @@ def cacheable(sql: str) -> bool:
     return ";" not in sql or ";" not in sql.rstrip().rstrip(";")
 
 
+def _describe(conn: apsw.Connection, sql: str,
+              params: tuple[Param, ...]) -> tuple[tuple[str, str | None], ...]:
+    """The columns of ``sql`` as now compiled, without running it: an exec tracer on a fresh
+    cursor takes them after the prepare and aborts before the first step."""
+    found: list[tuple[tuple[str, str | None], ...]] = []
+
+    def trace(cursor: apsw.Cursor, _sql: str, _bindings: Any) -> bool:
+        found.append(cursor.get_description())
+        return False  # abort: nothing runs
+
+    cursor = conn.cursor()
+    cursor.exec_trace = trace
+    try:
+        cursor.execute(sql, params, can_cache=cacheable(sql), prepare_flags=CLIENT_PREPARE_FLAGS)
+    except apsw.ExecTraceAbort:
+        pass
+    return found[0] if found else ()
+
+
 def run_cached(conn: apsw.Connection, auth: Authorizer, sql: str,
                params: tuple[Param, ...] = ()) -> StmtResult:
     """Run a client's statement on a connection with a statement cache; as
@@ -75,8 +94,9 @@ def run_cached(conn: apsw.Connection, auth: Authorizer, sql: str,
 
     Columns: the exec tracer's, taken after the prepare and before the first step; when
     SQLite recompiled the cached statement inside that step (a schema change: the authorizer
-    was asked only then), the cursor's after the first row, which describe the new schema
-    (with no row, the old schema's remain: a known gap, until the next run).
+    was asked only then), those of the recompiled statement (`_describe` when there is no
+    row). The columns must not depend on what a node had cached: they are part of the
+    results stored for deduplication, which every node hashes into its checksum.
     last_insert_rowid is reset first and reported only for a row write
     (execute.py says why)."""
     auth.reset()
@@ -101,7 +121,7 @@ def run_cached(conn: apsw.Connection, auth: Authorizer, sql: str,
                 # cursor, and get_description's is the one the tracer took before the step
                 columns = tuple((d[0], d[1]) for d in cursor.description)
             except apsw.ExecutionCompleteError:
-                pass  # no row: the traced columns, which may be the old schema's
+                columns = _describe(conn, sql, params)  # no row to ask
         rows = tuple(cursor)
     finally:
         auth.settle(sql)

@@ -313,3 +313,21 @@ def test_read_then_write_on_a_warm_connection(node: Node) -> None:
         assert txn.execute("UPDATE acct SET bal = bal + 1 WHERE id = 2").rowcount == 1
         assert txn.execute("SELECT bal FROM acct WHERE id = 2").rows == ((round_ + 1,),)
         assert node.commit(txn) is None
+
+
+def test_apply_columns_do_not_depend_on_the_statement_cache(node: Node, tmp_path: Path) -> None:
+    """Results, columns included, are stored for deduplication and hashed into every node's
+    checksum (docs/transactions.md sections 1 and 5): a node that had the statement cached
+    before a schema change must report what a node compiling it afresh reports, even with
+    no row to describe."""
+    sql = "DELETE FROM teller WHERE id = 99 RETURNING *"
+    node.write(sql)  # compiled and cached on the apply connection
+    node.write("ALTER TABLE teller ADD COLUMN note TEXT")
+    warm = node.sm.apply(node.sm.applied_index + 1, encode(Command((Stmt(sql),))))
+    fresh_node = Node(tmp_path / "fresh")
+    fresh_node.write("CREATE TABLE teller (id INTEGER PRIMARY KEY, bal INTEGER NOT NULL)",
+                     "ALTER TABLE teller ADD COLUMN note TEXT")
+    fresh = fresh_node.sm.apply(fresh_node.sm.applied_index + 1,
+                                encode(Command((Stmt(sql),))))
+    assert [c[0] for c in warm[0].columns] == ["id", "bal", "note"]
+    assert warm[0].columns == fresh[0].columns
