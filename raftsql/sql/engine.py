@@ -61,9 +61,14 @@ def open_connection(
     return conn, auth
 
 
-def cacheable(sql: str) -> bool:
-    """One statement per text only: for several, a partly cached run would leave partial
-    findings (a ';' inside a literal only costs the cache)."""
+def cacheable(sql: str, auth: Authorizer) -> bool:
+    """Whether ``sql`` may come from (and go to) the statement cache: only when ``auth`` still
+    holds the findings of its last compile, since a cached run asks them of it (a text whose
+    findings were dropped compiles once more, uncached, and is known again); and one statement
+    per text only: for several, a partly cached run would leave partial findings (a ';'
+    inside a literal only costs the cache)."""
+    if auth.known(sql) is None:
+        return False
     return ";" not in sql or ";" not in sql.rstrip().rstrip(";")
 
 
@@ -80,7 +85,7 @@ def _describe(conn: apsw.Connection, sql: str,
     cursor = conn.cursor()
     cursor.exec_trace = trace
     try:
-        cursor.execute(sql, params, can_cache=cacheable(sql), prepare_flags=CLIENT_PREPARE_FLAGS)
+        cursor.execute(sql, params, can_cache=True, prepare_flags=CLIENT_PREPARE_FLAGS)
     except apsw.ExecTraceAbort:
         pass
     return found[0] if found else ()
@@ -113,7 +118,8 @@ def run_cached(conn: apsw.Connection, auth: Authorizer, sql: str,
     cursor = conn.cursor()
     cursor.exec_trace = trace
     try:
-        cursor.execute(sql, params, can_cache=cacheable(sql), prepare_flags=CLIENT_PREPARE_FLAGS)
+        cursor.execute(sql, params, can_cache=cacheable(sql, auth),
+                       prepare_flags=CLIENT_PREPARE_FLAGS)
         columns = traced
         if auth.compiled and not compiled_before_step:  # recompiled inside the first step
             try:

@@ -363,7 +363,7 @@ class Transaction:
                 stmt = self._writes[pos]
                 auth.reset()
                 try:
-                    conn.execute(stmt.sql, stmt.params, can_cache=cacheable(stmt.sql),
+                    conn.execute(stmt.sql, stmt.params, can_cache=cacheable(stmt.sql, auth),
                                  prepare_flags=CLIENT_PREPARE_FLAGS).fetchall()
                 finally:
                     auth.settle(stmt.sql)

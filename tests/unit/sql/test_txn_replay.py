@@ -331,3 +331,27 @@ def test_apply_columns_do_not_depend_on_the_statement_cache(node: Node, tmp_path
                                 encode(Command((Stmt(sql),))))
     assert [c[0] for c in warm[0].columns] == ["id", "bal", "note"]
     assert warm[0].columns == fresh[0].columns
+
+
+def test_statements_cached_after_their_findings_were_dropped(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With room for only two texts' findings, statements still compiled in SQLite's cache
+    lose theirs; run again they must still count as writes of their table with PostgreSQL's
+    row count (sqlite.org/c3ref/set_authorizer.html: a cached statement is not authorized
+    again, so its findings must come from a fresh compile)."""
+    monkeypatch.setattr("raftsql.sql.authorizer.FINDINGS_PER_CONNECTION", 2)
+    texts = [f"UPDATE acct SET bal = bal + {n} WHERE id = 1" for n in range(1, 5)]
+    total = 0
+    for _ in range(3):
+        for sql in texts:
+            txn = node.begin()
+            assert txn.execute(sql).rowcount == 1
+            assert txn.write_tables == {"acct"}
+            assert node.commit(txn) is None
+            res = node.sm.apply(node.sm.applied_index + 1, encode(Command((Stmt(sql),))))
+            assert res[0].rowcount == 1
+            total += 2 * int(sql.split("+ ")[1].split()[0])
+    check = node.begin()
+    assert check.execute("SELECT bal FROM acct WHERE id = 1").rows == ((total,),)
+    check.rollback()
