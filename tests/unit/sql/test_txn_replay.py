@@ -15,29 +15,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from test_txn import Node
 
-from raftsql.sql.apply import StateMachine
 from raftsql.sql.command import Command, Stmt, encode
 from raftsql.sql.errors import SqlError
 from raftsql.sql.txn import Transaction, TxnState
-
-
-class Node:
-    def __init__(self, path: Path) -> None:
-        self.sm = StateMachine(str(path))
-
-    def write(self, *sql: str) -> None:
-        res = self.sm.apply(self.sm.applied_index + 1, encode(Command(tuple(Stmt(s) for s in sql))))
-        assert all(r.error is None for r in res), res
-
-    def commit(self, txn: Transaction) -> tuple[str, str] | None:
-        cmd = txn.commit()
-        assert cmd is not None
-        res = self.sm.apply(self.sm.applied_index + 1, encode(cmd))
-        return next((r.error for r in res if r.error is not None), None)
-
-    def begin(self) -> Transaction:
-        return Transaction(self.sm.path)
 
 
 @pytest.fixture
