@@ -26,6 +26,11 @@ used by the load generator, and ``CB`` when the generator used more than 85% of 
 
     python3 bench/compare.py [--quick] [--seconds 5] [--clients 1,16,64] [--repeats 3]
                              [--nodes 3] [--spread] [--no-etcd] [--json out.json]
+                             [--workloads upsert,select:lease]
+
+Before every run it waits (up to 15 s) for the servers of all systems to go idle, so work
+left behind by the previous run (raftsql's checkpoint hashing or a snapshot after writes,
+PostgreSQL's checkpointer) is not charged to the next one; a wait over 2 s is printed.
 
 ``--clients`` up to 256 (e.g. ``1,4,16,64,128,256``): PostgreSQL is started with enough
 ``max_connections``; check the ``ceiling`` row and the client-cores column for where the single
@@ -49,6 +54,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # raftsql without an install
 
 import loadgen  # noqa: E402 - bench/ siblings, after the path fix-up
+import procstats  # noqa: E402
 from loadgen import CLIENT_BOUND, EtcdHttp, RunResult  # noqa: E402
 from systems import EtcdSystem, EtcdUnavailable, PostgresSystem, RaftsqlSystem  # noqa: E402
 
@@ -118,8 +124,10 @@ def pgbench_runner(args: list[str], pids: list[int], select_only: bool) -> Runne
     return run
 
 
-async def setup(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict[tuple[str, str], Runner]:
-    """Start the systems, load their data, and return a runner per (system, workload)."""
+async def setup(args: argparse.Namespace, stack: contextlib.ExitStack
+                ) -> tuple[dict[tuple[str, str], Runner], list[int]]:
+    """Start the systems, load their data; return a runner per (system, workload) and the
+    server processes of all systems."""
     runners: dict[tuple[str, str], Runner] = {}
     t0 = time.monotonic()
     # both accept every client of the largest run plus the set-up and pgbench connections
@@ -149,6 +157,7 @@ async def setup(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict[t
                 system.pgbench_args, system.pids, True
             )
     runners[("client", "ceiling")] = sql_runner(pg.dsn, pg.pids, "select1", None)
+    server_pids = rs.pids + pg.pids
     if args.etcd:
         try:
             et = stack.enter_context(EtcdSystem(args.nodes))
@@ -165,7 +174,23 @@ async def setup(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict[t
             runners[("etcd", "select:serializable")] = etcd_runner(
                 etcd_readers, et.pids, "select", True
             )
-    return runners
+            server_pids += et.pids
+    return runners, server_pids
+
+
+async def quiesce(pids: list[int], idle_cores: float = 0.15, window: float = 0.3,
+                  limit: float = 15.0) -> float:
+    """Wait until the servers of every system together use less than ``idle_cores`` over a
+    ``window``, so work left behind by the previous run (raftsql's checkpoint hashing and
+    snapshots after writes, PostgreSQL's checkpointer and autovacuum) does not land in the
+    next system's measurement. Returns the seconds waited (at most ``limit``)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < limit:
+        c0 = procstats.cpu_seconds(pids)
+        await asyncio.sleep(window)
+        if (procstats.cpu_seconds(pids) - c0) / window < idle_cores:
+            break
+    return time.monotonic() - t0
 
 
 def median_summary(results: list[RunResult]) -> dict[str, float]:
@@ -194,10 +219,20 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         print(f"# load average at start: {' '.join(f.read().split()[:3])}", flush=True)
     results: dict[tuple[str, str, int], list[RunResult]] = defaultdict(list)
     with contextlib.ExitStack() as stack:
-        runners = await setup(args, stack)
+        runners, server_pids = await setup(args, stack)
+        if args.workloads:
+            wanted = set(args.workloads)
+            for w in args.workloads:
+                wanted.update(BASELINES.get(w, {}).values())
+            runners = {k: r for k, r in runners.items()
+                       if k[1] in wanted or k[0] == "client"}
         for rep in range(args.repeats):
             for clients in args.clients:
                 for (system, workload), run in runners.items():
+                    waited = await quiesce(server_pids)
+                    if waited > 2:
+                        print(f"# waited {waited:.1f}s for the servers to go idle before "
+                              f"{system} {workload} {clients}", flush=True)
                     r = await run(clients, args.seconds)
                     if r.first_error:
                         print(f"# {system} {workload} {clients} clients: {r.errors} errors, "
@@ -266,6 +301,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="seconds, not minutes: 1 s runs, 1 and 4 clients, 1 repetition, "
                              "no pgbench (its -i load dominates); checks the harness, not speed; "
                              "explicit options override these")
+    parser.add_argument("--workloads", type=lambda s: set(s.split(",")),
+                        help="run only these workloads (e.g. upsert,select:lease; the "
+                             "baselines' counterparts are kept): a targeted re-run")
     parser.add_argument("--json", help="also write the medians and ratios to this file")
     args = parser.parse_args(argv)
     quick = args.quick
