@@ -90,6 +90,8 @@ class Raft:
         self.msgs_after_append: list[Message] = []
         self.read_states: list[ReadState] = []
         self.pending_read_index_messages: list[Message] = []
+        self.commit_to_send = False
+        """The commit index advanced: tell every follower, in the next Ready (flush_commit)."""
         self.election_elapsed = 0
         self.heartbeat_elapsed = 0
         self.randomized_election_timeout = config.election_tick
@@ -174,6 +176,8 @@ class Raft:
         if pr.is_paused():
             return False
         prev = pr.next - 1
+        if not send_if_empty and prev >= self.raft_log.last_index():
+            return False  # caught up: nothing to send (the common case after an ack)
         try:
             prev_term = self.raft_log.term(prev)
             ents: list[Entry] = []
@@ -237,6 +241,22 @@ class Raft:
             if nid != self.id:
                 self.send_append(nid)
 
+    def flush_commit(self) -> None:
+        """Send the new commit index to every follower that no append of this Ready carries it
+        to. etcd broadcasts at once when the commit advances; deferring it to the Ready lets
+        the appends stepped after the acks (the next proposals) carry it, so under load a
+        follower gets one message per loop run instead of two, and acks once."""
+        if not self.commit_to_send:
+            return
+        self.commit_to_send = False
+        if self.role is not Role.LEADER:
+            return
+        committed = self.raft_log.committed
+        told = {m.to for m in self.msgs if m.type is MT.APP and m.commit >= committed}
+        for nid, _ in self.trk.visit():
+            if nid != self.id and nid not in told:
+                self.send_append(nid)
+
     def bcast_heartbeat(self) -> None:
         """Start a new heartbeat round (ReadIndex and lease confirmation ride on it)."""
         rnd = self.read_only.new_round(self.ticks)
@@ -279,6 +299,9 @@ class Raft:
 
     # ------------------------------------------------------------------ role changes
     def reset(self, term: int) -> None:
+        # A commit index learnt as leader still goes out (with this term), as etcd's immediate
+        # broadcast would have sent it: followers apply what was committed sooner.
+        self.flush_commit()
         if self.term != term:
             self.term = term
             self.vote = NONE
@@ -618,7 +641,7 @@ class Raft:
                 pr.inflights.free_le(m.index)
         if self.maybe_commit():
             self._release_pending_read_index_messages()
-            self.bcast_append()
+            self.commit_to_send = True
         elif old_paused and m.frm != self.id:
             self.send_append(m.frm)
         if m.frm != self.id:

@@ -142,22 +142,31 @@ class RawNode:
 
     # ------------------------------------------------------------------ outputs
     def has_ready(self) -> bool:
+        """Called at least twice per loop run: compares fields rather than building the soft
+        and hard state values (the cheap checks first)."""
         r = self.raft
-        if r.soft_state() != self._prev_soft:
-            return True
-        if r.hard_state() != self._prev_hard:
-            return True
-        if r.raft_log.unstable.next_snapshot() is not None:
-            return True
+        r.flush_commit()
         if r.msgs or r.msgs_after_append or r.read_states:
             return True
-        if r.raft_log.unstable.next_entries() or r.raft_log.has_next_committed_ents():
+        log = r.raft_log
+        unstable = log.unstable
+        if unstable.next_snapshot() is not None or unstable.next_entries():
             return True
-        return False
+        if log.has_next_committed_ents():
+            return True
+        soft, hard = self._prev_soft, self._prev_hard
+        return (
+            r.lead != soft.leader_id
+            or r.reported_role() is not soft.role
+            or r.term != hard.term
+            or r.vote != hard.vote
+            or log.committed != hard.commit
+        )
 
     def ready(self) -> Ready:
         assert not self._outstanding, "advance() the previous Ready before asking for another"
         r = self.raft
+        r.flush_commit()
         rd = Ready(
             entries=list(r.raft_log.unstable.next_entries()),
             committed_entries=r.raft_log.next_committed_ents(),

@@ -17,7 +17,7 @@ from raftsql.testing.mutations import MUTATIONS, mutated
 from raftsql.testing.vopr import run_seed
 
 FINDING_SEEDS = {
-    "figure8": 707,
+    "figure8": 8336,
     "vote_not_persisted": 571,
     "stale_vote": 23,
     "lease_never_expires": 285,

@@ -199,3 +199,57 @@ def test_committed_entries_per_ready_are_size_bounded() -> None:
         sizes.append(len(rd.committed_entries))
         node.advance(rd)
     assert sum(sizes) == 7 and max(sizes) <= 2 and len(sizes) >= 4
+
+
+def _leader_with_acked_followers():
+    """Node 1 leads a 3-voter group; both followers acked its no-op (index 1), so they are in
+    REPLICATE and caught up."""
+    node, log = leader_alone()
+    node.step(Message(MT.APP_RESP, to=1, frm=2, term=1, index=1))
+    node.step(Message(MT.APP_RESP, to=1, frm=3, term=1, index=1))
+    drain(node, log)
+    return node, log
+
+
+def test_new_commit_index_reaches_every_follower() -> None:
+    """Reference: Raft paper 5.3 (followers learn the commit index from later AppendEntries);
+    etcd raft.go stepLeader MsgAppResp (bcastAppend once maybeCommit succeeds): with nothing
+    else to send, an ack that commits an entry sends each follower an append carrying the new
+    commit index."""
+    node, log = _leader_with_acked_followers()
+    node.propose(b"x")
+    sent = drain(node, log)
+    assert {m.to for m in of_type(sent, MT.APP)} == {2, 3}
+    node.step(Message(MT.APP_RESP, to=1, frm=2, term=1, index=2))
+    apps = of_type(drain(node, log), MT.APP)
+    assert sorted((m.to, m.commit, len(m.entries)) for m in apps) == [(2, 2, 0), (3, 2, 0)]
+
+
+def test_commit_index_rides_on_appends_of_the_same_ready() -> None:
+    """docs/design.md (commit broadcast): an ack that advances the commit and a proposal
+    stepped before the next Ready give ONE append per follower, carrying both the new entry
+    and the new commit index (etcd would send two: the commit-only append and the new one)."""
+    node, log = _leader_with_acked_followers()
+    node.propose(b"x")
+    drain(node, log)
+    node.step(Message(MT.APP_RESP, to=1, frm=2, term=1, index=2))
+    node.step(Message(MT.APP_RESP, to=1, frm=3, term=1, index=2))
+    node.propose(b"y")
+    rd = node.ready()
+    apps = of_type(rd.messages, MT.APP)
+    assert sorted((m.to, m.commit, [e.data for e in m.entries]) for m in apps) == [
+        (2, 2, [b"y"]), (3, 2, [b"y"])]
+
+
+def test_commit_learnt_as_leader_is_sent_after_stepping_down() -> None:
+    """etcd sends the commit broadcast at once, so a leader deposed (higher term) right after
+    the committing ack has already told its followers; the deferred broadcast keeps that: the
+    appends go out, with the term the commit was learnt in."""
+    node, log = _leader_with_acked_followers()
+    node.propose(b"x")
+    drain(node, log)
+    node.step(Message(MT.APP_RESP, to=1, frm=2, term=1, index=2))
+    node.step(Message(MT.HEARTBEAT, to=1, frm=3, term=5, commit=1))
+    assert node.status().role is Role.FOLLOWER
+    apps = of_type(drain(node, log), MT.APP)
+    assert sorted((m.to, m.term, m.commit) for m in apps) == [(2, 1, 2), (3, 1, 2)]
