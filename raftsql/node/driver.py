@@ -55,6 +55,7 @@ from raftsql.raft.types import (
     Message,
     NodeId,
     Role,
+    SnapshotMetadata,
 )
 from raftsql.storage.log_store import RocksLogStore
 
@@ -78,10 +79,9 @@ class ReplicatedStateMachine(StateMachine, Protocol):
 
     def applied_index(self) -> int: ...
 
-    def snapshot_data(self) -> bytes: ...
-
-    def prepare_compaction(self) -> int:
-        """Make the applied state durable; return the index up to which the log may go."""
+    def pin_snapshot(self) -> Any:
+        """The current state, held for a copy: ``.index`` (= applied_index) and ``.read()``,
+        which a worker thread calls to make that state durable and return its bytes."""
         ...
 
 
@@ -190,6 +190,7 @@ class RaftNode:
         """One ReadIndex request answers every read queued when it was made (etcd's server
         batches the same way): batch ctx -> the reads' own ctxs."""
         self._leader_term = (0, 0)
+        self._snapshot_task: asyncio.Task[None] | None = None
         self._snapshot_due = False
         """A member was added while the log is compacted: the newest snapshot's membership
         lacks it, so it would refuse that snapshot (Raft paper 7; etcd's restore check) until
@@ -271,6 +272,8 @@ class RaftNode:
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._snapshot_task is not None:  # its thread uses the state machine: let it end
+            await asyncio.gather(self._snapshot_task, return_exceptions=True)
         await self.transport.close()
         self._fail_all(ShuttingDownError("node is shutting down"))
         self.store.close()
@@ -678,35 +681,41 @@ class RaftNode:
         # a snapshot installed from the leader counts as the latest one
         self._last_snapshot_index = max(self._last_snapshot_index,
                                         self.store.snapshot_metadata.index)
+        if self._snapshot_task is not None and not self._snapshot_task.done():
+            return
         # while replaying after a restart the state machine is ahead of `applied`: wait
         due = self._snapshot_due and self.sm.applied_index() == applied
         if applied - self._last_snapshot_index < self.cfg.snapshot_entries and not due:
             return
-        self._snapshot_due = False
-        # the membership recorded with the snapshot must be the one as of `applied`: the loop
-        # applies nothing until the snapshot is written, so the core's configuration is that one
-        conf_state = self.raw.status().conf_state
-        # off the loop (a big database takes long to copy); the core waits, clients do not
-        durable = await asyncio.to_thread(self._write_snapshot, applied, conf_state)
-        if durable is None:
+        if self.sm.applied_index() != applied:
             return
-        self._last_snapshot_index = durable
-        self.metrics.snapshots_taken += 1
-        log.info("node %d: snapshot at %d, log compacted to %d", self.id, durable,
-                 self.store.first_index() - 1)
+        self._snapshot_due = False
+        # Pinned now, between two Readies: the state is exactly `applied`, and the core's
+        # configuration is the membership as of `applied`. The copy runs in the background.
+        meta = self.store.snapshot_meta(applied, self.raw.status().conf_state)
+        pinned = self.sm.pin_snapshot()
+        assert pinned.index == applied, (pinned.index, applied)
+        self._snapshot_task = asyncio.create_task(self._snapshot(meta, pinned))
 
-    def _write_snapshot(self, applied: int, conf_state: ConfState) -> int | None:
-        """On a worker thread: make the state machine durable, write a snapshot of it and
-        compact the log behind it, keeping a tail for followers that lag a little."""
-        durable = self.sm.prepare_compaction()
-        assert durable == applied, (durable, applied)
-        if durable <= self._last_snapshot_index:
-            return None
-        self.store.create_snapshot(durable, conf_state, self.sm.snapshot_data())
-        keep_from = max(durable - self.cfg.snapshot_entries // 10, self.store.first_index())
-        if keep_from - 1 > self.store.first_index() - 1:
-            self.store.compact(keep_from - 1)
-        return durable
+    async def _snapshot(self, meta: SnapshotMetadata, pinned: Any) -> None:
+        """Copy the pinned state and write the file on a worker thread; then, back on the loop
+        (the only place the store's metadata changes), make it the snapshot and compact."""
+        try:
+            await asyncio.to_thread(self._write_snapshot_file, meta, pinned)
+            if not self.store.commit_snapshot(meta):
+                return
+            keep_from = max(meta.index - self.cfg.snapshot_entries // 10, self.store.first_index())
+            if keep_from - 1 > self.store.first_index() - 1:
+                self.store.compact(keep_from - 1)
+            self._last_snapshot_index = meta.index
+            self.metrics.snapshots_taken += 1
+            log.info("node %d: snapshot at %d, log compacted to %d", self.id, meta.index,
+                     self.store.first_index() - 1)
+        except Exception:
+            log.exception("node %d: snapshot at %d failed; the log is kept", self.id, meta.index)
+
+    def _write_snapshot_file(self, meta: SnapshotMetadata, pinned: Any) -> None:
+        self.store.save_snapshot_file(meta, pinned.read())
 
     def _fail_all(self, exc: Exception) -> None:
         for fut in list(self._waiters.values()) + list(self._read_waiters.values()):

@@ -10,10 +10,13 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import apsw
+
 from raftsql.node.driver import EPHEMERAL_PREFIX
 from raftsql.raft.types import Entry, EntryType, Snapshot
 from raftsql.sql.apply import StateMachine
 from raftsql.sql.command import StmtResult
+from raftsql.sql.snapshot import backup_to_file
 
 
 def _item(entry: Entry) -> tuple[int, bytes | None, str | None, int | None]:
@@ -24,6 +27,34 @@ def _item(entry: Entry) -> tuple[int, bytes | None, str | None, int | None]:
     if entry.client_id and not entry.client_id.startswith(EPHEMERAL_PREFIX):
         return entry.index, entry.data, entry.client_id.hex(), entry.seq
     return entry.index, entry.data, None, None
+
+
+class PinnedSnapshot:
+    """A read transaction holding the state at ``index``, so the copy can be made on a worker
+    thread while the node goes on applying: a snapshot of a big database takes seconds, and a
+    node whose Raft loop waited that long lost its leadership (every node snapshots at the same
+    index, so none of them answered heartbeats)."""
+
+    def __init__(self, sm: SqlStateMachine) -> None:
+        self._sm = sm
+        self._conn = apsw.Connection(sm.path, statementcachesize=0)
+        self._conn.execute("BEGIN")
+        self.index = int(next(self._conn.execute("SELECT applied_index FROM _raftsql_meta"))[0])
+
+    def read(self) -> bytes:
+        """On a worker thread: make the state up to ``index`` durable in SQLite (the log may be
+        compacted behind it), then copy the pinned state and return its bytes."""
+        try:
+            durable = self._sm.db.flush()
+            assert durable >= self.index, (durable, self.index)
+            tmp = self._sm.dir / "snapshot.tmp"
+            try:
+                backup_to_file(self._conn, str(tmp))
+                return tmp.read_bytes()
+            finally:
+                tmp.unlink(missing_ok=True)
+        finally:
+            self._conn.close()
 
 
 class SqlStateMachine:
@@ -42,16 +73,9 @@ class SqlStateMachine:
     def applied_index(self) -> int:
         return self.db.applied_index
 
-    def prepare_compaction(self) -> int:
-        return self.db.flush()
-
-    def snapshot_data(self) -> bytes:
-        tmp = self.dir / "snapshot.tmp"
-        try:
-            self.db.snapshot_to(str(tmp))
-            return tmp.read_bytes()
-        finally:
-            tmp.unlink(missing_ok=True)
+    def pin_snapshot(self) -> PinnedSnapshot:
+        """Pin the current state for a snapshot (cheap: a read transaction on the WAL)."""
+        return PinnedSnapshot(self)
 
     def restore(self, snapshot: Snapshot) -> None:
         tmp = self.dir / "restore.tmp"

@@ -478,20 +478,40 @@ class RocksLogStore:
         matches what the simulator's log does on restart (``raftsql.testing.simlog``).
         Older snapshot files are deleted once the new metadata is durable.
         """
+        meta = self.snapshot_meta(index, conf_state)
+        self.save_snapshot_file(meta, data)
+        self.commit_snapshot(meta)
+        return Snapshot(meta, data)
+
+    def snapshot_meta(self, index: int, conf_state: ConfState) -> SnapshotMetadata:
+        """The metadata a snapshot at applied ``index`` will have (checks it is newer)."""
         s = self._s
         if index <= s.snap.index:
             raise SnapshotOutOfDateError(f"snapshot {index} <= {s.snap.index}")
         if index > s.last_index:
             raise UnavailableError(f"snapshot {index} beyond last index {s.last_index}")
-        meta = SnapshotMetadata(index=index, term=self.term(index), conf_state=conf_state)
+        return SnapshotMetadata(index=index, term=self.term(index), conf_state=conf_state)
+
+    def save_snapshot_file(self, meta: SnapshotMetadata, data: bytes) -> None:
+        """Write the data file (durably). Touches only the snapshot directory, so the node may
+        do it on a worker thread while the log goes on; ``commit_snapshot`` makes it count."""
         self._files.save(meta, data)
+
+    def commit_snapshot(self, meta: SnapshotMetadata) -> bool:
+        """Point the metadata at a saved file and drop older files. False (and the file is
+        dropped) when the store moved past ``meta`` meanwhile, e.g. a snapshot from the leader
+        was installed while this one was being written."""
+        if meta.index <= self._s.snap.index or not self._files.exists(meta):
+            if meta.index != self._s.snap.index:
+                self._files.discard(meta)
+            return False
         wb = WriteBatch(raw_mode=True)
         wb.put(K_SNAP, encode_snapshot_metadata(meta))
-        wb.put(K_CONF, encode_conf_state(conf_state))
+        wb.put(K_CONF, encode_conf_state(meta.conf_state))
         self._write(wb, sync=True)
-        self._s.snap, self._s.conf = meta, conf_state
+        self._s.snap, self._s.conf = meta, meta.conf_state
         self._files.prune(keep=meta)
-        return Snapshot(meta, data)
+        return True
 
     def compact(self, index: int, *, sync: bool = False) -> None:
         """Drop entries up to and including ``index``; ``index`` becomes the compaction point.

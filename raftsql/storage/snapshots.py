@@ -60,6 +60,10 @@ class SnapshotFiles:
         _fsync_dir(self.dir)
         return final
 
+    def discard(self, meta: SnapshotMetadata) -> None:
+        """Delete ``meta``'s file if it is there (a snapshot that lost the race)."""
+        self.path(meta).unlink(missing_ok=True)
+
     def exists(self, meta: SnapshotMetadata) -> bool:
         return self.path(meta).exists()
 
