@@ -61,6 +61,9 @@ from raftsql.storage.log_store import RocksLogStore
 
 log = logging.getLogger("raftsql.node")
 
+SNAPSHOT_RETRY_MAX_SECONDS = 30.0
+"""A failed snapshot is tried again after 1 s, then 2, 4, ... up to this many seconds."""
+
 PROPOSAL_BATCH_BYTES = 1 << 20
 """Proposals taken into one proposal message, at most (about) this many bytes of commands."""
 
@@ -79,9 +82,27 @@ class ReplicatedStateMachine(StateMachine, Protocol):
 
     def applied_index(self) -> int: ...
 
-    def pin_snapshot(self) -> Any:
-        """The current state, held for a copy: ``.index`` (= applied_index) and ``.read()``,
-        which a worker thread calls to make that state durable and return its bytes."""
+    def pin_snapshot(self) -> PinnedState:
+        """Hold the current state (at ``applied_index()``) for a copy in the background."""
+        ...
+
+
+class PinnedState(Protocol):
+    """A state machine's state held at one applied index while a worker thread copies it."""
+
+    index: int
+
+    def read(self) -> bytes:
+        """On a worker thread: make the state up to ``index`` durable, return its bytes and
+        release it (also when it fails)."""
+        ...
+
+    def abort(self) -> None:
+        """From any thread: make a ``read`` in progress give up soon (the node is stopping)."""
+        ...
+
+    def close(self) -> None:
+        """Release the state without reading it."""
         ...
 
 
@@ -191,6 +212,10 @@ class RaftNode:
         batches the same way): batch ctx -> the reads' own ctxs."""
         self._leader_term = (0, 0)
         self._snapshot_task: asyncio.Task[None] | None = None
+        self._snapshot_pin: PinnedState | None = None
+        self._snapshot_failures = 0
+        self._snapshot_retry_at = 0.0
+        """After a failed snapshot the next try waits (time.monotonic()), 1 s doubling to 30 s."""
         self._snapshot_due = False
         """A member was added while the log is compacted: the newest snapshot's membership
         lacks it, so it would refuse that snapshot (Raft paper 7; etcd's restore check) until
@@ -272,8 +297,7 @@ class RaftNode:
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._snapshot_task is not None:  # its thread uses the state machine: let it end
-            await asyncio.gather(self._snapshot_task, return_exceptions=True)
+        await self._stop_snapshot()
         await self.transport.close()
         self._fail_all(ShuttingDownError("node is shutting down"))
         self.store.close()
@@ -677,11 +701,20 @@ class RaftNode:
             self.metrics.fsync_seconds += time.perf_counter() - t0
 
     async def _maybe_snapshot(self) -> None:
+        """Start a snapshot when one is due; never wait for it.
+
+        The state is pinned here, between two Readies, so it is exactly ``applied`` and the
+        core's configuration is the membership as of ``applied``; the copy (seconds for a big
+        database) runs on a worker thread while this loop goes on ticking, heartbeating and
+        applying. Every node snapshots at the same index, so a loop that waited for the copy
+        stopped the whole cluster's heartbeats and the leader lost its leadership at each
+        snapshot (docs/design.md, "Snapshots"). One snapshot at a time; a failure is logged
+        and retried later, never raised into the Raft loop."""
         applied = self.reads.applied
         # a snapshot installed from the leader counts as the latest one
         self._last_snapshot_index = max(self._last_snapshot_index,
                                         self.store.snapshot_metadata.index)
-        if self._snapshot_task is not None and not self._snapshot_task.done():
+        if self._snapshot_task is not None or self._stopping:
             return
         # while replaying after a restart the state machine is ahead of `applied`: wait
         due = self._snapshot_due and self.sm.applied_index() == applied
@@ -689,33 +722,90 @@ class RaftNode:
             return
         if self.sm.applied_index() != applied:
             return
-        self._snapshot_due = False
-        # Pinned now, between two Readies: the state is exactly `applied`, and the core's
-        # configuration is the membership as of `applied`. The copy runs in the background.
-        meta = self.store.snapshot_meta(applied, self.raw.status().conf_state)
-        pinned = self.sm.pin_snapshot()
-        assert pinned.index == applied, (pinned.index, applied)
-        self._snapshot_task = asyncio.create_task(self._snapshot(meta, pinned))
-
-    async def _snapshot(self, meta: SnapshotMetadata, pinned: Any) -> None:
-        """Copy the pinned state and write the file on a worker thread; then, back on the loop
-        (the only place the store's metadata changes), make it the snapshot and compact."""
+        if applied <= self.store.snapshot_metadata.index:
+            # a leader's snapshot at or past `applied` was installed: it is newer than any
+            # member added so far (it was taken after the change that set `_snapshot_due`)
+            self._snapshot_due = False
+            return
+        if time.monotonic() < self._snapshot_retry_at:
+            return
         try:
-            await asyncio.to_thread(self._write_snapshot_file, meta, pinned)
+            meta = self.store.snapshot_meta(applied, self.raw.status().conf_state)
+            pinned = self.sm.pin_snapshot()
+        except Exception:
+            log.exception("node %d: could not pin the state at %d for a snapshot", self.id,
+                          applied)
+            self._snapshot_failed()
+            return
+        if pinned.index != applied:  # nothing else writes the state machine: a bug, not fatal
+            pinned.close()
+            log.error("node %d: pinned the state at %d for a snapshot at %d; not taken",
+                      self.id, pinned.index, applied)
+            self._snapshot_failed()
+            return
+        self._snapshot_due = False
+        self._snapshot_pin = pinned
+        self._snapshot_task = asyncio.create_task(self._snapshot(meta, pinned),
+                                                  name=f"raft-snapshot-{self.id}")
+
+    async def _snapshot(self, meta: SnapshotMetadata, pinned: PinnedState) -> None:
+        """Copy the pinned state and write its file on a worker thread; then, back on the loop
+        (the only place the store's metadata and log change), make it the snapshot and compact.
+
+        A snapshot from the leader installed meanwhile is newer (it is only installed above the
+        applied index): ``commit_snapshot`` then drops this one."""
+        t0 = time.monotonic()
+        try:
+            size = await asyncio.to_thread(self._write_snapshot, meta, pinned)
+            copy_seconds = time.monotonic() - t0
             if not self.store.commit_snapshot(meta):
+                log.info("node %d: snapshot at %d dropped: the leader's snapshot at %d was "
+                         "installed while it was copied", self.id, meta.index,
+                         self.store.snapshot_metadata.index)
                 return
             keep_from = max(meta.index - self.cfg.snapshot_entries // 10, self.store.first_index())
             if keep_from - 1 > self.store.first_index() - 1:
                 self.store.compact(keep_from - 1)
-            self._last_snapshot_index = meta.index
+            self._last_snapshot_index = max(self._last_snapshot_index, meta.index)
+            self._snapshot_failures = 0
             self.metrics.snapshots_taken += 1
-            log.info("node %d: snapshot at %d, log compacted to %d", self.id, meta.index,
+            log.info("node %d: snapshot at %d (%d bytes, copied in %.3f s in the background), "
+                     "log compacted to %d", self.id, meta.index, size, copy_seconds,
                      self.store.first_index() - 1)
         except Exception:
-            log.exception("node %d: snapshot at %d failed; the log is kept", self.id, meta.index)
+            if self._stopping:
+                log.info("node %d: snapshot at %d abandoned: the node is stopping", self.id,
+                         meta.index)
+            else:
+                log.exception("node %d: snapshot at %d failed; the log is kept and the "
+                              "snapshot tried again later", self.id, meta.index)
+                self._snapshot_failed()
+        finally:
+            self._snapshot_task = None
+            self._snapshot_pin = None
 
-    def _write_snapshot_file(self, meta: SnapshotMetadata, pinned: Any) -> None:
-        self.store.save_snapshot_file(meta, pinned.read())
+    def _write_snapshot(self, meta: SnapshotMetadata, pinned: PinnedState) -> int:
+        """On a worker thread: the pinned state's bytes into the snapshot file (durably). Only
+        the snapshot directory is touched, never the store's state, which the loop owns."""
+        data = pinned.read()
+        self.store.save_snapshot_file(meta, data)
+        return len(data)
+
+    def _snapshot_failed(self) -> None:
+        self._snapshot_failures += 1
+        delay = min(SNAPSHOT_RETRY_MAX_SECONDS, 2.0 ** (self._snapshot_failures - 1))
+        self._snapshot_retry_at = time.monotonic() + delay
+
+    async def _stop_snapshot(self) -> None:
+        """At shutdown: make a copy in progress give up and wait for its task, which ends
+        soon after (the copy checks between steps), so the state machine and the store are
+        closed only once no thread uses them. Not cancelled: the worker thread would go on."""
+        task, pinned = self._snapshot_task, self._snapshot_pin
+        if task is None:
+            return
+        if pinned is not None:
+            pinned.abort()
+        await asyncio.gather(task, return_exceptions=True)
 
     def _fail_all(self, exc: Exception) -> None:
         for fut in list(self._waiters.values()) + list(self._read_waiters.values()):

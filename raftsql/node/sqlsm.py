@@ -7,6 +7,7 @@ and the client's id and sequence, and never learns about Raft) and the node's Re
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,7 +17,14 @@ from raftsql.node.driver import EPHEMERAL_PREFIX
 from raftsql.raft.types import Entry, EntryType, Snapshot
 from raftsql.sql.apply import StateMachine
 from raftsql.sql.command import StmtResult
-from raftsql.sql.snapshot import backup_to_file
+
+SNAPSHOT_COPY = "snapshot.copy"
+"""The file a snapshot's copy is made in (in the state machine's directory), then read back."""
+COPY_STEP_PAGES = 1024
+"""Pages copied per backup step; between steps the copy checks whether it was aborted."""
+PIN_BUSY_TIMEOUT_MS = 100
+"""How long pinning may wait on a SQLite lock: it runs on the Raft loop, so not long; a pin
+that fails is retried later."""
 
 
 def _item(entry: Entry) -> tuple[int, bytes | None, str | None, int | None]:
@@ -29,32 +37,83 @@ def _item(entry: Entry) -> tuple[int, bytes | None, str | None, int | None]:
     return entry.index, entry.data, None, None
 
 
+class SnapshotAborted(Exception):
+    """The copy of a pinned state was abandoned (the node is stopping)."""
+
+
 class PinnedSnapshot:
-    """A read transaction holding the state at ``index``, so the copy can be made on a worker
-    thread while the node goes on applying: a snapshot of a big database takes seconds, and a
-    node whose Raft loop waited that long lost its leadership (every node snapshots at the same
-    index, so none of them answered heartbeats)."""
+    """The state at ``index``, held by a read transaction so that it can be copied on a worker
+    thread while the node goes on applying entries.
+
+    Why: a snapshot copies the whole database, seconds for a big one, and every node snapshots
+    at the same applied index; a Raft loop that waited for the copy stopped answering
+    heartbeats and the leader lost its leadership at every snapshot (docs/design.md,
+    "Snapshots"). In WAL mode a read transaction keeps seeing exactly the state it started on
+    however far the writer moves, and never blocks it (sqlite.org/wal.html, "Concurrency";
+    sqlite.org/isolation.html).
+
+    Made on the Raft loop between two Readies (so ``index`` is the applied index and the core's
+    configuration is the one as of ``index``); ``read`` runs on a worker thread; ``abort`` may
+    be called from any thread and makes ``read`` stop at its next step. ``close`` is idempotent.
+    """
 
     def __init__(self, sm: SqlStateMachine) -> None:
         self._sm = sm
+        self._aborted = threading.Event()
         self._conn = apsw.Connection(sm.path, statementcachesize=0)
-        self._conn.execute("BEGIN")
-        self.index = int(next(self._conn.execute("SELECT applied_index FROM _raftsql_meta"))[0])
+        try:
+            self._conn.set_busy_timeout(PIN_BUSY_TIMEOUT_MS)
+            self._conn.execute("PRAGMA query_only=ON")
+            self._conn.execute("BEGIN")  # deferred: the snapshot is taken by the first read
+            row = next(self._conn.execute("SELECT applied_index FROM _raftsql_meta"))
+            self.index = int(row[0])
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def abort(self) -> None:
+        self._aborted.set()
 
     def read(self) -> bytes:
-        """On a worker thread: make the state up to ``index`` durable in SQLite (the log may be
-        compacted behind it), then copy the pinned state and return its bytes."""
+        """On a worker thread: make the state up to ``index`` durable in SQLite (the log will be
+        compacted behind the snapshot, so SQLite must not lose it in a crash), then copy the
+        pinned state and return its bytes. Raises SnapshotAborted after ``abort``; closes the
+        read transaction in every case."""
         try:
             durable = self._sm.db.flush()
-            assert durable >= self.index, (durable, self.index)
-            tmp = self._sm.dir / "snapshot.tmp"
-            try:
-                backup_to_file(self._conn, str(tmp))
-                return tmp.read_bytes()
-            finally:
-                tmp.unlink(missing_ok=True)
+            if durable < self.index:  # flush reads the applied index after the pin: never less
+                raise RuntimeError(f"flushed up to {durable}, pinned {self.index}")
+            return self._copy()
         finally:
-            self._conn.close()
+            self.close()
+
+    def _copy(self) -> bytes:
+        tmp = self._sm.dir / SNAPSHOT_COPY
+        _remove_copy(tmp)
+        try:
+            dest = apsw.Connection(str(tmp))
+            try:
+                with dest.backup("main", self._conn, "main") as backup:
+                    while not backup.done:
+                        if self._aborted.is_set():
+                            raise SnapshotAborted(f"copy of the state at {self.index}")
+                        backup.step(COPY_STEP_PAGES)  # apsw releases the GIL meanwhile
+                # the copied header says WAL; a snapshot is one self-contained file
+                dest.execute("PRAGMA journal_mode=DELETE")
+            finally:
+                dest.close()
+            return tmp.read_bytes()
+        finally:
+            _remove_copy(tmp)
+
+    def close(self) -> None:
+        """End the read transaction: the WAL may be checkpointed past it again."""
+        self._conn.close()
+
+
+def _remove_copy(path: Path) -> None:
+    for leftover in (path, *(path.with_name(path.name + s) for s in ("-journal", "-wal", "-shm"))):
+        leftover.unlink(missing_ok=True)
 
 
 class SqlStateMachine:
@@ -65,6 +124,8 @@ class SqlStateMachine:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.path = str(self.dir / "state.sqlite")
         self.db = StateMachine(self.path)
+        _remove_copy(self.dir / SNAPSHOT_COPY)  # a crash in the middle of a copy leaves it
+        _remove_copy(self.dir / "snapshot.tmp")  # the name older versions used
 
     def apply_entries(self, entries: Sequence[Entry]) -> list[list[StmtResult] | None]:
         """All of a Ready's committed entries in one SQLite transaction (apply_batch)."""
@@ -74,7 +135,7 @@ class SqlStateMachine:
         return self.db.applied_index
 
     def pin_snapshot(self) -> PinnedSnapshot:
-        """Pin the current state for a snapshot (cheap: a read transaction on the WAL)."""
+        """Pin the current state for a snapshot (cheap: one read transaction on the WAL)."""
         return PinnedSnapshot(self)
 
     def restore(self, snapshot: Snapshot) -> None:

@@ -546,19 +546,29 @@ class StateMachine:
         """Make everything applied so far durable and return that index. Raft log compaction up
         to index i must call this first (docs/transactions.md, "Durability").
 
-        A PASSIVE checkpoint never waits for readers; then both files are fsynced: committed
-        frames not yet checkpointed (a reader may pin them) are durable in the WAL, the rest in
-        the database file."""
-        with self._lock, self._auth.internal():
-            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            for name in (self.path + "-wal", self.path):
-                if os.path.exists(name):
-                    fd = os.open(name, os.O_RDONLY)
-                    try:
-                        os.fsync(fd)
-                    finally:
-                        os.close(fd)
-            return self._applied
+        Safe on any thread while apply goes on, and it never takes the apply lock: the node
+        calls it from its snapshot thread, and a Raft loop waiting on that lock through a
+        checkpoint and two fsyncs is the stall snapshots are made in the background to avoid.
+        The applied index is read first; every transaction up to it has committed (it is set
+        after COMMIT). A PASSIVE checkpoint on a connection of its own never waits for readers
+        or the writer; then both files are fsynced, which covers every committed frame: those
+        still in the WAL (SQLite restarts the WAL only after a complete checkpoint, and with
+        synchronous=NORMAL a checkpoint syncs the database file before that) and those already
+        copied into the database file."""
+        applied = self._applied
+        conn = apsw.Connection(self.path, statementcachesize=0)
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            conn.close()
+        for name in (self.path + "-wal", self.path):
+            if os.path.exists(name):
+                fd = os.open(name, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        return applied
 
     def close(self) -> None:
         """Finish the checksums in flight, record them, and close."""
