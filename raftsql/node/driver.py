@@ -745,6 +745,7 @@ class RaftNode:
             return
         self._snapshot_due = False
         self._snapshot_pin = pinned
+        log.info("node %d: snapshot at %d started", self.id, applied)
         self._snapshot_task = asyncio.create_task(self._snapshot(meta, pinned),
                                                   name=f"raft-snapshot-{self.id}")
 
