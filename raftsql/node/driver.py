@@ -746,15 +746,16 @@ class RaftNode:
         self._snapshot_due = False
         self._snapshot_pin = pinned
         log.info("node %d: snapshot at %d started", self.id, applied)
-        self._snapshot_task = asyncio.create_task(self._snapshot(meta, pinned),
+        self._snapshot_task = asyncio.create_task(self._snapshot(meta, pinned, due),
                                                   name=f"raft-snapshot-{self.id}")
 
-    async def _snapshot(self, meta: SnapshotMetadata, pinned: PinnedState) -> None:
+    async def _snapshot(self, meta: SnapshotMetadata, pinned: PinnedState, due: bool) -> None:
         """Copy the pinned state and write its file on a worker thread; then, back on the loop
         (the only place the store's metadata and log change), make it the snapshot and compact.
 
         A snapshot from the leader installed meanwhile is newer (it is only installed above the
-        applied index): ``commit_snapshot`` then drops this one."""
+        applied index): ``commit_snapshot`` then drops this one. ``due``: it was taken for a new
+        member, and is due again if it fails."""
         t0 = time.monotonic()
         try:
             size = await asyncio.to_thread(self._write_snapshot, meta, pinned)
@@ -780,6 +781,7 @@ class RaftNode:
             else:
                 log.exception("node %d: snapshot at %d failed; the log is kept and the "
                               "snapshot tried again later", self.id, meta.index)
+                self._snapshot_due = self._snapshot_due or due
                 self._snapshot_failed()
         finally:
             self._snapshot_task = None
