@@ -26,10 +26,44 @@ from raftsql.testing.faultproxy import FaultProxy
 HOST = "127.0.0.1"
 
 
+PORT_RANGE = (20000, 32000)
+"""Ports for test servers: below Linux's ephemeral range (32768-60999 by default), so the kernel
+never hands one of them to a client connection or to another ``bind(port 0)`` between our check
+and the node's own bind; above the fixed ports of ``raftsql dev`` (6001-8003)."""
+
+
+def _port_slice() -> range:
+    """This process's share of PORT_RANGE: pytest-xdist workers (and other processes, by pid)
+    get disjoint slices, so two of them never pick the same port at once."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    n = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else os.getpid()
+    lo, hi = PORT_RANGE
+    width = (hi - lo) // 4
+    start = lo + (n % 4) * width
+    return range(start, start + width)
+
+
+_next_port: list[int] = []
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
+    """A port nobody listens on, handed out in turn from this process's slice (never twice in a
+    row of ``len(slice)``). Why not ``bind(0)``: that port is free only until the socket closes;
+    the kernel may give it to the next ``bind(0)`` (two nodes of one cluster got the same HTTP
+    port) or to a client connection before the node binds it."""
+    ports = _port_slice()
+    if not _next_port:
+        _next_port.append(ports.start + os.getpid() % len(ports))
+    for _ in range(len(ports)):
+        port = _next_port[0]
+        _next_port[0] = ports.start + (port + 1 - ports.start) % len(ports)
+        with socket.socket() as s:
+            try:
+                s.bind((HOST, port))
+            except OSError:
+                continue  # in use (or in TIME_WAIT): the next one
+            return port
+    raise RuntimeError(f"no free port in {ports}")
 
 
 @dataclass
