@@ -125,9 +125,9 @@ def pgbench_runner(args: list[str], pids: list[int], select_only: bool) -> Runne
 
 
 async def setup(args: argparse.Namespace, stack: contextlib.ExitStack
-                ) -> tuple[dict[tuple[str, str], Runner], list[int]]:
-    """Start the systems, load their data; return a runner per (system, workload) and the
-    server processes of all systems."""
+                ) -> tuple[dict[tuple[str, str], Runner], list[int], RaftsqlSystem]:
+    """Start the systems, load their data; return a runner per (system, workload), the
+    server processes of all systems and the raftsql cluster."""
     runners: dict[tuple[str, str], Runner] = {}
     t0 = time.monotonic()
     # both accept every client of the largest run plus the set-up and pgbench connections
@@ -175,7 +175,7 @@ async def setup(args: argparse.Namespace, stack: contextlib.ExitStack
                 etcd_readers, et.pids, "select", True
             )
             server_pids += et.pids
-    return runners, server_pids
+    return runners, server_pids, rs
 
 
 async def quiesce(pids: list[int], idle_cores: float = 0.15, window: float = 0.3,
@@ -219,7 +219,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         print(f"# load average at start: {' '.join(f.read().split()[:3])}", flush=True)
     results: dict[tuple[str, str, int], list[RunResult]] = defaultdict(list)
     with contextlib.ExitStack() as stack:
-        runners, server_pids = await setup(args, stack)
+        runners, server_pids, rs = await setup(args, stack)
         if args.workloads:
             wanted = set(args.workloads)
             for w in args.workloads:
@@ -238,6 +238,15 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                         print(f"# {system} {workload} {clients} clients: {r.errors} errors, "
                               f"first: {r.first_error}", flush=True)
                     results[(system, workload, clients)].append(r)
+                    if system == "raftsql":
+                        leader = await asyncio.to_thread(rs.cluster.wait_for_leader, 10.0)
+                        if leader != rs.leader:
+                            # the runners keep addressing the first leader: such runs went
+                            # through a follower and are flagged, not silently mixed in
+                            print(f"# raftsql's leader changed from node {rs.leader} to "
+                                  f"{leader} by the end of {workload} {clients}: the runs "
+                                  f"after it address a follower", flush=True)
+                            rs.leader = leader
             print(f"# repetition {rep + 1}/{args.repeats} done", flush=True)
     with open("/proc/loadavg") as f:
         print(f"# load average at end: {' '.join(f.read().split()[:3])}", flush=True)

@@ -13,7 +13,11 @@ got slower, throughput did not improve (docs/design.md).
 
 Time enters only here. Ticks are counted from the monotonic clock, never from "one tick per timer
 callback": a leader whose event loop stalled must see its lease shrink by the real time that
-passed, so every due tick is delivered before any queued read is handled.
+passed, so every due tick is delivered before any queued read is handled. A node that is not
+the leader gets at most one tick per loop run instead (as etcd's dropping ticker does): after
+its loop stalled (applying a big entry, which every node does at about the same time) it must
+not campaign at once over a leader that was only as busy as itself; a follower's clock running
+slow only delays an election, it never shortens a lease.
 """
 
 from __future__ import annotations
@@ -588,7 +592,10 @@ class RaftNode:
             raise
 
     def _step_inputs(self) -> None:
-        for _ in range(self._due_ticks()):
+        due = self._due_ticks()
+        if due > 1 and self.raw.raft.role is not Role.LEADER:
+            due = 1  # see the module docstring
+        for _ in range(due):
             self.raw.tick()
         while self._local_actions:
             self._local_actions.popleft()()

@@ -5,6 +5,7 @@ Formats and grammar are in copy.py (PostgreSQL 15 docs 55.2.6 and the COPY refer
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from raftsql import pgwire as pw
@@ -139,4 +140,8 @@ async def _insert_batch(session: PgSession, table: str, collist: str, rows: list
         result = await session.guarded(session.db.run(session.dbs, t, flat),
                                     may_write=session.dbs.txn is None)
         done += result.rowcount
+        # Let the Raft loop run between chunks (ticks, heartbeats): a COPY's chunks execute
+        # on the event loop and, with the client's data already buffered, nothing else would
+        # yield; 100 k rows held the leader's loop past the election timeout (pgbench -i).
+        await asyncio.sleep(0)
     return done
