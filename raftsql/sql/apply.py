@@ -70,6 +70,9 @@ from raftsql.sql.snapshot import ChecksumWorker, backup_to_file, content_checksu
 from raftsql.sql.sqlite_errors import classify
 from raftsql.sql.txn import close_pool, release_write_lock
 
+WAL_SIZE_LIMIT = 64 << 20
+"""PRAGMA journal_size_limit of the apply connection, in bytes."""
+
 FORMAT_VERSION = 1
 DEFAULT_CHECKPOINT_EVERY = 10_000
 CHECKPOINT_EVERY_ENV = "RAFTSQL_CHECKPOINT_EVERY"
@@ -193,6 +196,9 @@ class StateMachine:
         with self._auth.internal():
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
+            # after a checkpoint restarts the WAL, cut the file back (a long read, such as a
+            # snapshot copy, lets it grow meanwhile; without a limit it keeps that size)
+            self._conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
             with self._conn:
                 for ddl in SCHEMA:
                     self._conn.execute(ddl)
