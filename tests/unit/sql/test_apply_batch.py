@@ -338,13 +338,8 @@ def test_batches_are_cut_at_checkpoint_indexes(tmp_path: Path) -> None:
     assert dict(batched.checkpoints())[20] == at_20.checksum()
 
 
-def test_checkpoint_is_of_the_pinned_state_while_apply_moves_on(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The background hash reads the WAL snapshot pinned right after the checkpoint batch
-    committed (sqlite.org/wal.html "Concurrency"), not the state apply reaches meanwhile; the
-    recorded pair survives a restart."""
-    sm = fresh(tmp_path, "a", every=3)
+def _gated_checksums(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Make the checksum worker's hashes wait until the returned event is set."""
     import raftsql.sql.snapshot as snapshot
 
     gate = threading.Event()
@@ -355,6 +350,17 @@ def test_checkpoint_is_of_the_pinned_state_while_apply_moves_on(
         return real(conn)
 
     monkeypatch.setattr(snapshot, "content_checksum", slow)  # what the worker thread calls
+    return gate
+
+
+def test_checkpoint_is_of_the_pinned_state_while_apply_moves_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The background hash reads the WAL snapshot pinned right after the checkpoint batch
+    committed (sqlite.org/wal.html "Concurrency"), not the state apply reaches meanwhile; the
+    recorded pair survives a restart."""
+    sm = fresh(tmp_path, "a", every=3)
+    gate = _gated_checksums(monkeypatch)
     sm.apply_batch([(1, SETUP, None, None), (2, None, None, None),
                     (3, cmd("INSERT INTO a (k, n) VALUES ('x', 1)"), None, None)])
     at_3 = sm.checksum()
@@ -377,17 +383,8 @@ def test_a_checkpoint_is_skipped_not_waited_for_while_the_previous_hash_runs(
     each checkpoint and, with a reader pinned at every moment, the WAL grew past 1.2 GB."""
     import time
 
-    import raftsql.sql.snapshot as snapshot
-
     sm = fresh(tmp_path, "a", every=3)
-    gate = threading.Event()
-    real = snapshot.content_checksum
-
-    def slow(conn: apsw.Connection) -> str:
-        assert gate.wait(10)
-        return real(conn)
-
-    monkeypatch.setattr(snapshot, "content_checksum", slow)
+    gate = _gated_checksums(monkeypatch)
     sm.apply_batch([(1, SETUP, None, None), (2, None, None, None), (3, None, None, None)])
     t0 = time.monotonic()
     sm.apply_batch([(i, cmd(("INSERT INTO a (k, n) VALUES (?, 1)", (f"k{i}",))), None, None)
