@@ -17,6 +17,10 @@ from raftsql.node.driver import EPHEMERAL_PREFIX
 from raftsql.raft.types import Entry, EntryType, Snapshot
 from raftsql.sql.apply import StateMachine
 from raftsql.sql.command import StmtResult
+from raftsql.sql.snapshot import CopyAborted, copy_database, remove_database_files
+
+SnapshotAborted = CopyAborted
+"""What ``PinnedSnapshot.read`` raises after ``abort`` (the node is stopping)."""
 
 SNAPSHOT_COPY = "snapshot.copy"
 """The file a snapshot's copy is made in (in the state machine's directory), then read back."""
@@ -35,10 +39,6 @@ def _item(entry: Entry) -> tuple[int, bytes | None, str | None, int | None]:
     if entry.client_id and not entry.client_id.startswith(EPHEMERAL_PREFIX):
         return entry.index, entry.data, entry.client_id.hex(), entry.seq
     return entry.index, entry.data, None, None
-
-
-class SnapshotAborted(Exception):
-    """The copy of a pinned state was abandoned (the node is stopping)."""
 
 
 class PinnedSnapshot:
@@ -88,32 +88,16 @@ class PinnedSnapshot:
             self.close()
 
     def _copy(self) -> bytes:
-        tmp = self._sm.dir / SNAPSHOT_COPY
-        _remove_copy(tmp)
+        tmp = str(self._sm.dir / SNAPSHOT_COPY)
         try:
-            dest = apsw.Connection(str(tmp))
-            try:
-                with dest.backup("main", self._conn, "main") as backup:
-                    while not backup.done:
-                        if self._aborted.is_set():
-                            raise SnapshotAborted(f"copy of the state at {self.index}")
-                        backup.step(COPY_STEP_PAGES)  # apsw releases the GIL meanwhile
-                # the copied header says WAL; a snapshot is one self-contained file
-                dest.execute("PRAGMA journal_mode=DELETE")
-            finally:
-                dest.close()
-            return tmp.read_bytes()
+            copy_database(self._conn, tmp, COPY_STEP_PAGES, self._aborted)
+            return Path(tmp).read_bytes()
         finally:
-            _remove_copy(tmp)
+            remove_database_files(tmp)
 
     def close(self) -> None:
         """End the read transaction: the WAL may be checkpointed past it again."""
         self._conn.close()
-
-
-def _remove_copy(path: Path) -> None:
-    for leftover in (path, *(path.with_name(path.name + s) for s in ("-journal", "-wal", "-shm"))):
-        leftover.unlink(missing_ok=True)
 
 
 class SqlStateMachine:
@@ -124,8 +108,8 @@ class SqlStateMachine:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.path = str(self.dir / "state.sqlite")
         self.db = StateMachine(self.path)
-        _remove_copy(self.dir / SNAPSHOT_COPY)  # a crash in the middle of a copy leaves it
-        _remove_copy(self.dir / "snapshot.tmp")  # the name older versions used
+        remove_database_files(str(self.dir / SNAPSHOT_COPY))  # a crash mid-copy leaves it
+        remove_database_files(str(self.dir / "snapshot.tmp"))  # the name older versions used
 
     def apply_entries(self, entries: Sequence[Entry]) -> list[list[StmtResult] | None]:
         """All of a Ready's committed entries in one SQLite transaction (apply_batch)."""

@@ -90,24 +90,43 @@ def content_checksum(conn: apsw.Connection) -> str:
     return h.hexdigest()
 
 
-def backup_to_file(source: apsw.Connection, path: str, step_pages: int = BACKUP_STEP_PAGES) -> None:
-    """Copy `source`'s main database to `path` (atomically: temp file, fsync, rename).
+class CopyAborted(Exception):
+    """A copy_database was told to stop (its owner is shutting down)."""
 
-    The caller holds a read transaction on `source`, so every step copies the same snapshot;
-    in WAL mode that read transaction never blocks the writer, and stepping keeps each call short.
-    """
-    tmp = path + ".tmp"
-    for leftover in (tmp, tmp + "-wal", tmp + "-shm", tmp + "-journal"):
+
+def remove_database_files(path: str) -> None:
+    """Delete a database file and whatever journal, WAL or shm file it left."""
+    for leftover in (path, path + "-wal", path + "-shm", path + "-journal"):
         if os.path.exists(leftover):
             os.remove(leftover)
-    dest = apsw.Connection(tmp)
+
+
+def copy_database(source: apsw.Connection, path: str, step_pages: int = BACKUP_STEP_PAGES,
+                  aborted: threading.Event | None = None) -> None:
+    """Copy `source`'s main database into a new self-contained file at `path` (not synced).
+
+    The caller holds a read transaction on `source`, so every step copies the same snapshot;
+    in WAL mode that read transaction never blocks the writer, and stepping keeps each call
+    short (apsw releases the GIL during a step). Raises CopyAborted between steps once
+    `aborted` is set."""
+    remove_database_files(path)
+    dest = apsw.Connection(path)
     try:
         with dest.backup("main", source, "main") as backup:
             while not backup.done:
+                if aborted is not None and aborted.is_set():
+                    raise CopyAborted(f"copy to {path}")
                 backup.step(step_pages)
+        # the copied header says WAL; a copy is one self-contained file
         dest.execute("PRAGMA journal_mode=DELETE")
     finally:
         dest.close()
+
+
+def backup_to_file(source: apsw.Connection, path: str, step_pages: int = BACKUP_STEP_PAGES) -> None:
+    """Copy `source`'s main database to `path` (atomically: temp file, fsync, rename)."""
+    tmp = path + ".tmp"
+    copy_database(source, tmp, step_pages)
     fd = os.open(tmp, os.O_RDONLY)
     try:
         os.fsync(fd)
