@@ -338,6 +338,35 @@ def test_batches_are_cut_at_checkpoint_indexes(tmp_path: Path) -> None:
     assert dict(batched.checkpoints())[20] == at_20.checksum()
 
 
+def test_checkpoint_stride_keeps_hashing_within_budget() -> None:
+    from raftsql.sql.apply import checkpoint_stride
+
+    assert [checkpoint_stride(n, 100) for n in (0, 100, 101, 200, 201, 1000)] == [
+        1, 1, 2, 2, 4, 16]
+
+
+def test_a_big_database_is_hashed_at_every_strideth_checkpoint_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the hash budget only the checkpoints at multiples of the stride are hashed, the
+    same ones on a node that applied one entry at a time (the size at an index is replicated
+    state)."""
+    import raftsql.sql.apply as apply
+
+    items: list[Item] = [(1, SETUP, None, None)] + [
+        (i, cmd(("INSERT INTO b (a_id, v) VALUES (NULL, zeroblob(20000))", ())), None, None)
+        for i in range(2, 42)
+    ]
+    monkeypatch.setattr(apply, "CHECKPOINT_HASH_BUDGET", 150_000)
+    batched, single = fresh(tmp_path, "a", every=5), fresh(tmp_path, "b", every=5)
+    batched.apply_batch(items)
+    one_by_one(single, items)
+    assert batched.wait_for_checkpoints(10) and single.wait_for_checkpoints(10)
+    # ~100 KB at 5 (stride 1), ~200 KB at 10 (2), ~300 KB at 15 (2), ~400-800 KB from 20 on (4)
+    assert [i for i, _ in batched.checkpoints()] == [5, 10, 20, 40]
+    assert batched.checkpoints() == single.checkpoints()
+
+
 def _gated_checksums(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
     """Make the checksum worker's hashes wait until the returned event is set."""
     import raftsql.sql.snapshot as snapshot
