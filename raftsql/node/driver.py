@@ -248,6 +248,7 @@ class RaftNode:
             pre_vote=True,
             read_only_option=ReadOnlyOption.LEASE_BASED,
             lease_drift_margin_ticks=self.cfg.lease_margin_ticks,
+            lazy_commit=True,
         )
         config.validate()
         self.raw = RawNode(config, self.store)

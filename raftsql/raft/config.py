@@ -45,6 +45,10 @@ class Config:
     lease_drift_margin_ticks: int = 2
     disable_proposal_forwarding: bool = False
     snapshot_chunk_size: int = 1 << 20
+    lazy_commit: bool = False
+    """The leader does not send a message just to say the commit index advanced: the next
+    append or heartbeat carries it, unless a follower waits for it (its forwarded proposal, its
+    read index). See Raft.flush_commit."""
 
     def validate(self) -> None:
         """Raise ConfigError naming the first unsafe or impossible setting."""

@@ -92,6 +92,9 @@ class Raft:
         self.pending_read_index_messages: list[Message] = []
         self.commit_to_send = False
         """The commit index advanced: tell every follower, in the next Ready (flush_commit)."""
+        self.commit_awaited = 0
+        """A follower waits to learn that this index is committed (lazy_commit): its forwarded
+        proposal, or its read index."""
         self.election_elapsed = 0
         self.heartbeat_elapsed = 0
         self.randomized_election_timeout = config.election_tick
@@ -245,13 +248,24 @@ class Raft:
         """Send the new commit index to every follower that no append of this Ready carries it
         to. etcd broadcasts at once when the commit advances; deferring it to the Ready lets
         the appends stepped after the acks (the next proposals) carry it, so under load a
-        follower gets one message per loop run instead of two, and acks once."""
+        follower gets one message per loop run instead of two, and acks once.
+
+        With ``lazy_commit`` it is sent only once the index a follower waits for is committed;
+        otherwise the next append (the next write) or heartbeat carries it. A follower learning
+        the commit later changes no safety property, only how stale its local state is; at one
+        client it saves two messages in and two out on the leader per write, and one Ready on
+        each follower."""
         if not self.commit_to_send:
             return
-        self.commit_to_send = False
         if self.role is not Role.LEADER:
+            self.commit_to_send = False
             return
         committed = self.raft_log.committed
+        if self.cfg.lazy_commit:
+            if not 0 < self.commit_awaited <= committed:
+                return
+            self.commit_awaited = 0
+        self.commit_to_send = False
         told = {m.to for m in self.msgs if m.type is MT.APP and m.commit >= committed}
         for nid, _ in self.trk.visit():
             if nid != self.id and nid not in told:
@@ -302,6 +316,7 @@ class Raft:
         # A commit index learnt as leader still goes out (with this term), as etcd's immediate
         # broadcast would have sent it: followers apply what was committed sooner.
         self.flush_commit()
+        self.commit_awaited = 0
         if self.term != term:
             self.term = term
             self.vote = NONE
@@ -604,6 +619,9 @@ class Raft:
             raise ProposalDroppedError(f"conf change refused: {why}")
         if not self.append_entry(list(m.entries)):
             raise ProposalDroppedError("max_uncommitted_entries_size reached")
+        if self.cfg.lazy_commit and m.frm != self.id:
+            # a follower's proposal: it answers its client once it has applied it
+            self.commit_awaited = self.raft_log.last_index()
         if pending_conf is not None:
             self.pending_conf_index = pending_conf
         self.bcast_append()
@@ -702,6 +720,11 @@ class Raft:
         if req.frm in (NONE, self.id):
             self.read_states.append(ReadState(index=req.index, request_ctx=req.ctx))
         else:
+            if self.cfg.lazy_commit:
+                # the follower serves the read once it has applied req.index: it must learn
+                # that it is committed
+                self.commit_awaited = max(self.commit_awaited, req.index)
+                self.commit_to_send = True
             self.send(
                 Message(
                     MT.READ_INDEX_RESP,

@@ -68,6 +68,7 @@ class SimOptions:
     max_drift: float = 0.0
     max_size_per_msg: int = 1 << 20
     max_inflight_msgs: int = 256
+    lazy_commit: bool = False
     compact_every: int = 0
     network: NetworkOptions = field(default_factory=NetworkOptions)
     bad_links: list[tuple[int, int, NetworkOptions]] = field(default_factory=list)
@@ -87,6 +88,7 @@ class SimOptions:
             f"read={'lease' if self.lease else 'safe'} prevote={int(self.pre_vote)} "
             f"checkquorum={int(self.check_quorum)} drift={self.max_drift:.3f} "
             f"msgsize={self.max_size_per_msg} inflight={self.max_inflight_msgs} "
+            f"lazycommit={int(self.lazy_commit)} "
             f"compact={self.compact_every} net=[{self.network.describe()}] "
             + "".join(f"link{a}>{b}=[{n.describe()}] " for a, b, n in self.bad_links)
             + f"ticks={self.safety_ticks}+{self.liveness_ticks}"
@@ -110,6 +112,8 @@ def swarm(seed: int, safety_ticks: int = 300) -> SimOptions:
         o.max_size_per_msg = 1  # one entry per APP message: old-term entries commit alone
         o.max_inflight_msgs = rng.choice([1, 4, 256])
     o.compact_every = rng.choice([0, 3, 10, 30])
+    # its own stream, so the draws above and below stay those of the seeds pinned before it
+    o.lazy_commit = derive_rng(seed, "lazy_commit").random() < 0.5
     quiet = rng.random() < 0.15
     o.network = NetworkOptions(
         loss=0.0 if quiet else rng.choice([0.0, 0.01, 0.05, 0.15]),

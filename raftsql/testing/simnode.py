@@ -76,6 +76,7 @@ class SimNode:
             pre_vote=options.pre_vote,
             read_only_option=options.read_only,
             lease_drift_margin_ticks=options.lease_margin_ticks,
+            lazy_commit=options.lazy_commit,
         )
         self.config.validate()
         self.raw = RawNode(self.config, self.log.live)

@@ -253,3 +253,66 @@ def test_commit_learnt_as_leader_is_sent_after_stepping_down() -> None:
     assert node.status().role is Role.FOLLOWER
     apps = of_type(drain(node, log), MT.APP)
     assert sorted((m.to, m.term, m.commit) for m in apps) == [(2, 1, 2), (3, 1, 2)]
+
+
+def _lazy_leader_with_acked_followers():
+    node, log = solo(1, [1, 2, 3], pre_vote=False, lazy_commit=True)
+    node.campaign()
+    drain(node, log)
+    node.step(Message(MT.VOTE_RESP, to=1, frm=2, term=1))
+    drain(node, log)
+    for follower in (2, 3):
+        node.step(Message(MT.APP_RESP, to=1, frm=follower, term=1, index=1))
+    drain(node, log)
+    return node, log
+
+
+def _commit_x(node, log, frm: int = 1) -> list[Message]:
+    """Propose x (from ``frm``: 1 is the leader itself) and have both followers ack it."""
+    node.step(Message(MT.PROP, to=1, frm=frm, term=1 if frm != 1 else 0,
+                      entries=(Entry(0, 0, data=b"x"),)))
+    drain(node, log)
+    node.step(Message(MT.APP_RESP, to=1, frm=2, term=1, index=2))
+    node.step(Message(MT.APP_RESP, to=1, frm=3, term=1, index=2))
+    return drain(node, log)
+
+
+def test_lazy_commit_rides_on_the_next_append_or_heartbeat() -> None:
+    """Config.lazy_commit: the advance of the commit index sends nothing by itself; the next
+    proposal's appends carry it, and so does the next heartbeat (up to each follower's match)."""
+    node, log = _lazy_leader_with_acked_followers()
+    sent = _commit_x(node, log)
+    assert node.status().commit == 2
+    assert of_type(sent, MT.APP) == []
+    node.propose(b"y")
+    apps = of_type(drain(node, log), MT.APP)
+    assert sorted((m.to, m.commit, [e.data for e in m.entries]) for m in apps) == [
+        (2, 2, [b"y"]), (3, 2, [b"y"])]
+    node.tick()  # heartbeat_tick is 1
+    beats = of_type(drain(node, log), MT.HEARTBEAT)
+    assert sorted((m.to, m.commit) for m in beats) == [(2, 2), (3, 2)]
+
+
+def test_lazy_commit_is_sent_at_once_for_a_followers_proposal() -> None:
+    """A follower answers the client of a forwarded write once it has applied it: the commit
+    of that entry goes out as soon as it is known."""
+    node, log = _lazy_leader_with_acked_followers()
+    sent = _commit_x(node, log, frm=2)
+    apps = of_type(sent, MT.APP)
+    assert sorted((m.to, m.commit, len(m.entries)) for m in apps) == [(2, 2, 0), (3, 2, 0)]
+    assert of_type(_commit_x(node, log), MT.APP) == []  # and only for that entry
+
+
+def test_lazy_commit_is_sent_with_a_followers_read_index() -> None:
+    """A follower serves a read once it has applied the read index, which is the leader's
+    commit index: the commit goes out with the answer."""
+    node, log = _lazy_leader_with_acked_followers()
+    _commit_x(node, log)
+    node.step(Message(MT.READ_INDEX, to=1, frm=2, term=1, entries=(Entry(0, 0, data=b"r"),)))
+    beats = of_type(drain(node, log), MT.HEARTBEAT)
+    for m in beats:
+        node.step(Message(MT.HEARTBEAT_RESP, to=1, frm=m.to, term=1, context=m.context))
+    sent = drain(node, log)
+    assert [(m.to, m.index) for m in of_type(sent, MT.READ_INDEX_RESP)] == [(2, 2)]
+    apps = of_type(sent, MT.APP)
+    assert sorted((m.to, m.commit) for m in apps) == [(2, 2), (3, 2)]
