@@ -35,7 +35,8 @@ def _serve_parser(sub: Any) -> None:
     p.add_argument("--users-file", type=Path, help="users for SCRAM-SHA-256 authentication")
     p.add_argument("--tick-ms", type=int, default=50)
     p.add_argument("--election-tick", type=int, default=10)
-    p.add_argument("--snapshot-entries", type=int, default=10_000)
+    p.add_argument("--snapshot-entries", type=int, default=None,
+                   help="snapshot every N applied entries (default: 10,000, or more for a big database)")
     p.add_argument("--log-level", default="INFO")
     p.add_argument("--clock-rate", type=float, default=1.0, help=argparse.SUPPRESS)
     # testing only (clock-drift fault injection): this node's clock runs at this rate

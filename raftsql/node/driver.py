@@ -66,6 +66,23 @@ from raftsql.storage.log_store import RocksLogStore
 log = logging.getLogger("raftsql.node")
 
 SNAPSHOT_RETRY_MAX_SECONDS = 30.0
+DEFAULT_SNAPSHOT_ENTRIES = 10_000
+SNAPSHOT_BYTES_PER_ENTRY = 1024
+"""At most this many bytes of state are copied into snapshots per applied entry."""
+
+
+def snapshot_interval(state_bytes: int) -> int:
+    """Applied entries between two snapshots by default: DEFAULT_SNAPSHOT_ENTRIES, or more for
+    a big state.
+
+    Why: a snapshot copies the whole state. At a fixed interval the copying per write grows
+    with the database; with a 130 MB database at 5,000 writes/s every node copied 130 MB every
+    2 s and the write rate fell with the size (docs/benchmarks.md, memory to 4 M writes). This
+    bounds it to SNAPSHOT_BYTES_PER_ENTRY per entry, so the log kept between two snapshots
+    stays near the database's own size (a 100-byte write is a ~150-byte entry), and a restart
+    replays at most that many entries (skipped by the state machine up to its applied index).
+    etcd's default is a fixed 100,000 entries; rqlite moved to incremental snapshots."""
+    return max(DEFAULT_SNAPSHOT_ENTRIES, state_bytes // SNAPSHOT_BYTES_PER_ENTRY)
 """A failed snapshot is tried again after 1 s, then 2, 4, ... up to this many seconds."""
 
 PROPOSAL_BATCH_BYTES = 1 << 20
@@ -85,6 +102,10 @@ class ReplicatedStateMachine(StateMachine, Protocol):
     """
 
     def applied_index(self) -> int: ...
+
+    def size_bytes(self) -> int:
+        """How big a snapshot of the state would be (sets how often one is taken)."""
+        ...
 
     def pin_snapshot(self) -> PinnedState:
         """Hold the current state (at ``applied_index()``) for a copy in the background."""
@@ -136,8 +157,9 @@ class NodeConfig:
     election_tick: int = 10
     heartbeat_tick: int = 1
     lease_margin_ticks: int = 2
-    snapshot_entries: int = 10_000
-    """Take a snapshot (and compact the log) every this many applied entries."""
+    snapshot_entries: int | None = None
+    """Take a snapshot (and compact the log) every this many applied entries; None: every
+    ``snapshot_interval`` entries, which grows with the state."""
     propose_timeout: float = 10.0
     read_timeout: float = 5.0
     clock_rate: float = 1.0
@@ -726,7 +748,11 @@ class RaftNode:
             return
         # while replaying after a restart the state machine is ahead of `applied`: wait
         due = self._snapshot_due and self.sm.applied_index() == applied
-        if applied - self._last_snapshot_index < self.cfg.snapshot_entries and not due:
+        since = applied - self._last_snapshot_index
+        if not due and since < (self.cfg.snapshot_entries or DEFAULT_SNAPSHOT_ENTRIES):
+            return
+        if not due and not self.cfg.snapshot_entries and since < snapshot_interval(
+                self.sm.size_bytes()):
             return
         if self.sm.applied_index() != applied:
             return
@@ -773,7 +799,8 @@ class RaftNode:
                          "installed while it was copied", self.id, meta.index,
                          self.store.snapshot_metadata.index)
                 return
-            keep_from = max(meta.index - self.cfg.snapshot_entries // 10, self.store.first_index())
+            kept = (self.cfg.snapshot_entries or DEFAULT_SNAPSHOT_ENTRIES) // 10
+            keep_from = max(meta.index - kept, self.store.first_index())
             if keep_from - 1 > self.store.first_index() - 1:
                 self.store.compact(keep_from - 1)
             self._last_snapshot_index = max(self._last_snapshot_index, meta.index)

@@ -118,6 +118,9 @@ class SqlStateMachine:
     def applied_index(self) -> int:
         return self.db.applied_index
 
+    def size_bytes(self) -> int:
+        return self.db.size_bytes()
+
     def pin_snapshot(self) -> PinnedSnapshot:
         """Pin the current state for a snapshot (cheap: one read transaction on the WAL)."""
         return PinnedSnapshot(self)

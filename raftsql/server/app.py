@@ -55,7 +55,7 @@ class ServeOptions:
     join: bool = False
     tick_ms: int = 50
     election_tick: int = 10
-    snapshot_entries: int = 10_000
+    snapshot_entries: int | None = None
     users_file: Path | None = None
     clock_rate: float = 1.0
     """Testing only: scale this node's clock (clock-drift fault injection, Jepsen suite)."""

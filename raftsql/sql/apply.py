@@ -433,11 +433,15 @@ class StateMachine:
 
     def _hashed_checkpoint(self, index: int) -> bool:
         """Whether the checkpoint at `index` is hashed (checkpoint_stride, by database size)."""
+        stride = checkpoint_stride(self.size_bytes(), CHECKPOINT_HASH_BUDGET)
+        return (index // self.checkpoint_every) % stride == 0
+
+    def size_bytes(self) -> int:
+        """The database's size (pages in use or free, as of the last applied batch)."""
         with self._auth.internal():
             pages = int(next(self._conn.execute("PRAGMA page_count"))[0])
             page_size = int(next(self._conn.execute("PRAGMA page_size"))[0])
-        stride = checkpoint_stride(pages * page_size, CHECKPOINT_HASH_BUDGET)
-        return (index // self.checkpoint_every) % stride == 0
+        return pages * page_size
 
     def _entry(
         self, batch: _Batch, index: int, data: bytes, client_id: str | None, seq: int | None

@@ -101,7 +101,7 @@ class ProcessCluster:
         proxy: bool = False,
         tick_ms: int = 50,
         election_tick: int = 10,
-        snapshot_entries: int = 10_000,
+        snapshot_entries: int | None = None,
         secret: bytes | None = None,
         extra_args: list[str] | None = None,
     ) -> None:
@@ -172,8 +172,8 @@ class ProcessCluster:
             str(self.tick_ms),
             "--election-tick",
             str(self.election_tick),
-            "--snapshot-entries",
-            str(self.snapshot_entries),
+            *(["--snapshot-entries", str(self.snapshot_entries)]
+              if self.snapshot_entries is not None else []),
             *self.extra_args,
         ]
         if node.join:

@@ -215,3 +215,13 @@ def test_a_copy_left_by_a_crash_is_removed_on_open(tmp_path: Path) -> None:
     sm = SqlStateMachine(tmp_path / "sql")
     sm.close()
     assert not list((tmp_path / "sql").glob(SNAPSHOT_COPY + "*"))
+
+
+def test_snapshot_interval_grows_with_the_state() -> None:
+    """A snapshot copies the whole state: past 10,000 KiB of state, the default interval grows
+    so that at most SNAPSHOT_BYTES_PER_ENTRY bytes are copied per applied entry."""
+    from raftsql.node.driver import SNAPSHOT_BYTES_PER_ENTRY, snapshot_interval
+
+    assert snapshot_interval(0) == 10_000
+    assert snapshot_interval(10_000 * SNAPSHOT_BYTES_PER_ENTRY) == 10_000
+    assert snapshot_interval(130 << 20) == (130 << 20) // SNAPSHOT_BYTES_PER_ENTRY
