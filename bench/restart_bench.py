@@ -26,7 +26,7 @@ a process that took every write. Per stage it prints the write rate reached, eac
 
     python3 bench/restart_bench.py [--writes 1000000] [--rows 0] [--clients 64]
         [--scenarios kill-follower,kill-leader,term-follower,term-leader] [--down-writes 2000]
-        [--snapshot-entries 10000] [--json out.json]
+        [--snapshot-entries N] [--json out.json]
 
 ``--writes`` and ``--rows`` take comma lists of cumulative targets (``--writes
 100000,300000,1000000`` measures restarts at each); ``--scenarios none`` only loads and
@@ -444,7 +444,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    type=lambda s: [] if s == "none" else s.split(","))
     p.add_argument("--down-writes", type=int, default=2000,
                    help="writes to the rest of the cluster while the node is down")
-    p.add_argument("--snapshot-entries", type=int, default=10_000)
+    p.add_argument("--snapshot-entries", type=int, default=None,
+                   help="default: the node's own (10,000, or more for a big database)")
     p.add_argument("--timeout", type=float, default=120.0, help="per restart")
     p.add_argument("--profile", metavar="DIR",
                    help=f"py-spy record every restarting node for its first {PROFILE_S} s "
@@ -462,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
     head = loadgen.commit_line()
     print(f"# restart_bench: writes={args.writes} rows={args.rows} clients={args.clients} "
           f"scenarios={','.join(args.scenarios) or 'none'} down_writes={args.down_writes} "
-          f"snapshot_entries={args.snapshot_entries}", flush=True)
+          f"snapshot_entries={args.snapshot_entries or 'default'}", flush=True)
     print(f"# commit {head}")
     with open("/proc/loadavg") as f:
         print(f"# load average at start: {' '.join(f.read().split()[:3])}", flush=True)
