@@ -320,6 +320,17 @@ def test_killed_in_the_middle_of_a_batch_leaves_none_of_it(tmp_path: Path) -> No
 # ---- checkpoints -----------------------------------------------------------------------------
 
 
+def _checkpointed_both_ways(tmp_path: Path, items: list[Item]) -> StateMachine:
+    """Apply `items` in one batch and one at a time (checkpoints every 5 entries); both must
+    record the same checkpoints. Returns the batched state machine."""
+    batched, single = fresh(tmp_path, "a", every=5), fresh(tmp_path, "b", every=5)
+    batched.apply_batch(items)
+    one_by_one(single, items)
+    assert batched.wait_for_checkpoints(10) and single.wait_for_checkpoints(10)
+    assert batched.checkpoints() == single.checkpoints()
+    return batched
+
+
 def test_batches_are_cut_at_checkpoint_indexes(tmp_path: Path) -> None:
     """The checksum at a checkpoint index is of the state right after that index, however the
     batch around it was cut: equal to a node that applied one entry at a time."""
@@ -327,12 +338,8 @@ def test_batches_are_cut_at_checkpoint_indexes(tmp_path: Path) -> None:
         (i, cmd(("INSERT INTO b (a_id, v) VALUES (NULL, ?)", (i,))), None, None)
         for i in range(2, 24)
     ]
-    batched, single = fresh(tmp_path, "a", every=5), fresh(tmp_path, "b", every=5)
-    batched.apply_batch(items)
-    one_by_one(single, items)
-    assert batched.wait_for_checkpoints(10) and single.wait_for_checkpoints(10)
+    batched = _checkpointed_both_ways(tmp_path, items)
     assert [i for i, _ in batched.checkpoints()] == [5, 10, 15, 20]
-    assert batched.checkpoints() == single.checkpoints()
     at_20 = fresh(tmp_path, "c", every=5)
     at_20.apply_batch(items[:20])
     assert dict(batched.checkpoints())[20] == at_20.checksum()
@@ -358,13 +365,9 @@ def test_a_big_database_is_hashed_at_every_strideth_checkpoint_only(
         for i in range(2, 42)
     ]
     monkeypatch.setattr(apply, "CHECKPOINT_HASH_BUDGET", 150_000)
-    batched, single = fresh(tmp_path, "a", every=5), fresh(tmp_path, "b", every=5)
-    batched.apply_batch(items)
-    one_by_one(single, items)
-    assert batched.wait_for_checkpoints(10) and single.wait_for_checkpoints(10)
+    batched = _checkpointed_both_ways(tmp_path, items)
     # ~100 KB at 5 (stride 1), ~200 KB at 10 (2), ~300 KB at 15 (2), ~400-800 KB from 20 on (4)
     assert [i for i, _ in batched.checkpoints()] == [5, 10, 20, 40]
-    assert batched.checkpoints() == single.checkpoints()
 
 
 def _gated_checksums(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
