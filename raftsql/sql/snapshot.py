@@ -59,14 +59,17 @@ def _encode(value: object) -> bytes:
 
 
 def _key_columns(conn: apsw.Connection, table: str, without_rowid: bool) -> list[str]:
-    """The columns giving a total, engine-independent row order: rowid, or the primary key of a
-    WITHOUT ROWID table (whose columns are NOT NULL)."""
+    """The columns giving a total, engine-independent row order: the rowid, or the primary key
+    of a WITHOUT ROWID table (whose columns are NOT NULL).
+
+    The rowid goes by the first of its three names that no column of the table takes: a
+    column named `rowid` hides the real one, and paging by a column that may repeat or be NULL
+    would skip rows."""
+    info = list(conn.execute(f"PRAGMA table_xinfo({_q(table)})"))
     if not without_rowid:
-        return ["rowid"]
-    pk = sorted(
-        (row[5], row[1]) for row in conn.execute(f"PRAGMA table_info({_q(table)})") if row[5]
-    )
-    return [_q(col) for _, col in pk]
+        taken = {str(row[1]).lower() for row in info}
+        return [next((n for n in ("rowid", "_rowid_", "oid") if n not in taken), "rowid")]
+    return [_q(col) for _, col in sorted((row[5], row[1]) for row in info if row[5])]
 
 
 def _value_sql(column: str) -> str:
@@ -100,7 +103,7 @@ def _table_chunks(conn: apsw.Connection, table: str, without_rowid: bool) -> Ite
     columns = [_q(row[1]) for row in conn.execute(f"PRAGMA table_xinfo({_q(table)})")
                if row[6] != 1]  # what `SELECT *` returns: generated columns too, not hidden ones
     if not without_rowid:
-        columns.insert(0, "rowid")
+        columns.insert(0, keys[0])
     row_sql = " || ".join(["x'01'"] + [_value_sql(c) for c in columns])
     key_list = ", ".join(keys)
     aliases = ", ".join(f"_k{i}" for i in range(len(keys)))

@@ -80,3 +80,15 @@ def test_a_storage_class_and_text_past_a_nul_count(conn: apsw.Connection) -> Non
     assert content_checksum(conn) == before
     conn.execute('UPDATE "odd ""name""" SET b = ? WHERE b = ?', ("a\x00c", "a\x00b"))  # past a NUL
     assert content_checksum(conn) != before
+
+
+def test_a_column_named_rowid_does_not_hide_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks are paged by the real rowid even when a column takes the name `rowid` (here
+    repeated and NULL): every row is hashed, in rowid order."""
+    monkeypatch.setattr(snapshot, "CHECKSUM_CHUNK_ROWS", 2)
+    c = apsw.Connection(":memory:")
+    c.execute("CREATE TABLE t (rowid, v)")
+    c.executemany("INSERT INTO t VALUES (?, ?)", [(1, "a"), (1, "b"), (None, "c"), (0, "d")])
+    before = content_checksum(c)
+    c.execute("UPDATE t SET v = 'z' WHERE v = 'c'")  # the row whose `rowid` column is NULL
+    assert content_checksum(c) != before
