@@ -246,6 +246,8 @@ class RaftNode:
         """A member was added while the log is compacted: the newest snapshot's membership
         lacks it, so it would refuse that snapshot (Raft paper 7; etcd's restore check) until
         the next periodic one. Take one at once instead."""
+        self._interval_measured: tuple[int, int] | None = None
+        """(last snapshot index, default interval measured for the period after it)"""
         self.on_member_added: Callable[[NodeId, bytes], None] = lambda _id, _ctx: None
         """Called when a conf change adding a member is applied, with the change's context
         (the new member's Raft address), so the runtime can dial it."""
@@ -751,8 +753,7 @@ class RaftNode:
         since = applied - self._last_snapshot_index
         if not due and since < (self.cfg.snapshot_entries or DEFAULT_SNAPSHOT_ENTRIES):
             return
-        if not due and not self.cfg.snapshot_entries and since < snapshot_interval(
-                self.sm.size_bytes()):
+        if not due and not self.cfg.snapshot_entries and since < self._default_interval():
             return
         if self.sm.applied_index() != applied:
             return
@@ -782,6 +783,14 @@ class RaftNode:
         log.info("node %d: snapshot at %d started", self.id, applied)
         self._snapshot_task = asyncio.create_task(self._snapshot(meta, pinned, due),
                                                   name=f"raft-snapshot-{self.id}")
+
+    def _default_interval(self) -> int:
+        """``snapshot_interval`` for the state's size, measured once per snapshot period (it
+        asks SQLite, and this runs on every loop run once the period passes 10,000 entries)."""
+        base = self._last_snapshot_index
+        if self._interval_measured is None or self._interval_measured[0] != base:
+            self._interval_measured = (base, snapshot_interval(self.sm.size_bytes()))
+        return self._interval_measured[1]
 
     async def _snapshot(self, meta: SnapshotMetadata, pinned: PinnedState, due: bool) -> None:
         """Copy the pinned state and write its file on a worker thread; then, back on the loop
