@@ -117,13 +117,14 @@ class PinnedState(Protocol):
 
     index: int
 
-    def read(self) -> bytes:
-        """On a worker thread: make the state up to ``index`` durable, return its bytes and
-        release it (also when it fails)."""
+    def copy(self, save: Callable[[Path], int]) -> int:
+        """On a worker thread: make the state up to ``index`` durable, copy it into a file,
+        return ``save(path of the copy)``; then delete the copy and release the state (also
+        when it fails)."""
         ...
 
     def abort(self) -> None:
-        """From any thread: make a ``read`` in progress give up soon (the node is stopping)."""
+        """From any thread: make a ``copy`` in progress give up soon (the node is stopping)."""
         ...
 
     def close(self) -> None:
@@ -832,11 +833,9 @@ class RaftNode:
             self._snapshot_pin = None
 
     def _write_snapshot(self, meta: SnapshotMetadata, pinned: PinnedState) -> int:
-        """On a worker thread: the pinned state's bytes into the snapshot file (durably). Only
-        the snapshot directory is touched, never the store's state, which the loop owns."""
-        data = pinned.read()
-        self.store.save_snapshot_file(meta, data)
-        return len(data)
+        """On a worker thread: the pinned state into the snapshot file (durably). Only the
+        snapshot directory is touched, never the store's state, which the loop owns."""
+        return pinned.copy(lambda path: self.store.save_snapshot_file(meta, path))
 
     def _snapshot_failed(self) -> None:
         self._snapshot_failures += 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import apsw
@@ -20,10 +20,10 @@ from raftsql.sql.command import StmtResult
 from raftsql.sql.snapshot import CopyAborted, copy_database, remove_database_files
 
 SnapshotAborted = CopyAborted
-"""What ``PinnedSnapshot.read`` raises after ``abort`` (the node is stopping)."""
+"""What ``PinnedSnapshot.copy`` raises after ``abort`` (the node is stopping)."""
 
 SNAPSHOT_COPY = "snapshot.copy"
-"""The file a snapshot's copy is made in (in the state machine's directory), then read back."""
+"""The file a snapshot's copy is made in (in the state machine's directory), then saved."""
 COPY_STEP_PAGES = 1024
 """Pages copied per backup step; between steps the copy checks whether it was aborted."""
 PIN_BUSY_TIMEOUT_MS = 100
@@ -53,8 +53,8 @@ class PinnedSnapshot:
     sqlite.org/isolation.html).
 
     Made on the Raft loop between two Readies (so ``index`` is the applied index and the core's
-    configuration is the one as of ``index``); ``read`` runs on a worker thread; ``abort`` may
-    be called from any thread and makes ``read`` stop at its next step. ``close`` is idempotent.
+    configuration is the one as of ``index``); ``copy`` runs on a worker thread; ``abort`` may
+    be called from any thread and makes ``copy`` stop at its next step. ``close`` is idempotent.
     """
 
     def __init__(self, sm: SqlStateMachine) -> None:
@@ -74,26 +74,22 @@ class PinnedSnapshot:
     def abort(self) -> None:
         self._aborted.set()
 
-    def read(self) -> bytes:
+    def copy(self, save: Callable[[Path], int]) -> int:
         """On a worker thread: make the state up to ``index`` durable in SQLite (the log will be
-        compacted behind the snapshot, so SQLite must not lose it in a crash), then copy the
-        pinned state and return its bytes. Raises SnapshotAborted after ``abort``; closes the
-        read transaction in every case."""
+        compacted behind the snapshot, so SQLite must not lose it in a crash), copy the pinned
+        state into a file and return ``save(its path)``. Raises SnapshotAborted after
+        ``abort``; deletes the copy and closes the read transaction in every case."""
+        tmp = self._sm.dir / SNAPSHOT_COPY
         try:
             durable = self._sm.db.flush()
             if durable < self.index:  # flush reads the applied index after the pin: never less
                 raise RuntimeError(f"flushed up to {durable}, pinned {self.index}")
-            return self._copy()
+            copy_database(self._conn, str(tmp), COPY_STEP_PAGES, self._aborted)
+            self.close()  # the copy is made: the WAL may be checkpointed past it again
+            return save(tmp)
         finally:
+            remove_database_files(str(tmp))
             self.close()
-
-    def _copy(self) -> bytes:
-        tmp = str(self._sm.dir / SNAPSHOT_COPY)
-        try:
-            copy_database(self._conn, tmp, COPY_STEP_PAGES, self._aborted)
-            return Path(tmp).read_bytes()
-        finally:
-            remove_database_files(tmp)
 
     def close(self) -> None:
         """End the read transaction: the WAL may be checkpointed past it again."""

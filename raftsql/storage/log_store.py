@@ -479,7 +479,7 @@ class RocksLogStore:
         Older snapshot files are deleted once the new metadata is durable.
         """
         meta = self.snapshot_meta(index, conf_state)
-        self.save_snapshot_file(meta, data)
+        self._files.save(meta, data)
         self.commit_snapshot(meta)
         return Snapshot(meta, data)
 
@@ -492,10 +492,11 @@ class RocksLogStore:
             raise UnavailableError(f"snapshot {index} beyond last index {s.last_index}")
         return SnapshotMetadata(index=index, term=self.term(index), conf_state=conf_state)
 
-    def save_snapshot_file(self, meta: SnapshotMetadata, data: bytes) -> None:
-        """Write the data file (durably). Touches only the snapshot directory, so the node may
-        do it on a worker thread while the log goes on; ``commit_snapshot`` makes it count."""
-        self._files.save(meta, data)
+    def save_snapshot_file(self, meta: SnapshotMetadata, source: Path) -> int:
+        """Copy the file ``source`` (a copy of the state) into the data file, durably; returns
+        its size. Touches only the snapshot directory, so the node may do it on a worker thread
+        while the log goes on; ``commit_snapshot`` makes it count."""
+        return self._files.save_file(meta, source)
 
     def commit_snapshot(self, meta: SnapshotMetadata) -> bool:
         """Point the metadata at a saved file and drop older files. False (and the file is

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import zlib
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from raftsql.raft.types import SnapshotMetadata
@@ -22,6 +23,7 @@ from raftsql.storage.errors import CorruptionError
 
 _SUFFIX = ".snap"
 _TMP = ".tmp"
+_CHUNK = 1 << 20
 
 
 def _name(term: int, index: int) -> str:
@@ -49,11 +51,34 @@ class SnapshotFiles:
         return self.dir / _name(meta.term, meta.index)
 
     def save(self, meta: SnapshotMetadata, data: bytes) -> Path:
+        return self._write(meta, [data])
+
+    def save_file(self, meta: SnapshotMetadata, source: Path) -> int:
+        """Copy ``source`` into ``meta``'s snapshot file a chunk at a time; returns its size.
+        Why: a node's own snapshot is a copy of its database, hundreds of MB for a big one,
+        and reading it whole into memory first doubled the node's memory at every snapshot."""
+        size = 0
+
+        def chunks() -> Iterator[bytes]:
+            nonlocal size
+            with open(source, "rb") as f:
+                while chunk := f.read(_CHUNK):
+                    size += len(chunk)
+                    yield chunk
+
+        self._write(meta, chunks())
+        return size
+
+    def _write(self, meta: SnapshotMetadata, chunks: Iterable[bytes]) -> Path:
+        """The data, then its CRC-32, into a temporary file; fsync; rename into place."""
         final = self.path(meta)
         tmp = final.with_name(final.name + _TMP)
+        crc = 0
         with open(tmp, "wb") as f:
-            f.write(data)
-            f.write(zlib.crc32(data).to_bytes(4, "big"))
+            for chunk in chunks:
+                f.write(chunk)
+                crc = zlib.crc32(chunk, crc)
+            f.write(crc.to_bytes(4, "big"))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, final)

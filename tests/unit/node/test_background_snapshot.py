@@ -44,13 +44,18 @@ def _grow(sm: SqlStateMachine, store: RocksLogStore | None, upto: int) -> None:
     sm.apply_entries(entries)
 
 
-def _copy_in_thread(pinned) -> bytes:  # type: ignore[no-untyped-def]
-    """Run ``pinned.read`` on another thread, as the node's worker does."""
+def _copy_in_thread(pinned, store=None, meta=None) -> bytes:  # type: ignore[no-untyped-def]
+    """Run ``pinned.copy`` on another thread, as the node's worker does; return the copy's
+    bytes, after saving it as ``meta``'s snapshot file in ``store`` when one is given."""
     out: dict[str, bytes | BaseException] = {}
+
+    def save(path: Path) -> int:
+        out["data"] = path.read_bytes()
+        return store.save_snapshot_file(meta, path) if store is not None else 0
 
     def run() -> None:
         try:
-            out["data"] = pinned.read()
+            pinned.copy(save)
         except BaseException as exc:  # handed back to the test's thread
             out["error"] = exc
 
@@ -123,11 +128,9 @@ def test_leader_snapshot_installed_during_the_copy_wins(node, tmp_path: Path,  #
 
     if installed == "before the file is saved":
         install()
-        data = _copy_in_thread(pinned)
-        store.save_snapshot_file(meta, data)
+        data = _copy_in_thread(pinned, store, meta)
     else:
-        data = _copy_in_thread(pinned)
-        store.save_snapshot_file(meta, data)
+        data = _copy_in_thread(pinned, store, meta)
         install()  # prunes every other snapshot file, the one just saved included
     assert _state_of(data, tmp_path) == (5, 4)  # the pinned state, not the leader's
 
@@ -158,8 +161,7 @@ def test_copy_holds_the_pinned_state_while_apply_goes_on_and_becomes_the_snapsho
     meta = store.snapshot_meta(5, CONF)
     pinned = sm.pin_snapshot()
     _grow(sm, store, 9)
-    data = _copy_in_thread(pinned)
-    store.save_snapshot_file(meta, data)
+    _copy_in_thread(pinned, store, meta)
     assert store.commit_snapshot(meta) is True
     assert store.snapshot_metadata == meta
     assert store.initial_state()[1] == CONF

@@ -72,6 +72,20 @@ def test_snapshot_file_round_trip_and_checksum(tmp_path: Path) -> None:
         files.load(meta)
 
 
+def test_a_snapshot_file_copied_in_chunks_is_the_same_as_one_saved_whole(tmp_path: Path) -> None:
+    """save_file streams the source (a node's copy of its database) in 1 MiB chunks with a
+    running CRC: the file, checksum included, is byte for byte the one save() writes."""
+    data = bytes(range(256)) * 9000 + b"tail"  # 2.2 MiB: three chunks, the last one short
+    source = tmp_path / "copy"
+    source.write_bytes(data)
+    streamed, whole = SnapshotFiles(tmp_path / "a"), SnapshotFiles(tmp_path / "b")
+    meta = SnapshotMetadata(index=7, term=3)
+    assert streamed.save_file(meta, source) == len(data)
+    whole.save(meta, data)
+    assert streamed.path(meta).read_bytes() == whole.path(meta).read_bytes()
+    assert streamed.load(meta) == data
+
+
 def test_leftover_tmp_files_are_removed_and_prune_keeps_one(tmp_path: Path) -> None:
     d = tmp_path / "snapshots"
     d.mkdir()
