@@ -33,13 +33,22 @@ and the node's own bind; above the fixed ports of ``raftsql dev`` (6001-8003).""
 
 
 def _port_slice() -> range:
-    """This process's share of PORT_RANGE: pytest-xdist workers (and other processes, by pid)
-    get disjoint slices, so two of them never pick the same port at once."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    n = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else os.getpid()
+    """This process's share of PORT_RANGE: each pytest-xdist worker has a slice of its own, and
+    every other process (a benchmark or script a test starts, a run without xdist) shares a
+    fifth one, starting at a pid-chosen offset.
+
+    Why: a subprocess inherits PYTEST_XDIST_WORKER, and a process without it picked a slice
+    by pid, so a benchmark started by a test handed out ports, from a random offset, in a
+    worker's slice. Once in CI a node found its raft port, handed out by free_port a moment
+    before, taken (EADDRINUSE); what took it was not found, and this closes one way."""
     lo, hi = PORT_RANGE
-    width = (hi - lo) // 4
-    start = lo + (n % 4) * width
+    width = (hi - lo) // 5
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if "pytest" in sys.modules and worker.startswith("gw") and worker[2:].isdigit():
+        n = int(worker[2:]) % 4
+    else:
+        n = 4
+    start = lo + n * width
     return range(start, start + width)
 
 
