@@ -66,6 +66,7 @@ from raftsql.storage.log_store import RocksLogStore
 log = logging.getLogger("raftsql.node")
 
 SNAPSHOT_RETRY_MAX_SECONDS = 30.0
+"""A failed snapshot is tried again after 1 s, then 2, 4, ... up to this many seconds."""
 DEFAULT_SNAPSHOT_ENTRIES = 10_000
 SNAPSHOT_BYTES_PER_ENTRY = 1024
 """At most this many bytes of state are copied into snapshots per applied entry."""
@@ -83,7 +84,6 @@ def snapshot_interval(state_bytes: int) -> int:
     replays at most that many entries (skipped by the state machine up to its applied index).
     etcd's default is a fixed 100,000 entries; rqlite moved to incremental snapshots."""
     return max(DEFAULT_SNAPSHOT_ENTRIES, state_bytes // SNAPSHOT_BYTES_PER_ENTRY)
-"""A failed snapshot is tried again after 1 s, then 2, 4, ... up to this many seconds."""
 
 PROPOSAL_BATCH_BYTES = 1 << 20
 """Proposals taken into one proposal message, at most (about) this many bytes of commands."""
@@ -751,10 +751,8 @@ class RaftNode:
             return
         # while replaying after a restart the state machine is ahead of `applied`: wait
         due = self._snapshot_due and self.sm.applied_index() == applied
-        since = applied - self._last_snapshot_index
-        if not due and since < (self.cfg.snapshot_entries or DEFAULT_SNAPSHOT_ENTRIES):
-            return
-        if not due and not self.cfg.snapshot_entries and since < self._default_interval():
+        interval = self.cfg.snapshot_entries or self._default_interval()
+        if applied - self._last_snapshot_index < interval and not due:
             return
         if self.sm.applied_index() != applied:
             return
@@ -786,8 +784,8 @@ class RaftNode:
                                                   name=f"raft-snapshot-{self.id}")
 
     def _default_interval(self) -> int:
-        """``snapshot_interval`` for the state's size, measured once per snapshot period (it
-        asks SQLite, and this runs on every loop run once the period passes 10,000 entries)."""
+        """``snapshot_interval`` for the state's size when the last snapshot was taken: measured
+        once per snapshot period (it asks SQLite; this runs on every loop run)."""
         base = self._last_snapshot_index
         if self._interval_measured is None or self._interval_measured[0] != base:
             self._interval_measured = (base, snapshot_interval(self.sm.size_bytes()))

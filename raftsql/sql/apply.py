@@ -33,13 +33,13 @@ the same results), then the rest, where the rolled-back entry comes first, so it
 loss costs nothing and it fails like the entry-level ABORT it amounts to. Every commit still
 ends with its own applied_index, so atomicity holds for each part.
 
-Checkpoints. Every `checkpoint_every` entries (default 10 000, or $RAFTSQL_CHECKPOINT_EVERY),
-or every few such intervals once the database is big (`checkpoint_stride`: the hashing stays
-under 1 MiB per interval), the content checksum of the state at that index is recorded so the
+Checkpoints. Every `checkpoint_every` entries (default 10 000, or $RAFTSQL_CHECKPOINT_EVERY), or
+every few such intervals once the database is big (`checkpoint_stride`: the hashing stays under
+1 MiB per interval), the content checksum of the state at that index is recorded so the
 divergence detector can compare nodes at identical indexes. Batches are cut so one ends exactly
-at each checkpoint index; right after it commits, before the next batch begins, a read transaction is opened on a
-new connection (WAL snapshot), and a background thread hashes that snapshot
-(snapshot.ChecksumWorker), off the apply path. The finished pair is written to
+at each checkpoint index; right after it commits, before the next batch begins, a read
+transaction is opened on a new connection (WAL snapshot), and a background thread hashes that
+snapshot (snapshot.ChecksumWorker), off the apply path. The finished pair is written to
 `_raftsql_checkpoints` by the apply thread inside its next batch transaction (so no second
 writer competes for the lock), or at close(). `_raftsql_checkpoints` is outside the content
 checksum, so when it is written changes nothing replicated; backups and snapshots copy it like

@@ -58,14 +58,14 @@ def _encode(value: object) -> bytes:
     raise TypeError(type(value))  # pragma: no cover - SQLite has no other storage class
 
 
-def _key_columns(conn: apsw.Connection, table: str, without_rowid: bool) -> list[str]:
-    """The columns giving a total, engine-independent row order: the rowid, or the primary key
-    of a WITHOUT ROWID table (whose columns are NOT NULL).
+def _key_columns(info: list[tuple], without_rowid: bool) -> list[str]:
+    """The columns giving a total, engine-independent row order (``info``: the table's
+    PRAGMA table_xinfo rows): the rowid, or the primary key of a WITHOUT ROWID table (whose
+    columns are NOT NULL).
 
     The rowid goes by the first of its three names that no column of the table takes: a
     column named `rowid` hides the real one, and paging by a column that may repeat or be NULL
     would skip rows."""
-    info = list(conn.execute(f"PRAGMA table_xinfo({_q(table)})"))
     if not without_rowid:
         taken = {str(row[1]).lower() for row in info}
         return [next((n for n in ("rowid", "_rowid_", "oid") if n not in taken), "rowid")]
@@ -99,9 +99,10 @@ def _table_chunks(conn: apsw.Connection, table: str, without_rowid: bool) -> Ite
     checksum thread, the Raft loop's thread, which gives up the GIL at every system call, ran
     at 11-15% of its speed (the GIL convoy; 25% when only fetching one SQL-built row at a time,
     85% with chunks). Chunks are found by key ranges, so memory stays bounded."""
-    keys = _key_columns(conn, table, without_rowid)
-    columns = [_q(row[1]) for row in conn.execute(f"PRAGMA table_xinfo({_q(table)})")
-               if row[6] != 1]  # what `SELECT *` returns: generated columns too, not hidden ones
+    info = list(conn.execute(f"PRAGMA table_xinfo({_q(table)})"))
+    keys = _key_columns(info, without_rowid)
+    # what `SELECT *` returns: generated columns too, not hidden ones
+    columns = [_q(row[1]) for row in info if row[6] != 1]
     if not without_rowid:
         columns.insert(0, keys[0])
     row_sql = " || ".join(["x'01'"] + [_value_sql(c) for c in columns])

@@ -57,17 +57,13 @@ class SnapshotFiles:
         """Copy ``source`` into ``meta``'s snapshot file a chunk at a time; returns its size.
         Why: a node's own snapshot is a copy of its database, hundreds of MB for a big one,
         and reading it whole into memory first doubled the node's memory at every snapshot."""
-        size = 0
-
         def chunks() -> Iterator[bytes]:
-            nonlocal size
             with open(source, "rb") as f:
                 while chunk := f.read(_CHUNK):
-                    size += len(chunk)
                     yield chunk
 
         self._write(meta, chunks())
-        return size
+        return source.stat().st_size
 
     def _write(self, meta: SnapshotMetadata, chunks: Iterable[bytes]) -> Path:
         """The data, then its CRC-32, into a temporary file; fsync; rename into place."""
