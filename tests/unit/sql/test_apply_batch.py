@@ -156,6 +156,31 @@ def test_duplicate_and_stale_inside_one_batch(tmp_path: Path) -> None:
     assert peek(sm, "SELECT client_id, seq FROM _raftsql_sessions") == [("c", 5)]
 
 
+def test_a_failed_one_statement_entry_leaves_none_of_its_rows(tmp_path: Path) -> None:
+    """An entry of one statement runs without a savepoint (apply.py): when it fails after
+    writing some rows (a UNIQUE clash on its third row, a CHECK on its second update, a
+    trigger's RAISE(ABORT) after an insert), SQLite takes back all of that statement and
+    nothing else; the entries around it in the batch stay applied."""
+    sm = fresh(tmp_path, "a")
+    res = sm.apply_batch([
+        (1, SETUP, None, None),
+        (2, cmd("INSERT INTO a (k, n) VALUES ('p', 1), ('q', 2)"), "c", 1),
+        (3, cmd("INSERT INTO a (k, n) VALUES ('r', 3), ('s', 4), ('p', 5), ('t', 6)"), "c", 2),
+        (4, cmd("UPDATE a SET n = n + 47"), "c", 3),  # 'q' would reach 49, 'p' 48: fine
+        (5, cmd("UPDATE a SET n = n + 1 WHERE k IN ('p', 'q')"), "c", 4),  # 'q' -> 50: CHECK
+        (6, cmd("CREATE TRIGGER no_z AFTER INSERT ON a WHEN new.k = 'z' "
+                "BEGIN SELECT RAISE(ABORT, 'no z'); END"), "c", 5),
+        (7, cmd("INSERT INTO a (k, n) SELECT k || 'x', 0 FROM a UNION ALL SELECT 'z', 0"),
+         "c", 6),
+        (8, cmd("INSERT INTO a (k, n) VALUES ('u', 7)"), "c", 7),
+    ])
+    assert [r[0].error[0] if r and r[0].error else None for r in res] == [
+        None, None, "23505", None, "23514", None, "P0001", None]
+    assert peek(sm, "SELECT k, n FROM a ORDER BY k") == [("p", 48), ("q", 49), ("u", 7)]
+    assert sm.applied_index == 8
+    assert peek(sm, "SELECT seq FROM _raftsql_sessions") == [(7,)]
+
+
 def test_one_transaction_and_table_versions_of_the_last_writer(tmp_path: Path) -> None:
     """applied_index moves once per batch; a table's version is the last entry that wrote it
     (txn.py compares it with `idx > base_index`)."""
