@@ -23,6 +23,16 @@ for exactly the indexes base+1 .. last, contiguous; terms never decrease along t
 state's term never decreases and a node never changes its vote within a term; commit never
 decreases and never exceeds the last index.
 
+A commit-only change of the hard state, unsynced (a Ready whose only news is that entries were
+committed), is not written on its own: it is kept in memory and goes to disk as the first put
+of the next write batch, or at close. Raft keeps the commit index in volatile state (paper,
+Figure 2): a node that restarts with an older one learns it from the leader again, and its state
+machine treats re-applied entries as replays. At one client that write was one of two RocksDB
+writes per Raft write and cost the leader 55 of its 700 us of CPU per write
+(bench/session_bench.py, docs/benchmarks.md "Fifth round"). Since every
+batch writes the pending hard state first, a batch that moves the compaction point also stores a
+commit at least as high, so a reopened log never has commit < first_index() - 1.
+
 The LogReader answers and the write methods' errors mirror ``raftsql.raft.storage.MemoryLog``
 (the reference); ``tests/unit/storage/test_store_compat.py`` holds the two to the same answers.
 The store is not thread-safe: one owner (the node's Ready loop) calls it.
@@ -102,6 +112,7 @@ class StoreStats:
 
     writes: int = 0
     synced_writes: int = 0
+    deferred_commits: int = 0
     entries_written: int = 0
     bytes_written: int = 0
     cache_hits: int = 0
@@ -146,6 +157,7 @@ class RocksLogStore:
         self._tail = TailCache(tail_max_entries, tail_max_bytes)
         self.stats = StoreStats()
         self._closed = False
+        self._hard_unwritten = False  # self._s.hard is newer than the stored one (commit only)
         self._s = self._load(conf_state)
         self._files.prune(keep=self._s.snap)  # orphans of a crash between file and batch
 
@@ -181,7 +193,7 @@ class RocksLogStore:
         if fresh and bootstrap_conf is not None:
             s.conf = bootstrap_conf
             s.snap = SnapshotMetadata(conf_state=bootstrap_conf)
-            wb = WriteBatch(raw_mode=True)
+            wb = self._batch()
             wb.put(K_CONF, encode_conf_state(s.conf))
             wb.put(K_SNAP, encode_snapshot_metadata(s.snap))
             self._write(wb, sync=True)
@@ -210,6 +222,8 @@ class RocksLogStore:
 
     def close(self) -> None:
         if not self._closed:
+            if self._hard_unwritten:
+                self._write(self._batch(), sync=False)
             self._closed = True
             self._db.close()
 
@@ -340,6 +354,14 @@ class RocksLogStore:
             [PersistRequest(hard_state, entries, snapshot, conf_state)], sync=sync
         )
 
+    def _batch(self) -> WriteBatch:
+        """A new write batch; a hard state not yet written goes first, so any newer one staged
+        after it in the same batch wins."""
+        wb = WriteBatch(raw_mode=True)
+        if self._hard_unwritten:
+            wb.put(K_HARD, encode_hard_state(self._s.hard))
+        return wb
+
     def _write(self, wb: WriteBatch, *, sync: bool) -> None:
         """Write ``wb``; with ``sync``, return only once it is on disk.
 
@@ -350,14 +372,17 @@ class RocksLogStore:
         ``write``: with the latter every Python thread of the node, the event loop included,
         stopped for the whole fsync (measured: 5 ms stalls of the event loop per fsync)."""
         self._db.write(wb, self._nosync)
+        self._hard_unwritten = False  # every batch is made by _batch()
         if sync:
             self._db.flush_wal(True)
 
     def persist_many(self, requests: Iterable[PersistRequest], *, sync: bool = True) -> None:
         """Persist several Readys with one batch and one fsync (group commit across Readys)."""
         requests = list(requests)
+        if not sync and len(requests) == 1 and self._defer_commit(requests[0]):
+            return
         staged = replace(self._s)
-        wb = WriteBatch(raw_mode=True)
+        wb = self._batch()
         tail_ops: list[Sequence[Entry] | None] = []  # None = clear, else entries appended
         n_entries = 0
         for req in requests:  # validate and stage everything before touching the disk
@@ -397,6 +422,22 @@ class RocksLogStore:
         self.stats.synced_writes += int(sync)
         self.stats.entries_written += n_entries
         self.stats.bytes_written += size
+
+    def _defer_commit(self, req: PersistRequest) -> bool:
+        """Keep an unsynced commit-only hard state in memory (module docstring); False when
+        ``req`` holds anything else, or is invalid (then the normal path raises)."""
+        hs, old = req.hard_state, self._s.hard
+        if (hs is None or req.entries or req.conf_state is not None
+                or (req.snapshot is not None and not req.snapshot.empty)):
+            return False
+        if hs.term != old.term or hs.vote != old.vote:
+            return False
+        if not old.commit <= hs.commit <= self._s.last_index:
+            return False
+        self._s.hard = hs
+        self._hard_unwritten = True
+        self.stats.deferred_commits += 1
+        return True
 
     def _stage_snapshot(self, wb: WriteBatch, s: _State, snap: Snapshot) -> None:
         m = snap.metadata
@@ -506,7 +547,7 @@ class RocksLogStore:
             if meta.index != self._s.snap.index:
                 self._files.discard(meta)
             return False
-        wb = WriteBatch(raw_mode=True)
+        wb = self._batch()
         wb.put(K_SNAP, encode_snapshot_metadata(meta))
         wb.put(K_CONF, encode_conf_state(meta.conf_state))
         self._write(wb, sync=True)
@@ -527,7 +568,7 @@ class RocksLogStore:
         if index > s.last_index:
             raise UnavailableError(f"compact({index}) beyond last index {s.last_index}")
         term = self.term(index)
-        wb = WriteBatch(raw_mode=True)
+        wb = self._batch()
         wb.delete_range(entry_key(0), entry_key(index + 1))
         wb.put(K_BASE, encode_entry(Entry(term=term, index=index)))
         self._write(wb, sync=sync)

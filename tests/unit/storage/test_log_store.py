@@ -197,14 +197,55 @@ def test_corruption_is_detected_on_open_and_read(tmp_path: Path) -> None:
 
 
 def test_persist_ready_syncs_only_when_the_ready_says_so(store: RocksLogStore) -> None:
-    """docs/raft-api.md, Ready loop step 1: one write, synced when must_sync."""
+    """docs/raft-api.md, Ready loop step 1: one write, synced when must_sync; a commit-only
+    hard state waits in memory for the next write (log_store.py docstring)."""
     from raftsql.raft.types import Ready
 
     store.persist_ready(Ready(hard_state=HardState(1, 1, 0), entries=ents(1, 4), must_sync=True))
     store.persist_ready(Ready(hard_state=HardState(1, 1, 3), must_sync=False))  # commit only
     store.persist_ready(Ready(messages=[]))  # nothing to persist: no write at all
-    assert (store.stats.writes, store.stats.synced_writes) == (2, 1)
+    assert (store.stats.writes, store.stats.synced_writes, store.stats.deferred_commits) == (
+        1, 1, 1)
     assert store.initial_state()[0] == HardState(1, 1, 3) and store.last_index() == 3
+
+
+def _stored_hard_state(path: Path) -> HardState:
+    from raftsql.codec import decode_hard_state
+
+    db = Rdict(str(path / "rocksdb"), Options(raw_mode=True))
+    try:
+        return decode_hard_state(db[K_HARD])
+    finally:
+        db.close()
+
+
+def test_a_commit_only_hard_state_is_written_by_the_next_batch_or_at_close(
+    tmp_path: Path,
+) -> None:
+    """The deferred commit goes first in the next batch, so a newer hard state of that batch
+    wins; whatever is pending when the store closes is written then."""
+    path = tmp_path / "n1"
+    with RocksLogStore(path, conf_state=ConfState(voters=(1,))) as s:
+        s.persist(HardState(1, 1, 0), ents(1, 6), sync=True)
+        s.persist(HardState(1, 1, 2), sync=False)  # deferred
+        s.persist(None, ents(6, 8), sync=True)  # carries commit 2
+        s.persist(HardState(1, 1, 4), sync=False)  # deferred
+        s.persist(HardState(2, 3, 5), ents(8, 9, term=2), sync=True)  # newer: wins
+        s.persist(HardState(2, 3, 7), sync=False)  # deferred; close writes it
+        with pytest.raises(StorageError):
+            s.persist(HardState(2, 3, 6), sync=False)  # backwards: refused, not deferred
+    assert _stored_hard_state(path) == HardState(2, 3, 7)
+    with RocksLogStore(path) as s:
+        assert s.hard_state == HardState(2, 3, 7)
+        s.persist(HardState(2, 3, 8), sync=False)
+        s.compact(6)  # the compaction's batch stores commit 8 first
+        assert _stored_hard_state_while_open(s) == HardState(2, 3, 8)
+
+
+def _stored_hard_state_while_open(s: RocksLogStore) -> HardState:
+    from raftsql.codec import decode_hard_state
+
+    return decode_hard_state(s._db[K_HARD])  # test-only look at the stored value
 
 
 def test_orphan_and_superseded_snapshot_files_are_pruned(tmp_path: Path) -> None:
