@@ -1,0 +1,177 @@
+"""CPU per statement of the leader's whole write or read path, without client sockets.
+
+A PgSession is fed asyncpg's messages for a prepared statement (Bind, Execute, Sync), one
+request per read, from an in-memory reader, and its answers go to an in-memory writer. The
+leader runs in this process (bench/embedded_leader.py; nodes 2 and 3 are real `raftsql serve`
+processes), so a write is a real Raft commit with fsync on every node. What is timed is this
+process's main thread (time.thread_time): the session, the Raft loop, apply and the peer
+sockets, i.e. the leader's CPU per statement at one client, with no client on the machine's
+cores and no client-socket syscalls. Repeated runs agree within a few percent, where
+end-to-end figures on a 2-core machine move by more than the change being measured.
+
+    python bench/session_bench.py [--workload upsert|select] [--statements 3000] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import logging
+import pstats
+import random
+import struct
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, cast
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import embedded_leader  # noqa: E402
+import loadgen  # noqa: E402
+
+from raftsql.node.database import Database, Session  # noqa: E402
+from raftsql.server.frontend import PgFrontend  # noqa: E402
+from raftsql.server.session import PgSession  # noqa: E402
+
+INT8, TEXT = 20, 25
+STATEMENTS = {"upsert": (loadgen.UPSERT, (INT8, TEXT)), "select": (loadgen.SELECT, (INT8,))}
+READY_IDLE = b"Z\x00\x00\x00\x05I"
+
+
+def _message(tag: bytes, body: bytes) -> bytes:
+    return tag + struct.pack("!i", len(body) + 4) + body
+
+
+def _cstr(text: str) -> bytes:
+    return text.encode() + b"\0"
+
+
+def _startup() -> bytes:
+    params = ("user", "bench", "database", "postgres")
+    body = struct.pack("!i", 196608) + b"".join(_cstr(p) for p in params) + b"\0"
+    return struct.pack("!i", len(body) + 4) + body
+
+
+def _prepare(sql: str, oids: tuple[int, ...]) -> bytes:
+    params = struct.pack("!h", len(oids)) + b"".join(struct.pack("!i", o) for o in oids)
+    return (_message(b"P", _cstr("s") + _cstr(sql) + params)
+            + _message(b"D", b"S" + _cstr("s")) + _message(b"S", b""))
+
+
+def _execute(workload: str, n: int, rng: random.Random) -> bytes:
+    """asyncpg's execution of the prepared statement: the key binary, the text as text."""
+    params = [struct.pack("!q", rng.randrange(loadgen.KEYS))]
+    if workload == "upsert":
+        params.append(f"value-{n}".encode())
+    formats = [1, 0][: len(params)]
+    bind = (_cstr("") + _cstr("s")
+            + struct.pack("!h", len(formats)) + b"".join(struct.pack("!h", f) for f in formats)
+            + struct.pack("!h", len(params))
+            + b"".join(struct.pack("!i", len(p)) + p for p in params)
+            + struct.pack("!hh", 1, 1))
+    return (_message(b"B", bind) + _message(b"E", _cstr("") + struct.pack("!i", 0))
+            + _message(b"S", b""))
+
+
+class _Reader:
+    """Hands the session one request per read, then end of stream."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self._chunks = chunks[::-1]
+
+    async def read(self, _n: int) -> bytes:
+        return self._chunks.pop() if self._chunks else b""
+
+
+class _Transport:
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+class _Writer:
+    """Counts the answers (each ends with ReadyForQuery) and the ErrorResponses in them."""
+
+    def __init__(self) -> None:
+        self.transport = _Transport()
+        self.answers = 0
+        self.errors = 0
+
+    def write(self, data: bytes) -> None:
+        if data.endswith(READY_IDLE):
+            self.answers += 1
+        pos = 0
+        while pos < len(data):
+            if data[pos:pos + 1] == b"E":
+                self.errors += 1
+            pos += 1 + struct.unpack_from("!i", data, pos + 1)[0]
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_extra_info(self, _name: str) -> Any:
+        return ("127.0.0.1", 0)
+
+    def close(self) -> None:
+        pass
+
+    async def drain(self) -> None:
+        pass
+
+
+async def _run(frontend: PgFrontend, workload: str, requests: list[bytes],
+               profile: cProfile.Profile | None) -> tuple[float, float]:
+    sql, oids = STATEMENTS[workload]
+    writer = _Writer()
+    reader = _Reader([_startup(), _prepare(sql, oids), *requests])
+    session = PgSession(frontend, cast(asyncio.StreamReader, reader),
+                        cast(asyncio.StreamWriter, writer), 1)
+    t0, c0 = time.perf_counter(), time.thread_time()
+    if profile is not None:
+        profile.enable()
+    await session.run()
+    if profile is not None:
+        profile.disable()
+    wall, cpu = time.perf_counter() - t0, time.thread_time() - c0
+    assert writer.answers == len(requests) + 2 and not writer.errors, (
+        f"{writer.answers} answers for {len(requests)} statements, {writer.errors} errors")
+    return wall, cpu
+
+
+async def main(args: argparse.Namespace) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    with tempfile.TemporaryDirectory() as tmp:
+        cluster, node, sm = await embedded_leader.start(Path(tmp))
+        try:
+            db = Database(node, sm)
+            setup = Session()
+            await db.execute(setup, "CREATE TABLE kv (k INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+            await db.execute(setup, "INSERT INTO kv (k, v) VALUES " + ", ".join(
+                f"({k}, 'v{k}')" for k in range(loadgen.KEYS)))
+            frontend = PgFrontend(db, ("127.0.0.1", 0))
+            rng = random.Random(1)
+            warmup = [_execute(args.workload, n, rng) for n in range(args.statements // 3)]
+            await _run(frontend, args.workload, warmup, None)
+            requests = [_execute(args.workload, n, rng) for n in range(args.statements)]
+            profile = cProfile.Profile() if args.profile else None
+            writes_before = node.store.stats.writes
+            wall, cpu = await _run(frontend, args.workload, requests, profile)
+            n = len(requests)
+            print(f"{args.workload}: {n} statements, {n / wall:.0f}/s, leader main-thread CPU "
+                  f"{cpu / n * 1e6:.1f} us/statement, wall {wall / n * 1e6:.1f} us/statement, "
+                  f"log writes/statement {(node.store.stats.writes - writes_before) / n:.2f}")
+            if profile is not None:
+                pstats.Stats(profile).sort_stats("tottime").print_stats(30)
+        finally:
+            await node.stop(transfer=False)
+            cluster.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workload", choices=sorted(STATEMENTS), default="upsert")
+    parser.add_argument("--statements", type=int, default=3000)
+    parser.add_argument("--profile", action="store_true", help="cProfile the measured run")
+    asyncio.run(main(parser.parse_args()))
