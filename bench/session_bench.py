@@ -174,4 +174,8 @@ if __name__ == "__main__":
     parser.add_argument("--workload", choices=sorted(STATEMENTS), default="upsert")
     parser.add_argument("--statements", type=int, default=3000)
     parser.add_argument("--profile", action="store_true", help="cProfile the measured run")
-    asyncio.run(main(parser.parse_args()))
+    try:  # the event loop `raftsql serve` runs on (cli.py)
+        import uvloop
+    except ImportError:
+        uvloop = None
+    (uvloop.run if uvloop is not None else asyncio.run)(main(parser.parse_args()))
