@@ -76,27 +76,22 @@ class _SchemaCache:
     """The leader's schema view for fix_nondeterminism, memoised per SQLite schema version.
 
     Why: every autocommit write asked SQLite for the table's columns and defaults (pragma
-    queries, ~6% of a write-heavy leader's CPU in a py-spy profile). SQLite bumps
-    ``PRAGMA schema_version`` on every schema change, so one cheap pragma per write tells
-    whether the memo still describes the live schema exactly as the uncached queries would."""
+    queries, ~6% of a write-heavy leader's CPU in a py-spy profile). The schema changes only
+    when the state machine applies DDL or restores a snapshot, and it counts both
+    (StateMachine.schema_generation); checking that count replaced a `PRAGMA schema_version`
+    per write, which cost the leader 22 us of CPU per write at one client
+    (bench/session_bench.py). Apply runs on the event loop's thread, as every caller does, so
+    the memo never sees a schema between a change and its count."""
 
     def __init__(self, conn: apsw.Connection) -> None:
-        self._conn = conn
         self._info = SqliteSchemaInfo(conn)
-        self._version: int | None = None
-        self._checked_at: int | None = None
+        self._generation: int | None = None
         self._memo: dict[tuple[str, str], Any] = {}
 
-    def current(self, applied: int | None = None) -> _SchemaCache:
-        """The memo, checked against the live schema. With ``applied`` (the node's applied
-        index), the pragma runs only when it moved: the schema changes only by applying
-        entries, and under load one batch applies many writes' worth of entries."""
-        if applied is not None and applied == self._checked_at:
-            return self
-        self._checked_at = applied
-        version = self._conn.execute("PRAGMA schema_version").fetchone()[0]
-        if version != self._version:
-            self._version, self._memo = version, {}
+    def current(self, generation: int) -> _SchemaCache:
+        """The memo, emptied when the state machine's schema generation moved."""
+        if generation != self._generation:
+            self._generation, self._memo = generation, {}
         return self
 
     def _get(self, method: str, table: str) -> Any:
@@ -297,7 +292,7 @@ class Database:
 
     def _fix(self, t: Translated, values: list[Any]) -> tuple[str, list[Any]]:
         return fix_nondeterminism(t, values, now=dt.datetime.now(dt.UTC), rng=self._rng,
-                                  schema=self._schema.current(self.node.reads.applied))
+                                  schema=self._schema.current(self.sm.db.schema_generation))
 
     async def _write(self, session: Session, t: Translated, values: list[Any]) -> Result:
         sql, bound = self._fix(t, values)

@@ -61,7 +61,7 @@ from dataclasses import dataclass, field, replace
 
 import apsw
 
-from raftsql.sql.authorizer import Profile
+from raftsql.sql.authorizer import SCHEMA_TABLE, Profile
 from raftsql.sql.command import (
     CommandDecodeError,
     StmtResult,
@@ -233,6 +233,10 @@ class StateMachine:
                     (ENGINE_VERSION, FORMAT_VERSION),
                 )
         self._applied, self.stored_engine_version = self._read_meta()
+        self.schema_generation = 0
+        """Moves whenever a committed batch changed the schema (an entry of it wrote
+        sqlite_master, authorizer.py) or a snapshot replaced the state: a cache of schema facts
+        read after apply (node/database.py) compares it instead of asking SQLite per write."""
         if self.stored_engine_version != ENGINE_VERSION:
             if not allow_engine_mismatch:
                 self._conn.close()
@@ -426,6 +430,8 @@ class StateMachine:
                     self._conn.execute("ROLLBACK")
             raise
         self._applied = last
+        if SCHEMA_TABLE in batch.versions:
+            self.schema_generation += 1
         if len(self._seqs) + len(batch.sessions) > MAX_CACHED_SESSIONS:
             self._seqs.clear()  # a cache: bounded (STYLE.md rule 15), refilled from the table
         for client_id, (seq, _) in batch.sessions.items():
@@ -590,6 +596,7 @@ class StateMachine:
             finally:
                 source.close()
             self._applied, self.stored_engine_version = self._read_meta()
+            self.schema_generation += 1
             return self._applied
 
     def flush(self) -> int:

@@ -1,8 +1,10 @@
 """The write path's memoised schema view (raftsql/node/database.py, _SchemaCache).
 
-Source of truth: the uncached SqliteSchemaInfo on the same database, and SQLite's rule that
-every schema change increments PRAGMA schema_version (sqlite.org/pragma.html#pragma_schema_version):
-after any DDL the cache must answer exactly what a fresh lookup answers."""
+Source of truth: the uncached SqliteSchemaInfo on the same database: after any DDL the state
+machine applied (alone, inside a multi-statement entry, failed) or a restored snapshot, the cache
+keyed by StateMachine.schema_generation must answer exactly what a fresh lookup answers; and
+SQLite's PRAGMA schema_version, which moves on every schema change
+(sqlite.org/pragma.html#pragma_schema_version): the generation moves whenever it does."""
 
 from __future__ import annotations
 
@@ -23,13 +25,18 @@ def test_cache_follows_schema_changes(tmp_path: Path) -> None:
     cache = _SchemaCache(conn)
     index = 0
 
-    def ddl(sql: str) -> None:
+    def ddl(*sql: str) -> None:
         nonlocal index
         index += 1
-        sm.apply_entries([Entry(term=1, index=index, data=encode(Command((Stmt(sql),))))])
+        version = conn.execute("PRAGMA schema_version").fetchone()[0]
+        generation = sm.db.schema_generation
+        sm.apply_entries([Entry(term=1, index=index,
+                                data=encode(Command(tuple(Stmt(q) for q in sql))))])
+        if conn.execute("PRAGMA schema_version").fetchone()[0] != version:
+            assert sm.db.schema_generation != generation, sql
 
     def same() -> None:
-        fresh, cached = SqliteSchemaInfo(conn), cache.current()
+        fresh, cached = SqliteSchemaInfo(conn), cache.current(sm.db.schema_generation)
         for table in ("kv", "KV", "other"):
             assert list(cached.columns(table)) == list(fresh.columns(table))
             assert dict(cached.nondeterministic_defaults(table)) == dict(
@@ -41,16 +48,28 @@ def test_cache_follows_schema_changes(tmp_path: Path) -> None:
         same()  # no tables yet
         ddl("CREATE TABLE kv (k INTEGER PRIMARY KEY, v TEXT)")
         same()
-        assert list(cache.current().columns("kv")) == ["k", "v"]
+        assert list(cache.current(sm.db.schema_generation).columns("kv")) == ["k", "v"]
         ddl("ALTER TABLE kv ADD COLUMN w INTEGER DEFAULT 7")
         same()
-        assert list(cache.current().columns("kv")) == ["k", "v", "w"]
+        assert list(cache.current(sm.db.schema_generation).columns("kv")) == ["k", "v", "w"]
         ddl("CREATE INDEX kv_v ON kv (v)")
         same()
-        assert len(cache.current().index_sqls("kv")) == 1
+        assert len(cache.current(sm.db.schema_generation).index_sqls("kv")) == 1
+        ddl("INSERT INTO kv (k, v) VALUES (1, 'a')", "ALTER TABLE kv RENAME COLUMN w TO x")
+        same()
+        assert list(cache.current(sm.db.schema_generation).columns("kv")) == ["k", "v", "x"]
+        ddl("ALTER TABLE kv ADD COLUMN y INTEGER", "INSERT INTO nowhere VALUES (1)")  # fails
+        same()
+        ddl("UPDATE kv SET v = 'b'")  # no schema change, none counted
+        same()
+        snapshot = tmp_path / "copy.sqlite"
+        sm.db.snapshot_to(str(snapshot))
         ddl("DROP TABLE kv")
         same()
-        assert list(cache.current().columns("kv")) == []
+        assert list(cache.current(sm.db.schema_generation).columns("kv")) == []
+        sm.db.restore_from(str(snapshot))  # the table is back
+        same()
+        assert list(cache.current(sm.db.schema_generation).columns("kv")) == ["k", "v", "x"]
     finally:
         conn.close()
         sm.close()
