@@ -1,7 +1,9 @@
 """CPU per statement of the leader's whole write or read path, without client sockets.
 
-A PgSession is fed asyncpg's messages for a prepared statement (Bind, Execute, Sync), one
-request per read, from an in-memory reader, and its answers go to an in-memory writer. The
+A PgSession is fed asyncpg's messages for a prepared statement (Bind, Execute, Sync), or
+pgbench's for its TPC-B-like transaction (`-M prepared`: Bind, Describe, Execute, Sync per
+statement), one request per read, from an in-memory reader, and its answers go to an
+in-memory writer. The
 leader runs in this process (bench/embedded_leader.py; nodes 2 and 3 are real `raftsql serve`
 processes), so a write is a real Raft commit with fsync on every node. What is timed is this
 process's main thread (time.thread_time): the session, the Raft loop, apply and the peer
@@ -9,7 +11,7 @@ sockets, i.e. the leader's CPU per statement at one client, with no client on th
 cores and no client-socket syscalls. Repeated runs agree within a few percent, where
 end-to-end figures on a 2-core machine move by more than the change being measured.
 
-    python bench/session_bench.py [--workload upsert|select] [--statements 3000] [--profile]
+    python bench/session_bench.py [--workload upsert|select|tpcb] [--statements 3000] [--profile]
 """
 
 from __future__ import annotations
@@ -38,7 +40,30 @@ from raftsql.server.session import PgSession  # noqa: E402
 
 INT8, TEXT = 20, 25
 STATEMENTS = {"upsert": (loadgen.UPSERT, (INT8, TEXT)), "select": (loadgen.SELECT, (INT8,))}
-READY_IDLE = b"Z\x00\x00\x00\x05I"
+# pgbench's TPC-B-like script (-M prepared): (statement, parameter kinds) in order
+TPCB = (
+    ("BEGIN", ()),
+    ("UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2", ("delta", "aid")),
+    ("SELECT abalance FROM pgbench_accounts WHERE aid = $1", ("aid",)),
+    ("UPDATE pgbench_tellers SET tbalance = tbalance + $1 WHERE tid = $2", ("delta", "tid")),
+    ("UPDATE pgbench_branches SET bbalance = bbalance + $1 WHERE bid = $2", ("delta", "bid")),
+    ("INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) "
+     "VALUES ($1, $2, $3, $4, CURRENT_TIMESTAMP)", ("tid", "bid", "aid", "delta")),
+    ("END", ()),
+)
+TPCB_SETUP = (
+    "CREATE TABLE pgbench_branches (bid INTEGER PRIMARY KEY, bbalance INTEGER, filler CHAR(88))",
+    "CREATE TABLE pgbench_tellers (tid INTEGER PRIMARY KEY, bid INTEGER, tbalance INTEGER, "
+    "filler CHAR(84))",
+    "CREATE TABLE pgbench_accounts (aid INTEGER PRIMARY KEY, bid INTEGER, abalance INTEGER, "
+    "filler CHAR(84))",
+    "CREATE TABLE pgbench_history (tid INTEGER, bid INTEGER, aid INTEGER, delta INTEGER, "
+    "mtime TIMESTAMP, filler CHAR(22))",
+    "INSERT INTO pgbench_branches VALUES (1, 0, '')",
+    "INSERT INTO pgbench_tellers SELECT g, 1, 0, '' FROM generate_series(1, 10) g",
+    "INSERT INTO pgbench_accounts SELECT g, 1, 0, '' FROM generate_series(1, 100000) g",
+)
+READY = b"Z\x00\x00\x00\x05"  # ReadyForQuery, then the status byte
 
 
 def _message(tag: bytes, body: bytes) -> bytes:
@@ -59,6 +84,35 @@ def _prepare(sql: str, oids: tuple[int, ...]) -> bytes:
     params = struct.pack("!h", len(oids)) + b"".join(struct.pack("!i", o) for o in oids)
     return (_message(b"P", _cstr("s") + _cstr(sql) + params)
             + _message(b"D", b"S" + _cstr("s")) + _message(b"S", b""))
+
+
+def _prepare_tpcb() -> bytes:
+    """pgbench -M prepared: each statement parsed once as P0_<n> (pgbench sends the
+    parameters untyped, as text)."""
+    out = b""
+    for number, (sql, kinds) in enumerate(TPCB):
+        params = struct.pack("!h", len(kinds)) + b"".join(struct.pack("!i", 0) for _ in kinds)
+        out += _message(b"P", _cstr(f"P0_{number}") + _cstr(sql) + params)
+        out += _message(b"D", b"S" + _cstr(f"P0_{number}"))
+    return out + _message(b"S", b"")
+
+
+def _tpcb(rng: random.Random) -> list[bytes]:
+    """One transaction: per statement Bind, Describe portal, Execute, Sync, as pgbench sends
+    them, each statement one request (pgbench waits for its answer)."""
+    values = {"aid": rng.randint(1, 100000), "tid": rng.randint(1, 10), "bid": 1,
+              "delta": rng.randint(-5000, 5000)}
+    requests = []
+    for number, (_sql, kinds) in enumerate(TPCB):
+        params = [str(values[k]).encode() for k in kinds]
+        bind = (_cstr("") + _cstr(f"P0_{number}") + struct.pack("!h", 0)
+                + struct.pack("!h", len(params))
+                + b"".join(struct.pack("!i", len(p)) + p for p in params)
+                + struct.pack("!h", 0))
+        requests.append(_message(b"B", bind) + _message(b"D", b"P" + _cstr(""))
+                        + _message(b"E", _cstr("") + struct.pack("!i", 0))
+                        + _message(b"S", b""))
+    return requests
 
 
 def _execute(workload: str, n: int, rng: random.Random) -> bytes:
@@ -100,7 +154,7 @@ class _Writer:
         self.errors = 0
 
     def write(self, data: bytes) -> None:
-        if data.endswith(READY_IDLE):
+        if data[-6:-1] == READY:
             self.answers += 1
         pos = 0
         while pos < len(data):
@@ -123,9 +177,13 @@ class _Writer:
 
 async def _run(frontend: PgFrontend, workload: str, requests: list[bytes],
                profile: cProfile.Profile | None) -> tuple[float, float]:
-    sql, oids = STATEMENTS[workload]
+    if workload == "tpcb":
+        prepare = _prepare_tpcb()
+    else:
+        sql, oids = STATEMENTS[workload]
+        prepare = _prepare(sql, oids)
     writer = _Writer()
-    reader = _Reader([_startup(), _prepare(sql, oids), *requests])
+    reader = _Reader([_startup(), prepare, *requests])
     session = PgSession(frontend, cast(asyncio.StreamReader, reader),
                         cast(asyncio.StreamWriter, writer), 1)
     t0, c0 = time.perf_counter(), time.thread_time()
@@ -150,18 +208,25 @@ async def main(args: argparse.Namespace) -> None:
             await db.execute(setup, "CREATE TABLE kv (k INTEGER PRIMARY KEY, v TEXT NOT NULL)")
             await db.execute(setup, "INSERT INTO kv (k, v) VALUES " + ", ".join(
                 f"({k}, 'v{k}')" for k in range(loadgen.KEYS)))
+            for sql in TPCB_SETUP if args.workload == "tpcb" else ():
+                await db.execute(setup, sql)
             frontend = PgFrontend(db, ("127.0.0.1", 0))
             rng = random.Random(1)
-            warmup = [_execute(args.workload, n, rng) for n in range(args.statements // 3)]
-            await _run(frontend, args.workload, warmup, None)
-            requests = [_execute(args.workload, n, rng) for n in range(args.statements)]
+            def requests_for(n: int) -> list[bytes]:
+                if args.workload == "tpcb":  # --statements counts transactions here
+                    return [r for _ in range(n) for r in _tpcb(rng)]
+                return [_execute(args.workload, k, rng) for k in range(n)]
+
+            await _run(frontend, args.workload, requests_for(args.statements // 3), None)
+            requests = requests_for(args.statements)
             profile = cProfile.Profile() if args.profile else None
             writes_before = node.store.stats.writes
             wall, cpu = await _run(frontend, args.workload, requests, profile)
-            n = len(requests)
-            print(f"{args.workload}: {n} statements, {n / wall:.0f}/s, leader main-thread CPU "
-                  f"{cpu / n * 1e6:.1f} us/statement, wall {wall / n * 1e6:.1f} us/statement, "
-                  f"log writes/statement {(node.store.stats.writes - writes_before) / n:.2f}")
+            n = args.statements
+            unit = "transaction" if args.workload == "tpcb" else "statement"
+            print(f"{args.workload}: {n} {unit}s, {n / wall:.0f}/s, leader main-thread CPU "
+                  f"{cpu / n * 1e6:.1f} us/{unit}, wall {wall / n * 1e6:.1f} us/{unit}, "
+                  f"log writes/{unit} {(node.store.stats.writes - writes_before) / n:.2f}")
             if profile is not None:
                 pstats.Stats(profile).sort_stats("tottime").print_stats(30)
         finally:
@@ -171,7 +236,8 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workload", choices=sorted(STATEMENTS), default="upsert")
+    parser.add_argument("--workload", choices=[*sorted(STATEMENTS), "tpcb"], default="upsert",
+                        help="tpcb: pgbench's TPC-B-like transaction; --statements counts them")
     parser.add_argument("--statements", type=int, default=3000)
     parser.add_argument("--profile", action="store_true", help="cProfile the measured run")
     try:  # the event loop `raftsql serve` runs on (cli.py)
