@@ -120,7 +120,8 @@ class Snapshot:
     """
 
     metadata: SnapshotMetadata = field(default_factory=SnapshotMetadata)
-    data: bytes = b""
+    data: bytes | memoryview = b""
+    """A leader's own snapshot may be a view of its mapped file (storage/snapshots.py)."""
 
     @property
     def empty(self) -> bool:

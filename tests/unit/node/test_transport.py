@@ -12,7 +12,7 @@ import asyncio
 import pytest
 
 from raftsql.node.transport import TcpTransport
-from raftsql.raft.types import Message, MessageType
+from raftsql.raft.types import Message, MessageType, Snapshot, SnapshotMetadata
 
 uvloop = pytest.importorskip("uvloop")
 
@@ -76,6 +76,51 @@ def test_wrong_cluster_id_is_refused() -> None:
             await asyncio.sleep(0.5)
             assert not a.is_connected(2) and got == []
             assert b.stats.refused_connections >= 1
+        finally:
+            await a.close()
+            await b.close()
+
+    uvloop.run(scenario())
+
+
+def _chunks(index: int, data: bytes, size: int) -> list[Message]:
+    """A snapshot as the core sends it: consecutive chunks, the last one marked done."""
+    meta = SnapshotMetadata(index=index, term=1)
+    view = memoryview(data)  # as SnapshotFiles.load hands it out
+    return [Message(MessageType.SNAP, to=2, frm=1, term=1,
+                    snapshot=Snapshot(meta, view[off:off + size]), snapshot_offset=off,
+                    snapshot_done=off + size >= len(data))
+            for off in range(0, len(data), size)]
+
+
+def test_a_snapshot_is_streamed_a_chunk_at_a_time_and_a_newer_one_replaces_it() -> None:
+    """Snapshot chunks go out one after another, each once the socket drained the last, so
+    the sender's buffer never holds the snapshot whole (it did: 875 MB of peak RSS for a
+    196 MB snapshot); heartbeats sent meanwhile still arrive; a snapshot sent while another
+    is streaming replaces it (the core has started over)."""
+    async def scenario() -> None:
+        a, b, got = await _pair()
+        try:
+            size = 1 << 20
+            first = _chunks(5, bytes(24 * size), size)
+            second = _chunks(6, bytes(range(256)) * (32 * 4096 + 1), size)  # 32 MiB + 256 B
+            a.send(first)
+            a.send([_heartbeat(1), *second])  # before the first stream wrote anything
+            writer = a._peers[2].writer  # noqa: SLF001 - the buffer the stream keeps small
+            assert writer is not None
+            most = 0
+            while len([m for m in got if m.type is MessageType.SNAP]) < len(second):
+                most = max(most, writer.transport.get_write_buffer_size())
+                await asyncio.sleep(0.001)
+            await asyncio.sleep(0.05)
+            snaps = [m for m in got if m.type is MessageType.SNAP]
+            assert [m.snapshot.metadata.index for m in snaps] == [6] * len(second)
+            assert [m.snapshot_offset for m in snaps] == [m.snapshot_offset for m in second]
+            assert b"".join(bytes(m.snapshot.data) for m in snaps) == bytes(range(256)) * (
+                32 * 4096 + 1)
+            assert snaps[-1].snapshot_done
+            assert any(m.type is MessageType.HEARTBEAT for m in got)
+            assert most <= 2 * size, most
         finally:
             await a.close()
             await b.close()

@@ -72,6 +72,22 @@ def test_snapshot_file_round_trip_and_checksum(tmp_path: Path) -> None:
         files.load(meta)
 
 
+def test_a_loaded_snapshot_is_a_read_only_view_that_outlives_its_file(tmp_path: Path) -> None:
+    """load() maps the file (a leader sends it to a follower chunk by chunk): the view is
+    read-only, and pruning the file while a send still holds the view changes nothing."""
+    files = SnapshotFiles(tmp_path / "snapshots")
+    old, new = SnapshotMetadata(index=10, term=2), SnapshotMetadata(index=20, term=2)
+    data = bytes(range(256)) * 5000
+    files.save(old, data)
+    view = files.load(old)
+    assert view.readonly and view == data
+    files.save(new, b"")  # an empty snapshot is still a file (its checksum)
+    files.prune(keep=new)
+    assert not files.exists(old)
+    assert bytes(view[100:200]) == data[100:200] and view == data
+    assert files.load(new) == b""
+
+
 def test_a_snapshot_file_copied_in_chunks_is_the_same_as_one_saved_whole(tmp_path: Path) -> None:
     """save_file streams the source (a node's copy of its database) in 1 MiB chunks with a
     running CRC: the file, checksum included, is byte for byte the one save() writes."""
