@@ -877,7 +877,9 @@ class Raft:
         if not m.snapshot_done:
             return
         self.snap_rx = None
-        self._handle_snapshot(Snapshot(rx.metadata, bytes(rx.data)), m.frm)
+        # a read-only view, not bytes(): a copy of the whole database was a second one in
+        # memory at once (the receiver's buffer is dropped above, so nothing else writes it)
+        self._handle_snapshot(Snapshot(rx.metadata, memoryview(rx.data).toreadonly()), m.frm)
 
     def _handle_snapshot(self, s: Snapshot, frm: NodeId) -> None:
         if self._restore(s):

@@ -121,7 +121,8 @@ class Snapshot:
 
     metadata: SnapshotMetadata = field(default_factory=SnapshotMetadata)
     data: bytes | memoryview = b""
-    """A leader's own snapshot may be a view of its mapped file (storage/snapshots.py)."""
+    """A leader's own snapshot may be a view of its mapped file (storage/snapshots.py), one
+    reassembled from chunks a view of the receiver's buffer (core._handle_snapshot_chunk)."""
 
     @property
     def empty(self) -> bool:

@@ -89,7 +89,7 @@ class KVStateMachine:
         return result
 
     def restore(self, snapshot: Snapshot) -> None:
-        state = json.loads(snapshot.data) if snapshot.data else {}
+        state = json.loads(bytes(snapshot.data)) if snapshot.data else {}
         self.data = dict(state.get("data", {}))
         self.sessions = {
             c: (seq, tuple(res)) for c, (seq, res) in state.get("sessions", {}).items()
