@@ -39,7 +39,7 @@ from typing import Any
 import msgpack
 
 from raftsql.codec import CodecError, FrameDecoder, decode_message, encode_frame, encode_message
-from raftsql.raft.types import Message, MessageType, NodeId
+from raftsql.raft.types import Message, MessageType, NodeId, SnapshotMetadata
 
 log = logging.getLogger("raftsql.transport")
 
@@ -148,6 +148,7 @@ class _Peer:
         self.connected = False
         self.writer: asyncio.StreamWriter | None = None
         self.snapshot_stream: asyncio.Task[None] | None = None
+        self.streaming: SnapshotMetadata | None = None  # the snapshot snapshot_stream sends
 
 
 class TcpTransport:
@@ -302,18 +303,30 @@ class TcpTransport:
         (875 MB of peak RSS for a 196 MB snapshot); streamed, one chunk is encoded at a time
         and the chunks are views of the mapped snapshot file (SnapshotFiles.load). Other
         messages to the peer keep flowing between chunks, so heartbeats are not held up
-        behind it; Raft lets them overtake. A newer snapshot send (the core starts over)
-        replaces one still streaming; a connection lost midway ends it, and the core sends
-        the snapshot again once the peer is reachable (on_unreachable)."""
+        behind it; Raft lets them overtake. A different snapshot replaces one still
+        streaming; a connection lost midway ends it, and the core sends the snapshot again
+        when the follower has not answered within two election timeouts.
+
+        The same snapshot sent again while it is still streaming is ignored: the core resends
+        when a follower stayed in SNAPSHOT for two election timeouts, and a big snapshot takes
+        longer than that to send; starting it over each time, it would never arrive."""
+        snap = chunks[0].snapshot
+        assert snap is not None
+        running = peer.snapshot_stream is not None and not peer.snapshot_stream.done()
+        if running and peer.streaming == snap.metadata:
+            return
         if peer.snapshot_stream is not None:
             peer.snapshot_stream.cancel()
+        peer.streaming = snap.metadata
         peer.snapshot_stream = asyncio.get_running_loop().create_task(
             self._write_chunks(peer, chunks), name=f"raft-snapshot-{peer.id}")
 
     async def _write_chunks(self, peer: _Peer, chunks: list[Message]) -> None:
+        """One connection only: after a reconnect the peer has lost the chunks in flight, and
+        the core sends the snapshot again."""
+        writer = peer.writer
         for m in chunks:
-            writer = peer.writer
-            if writer is None or writer.is_closing():
+            if writer is None or writer.is_closing() or peer.writer is not writer:
                 self._drop(peer)
                 return
             payload = bytes((CH_RAFT,)) + encode_message(m)

@@ -96,8 +96,9 @@ def _chunks(index: int, data: bytes, size: int) -> list[Message]:
 def test_a_snapshot_is_streamed_a_chunk_at_a_time_and_a_newer_one_replaces_it() -> None:
     """Snapshot chunks go out one after another, each once the socket drained the last, so
     the sender's buffer never holds the snapshot whole (it did: 875 MB of peak RSS for a
-    196 MB snapshot); heartbeats sent meanwhile still arrive; a snapshot sent while another
-    is streaming replaces it (the core has started over)."""
+    196 MB snapshot); heartbeats sent meanwhile still arrive; a different snapshot sent while
+    one is streaming replaces it, the same one sent again does not restart it (a big snapshot
+    takes longer than the core's resend timeout)."""
     async def scenario() -> None:
         a, b, got = await _pair()
         try:
@@ -106,6 +107,8 @@ def test_a_snapshot_is_streamed_a_chunk_at_a_time_and_a_newer_one_replaces_it() 
             second = _chunks(6, bytes(range(256)) * (32 * 4096 + 1), size)  # 32 MiB + 256 B
             a.send(first)
             a.send([_heartbeat(1), *second])  # before the first stream wrote anything
+            await asyncio.sleep(0)
+            a.send(second)  # the core's resend after its timeout: the stream goes on
             writer = a._peers[2].writer  # noqa: SLF001 - the buffer the stream keeps small
             assert writer is not None
             most = 0
