@@ -73,7 +73,7 @@ class Result:
 
 
 class _SchemaCache:
-    """The leader's schema view for fix_nondeterminism, memoised per SQLite schema version.
+    """The leader's schema view for fix_nondeterminism, memoised per schema generation.
 
     Why: every autocommit write asked SQLite for the table's columns and defaults (pragma
     queries, ~6% of a write-heavy leader's CPU in a py-spy profile). The schema changes only
