@@ -34,6 +34,12 @@ import procstats
 KEYS = 1000
 UPSERT = "INSERT INTO kv (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = excluded.v"
 SELECT = "SELECT v FROM kv WHERE k = $1"
+SETUP = (
+    "DROP TABLE IF EXISTS kv",
+    "CREATE TABLE kv (k INTEGER PRIMARY KEY, v TEXT NOT NULL)",
+    "INSERT INTO kv (k, v) VALUES " + ", ".join(f"({k}, 'v{k}')" for k in range(KEYS)),
+)
+"""The key-value table with KEYS rows (point reads always hit), as the SQL runners use it."""
 CLIENT_BOUND = 0.85
 """Fraction of one core used by the load generator above which a run is marked client-bound."""
 
@@ -180,10 +186,8 @@ async def sql_setup(dsn: str, attempts: int = 3) -> None:
 async def _sql_setup_once(dsn: str) -> None:
     conn = await asyncpg.connect(dsn, timeout=30)
     try:
-        await conn.execute("DROP TABLE IF EXISTS kv")
-        await conn.execute("CREATE TABLE kv (k INTEGER PRIMARY KEY, v TEXT NOT NULL)")
-        values = ", ".join(f"({k}, 'v{k}')" for k in range(KEYS))
-        await conn.execute(f"INSERT INTO kv (k, v) VALUES {values}")
+        for sql in SETUP:
+            await conn.execute(sql)
     finally:
         await conn.close()
 

@@ -205,10 +205,7 @@ async def main(args: argparse.Namespace) -> None:
         try:
             db = Database(node, sm)
             setup = Session()
-            await db.execute(setup, "CREATE TABLE kv (k INTEGER PRIMARY KEY, v TEXT NOT NULL)")
-            await db.execute(setup, "INSERT INTO kv (k, v) VALUES " + ", ".join(
-                f"({k}, 'v{k}')" for k in range(loadgen.KEYS)))
-            for sql in TPCB_SETUP if args.workload == "tpcb" else ():
+            for sql in (*loadgen.SETUP, *(TPCB_SETUP if args.workload == "tpcb" else ())):
                 await db.execute(setup, sql)
             frontend = PgFrontend(db, ("127.0.0.1", 0))
             rng = random.Random(1)
