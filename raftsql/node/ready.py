@@ -15,7 +15,8 @@ simulator only proves something about production if it runs the same ordering co
 
 Nothing here knows about asyncio, sockets, files or the simulator: the three collaborators are
 small Protocols, and the caller decides whether ``persist`` blocks on an fsync or on a virtual
-disk.
+disk. ``handle_ready`` runs all six steps; a caller that waits for step 2's fsync without
+blocking (the asyncio node's leader) calls ``start_ready`` and ``finish_ready`` around its wait.
 """
 
 from __future__ import annotations
@@ -127,11 +128,30 @@ def handle_ready(
     ``reads`` carries the applied index and the reads still waiting between calls; the caller
     owns it (one per node). Returns what was applied and which reads may now be served.
     """
-    out = ReadyOutcome()
+    start_ready(rd, log_store, transport)
+    return finish_ready(node, rd, transport, state_machine, reads, decode_conf_change)
+
+
+def start_ready(rd: Ready, log_store: LogStore, transport: Transport) -> None:
+    """Steps 1 and 2. A caller whose ``persist`` only wrote the batch (the asyncio node's
+    leader, which waits for the fsync on another thread so that its loop serves clients
+    meanwhile) must finish the fsync before ``finish_ready``."""
     if rd.messages:
         transport.send(rd.messages)
     if rd.hard_state is not None or rd.entries or not rd.snapshot.empty:
         log_store.persist(rd.hard_state, rd.entries, rd.snapshot, rd.must_sync)
+
+
+def finish_ready(
+    node: ReadyNode,
+    rd: Ready,
+    transport: Transport,
+    state_machine: StateMachine,
+    reads: PendingReads,
+    decode_conf_change: Callable[[bytes], ConfChange] = _decode_conf_change,
+) -> ReadyOutcome:
+    """Steps 3 to 6, once step 2's write is durable."""
+    out = ReadyOutcome()
     if rd.persisted_messages:
         transport.send(rd.persisted_messages)
 

@@ -376,6 +376,12 @@ class RocksLogStore:
         if sync:
             self._db.flush_wal(True)
 
+    def sync_wal(self) -> None:
+        """Make every write so far durable: the fsync of ``_write``, for a caller that wrote
+        with ``sync=False`` and waits for the fsync on another thread (the node's leader).
+        RocksDB allows it beside writes and reads from the loop's thread."""
+        self._db.flush_wal(True)
+
     def persist_many(self, requests: Iterable[PersistRequest], *, sync: bool = True) -> None:
         """Persist several Readys with one batch and one fsync (group commit across Readys)."""
         requests = list(requests)
