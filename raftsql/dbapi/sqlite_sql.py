@@ -311,6 +311,31 @@ def _insert_target(tokens: list[tuple[str, str]]) -> tuple[str | None, tuple[str
     return None, None
 
 
+def _trigger_inserts(tokens: list[tuple[str, str]]
+                     ) -> tuple[tuple[str, tuple[str, ...] | None], ...]:
+    """The (table, column list) of every INSERT or REPLACE in a trigger's body: a column it
+    leaves out gets its DEFAULT when the trigger fires, on every node, with no leader to fix a
+    nondeterministic one first (determinism.fix_nondeterminism refuses those)."""
+    code = [tok for tok in tokens if tok[0] != "space"]
+    begin = next((i for i, (k, t) in enumerate(code) if k == "word" and t.upper() == "BEGIN"),
+                 None)
+    if begin is None:
+        return ()
+    found = []
+    statement: list[tuple[str, str]] = []
+    for token in [*code[begin + 1 :], ("punct", ";")]:
+        if token != ("punct", ";"):
+            statement.append(token)
+            continue
+        if statement and statement[0][0] == "word" and statement[0][1].upper() in (
+                "INSERT", "REPLACE"):
+            table, columns = _insert_target(statement)
+            if table is not None:
+                found.append((table, columns))
+        statement = []
+    return tuple(found)
+
+
 def _ident(text: str) -> str:
     if text[:1] in '"`[':
         return text[1:-1].replace(text[0] * 2, text[0]) if text[0] != "[" else text[1:-1]
@@ -411,7 +436,8 @@ def _translate_one(text: str) -> SqliteStatement:
         table, insert_columns = _insert_target(tokens)
     rewritten, keys = _rewrite(tokens)
     markers = bool(_NONDETERMINISTIC.search(rewritten))
-    if kind is StatementKind.DDL and markers and words[1] in ("TRIGGER", "TEMP", "TEMPORARY"):
+    trigger = kind is StatementKind.DDL and first == "CREATE" and "TRIGGER" in words[1:3]
+    if trigger and markers:
         raise unsupported("a trigger that reads the clock or random() (each node would "
                           "compute its own value)")
     names: tuple[str, ...] = ()
@@ -431,5 +457,6 @@ def _translate_one(text: str) -> SqliteStatement:
         needs_fixing=markers and (kind is not StatementKind.DDL or fix_ddl), original=text,
         table=table,
         insert_columns=insert_columns, insert_width=None,
+        trigger_inserts=_trigger_inserts(tokens) if trigger else (),
     )
     return SqliteStatement(t, names)

@@ -90,6 +90,9 @@ class Translated:
     session: SessionAction | None = None
     catalog_tables: tuple[str, ...] = ()  # pg_catalog / information_schema tables read
     rebuild_primary_key: tuple[str, ...] = ()  # ALTER TABLE ADD PRIMARY KEY: needs a rebuild
+    # CREATE TRIGGER: the INSERTs of its body, (table, column list; None without one, () for
+    # DEFAULT VALUES), checked against the leader's schema for defaults no node may compute
+    trigger_inserts: tuple[tuple[str, tuple[str, ...] | None], ...] = ()
 
 
 _IDENT = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z_0-9$]*)'

@@ -358,6 +358,23 @@ def rebuild_script(t: Translated, schema: SchemaInfo) -> str:
     return ";\n".join(steps)
 
 
+def _check_trigger_defaults(t: Translated, schema: SchemaInfo | None) -> None:
+    """Refuse a trigger whose INSERT leaves out a column with a nondeterministic default:
+    each node would compute that default itself when the trigger fires (and the state
+    machine, which has no leader's value, fails every such INSERT with XX000)."""
+    if schema is None:
+        raise unsupported("CREATE TRIGGER without schema information")
+    for table, columns in t.trigger_inserts:
+        given = {c.lower() for c in columns or ()}
+        for column, expression in schema.nondeterministic_defaults(table).items():
+            if columns is not None and column.lower() not in given:
+                raise SqlError(
+                    "0A000",
+                    f"a trigger that inserts into {table} without {column} is not supported: "
+                    f"each node would compute its default ({expression}) itself",
+                    hint=f"give {column} a value in the trigger's INSERT")
+
+
 def fix_nondeterminism(
     t: Translated,
     params: Sequence[Any],
@@ -374,6 +391,8 @@ def fix_nondeterminism(
     nondeterministic defaults and for ALTER TABLE ADD PRIMARY KEY; without it those raise
     0A000 rather than guess."""
     bound = bind(t, params)
+    if t.trigger_inserts:
+        _check_trigger_defaults(t, schema)
     if t.rebuild_primary_key:
         if schema is None:
             raise unsupported("ALTER TABLE ADD PRIMARY KEY without schema information")

@@ -223,21 +223,32 @@ def test_trigger_reading_the_clock_or_random_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: a trigger that INSERTs into a table whose omitted column has a nondeterministic "
-    "DEFAULT (CURRENT_TIMESTAMP) is accepted at CREATE TRIGGER, and from then on every INSERT "
-    "into the trigger's table fails with XX000 'column default ... must be supplied by the "
-    "leader'; it should be refused at CREATE TRIGGER with 0A000 like a trigger that reads the "
-    "clock itself"))
 def test_trigger_filling_a_nondeterministic_default_is_refused(tmp_path: Path) -> None:
+    """A trigger's INSERT that leaves out a column whose default reads the clock would have
+    each node compute that default when the trigger fires. It was accepted, and from then on
+    every INSERT into the trigger's table failed with XX000 on every node; it is refused at
+    CREATE TRIGGER with 0A000, like a trigger that reads the clock itself."""
     con = dbapi.connect(tmp_path / "single", isolation_level=None)
     try:
         con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
         con.execute("CREATE TABLE log (id INTEGER PRIMARY KEY, t_id INT, "
                     "at TEXT DEFAULT CURRENT_TIMESTAMP)")
-        with pytest.raises(dbapi.NotSupportedError):
-            con.execute("CREATE TRIGGER tr AFTER INSERT ON t BEGIN "
-                        "INSERT INTO log (t_id) VALUES (NEW.id); END")
+        for body in ("INSERT INTO log (t_id) VALUES (NEW.id)",
+                     "UPDATE t SET v = 'x' WHERE 0; INSERT OR IGNORE INTO \"log\" DEFAULT VALUES",
+                     "REPLACE INTO log (id, t_id) VALUES (NEW.id, NEW.id)"):
+            with pytest.raises(dbapi.NotSupportedError) as info:
+                con.execute(f"CREATE TRIGGER tr AFTER INSERT ON t BEGIN {body}; END")
+            assert info.value.sqlstate == "0A000"
+            assert "at" in str(info.value)
+        # giving the column a value, or no column list (every column given), is accepted
+        con.execute("CREATE TRIGGER tr AFTER INSERT ON t BEGIN "
+                    "INSERT INTO log (t_id, at) VALUES (NEW.id, NEW.v); END")
+        con.execute("CREATE TRIGGER tr2 AFTER UPDATE ON t BEGIN "
+                    "INSERT INTO log VALUES (NULL, NEW.id, NEW.v); END")
+        con.execute("INSERT INTO t (v) VALUES ('a')")
+        con.execute("UPDATE t SET v = 'b'")
+        assert con.execute("SELECT t_id, at FROM log ORDER BY id").fetchall() == [
+            (1, "a"), (1, "b")]
     finally:
         con.close()
 
