@@ -64,7 +64,11 @@ def to_sql_error(exc: BaseException, auth: Authorizer) -> SqlError | None:
     return SqlError(*error) if error is not None else None
 
 
-def _rows(conn: apsw.Connection, sql: str, params: tuple[Param, ...]) -> QueryResult | None:
+_Found = tuple[tuple[tuple[str, str | None], ...], tuple[tuple[Value, ...], ...]]
+"""(columns, rows) of a read: the caller adds the applied index (one QueryResult per read)."""
+
+
+def _rows(conn: apsw.Connection, sql: str, params: tuple[Param, ...]) -> _Found | None:
     """Run a read; None when it returned no row (its columns are then unknown here).
 
     The columns are asked of the cursor while it holds the first row, i.e. after SQLite's
@@ -76,11 +80,10 @@ def _rows(conn: apsw.Connection, sql: str, params: tuple[Param, ...]) -> QueryRe
         columns = cursor.get_description()
     except apsw.ExecutionCompleteError:
         return None
-    return QueryResult(columns, tuple(cursor), 0)
+    return columns, tuple(cursor)
 
 
-def _rows_and_columns(conn: apsw.Connection, sql: str,
-                      params: tuple[Param, ...]) -> QueryResult:
+def _rows_and_columns(conn: apsw.Connection, sql: str, params: tuple[Param, ...]) -> _Found:
     """A read that returned no row, run again with a tracer for its columns. The first run
     recompiled the statement if the schema had changed, so the tracer now sees the statement
     as it runs. Running a read twice is harmless; the second run's rows are returned."""
@@ -96,7 +99,7 @@ def _rows_and_columns(conn: apsw.Connection, sql: str,
     cursor = conn.cursor()
     cursor.exec_trace = trace
     rows = tuple(cursor.execute(sql, params))
-    return QueryResult(found[0], rows, 0)
+    return found[0], rows
 
 
 class _Budget:
@@ -234,7 +237,7 @@ class ReadPool:
             if error is None:
                 raise
             raise error from exc
-        return QueryResult(found.columns, found.rows, applied)
+        return QueryResult(*found, applied)
 
     def _give_back(self, c: _Conn) -> None:
         conn = c.conn
