@@ -297,6 +297,9 @@ def _insert_target(tokens: list[tuple[str, str]]) -> tuple[str | None, tuple[str
             if pos + 3 < len(code) and code[pos + 2] == ("punct", "."):
                 name_pos = pos + 3  # schema.table
             table = _ident(code[name_pos][1])
+            if (name_pos + 2 < len(code) and code[name_pos + 1][0] == "word"
+                    and code[name_pos + 1][1].upper() == "AS"):
+                name_pos += 2  # INSERT INTO t AS alias (cols): the list follows the alias
             tail = [t.upper() for k, t in code[name_pos + 1 : name_pos + 3] if k == "word"]
             if tail == ["DEFAULT", "VALUES"]:
                 return table, ()
@@ -317,13 +320,12 @@ def _trigger_inserts(tokens: list[tuple[str, str]]
     leaves out gets its DEFAULT when the trigger fires, on every node, with no leader to fix a
     nondeterministic one first (determinism.fix_nondeterminism refuses those)."""
     code = [tok for tok in tokens if tok[0] != "space"]
-    begin = next((i for i, (k, t) in enumerate(code) if k == "word" and t.upper() == "BEGIN"),
-                 None)
+    begin = _trigger_body(code)
     if begin is None:
         return ()
     found = []
     statement: list[tuple[str, str]] = []
-    for token in [*code[begin + 1 :], ("punct", ";")]:
+    for token in [*code[begin:], ("punct", ";")]:
         if token != ("punct", ";"):
             statement.append(token)
             continue
@@ -334,6 +336,29 @@ def _trigger_inserts(tokens: list[tuple[str, str]]
                 found.append((table, columns))
         statement = []
     return tuple(found)
+
+
+def _trigger_body(code: list[tuple[str, str]]) -> int | None:
+    """Where a trigger's body starts: after the BEGIN that follows ``ON [schema.]table`` (and
+    any FOR EACH ROW / WHEN) outside parentheses. ``begin`` may also name a column, the
+    trigger or the table, so the first BEGIN word is not enough."""
+    depth, on = 0, None
+    for pos, (kind, text) in enumerate(code):
+        if kind == "punct":
+            depth += text == "("
+            depth -= text == ")"
+            continue
+        if depth or kind != "word":
+            continue
+        word = text.upper()
+        if on is None:
+            if word == "ON" and pos > 2:  # CREATE TRIGGER name ... ON
+                on = pos + 2  # the table name
+                if on < len(code) and code[on] == ("punct", "."):
+                    on += 2  # schema.table
+        elif pos >= on and word == "BEGIN" and code[pos - 1] != ("punct", "."):
+            return pos + 1
+    return None
 
 
 def _ident(text: str) -> str:
@@ -436,7 +461,8 @@ def _translate_one(text: str) -> SqliteStatement:
         table, insert_columns = _insert_target(tokens)
     rewritten, keys = _rewrite(tokens)
     markers = bool(_NONDETERMINISTIC.search(rewritten))
-    trigger = kind is StatementKind.DDL and first == "CREATE" and "TRIGGER" in words[1:3]
+    trigger = first == "CREATE" and (words[1:2] == ["TRIGGER"] or (
+        words[1:2] in (["TEMP"], ["TEMPORARY"]) and words[2:3] == ["TRIGGER"]))
     if trigger and markers:
         raise unsupported("a trigger that reads the clock or random() (each node would "
                           "compute its own value)")

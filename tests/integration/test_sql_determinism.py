@@ -233,11 +233,19 @@ def test_trigger_filling_a_nondeterministic_default_is_refused(tmp_path: Path) -
         con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
         con.execute("CREATE TABLE log (id INTEGER PRIMARY KEY, t_id INT, "
                     "at TEXT DEFAULT CURRENT_TIMESTAMP)")
-        for body in ("INSERT INTO log (t_id) VALUES (NEW.id)",
-                     "UPDATE t SET v = 'x' WHERE 0; INSERT OR IGNORE INTO \"log\" DEFAULT VALUES",
-                     "REPLACE INTO log (id, t_id) VALUES (NEW.id, NEW.id)"):
+        con.execute('CREATE TABLE "begin" (id INTEGER PRIMARY KEY, "begin" INT)')
+        for head, body in (
+            ("AFTER INSERT ON t", "INSERT INTO log (t_id) VALUES (NEW.id)"),
+            ("AFTER INSERT ON t",
+             "UPDATE t SET v = 'x' WHERE 0; INSERT OR IGNORE INTO \"log\" DEFAULT VALUES"),
+            ("AFTER INSERT ON t", "REPLACE INTO log (id, t_id) VALUES (NEW.id, NEW.id)"),
+            ("AFTER INSERT ON t", "INSERT INTO log AS l (t_id) VALUES (NEW.id)"),
+            # "begin" naming a column or the table: the body still starts at the right BEGIN
+            ("AFTER UPDATE OF begin ON begin WHEN NEW.begin > 0",
+             "INSERT INTO log (t_id) VALUES (NEW.id)"),
+        ):
             with pytest.raises(dbapi.NotSupportedError) as info:
-                con.execute(f"CREATE TRIGGER tr AFTER INSERT ON t BEGIN {body}; END")
+                con.execute(f"CREATE TRIGGER tr {head} BEGIN {body}; END")
             assert info.value.sqlstate == "0A000"
             assert "at" in str(info.value)
         # giving the column a value, or no column list (every column given), is accepted
@@ -249,6 +257,24 @@ def test_trigger_filling_a_nondeterministic_default_is_refused(tmp_path: Path) -
         con.execute("UPDATE t SET v = 'b'")
         assert con.execute("SELECT t_id, at FROM log ORDER BY id").fetchall() == [
             (1, "a"), (1, "b")]
+        # a table named "trigger" is not a trigger
+        con.execute("CREATE TABLE trigger AS SELECT datetime('now') AS x")
+    finally:
+        con.close()
+
+
+@pytest.mark.timeout(60)
+def test_insert_with_a_table_alias_fills_the_listed_columns(tmp_path: Path) -> None:
+    """INSERT INTO t AS alias (cols): the column list follows the alias. It used to be
+    missed, and the leader, completing the INSERT with the nondeterministic default, put the
+    values into the table's leading columns instead of the listed ones."""
+    con = dbapi.connect(tmp_path / "single", isolation_level=None)
+    try:
+        con.execute("CREATE TABLE log (id INTEGER PRIMARY KEY, t_id INT, "
+                    "at TEXT DEFAULT CURRENT_TIMESTAMP)")
+        con.execute("INSERT INTO log AS l (t_id) VALUES (7)")
+        row = con.execute("SELECT id, t_id, at FROM log").fetchone()
+        assert row[:2] == (1, 7) and row[2] is not None
     finally:
         con.close()
 
