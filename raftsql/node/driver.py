@@ -251,10 +251,10 @@ class RaftNode:
         lacks it, so it would refuse that snapshot (Raft paper 7; etcd's restore check) until
         the next periodic one. Take one at once instead."""
         self._interval_measured: tuple[int, int] | None = None
+        """(last snapshot index, default interval measured for the period after it)"""
         self._wal_syncer: concurrent.futures.ThreadPoolExecutor | None = None
         self._sync_owed = False
         """The leader's ``persist`` wrote its batch and left the fsync to ``_sync_wal``."""
-        """(last snapshot index, default interval measured for the period after it)"""
         self.on_member_added: Callable[[NodeId, bytes], None] = lambda _id, _ctx: None
         """Called when a conf change adding a member is applied, with the change's context
         (the new member's Raft address), so the runtime can dial it."""
