@@ -38,7 +38,7 @@ from raftsql.node.sqlsm import SqlStateMachine
 from raftsql.sql import command
 from raftsql.sql.authorizer import Profile
 from raftsql.sql.classify import StatementKind, Translated
-from raftsql.sql.determinism import SqliteSchemaInfo, bind, fix_nondeterminism
+from raftsql.sql.determinism import SchemaInfo, SqliteSchemaInfo, bind, fix_nondeterminism
 from raftsql.sql.engine import open_connection
 from raftsql.sql.errors import SqlError
 from raftsql.sql.reads import ReadPool
@@ -290,9 +290,11 @@ class Database:
 
     # ------------------------------------------------------------------ writes
 
-    def _fix(self, t: Translated, values: list[Any]) -> tuple[str, list[Any]]:
-        return fix_nondeterminism(t, values, now=dt.datetime.now(dt.UTC), rng=self._rng,
-                                  schema=self._schema.current(self.sm.db.schema_generation))
+    def _fix(self, t: Translated, values: list[Any],
+             schema: SchemaInfo | None = None) -> tuple[str, list[Any]]:
+        return fix_nondeterminism(
+            t, values, now=dt.datetime.now(dt.UTC), rng=self._rng,
+            schema=schema or self._schema.current(self.sm.db.schema_generation))
 
     async def _write(self, session: Session, t: Translated, values: list[Any]) -> Result:
         sql, bound = self._fix(t, values)
@@ -365,7 +367,11 @@ class Database:
                               values: list[Any]) -> Result:
         txn = session.txn
         assert txn is not None
-        sql, bound = self._fix(t, values)
+        # Once the transaction changed the schema (a migration creating a table, then its
+        # trigger or first rows), statements are fixed against the tables as it has them;
+        # otherwise against the leader's memo of the committed schema.
+        view = SqliteSchemaInfo(txn.schema_view()) if txn.changed_schema else None
+        sql, bound = self._fix(t, values, view)
         r = txn.execute(sql, tuple(bound))
         return Result(_tag(t, r.rowcount), r.columns, r.rows, r.rowcount, r.lastrowid)
 

@@ -163,6 +163,17 @@ class _Write(NamedTuple):
     depends: frozenset[str]
 
 
+class _SchemaView:
+    """A transaction's connection as determinism.SqliteSchemaInfo reads it: raftsql's own
+    queries, past the authorizer (`_internal`)."""
+
+    def __init__(self, conn: apsw.Connection, auth: Authorizer) -> None:
+        self._conn, self._auth = conn, auth
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        return _internal(self._conn, self._auth, sql, params)
+
+
 class TxnState(enum.Enum):
     """OPEN runs statements; FAILED (after an error) accepts only ROLLBACK [TO SAVEPOINT],
     as PostgreSQL's aborted transaction block; DONE accepts nothing."""
@@ -450,6 +461,22 @@ class Transaction:
             del _WRITE_HOLDERS[self.path]
         if self._file.in_transaction:
             _internal(self._file, self._auth, "ROLLBACK")
+
+    @property
+    def changed_schema(self) -> bool:
+        """A statement of this transaction wrote the schema (DDL)."""
+        return SCHEMA_TABLE in self.write_tables
+
+    def schema_view(self) -> _SchemaView:
+        """The schema as this transaction sees it, its own DDL included: a check that must run
+        before a statement (determinism's trigger check) reads the tables it created. Holds
+        the transaction's writes live for that (a replay when it was parked)."""
+        if self._replaying and self._writes:
+            full = set(range(len(self._writes)))
+            if not (self._live and full <= self._live_set):
+                self._park()
+                self._go_live(full)
+        return _SchemaView(self._file, self._auth)
 
     # ---- savepoints ---------------------------------------------------------------------
 

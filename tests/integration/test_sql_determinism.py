@@ -264,6 +264,38 @@ def test_trigger_filling_a_nondeterministic_default_is_refused(tmp_path: Path) -
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.parametrize("dialect", ["sqlite", "postgres"])
+def test_a_migration_creates_a_table_with_a_clock_default_and_fills_it(
+    tmp_path: Path, dialect: str
+) -> None:
+    """One transaction creates a table whose column defaults to the clock, inserts its first
+    rows and adds a trigger (as a migration does). The leader fixed such an INSERT against the
+    committed schema, where the table did not exist yet, so the INSERT failed with XX000; and
+    the trigger check missed the table. Both now see the transaction's own tables."""
+    con = dbapi.connect(tmp_path / "single", dialect=dialect, isolation_level=None)
+    clock = "CURRENT_TIMESTAMP" if dialect == "sqlite" else "now()"
+    try:
+        con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+        con.execute("BEGIN")
+        con.execute(f"CREATE TABLE log (id INTEGER PRIMARY KEY, t_id INT, at TEXT DEFAULT {clock})")
+        con.execute("INSERT INTO log (id, t_id) VALUES (1, 5)")
+        if dialect == "sqlite":  # triggers are SQLite syntax
+            with pytest.raises(dbapi.NotSupportedError):
+                con.execute("CREATE TRIGGER tr AFTER INSERT ON t BEGIN "
+                            "INSERT INTO log (t_id) VALUES (NEW.id); END")
+            con.execute("ROLLBACK")
+            con.execute("BEGIN")
+            con.execute("CREATE TABLE log (id INTEGER PRIMARY KEY, t_id INT, "
+                        f"at TEXT DEFAULT {clock})")
+            con.execute("INSERT INTO log (id, t_id) VALUES (1, 5)")
+        con.execute("COMMIT")
+        rows = con.execute("SELECT id, t_id, at FROM log").fetchall()
+        assert [r[:2] for r in rows] == [(1, 5)] and rows[0][2] is not None
+    finally:
+        con.close()
+
+
+@pytest.mark.timeout(60)
 def test_insert_with_a_table_alias_fills_the_listed_columns(tmp_path: Path) -> None:
     """INSERT INTO t AS alias (cols): the column list follows the alias. It used to be
     missed, and the leader, completing the INSERT with the nondeterministic default, put the
