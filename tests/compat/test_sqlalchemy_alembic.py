@@ -132,8 +132,14 @@ def _alembic_project(root: Path, url: str) -> object:
         ("b2", "a1", "op.add_column('al_users', sa.Column('name', sa.String(40)))\n"
                      "    op.create_index('al_users_email', 'al_users', ['email'], unique=True)",
          "op.drop_index('al_users_email', 'al_users')\n    op.drop_column('al_users', 'name')"),
+        # created and seeded in the one transaction alembic runs the upgrade in: the seed
+        # rows' clock default is filled in against the table the transaction just created
         ("c3", "b2", "op.create_table('al_posts', sa.Column('id', sa.Integer, primary_key=True),"
-                     " sa.Column('user_id', sa.Integer, sa.ForeignKey('al_users.id')))",
+                     " sa.Column('user_id', sa.Integer, sa.ForeignKey('al_users.id')),"
+                     " sa.Column('created', sa.DateTime, server_default=sa.func.now(),"
+                     " nullable=False))\n"
+                     "    op.bulk_insert(sa.table('al_posts', sa.column('id', sa.Integer)),"
+                     " [{'id': 1}, {'id': 2}])",
          "op.drop_table('al_posts')"),
     ]
     for rev, down, up_body, down_body in steps:
@@ -169,6 +175,10 @@ def test_alembic_upgrade_and_downgrade_of_a_migration_chain(cluster: Cluster,
     try:
         command.upgrade(cfg, "head")
         assert state() == ({"al_users", "al_posts"}, "c3")
+        with engine.connect() as conn:
+            seeded = conn.execute(sqlalchemy.text(
+                "SELECT id FROM al_posts WHERE created IS NOT NULL ORDER BY id")).scalars().all()
+        assert seeded == [1, 2]
         cols = [c["name"] for c in inspect(engine).get_columns("al_users")]
         assert cols == ["id", "email", "name"]
         command.downgrade(cfg, "a1")
