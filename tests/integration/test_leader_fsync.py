@@ -16,36 +16,12 @@ import time
 from pathlib import Path
 
 import pytest
+from inproc import start_nodes, stop_nodes, wait_leader
 
-from raftsql.node.driver import NodeConfig, RaftNode
-from raftsql.node.sqlsm import SqlStateMachine
+from raftsql.node.driver import RaftNode
 from raftsql.sql.command import Command, Stmt, encode
-from raftsql.testing.procs import HOST, free_port
 
 SLOW_SYNC = 0.15
-
-
-async def _start(tmp: Path) -> tuple[list[RaftNode], list[SqlStateMachine]]:
-    peers = {i: (HOST, free_port()) for i in (1, 2, 3)}
-    nodes, sms = [], []
-    for i in (1, 2, 3):
-        sm = SqlStateMachine(tmp / f"n{i}" / "sql")
-        cfg = NodeConfig(node_id=i, data_dir=tmp / f"n{i}", raft_listen=peers[i], peers=peers)
-        node = RaftNode(cfg, sm)
-        await node.start()
-        nodes.append(node)
-        sms.append(sm)
-    return nodes, sms
-
-
-async def _leader(nodes: list[RaftNode], timeout: float = 20.0) -> RaftNode:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for n in nodes:
-            if n.is_leader():
-                return n
-        await asyncio.sleep(0.05)
-    raise TimeoutError("no leader")
 
 
 class SlowSync:
@@ -73,16 +49,21 @@ def _insert(k: int) -> bytes:
     return encode(Command((Stmt("INSERT INTO t VALUES (?)", (k,)),)))
 
 
+async def _slowed_leader(nodes: list[RaftNode]) -> tuple[RaftNode, SlowSync]:
+    """The leader, once a table exists, with its WAL sync slowed down."""
+    leader = await wait_leader(nodes)
+    await leader.propose(encode(Command((Stmt("CREATE TABLE t (k INTEGER PRIMARY KEY)"),))))
+    return leader, SlowSync(leader)
+
+
 @pytest.mark.timeout(90)
 def test_the_loop_runs_during_the_leaders_fsync_and_nothing_is_answered_before_it(
     tmp_path: Path,
 ) -> None:
     async def scenario() -> None:
-        nodes, sms = await _start(tmp_path)
+        nodes, sms = await start_nodes(tmp_path)
         try:
-            leader = await _leader(nodes)
-            await leader.propose(encode(Command((Stmt("CREATE TABLE t (k INTEGER PRIMARY KEY)"),))))
-            slow = SlowSync(leader)
+            leader, slow = await _slowed_leader(nodes)
             beats: list[float] = []
 
             async def heartbeat() -> None:  # another task on the leader's loop
@@ -107,10 +88,7 @@ def test_the_loop_runs_during_the_leaders_fsync_and_nothing_is_answered_before_i
                 assert covering and min(covering) <= at, (
                     f"entry {index} was answered before an fsync covering it had returned")
         finally:
-            for n in nodes:
-                await n.stop(transfer=False)
-            for sm in sms:
-                sm.close()
+            await stop_nodes(nodes, sms)
 
     asyncio.run(scenario())
 
@@ -118,11 +96,9 @@ def test_the_loop_runs_during_the_leaders_fsync_and_nothing_is_answered_before_i
 @pytest.mark.timeout(90)
 def test_a_leader_stopped_during_its_fsync_closes_the_store_after_it(tmp_path: Path) -> None:
     async def scenario() -> None:
-        nodes, sms = await _start(tmp_path)
+        nodes, sms = await start_nodes(tmp_path)
         try:
-            leader = await _leader(nodes)
-            await leader.propose(encode(Command((Stmt("CREATE TABLE t (k INTEGER PRIMARY KEY)"),))))
-            slow = SlowSync(leader)
+            leader, slow = await _slowed_leader(nodes)
             closed_at: list[float] = []
             real_close = leader.store.close
 
@@ -139,9 +115,6 @@ def test_a_leader_stopped_during_its_fsync_closes_the_store_after_it(tmp_path: P
             assert slow.calls, "no fsync ran off the loop"
             assert closed_at and closed_at[0] >= max(end for _, _, end in slow.calls)
         finally:
-            for n in nodes:
-                await n.stop(transfer=False)
-            for sm in sms:
-                sm.close()
+            await stop_nodes(nodes, sms)
 
     asyncio.run(scenario())

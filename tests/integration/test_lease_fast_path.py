@@ -14,45 +14,18 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from inproc import start_nodes, stop_nodes, wait_leader
 
-from raftsql.node.driver import NodeConfig, RaftNode
 from raftsql.node.errors import NodeError
-from raftsql.node.sqlsm import SqlStateMachine
 from raftsql.sql.command import Command, Stmt, encode
-from raftsql.testing.procs import HOST, free_port
-
-
-async def _start(tmp: Path) -> tuple[list[RaftNode], list[SqlStateMachine]]:
-    peers = {i: (HOST, free_port()) for i in (1, 2, 3)}
-    nodes, sms = [], []
-    for i in (1, 2, 3):
-        sm = SqlStateMachine(tmp / f"n{i}" / "sql")
-        cfg = NodeConfig(node_id=i, data_dir=tmp / f"n{i}", raft_listen=peers[i], peers=peers,
-                         read_timeout=1.0)
-        node = RaftNode(cfg, sm)
-        await node.start()
-        nodes.append(node)
-        sms.append(sm)
-    return nodes, sms
-
-
-async def _leader(nodes: list[RaftNode], timeout: float = 20.0) -> RaftNode:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        for n in nodes:
-            if n.is_leader():
-                return n
-        await asyncio.sleep(0.05)
-    raise TimeoutError("no leader")
 
 
 @pytest.mark.timeout(90)
 def test_lease_reads_skip_the_loop_and_stop_when_the_quorum_is_gone(tmp_path: Path) -> None:
     async def scenario() -> None:
-        nodes, sms = await _start(tmp_path)
+        nodes, sms = await start_nodes(tmp_path, read_timeout=1.0)
         try:
-            leader = await _leader(nodes)
+            leader = await wait_leader(nodes)
             index, _ = await leader.propose_indexed(
                 encode(Command((Stmt("CREATE TABLE t (k INTEGER PRIMARY KEY)"),))))
             # a write acknowledged before the read is covered by the read index
@@ -78,9 +51,6 @@ def test_lease_reads_skip_the_loop_and_stop_when_the_quorum_is_gone(tmp_path: Pa
                 await leader.read_barrier("lease", timeout=1.0)
             assert leader.metrics.lease_fast_reads == fast1
         finally:
-            for n in nodes:
-                await n.stop(transfer=False)
-            for sm in sms:
-                sm.close()
+            await stop_nodes(nodes, sms)
 
     asyncio.run(scenario())

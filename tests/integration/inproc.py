@@ -1,0 +1,45 @@
+"""Three real RaftNodes (RocksDB log, TCP transport on 127.0.0.1, SQLite state machine) in the
+test's own event loop, for tests that need to reach into a node (its store, its lease cache)
+rather than drive separate processes."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from raftsql.node.driver import NodeConfig, RaftNode
+from raftsql.node.sqlsm import SqlStateMachine
+from raftsql.testing.procs import HOST, free_port
+
+
+async def start_nodes(tmp: Path, read_timeout: float = 5.0
+                      ) -> tuple[list[RaftNode], list[SqlStateMachine]]:
+    peers = {i: (HOST, free_port()) for i in (1, 2, 3)}
+    nodes, sms = [], []
+    for i in (1, 2, 3):
+        sm = SqlStateMachine(tmp / f"n{i}" / "sql")
+        cfg = NodeConfig(node_id=i, data_dir=tmp / f"n{i}", raft_listen=peers[i], peers=peers,
+                         read_timeout=read_timeout)
+        node = RaftNode(cfg, sm)
+        await node.start()
+        nodes.append(node)
+        sms.append(sm)
+    return nodes, sms
+
+
+async def stop_nodes(nodes: list[RaftNode], sms: list[SqlStateMachine]) -> None:
+    for n in nodes:
+        await n.stop(transfer=False)
+    for sm in sms:
+        sm.close()
+
+
+async def wait_leader(nodes: list[RaftNode], timeout: float = 20.0) -> RaftNode:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        for n in nodes:
+            if n.is_leader():
+                return n
+        await asyncio.sleep(0.05)
+    raise TimeoutError("no leader")
