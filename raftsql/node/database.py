@@ -294,7 +294,8 @@ class Database:
              schema: SchemaInfo | None = None) -> tuple[str, list[Any]]:
         return fix_nondeterminism(
             t, values, now=dt.datetime.now(dt.UTC), rng=self._rng,
-            schema=schema or self._schema.current(self.sm.db.schema_generation))
+            schema=schema if schema is not None
+            else self._schema.current(self.sm.db.schema_generation))
 
     async def _write(self, session: Session, t: Translated, values: list[Any]) -> Result:
         sql, bound = self._fix(t, values)

@@ -365,9 +365,11 @@ def _check_trigger_defaults(t: Translated, schema: SchemaInfo | None) -> None:
     if schema is None:
         raise unsupported("CREATE TRIGGER without schema information")
     for table, columns in t.trigger_inserts:
-        given = {c.lower() for c in columns or ()}
+        if columns is None:  # no column list: the INSERT gives every column
+            continue
+        given = {c.lower() for c in columns}
         for column, expression in schema.nondeterministic_defaults(table).items():
-            if columns is not None and column.lower() not in given:
+            if column.lower() not in given:
                 raise SqlError(
                     "0A000",
                     f"a trigger that inserts into {table} without {column} is not supported: "
