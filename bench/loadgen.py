@@ -24,7 +24,7 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -174,7 +174,7 @@ async def sql_setup(dsn: str, attempts: int = 3) -> None:
     cluster starts can meet an election."""
     for attempt in range(1, attempts + 1):
         try:
-            await _sql_setup_once(dsn)
+            await run_statements(dsn, SETUP)
             return
         except asyncpg.PostgresError as exc:
             if attempt == attempts:
@@ -183,10 +183,11 @@ async def sql_setup(dsn: str, attempts: int = 3) -> None:
                   flush=True)
 
 
-async def _sql_setup_once(dsn: str) -> None:
+async def run_statements(dsn: str, statements: Sequence[str]) -> None:
+    """Run ``statements`` in order on one connection (set-up and load steps)."""
     conn = await asyncpg.connect(dsn, timeout=30)
     try:
-        for sql in SETUP:
+        for sql in statements:
             await conn.execute(sql)
     finally:
         await conn.close()

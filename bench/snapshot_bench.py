@@ -23,20 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import asyncpg  # noqa: E402
+import loadgen  # noqa: E402
 
 from raftsql.testing.procs import ProcessCluster  # noqa: E402
 
 ROWS_PER_STATEMENT = 20_000  # ~20 MB: md5 text repeated to ~1 KB per row
-
-
-async def _run(dsn: str, statements: list[str]) -> None:
-    conn = await asyncpg.connect(dsn, timeout=30)
-    try:
-        for sql in statements:
-            await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 class _Peaks:
@@ -83,11 +74,11 @@ def main(args: argparse.Namespace) -> None:
             f"{k * ROWS_PER_STATEMENT + 1}, {(k + 1) * ROWS_PER_STATEMENT}) g"
             for k in range(max(1, args.mb // 20))]
         t0 = time.monotonic()
-        asyncio.run(_run(dsn, load))
+        asyncio.run(loadgen.run_statements(dsn, load))
         print(f"loaded in {time.monotonic() - t0:.1f} s")
         follower = next(i for i in cluster.nodes if i != leader)
         cluster.kill(follower)
-        asyncio.run(_run(dsn, ["CREATE TABLE small (i INTEGER)"]
+        asyncio.run(loadgen.run_statements(dsn, ["CREATE TABLE small (i INTEGER)"]
                          + [f"INSERT INTO small VALUES ({i})" for i in range(1500)]))
         status = cluster.status(leader) or {}
         size = (cluster.nodes[leader].data_dir / "sql" / "state.sqlite").stat().st_size
