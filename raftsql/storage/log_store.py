@@ -35,7 +35,9 @@ commit at least as high, so a reopened log never has commit < first_index() - 1.
 
 The LogReader answers and the write methods' errors mirror ``raftsql.raft.storage.MemoryLog``
 (the reference); ``tests/unit/storage/test_store_compat.py`` holds the two to the same answers.
-The store is not thread-safe: one owner (the node's Ready loop) calls it.
+The store is not thread-safe: one owner (the node's Ready loop) calls it. The one exception is
+``sync_wal``, which a leader runs on its own thread while the owner waits for it (RocksDB's WAL
+sync is safe beside the owner's writes and reads).
 """
 
 from __future__ import annotations
@@ -374,12 +376,11 @@ class RocksLogStore:
         self._db.write(wb, self._nosync)
         self._hard_unwritten = False  # every batch is made by _batch()
         if sync:
-            self._db.flush_wal(True)
+            self.sync_wal()
 
     def sync_wal(self) -> None:
-        """Make every write so far durable: the fsync of ``_write``, for a caller that wrote
-        with ``sync=False`` and waits for the fsync on another thread (the node's leader).
-        RocksDB allows it beside writes and reads from the loop's thread."""
+        """Make every write so far durable. ``_write`` calls it for a synced write; a caller
+        that wrote with ``sync=False`` may call it from another thread (module docstring)."""
         self._db.flush_wal(True)
 
     def persist_many(self, requests: Iterable[PersistRequest], *, sync: bool = True) -> None:
