@@ -75,10 +75,9 @@ def _serve(args: argparse.Namespace) -> int:
         level=args.log_level.upper(), stream=sys.stderr,
         format=f"%(asctime)s node{opts.node_id} %(name)s %(levelname)s %(message)s")
     try:
-        import uvloop
+        from uvloop import run as runner
     except ImportError:
-        uvloop = None
-    runner = uvloop.run if uvloop is not None else asyncio.run
+        runner = asyncio.run  # type: ignore[assignment]
     runner(NodeServer(opts).run_until_signalled())
     return 0
 

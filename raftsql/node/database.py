@@ -478,16 +478,18 @@ class Database:
         SELECT shape (WHERE, column lists, joins between the two) works."""
         conn = apsw.Connection(":memory:")
         try:
-            for name, (cols, rows) in self.virtual_tables().items():
+            for name, (cols, table_rows) in self.virtual_tables().items():
                 conn.execute(f"CREATE TABLE {name} ({', '.join(cols)})")
-                if rows:
+                if table_rows:
                     marks = ", ".join("?" * len(cols))
-                    conn.executemany(f"INSERT INTO {name} VALUES ({marks})", rows)
+                    conn.executemany(f"INSERT INTO {name} VALUES ({marks})", table_rows)
             cur = conn.execute(t.sql, tuple(values))
+            names: list[str] = []
             try:
-                columns = tuple((name, None) for name, _decl in cur.get_description())
+                names = [column for column, _decl in cur.get_description()]
             except apsw.ExecutionCompleteError:
-                columns = ()
+                pass
+            columns = tuple([(name, None) for name in names])
             rows = tuple(tuple(r) for r in cur)
         except apsw.Error as exc:
             raise SqlError("42601", str(exc)) from None

@@ -185,7 +185,7 @@ class TcpTransport:
         self.max_queue = max_queue
         self.stats = TransportStats()
         self._peers: dict[NodeId, _Peer] = {}
-        self._server: asyncio.AbstractServer | None = None
+        self._server: asyncio.Server | None = None
         self._inbound: set[asyncio.Task[None]] = set()
         self._rpc_waiters: dict[int, asyncio.Future[Any]] = {}
         self._rpc_seq = 0

@@ -17,6 +17,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from raftsql.raft.errors import InvalidTransitionError
+
 
 class ProgressState(enum.Enum):
     PROBE = "probe"
@@ -35,8 +37,6 @@ TRANSITIONS: frozenset[tuple[ProgressState, ProgressState]] = frozenset(
 )
 
 
-class InvalidTransitionError(AssertionError):
-    """A Progress was asked to make a transition that TRANSITIONS does not allow."""
 
 
 class Inflights:

@@ -44,7 +44,7 @@ class HttpServer:
 
     def __init__(self, routes: dict[tuple[str, str], Handler]) -> None:
         self.routes = routes
-        self._server: asyncio.AbstractServer | None = None
+        self._server: asyncio.Server | None = None
 
     async def start(self, host: str, port: int) -> None:
         self._server = await asyncio.start_server(self._serve, host, port)

@@ -19,7 +19,7 @@ import logging
 import os
 import re
 from collections.abc import Awaitable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from raftsql import pgwire as pw
 from raftsql.node.errors import NodeError
@@ -229,11 +229,11 @@ class PgSession:
                 ev = conn.next_event()
                 if ev is pw.NEED_DATA or ev is pw.PAUSED or type(ev) is pw.ConnectionClosed:
                     ev = await self.event()  # asks again: these answers do not consume input
-            except ProtocolError as exc:
-                if exc.fatal:
+            except ProtocolError as bad:
+                if bad.fatal:
                     raise
-                self.send(error_response(exc))
-                if exc.message_type is not None and exc.message_type in "PBDECSH":
+                self.send(error_response(bad))
+                if bad.message_type is not None and bad.message_type in "PBDECSH":
                     self.conn.skip_until_sync()
                     if self._pipeline_txn:
                         self._pipeline_txn = False
@@ -245,7 +245,7 @@ class PgSession:
             kind = type(ev)
             if kind is pw.Bind:
                 try:
-                    self.bind(ev)
+                    self.bind(cast(pw.Bind, ev))
                 except Exception as exc:  # noqa: BLE001 (the client's error, as in dispatch)
                     self._message_failed(exc)
             elif kind is pw.Sync and not self._pipeline_txn:
@@ -398,9 +398,7 @@ class PgSession:
         (ARCHITECTURE.md, errors contract)."""
         task = self._task or asyncio.current_task()
         assert task is not None
-        self._cancel_reason = None
-        self._stops = 0
-        self._running = task
+        self._arm(task)
         timeout = self._statement_timeout()
         timer = None
         if timeout is not None:
@@ -422,6 +420,14 @@ class PgSession:
             self._running = None
             if self._stops:  # a stop the statement swallowed: do not leave it counted
                 self._take_back_stops(task)
+
+    def _arm(self, task: asyncio.Task[Any]) -> None:
+        """A statement starts: no stop asked yet. Reset here rather than inline in
+        `guarded`, where the reset would be taken as still true after its await (mypy narrows
+        the attribute to None; the compiled build checks reads against that)."""
+        self._cancel_reason = None
+        self._stops = 0
+        self._running = task
 
     def _stop(self, reason: str, task: asyncio.Task[Any]) -> None:
         """Stop the running statement (CancelRequest, statement_timeout)."""
@@ -632,8 +638,8 @@ class PgSession:
     async def simple_query(self, sql: str) -> None:
         try:
             pieces = _split(sql)
-        except SqlError as exc:
-            self.send(error_response(exc))
+        except SqlError as unsplittable:
+            self.send(error_response(unsplittable))
             self._fail_txn()
             self._ready()
             return

@@ -187,13 +187,13 @@ class Authorizer:
                 self._known.clear()  # a cached statement then is "unknown": callers cope
             self._known[sql] = found
             return found
-        found = self._known.get(sql)
-        if found is not None:
-            self.reads = set(found.reads)
-            self.writes = set(found.writes)
-            self._row_write_seen = found.row_write_seen
-            self._ddl_seen = found.ddl_seen
-        return found
+        known = self._known.get(sql)
+        if known is not None:
+            self.reads = set(known.reads)
+            self.writes = set(known.writes)
+            self._row_write_seen = known.row_write_seen
+            self._ddl_seen = known.ddl_seen
+        return known
 
     def known(self, sql: str) -> Findings | None:
         """The findings of ``sql``'s last compile on this connection, if kept."""

@@ -137,7 +137,8 @@ def encode(cmd: Command) -> bytes:
     for stmt in cmd.stmts:
         if not isinstance(stmt.sql, str):
             raise CommandEncodeError("sql must be a str")
-        raw = [stmt.sql, [_check_param(p) for p in stmt.params]]
+        params: tuple[object, ...] = stmt.params  # whatever a caller put there is checked
+        raw = [stmt.sql, [_check_param(p) for p in params]]
         if stmt.expect:
             raw.append(stmt.expect)
         stmts.append(raw)

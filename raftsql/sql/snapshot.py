@@ -134,7 +134,8 @@ def _table_chunks(conn: apsw.Connection, table: str, without_rowid: bool) -> Ite
 
 def content_checksum(conn: apsw.Connection) -> str:
     """Hex SHA-256 of schema plus table contents (see module docstring)."""
-    conn.create_scalar_function("_raftsql_real", _real_bytes, 1, deterministic=True)
+    conn.create_scalar_function("_raftsql_real", _real_bytes, 1,  # type: ignore[arg-type]
+                                deterministic=True)
     h = hashlib.sha256()
     schema = list(
         conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name")

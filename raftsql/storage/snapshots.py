@@ -52,7 +52,7 @@ class SnapshotFiles:
     def path(self, meta: SnapshotMetadata) -> Path:
         return self.dir / _name(meta.term, meta.index)
 
-    def save(self, meta: SnapshotMetadata, data: bytes) -> Path:
+    def save(self, meta: SnapshotMetadata, data: bytes | memoryview) -> Path:
         return self._write(meta, [data])
 
     def save_file(self, meta: SnapshotMetadata, source: Path) -> int:
@@ -67,7 +67,7 @@ class SnapshotFiles:
         self._write(meta, chunks())
         return source.stat().st_size
 
-    def _write(self, meta: SnapshotMetadata, chunks: Iterable[bytes]) -> Path:
+    def _write(self, meta: SnapshotMetadata, chunks: Iterable[bytes | memoryview]) -> Path:
         """The data, then its CRC-32, into a temporary file; fsync; rename into place."""
         final = self.path(meta)
         tmp = final.with_name(final.name + _TMP)

@@ -167,7 +167,7 @@ class Nemesis:
         if kind == "add_learner":
             new = spares[0]
             c.start_spare(new)
-            changes = (S(T.ADD_LEARNER, new),)
+            changes: tuple[ConfChangeSingle, ...] = (S(T.ADD_LEARNER, new),)
         elif kind == "promote":
             changes = (S(T.ADD_VOTER, self.rng.choice(learners)),)
         elif kind == "remove":

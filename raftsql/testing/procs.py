@@ -314,7 +314,7 @@ class ProcessCluster:
     def wait_converged(self, timeout: float = 30.0, ids: list[int] | None = None) -> int:
         """Wait until the given nodes have applied the same index; return it."""
         deadline = time.monotonic() + timeout
-        last: dict[int, Any] = {}
+        last: dict[str, Any] = {}
         while time.monotonic() < deadline:
             sts = self.statuses()
             ids_ = ids if ids is not None else [i for i, n in self.nodes.items() if n.running]

@@ -172,7 +172,7 @@ class SQLiteGenerator(_SQLiteBase):
     # (`AS nothing`, a column called `index`); quoting them keeps the name (SQLite compares
     # identifiers case-insensitively, quoted or not). Found by trying each of SQLite's
     # keywords (apsw.keywords) as an alias, a table and a column name.
-    RESERVED_KEYWORDS = frozenset({
+    RESERVED_KEYWORDS = frozenset({  # type: ignore[assignment]
         "add", "all", "alter", "and", "as", "autoincrement", "between", "case", "cast", "check",
         "collate", "commit", "constraint", "create", "current_date", "current_time",
         "current_timestamp", "default", "deferrable", "delete", "distinct", "drop", "else",
