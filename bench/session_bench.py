@@ -11,7 +11,12 @@ sockets, i.e. the leader's CPU per statement at one client, with no client on th
 cores and no client-socket syscalls. Repeated runs agree within a few percent, where
 end-to-end figures on a 2-core machine move by more than the change being measured.
 
-    python bench/session_bench.py [--workload upsert|select|tpcb] [--statements 3000] [--profile]
+`--sessions N` runs N such sessions at once, each read yielding to the event loop as a socket
+read does, so their statements interleave as N real clients' would (and N writes share a
+Raft round); `--statements` then counts per session.
+
+    python bench/session_bench.py [--workload upsert|select|tpcb] [--statements 3000]
+                                  [--sessions 1] [--profile]
 """
 
 from __future__ import annotations
@@ -140,6 +145,14 @@ class _Reader:
         return self._chunks.pop() if self._chunks else b""
 
 
+class _YieldingReader(_Reader):
+    """As _Reader, but each read lets the other sessions run first, as a socket read does."""
+
+    async def read(self, _n: int) -> bytes:
+        await asyncio.sleep(0)
+        return await super().read(_n)
+
+
 class _Transport:
     def get_write_buffer_size(self) -> int:
         return 0
@@ -175,27 +188,36 @@ class _Writer:
         pass
 
 
-async def _run(frontend: PgFrontend, workload: str, requests: list[bytes],
-               profile: cProfile.Profile | None) -> tuple[float, float]:
+async def _run(frontend: PgFrontend, workload: str, per_session: list[list[bytes]],
+               profile: cProfile.Profile | None) -> tuple[float, float, int]:
+    """Run one session per request list at once: (wall, main-thread CPU, error answers)."""
     if workload == "tpcb":
         prepare = _prepare_tpcb()
     else:
         sql, oids = STATEMENTS[workload]
         prepare = _prepare(sql, oids)
-    writer = _Writer()
-    reader = _Reader([_startup(), prepare, *requests])
-    session = PgSession(frontend, cast(asyncio.StreamReader, reader),
-                        cast(asyncio.StreamWriter, writer), 1)
+    reader_class = _Reader if len(per_session) == 1 else _YieldingReader
+    writers, sessions = [], []
+    for requests in per_session:
+        writer = _Writer()
+        reader = reader_class([_startup(), prepare, *requests])
+        writers.append(writer)
+        sessions.append(PgSession(frontend, cast(asyncio.StreamReader, reader),
+                                  cast(asyncio.StreamWriter, writer), 1))
     t0, c0 = time.perf_counter(), time.thread_time()
     if profile is not None:
         profile.enable()
-    await session.run()
+    await asyncio.gather(*(session.run() for session in sessions))
     if profile is not None:
         profile.disable()
     wall, cpu = time.perf_counter() - t0, time.thread_time() - c0
-    assert writer.answers == len(requests) + 2 and not writer.errors, (
-        f"{writer.answers} answers for {len(requests)} statements, {writer.errors} errors")
-    return wall, cpu
+    for writer, requests in zip(writers, per_session, strict=True):
+        assert writer.answers == len(requests) + 2, (
+            f"{writer.answers} answers for {len(requests)} statements")
+    # concurrent transactions may meet a serialization failure (40001), as pgbench's do
+    errors = sum(writer.errors for writer in writers)
+    assert len(per_session) > 1 or not errors, f"{errors} errors"
+    return wall, cpu, errors
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -214,16 +236,20 @@ async def main(args: argparse.Namespace) -> None:
                     return [r for _ in range(n) for r in _tpcb(rng)]
                 return [_execute(args.workload, k, rng) for k in range(n)]
 
-            await _run(frontend, args.workload, requests_for(args.statements // 3), None)
-            requests = requests_for(args.statements)
+            sessions = range(args.sessions)
+            await _run(frontend, args.workload,
+                       [requests_for(args.statements // 3) for _ in sessions], None)
+            per_session = [requests_for(args.statements) for _ in sessions]
             profile = cProfile.Profile() if args.profile else None
             writes_before = node.store.stats.writes
-            wall, cpu = await _run(frontend, args.workload, requests, profile)
-            n = args.statements
+            wall, cpu, errors = await _run(frontend, args.workload, per_session, profile)
+            n = args.statements * args.sessions
             unit = "transaction" if args.workload == "tpcb" else "statement"
-            print(f"{args.workload}: {n} {unit}s, {n / wall:.0f}/s, leader main-thread CPU "
-                  f"{cpu / n * 1e6:.1f} us/{unit}, wall {wall / n * 1e6:.1f} us/{unit}, "
-                  f"log writes/{unit} {(node.store.stats.writes - writes_before) / n:.2f}")
+            print(f"{args.workload}, {args.sessions} session(s): {n} {unit}s, {n / wall:.0f}/s, "
+                  f"leader main-thread CPU {cpu / n * 1e6:.1f} us/{unit}, "
+                  f"wall {wall / n * 1e6:.1f} us/{unit}, "
+                  f"log writes/{unit} {(node.store.stats.writes - writes_before) / n:.2f}, "
+                  f"errors {errors}")
             if profile is not None:
                 pstats.Stats(profile).sort_stats("tottime").print_stats(30)
         finally:
@@ -235,10 +261,12 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workload", choices=[*sorted(STATEMENTS), "tpcb"], default="upsert",
                         help="tpcb: pgbench's TPC-B-like transaction; --statements counts them")
-    parser.add_argument("--statements", type=int, default=3000)
+    parser.add_argument("--statements", type=int, default=3000, help="per session")
+    parser.add_argument("--sessions", type=int, default=1,
+                        help="sessions at once, their reads yielding as socket reads do")
     parser.add_argument("--profile", action="store_true", help="cProfile the measured run")
     try:  # the event loop `raftsql serve` runs on (cli.py)
-        import uvloop
+        from uvloop import run as runner
     except ImportError:
-        uvloop = None
-    (uvloop.run if uvloop is not None else asyncio.run)(main(parser.parse_args()))
+        runner = asyncio.run  # type: ignore[assignment]
+    runner(main(parser.parse_args()))
