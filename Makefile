@@ -3,11 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-# The modules setup.py compiles with mypyc: a compiled module shadows its .py, so editing one
-# reinstalls (rebuilds) before the next `make test`.
-COMPILED := $(shell sed -n 's/^    "\(raftsql\/.*\.py\)",$$/\1/p' setup.py)
-
-$(VENV)/.installed: pyproject.toml setup.py $(COMPILED)
+$(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'

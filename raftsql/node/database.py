@@ -484,12 +484,10 @@ class Database:
                     marks = ", ".join("?" * len(cols))
                     conn.executemany(f"INSERT INTO {name} VALUES ({marks})", table_rows)
             cur = conn.execute(t.sql, tuple(values))
-            names: list[str] = []
             try:
-                names = [column for column, _decl in cur.get_description()]
+                columns = tuple((name, None) for name, _decl in cur.get_description())
             except apsw.ExecutionCompleteError:
-                pass
-            columns = tuple([(name, None) for name in names])
+                columns = ()
             rows = tuple(tuple(r) for r in cur)
         except apsw.Error as exc:
             raise SqlError("42601", str(exc)) from None

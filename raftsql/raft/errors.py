@@ -9,7 +9,3 @@ class ProposalDroppedError(RaftError):
     """The proposal was not accepted: no leader known, forwarding disabled, a leadership
     transfer in progress, the uncommitted size limit reached, a conf change already in flight,
     or this node was removed from the configuration. The client may retry elsewhere or later."""
-
-
-class InvalidTransitionError(AssertionError):
-    """A Progress was asked to make a transition that TRANSITIONS does not allow."""

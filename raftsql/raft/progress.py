@@ -17,8 +17,6 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from raftsql.raft.errors import InvalidTransitionError
-
 
 class ProgressState(enum.Enum):
     PROBE = "probe"
@@ -37,6 +35,8 @@ TRANSITIONS: frozenset[tuple[ProgressState, ProgressState]] = frozenset(
 )
 
 
+class InvalidTransitionError(AssertionError):
+    """A Progress was asked to make a transition that TRANSITIONS does not allow."""
 
 
 class Inflights:

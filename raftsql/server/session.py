@@ -229,11 +229,11 @@ class PgSession:
                 ev = conn.next_event()
                 if ev is pw.NEED_DATA or ev is pw.PAUSED or type(ev) is pw.ConnectionClosed:
                     ev = await self.event()  # asks again: these answers do not consume input
-            except ProtocolError as bad:
-                if bad.fatal:
+            except ProtocolError as exc:
+                if exc.fatal:
                     raise
-                self.send(error_response(bad))
-                if bad.message_type is not None and bad.message_type in "PBDECSH":
+                self.send(error_response(exc))
+                if exc.message_type is not None and exc.message_type in "PBDECSH":
                     self.conn.skip_until_sync()
                     if self._pipeline_txn:
                         self._pipeline_txn = False
@@ -398,7 +398,9 @@ class PgSession:
         (ARCHITECTURE.md, errors contract)."""
         task = self._task or asyncio.current_task()
         assert task is not None
-        self._arm(task)
+        self._cancel_reason = None
+        self._stops = 0
+        self._running = task
         timeout = self._statement_timeout()
         timer = None
         if timeout is not None:
@@ -420,14 +422,6 @@ class PgSession:
             self._running = None
             if self._stops:  # a stop the statement swallowed: do not leave it counted
                 self._take_back_stops(task)
-
-    def _arm(self, task: asyncio.Task[Any]) -> None:
-        """A statement starts: no stop asked yet. Reset here rather than inline in
-        `guarded`, where the reset would be taken as still true after its await (mypy narrows
-        the attribute to None; the compiled build checks reads against that)."""
-        self._cancel_reason = None
-        self._stops = 0
-        self._running = task
 
     def _stop(self, reason: str, task: asyncio.Task[Any]) -> None:
         """Stop the running statement (CancelRequest, statement_timeout)."""
@@ -638,8 +632,8 @@ class PgSession:
     async def simple_query(self, sql: str) -> None:
         try:
             pieces = _split(sql)
-        except SqlError as unsplittable:
-            self.send(error_response(unsplittable))
+        except SqlError as exc:
+            self.send(error_response(exc))
             self._fail_txn()
             self._ready()
             return

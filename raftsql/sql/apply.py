@@ -71,7 +71,6 @@ from raftsql.sql.command import (
     result_digest,
 )
 from raftsql.sql.engine import ENGINE_VERSION, open_connection, run_cached
-from raftsql.sql.errors import ApplyOrderError, EngineVersionMismatch
 from raftsql.sql.snapshot import ChecksumWorker, backup_to_file, content_checksum
 from raftsql.sql.sqlite_errors import classify
 from raftsql.sql.txn import close_pool, release_write_lock
@@ -186,8 +185,13 @@ class _TransactionLost(Exception):
         self.position = position
 
 
+class EngineVersionMismatch(RuntimeError):
+    """The data file was written by another SQLite engine than this build's (see
+    docs/transactions.md: nodes must run the same engine to stay byte-identical)."""
 
 
+class ApplyOrderError(RuntimeError):
+    """An entry was handed out of order (a gap): a bug in the caller, never skipped."""
 
 
 class StateMachine:
@@ -509,9 +513,9 @@ class StateMachine:
         (results, None) if it failed and changed nothing."""
         try:
             cmd = decode(data)
-        except CommandDecodeError as bad:
+        except CommandDecodeError as exc:
             return [
-                StmtResult.failed("XX001", f"entry {index} holds no valid command: {bad}")
+                StmtResult.failed("XX001", f"entry {index} holds no valid command: {exc}")
             ], None
         results: list[StmtResult] = []
         written: set[str] = set()

@@ -137,8 +137,7 @@ def encode(cmd: Command) -> bytes:
     for stmt in cmd.stmts:
         if not isinstance(stmt.sql, str):
             raise CommandEncodeError("sql must be a str")
-        params: tuple[object, ...] = stmt.params  # whatever a caller put there is checked
-        raw = [stmt.sql, [_check_param(p) for p in params]]
+        raw = [stmt.sql, [_check_param(p) for p in stmt.params]]
         if stmt.expect:
             raw.append(stmt.expect)
         stmts.append(raw)

@@ -49,12 +49,3 @@ class SqlError(Exception):
 def unsupported(construct: str) -> SqlError:
     """0A000 naming the construct: never translate something we cannot do faithfully."""
     return SqlError(_codes.FEATURE_NOT_SUPPORTED, f"{construct} is not supported")
-
-
-class EngineVersionMismatch(RuntimeError):
-    """The data file was written by another SQLite engine than this build's (see
-    docs/transactions.md: nodes must run the same engine to stay byte-identical)."""
-
-
-class ApplyOrderError(RuntimeError):
-    """An entry was handed out of order (a gap): a bug in the caller, never skipped."""

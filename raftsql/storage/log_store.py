@@ -48,7 +48,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rocksdict import Options, Rdict, WriteBatch, WriteOptions
+from rocksdict import Options, Rdict, ReadOptions, WriteBatch, WriteOptions
 
 from raftsql.codec import (
     CodecError,
@@ -315,14 +315,11 @@ class RocksLogStore:
         cache_from = self._tail.first if len(self._tail) else hi
         if lo < min(hi, cache_from):
             stop = min(hi, cache_from)
-            stop_key = entry_key(stop)
+            ro = ReadOptions()
+            ro.set_iterate_upper_bound(entry_key(stop))
             expect = lo
-            # Bounded by comparing keys, not by a ReadOptions upper bound: that object must
-            # outlive the iterator, and compiled code (mypyc) drops a local after its last use.
-            for key, raw in self._db.items(from_key=entry_key(lo)):
+            for key, raw in self._db.items(from_key=entry_key(lo), read_opt=ro):
                 assert isinstance(key, bytes) and isinstance(raw, bytes)  # raw mode
-                if key >= stop_key:
-                    break
                 if _index_of(key) != expect:
                     raise CorruptionError(f"log has a hole at {expect} (found {_index_of(key)})")
                 self.stats.disk_reads += 1

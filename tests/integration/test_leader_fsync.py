@@ -5,8 +5,8 @@ other tasks; yet no proposal is answered before the fsync covering its entry ret
 leader counts its own vote and applies only after it), and a node stopped during such an fsync
 closes its store only once the fsync is done. Three real RaftNodes (RocksDB log, TCP transport
 on 127.0.0.1, SQLite state machine) run in this event loop; the leader's WAL sync is slowed
-down so that the loop has time to run during it. The slowing goes through the node's sync
-thread pool, not by patching the store or the node: both may be compiled classes (setup.py).
+down so that the loop has time to run during it, through the node's sync thread pool (a
+stand-in executor), so neither the store nor the node is patched.
 """
 
 from __future__ import annotations

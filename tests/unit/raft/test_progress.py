@@ -9,10 +9,10 @@ from __future__ import annotations
 import pytest
 from raft_network import Network
 
-from raftsql.raft.errors import InvalidTransitionError
 from raftsql.raft.progress import (
     TRANSITIONS,
     Inflights,
+    InvalidTransitionError,
     Progress,
     ProgressState,
 )

@@ -14,10 +14,9 @@ from pathlib import Path
 import apsw
 import pytest
 
-from raftsql.sql.apply import StateMachine
+from raftsql.sql.apply import ApplyOrderError, EngineVersionMismatch, StateMachine
 from raftsql.sql.command import Command, Stmt, encode
 from raftsql.sql.engine import ENGINE_VERSION
-from raftsql.sql.errors import ApplyOrderError, EngineVersionMismatch
 from raftsql.sql.sqlite_errors import classify
 
 

@@ -27,9 +27,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from raftsql.sql.apply import Item, StateMachine
+from raftsql.sql.apply import ApplyOrderError, Item, StateMachine
 from raftsql.sql.command import Command, Stmt, encode
-from raftsql.sql.errors import ApplyOrderError
 
 
 def cmd(*stmts: str | tuple[str, tuple]) -> bytes:
