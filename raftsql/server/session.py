@@ -70,7 +70,12 @@ def _txn_connection(txn: Any) -> Any:
     return getattr(txn, "_conn", None) or getattr(txn, "_file", None)
 
 
-_READY_FOR_QUERY = {s: pw.ReadyForQuery(s) for s in "ITE"}
+# Messages sent for nearly every statement, encoded once. They go out with send_raw, which
+# skips the phase check of send: each is sent only in the ready phase (after a Bind, a
+# Describe or a Sync, all of which are read only in it).
+_READY_FOR_QUERY = {s: pw.ReadyForQuery(s).encode() for s in "ITE"}
+_BIND_COMPLETE = pw.BindComplete().encode()
+_NO_DATA = pw.NoData().encode()
 
 
 @functools.lru_cache(maxsize=1024)
@@ -80,7 +85,6 @@ def _split(sql: str) -> tuple[Piece, ...]:
     Python scanner (~25 us) every time. Pieces are frozen; a syntax error is not cached."""
     return tuple(split(sql))
 _COUNTED = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE"})
-_BIND_COMPLETE = pw.BindComplete()
 
 _DROP_IF_EXISTS = re.compile(r"^\s*DROP\s+(TABLE|INDEX|VIEW)\s+IF\s+EXISTS\s+"
                              r"(\"(?:[^\"]|\"\")+\"|[A-Za-z_][\w$]*)\s*$", re.IGNORECASE)
@@ -248,6 +252,11 @@ class PgSession:
                     self.bind(cast(pw.Bind, ev))
                 except Exception as exc:  # noqa: BLE001 (the client's error, as in dispatch)
                     self._message_failed(exc)
+                else:
+                    if not self._pipeline_txn:
+                        group = conn.take_execute_sync()
+                        if group:
+                            await self._execute_and_sync(cast(pw.Bind, ev).portal, group == 2)
             elif kind is pw.Sync and not self._pipeline_txn:
                 self._ready()
             elif kind is pw.Terminate:
@@ -292,6 +301,22 @@ class PgSession:
             raise
         except Exception as exc:  # noqa: BLE001 (any statement failure is the client's error)
             self._message_failed(exc)
+
+    async def _execute_and_sync(self, name: str, describe: bool) -> None:
+        """[Describe portal,] Execute, Sync after a Bind, taken in one step
+        (`ServerConnection.take_execute_sync`): what the three messages would have done one by
+        one, without opening a pipeline transaction (the Sync ends the statement's)."""
+        try:
+            portal = self.portals[name]
+            if describe:
+                await self._describe_portal(portal)
+            await self._execute_portal(portal, name, 0)
+        except Closed:
+            raise
+        except Exception as exc:  # noqa: BLE001 (as in dispatch; the Sync is already taken)
+            self.send(error_response(self._as_error(exc)))
+            self._fail_txn()
+        self._ready()
 
     def _message_failed(self, exc: Exception) -> None:
         """An extended-protocol message failed: ErrorResponse, the pipeline's implicit
@@ -360,7 +385,7 @@ class PgSession:
             self.reported_leader = leader
             for name in ("default_transaction_read_only", "in_hot_standby"):
                 self.send(pw.ParameterStatus(name, startup.reported_value(self, name)))
-        self.send(_READY_FOR_QUERY[status])
+        self.send_raw(_READY_FOR_QUERY[status])
 
     def _fail_txn(self) -> None:
         txn = self.dbs.txn
@@ -777,7 +802,7 @@ class PgSession:
             portal.columns = stmt.columns
             ev.result_formats_for(len(stmt.columns))
         self.portals[ev.portal] = portal
-        self.send(_BIND_COMPLETE)
+        self.send_raw(_BIND_COMPLETE)
 
     async def describe(self, ev: pw.Describe) -> None:
         if ev.kind == "S":
@@ -787,16 +812,19 @@ class PgSession:
             self.send(pw.ParameterDescription(stmt.params))
             cols = stmt.final_columns()
             if cols is None:
-                self.send(pw.NoData())
+                self.send_raw(_NO_DATA)
             else:
                 self.send(row_description(cols, (0,) * len(cols)))
             return
         portal = self.portals.get(ev.name)
         if portal is None:
             raise SqlError("34000", f'portal "{ev.name}" does not exist')
+        await self._describe_portal(portal)
+
+    async def _describe_portal(self, portal: Portal) -> None:
         stmt = portal.stmt
         if stmt.columns is None and stmt.kind != "cursor":
-            self.send(pw.NoData())
+            self.send_raw(_NO_DATA)
             return
         if stmt.kind == "cursor" or (not stmt.described and any(
                 c.oid is None for c in stmt.columns or ())):
@@ -805,7 +833,7 @@ class PgSession:
         else:
             portal.columns = stmt.final_columns()
         if portal.columns is None:
-            self.send(pw.NoData())
+            self.send_raw(_NO_DATA)
         else:
             self.send(portal.row_description())
 
@@ -813,6 +841,11 @@ class PgSession:
         portal = self.portals.get(ev.portal)
         if portal is None:
             raise SqlError("34000", f'portal "{ev.portal}" does not exist')
+        if not portal.executed and (self._pipeline_txn or portal.stmt.may_open_pipeline):
+            await self._maybe_begin_pipeline(portal.stmt)
+        await self._execute_portal(portal, ev.portal, ev.max_rows)
+
+    async def _execute_portal(self, portal: Portal, name: str, max_rows: int) -> None:
         stmt = portal.stmt
         if stmt.kind == "empty":
             self.send(pw.EmptyQueryResponse())
@@ -822,12 +855,10 @@ class PgSession:
             await copying.run_copy(self, stmt.copy, portal.params)
             return
         if not portal.executed:
-            if self._pipeline_txn or stmt.may_open_pipeline:
-                await self._maybe_begin_pipeline(stmt)
             await self.run_portal(portal)
         elif portal.columns is None:
             self.send(pw.CommandComplete(portal.tag))
             return
-        await self._send_portal(portal, ev.max_rows, describe=False)
-        if not ev.portal and portal.columns is None:
+        await self._send_portal(portal, max_rows, describe=False)
+        if not name and portal.columns is None:
             self.portals.pop("", None)
