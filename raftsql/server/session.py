@@ -151,14 +151,17 @@ class PgSession:
         if self._out_size >= FLUSH_AT:
             await self.flush()
 
-    async def event(self) -> Any:
-        """The next frontend message; flushes pending output before blocking on the socket."""
+    async def event(self, ev: Any = None) -> Any:
+        """The next frontend message; flushes pending output before blocking on the socket.
+        `ev` is what `conn.next_event()` just answered, when the caller asked it already."""
         while True:
-            ev = self.conn.next_event()
+            if ev is None:
+                ev = self.conn.next_event()
             if ev is pw.NEED_DATA:
                 await self.flush()
                 data = await self.reader.read(65536)
                 self.conn.receive_data(data)
+                ev = None
                 continue
             if isinstance(ev, pw.ConnectionClosed):
                 raise Closed
@@ -232,7 +235,7 @@ class PgSession:
             try:
                 ev = conn.next_event()
                 if ev is pw.NEED_DATA or ev is pw.PAUSED or type(ev) is pw.ConnectionClosed:
-                    ev = await self.event()  # asks again: these answers do not consume input
+                    ev = await self.event(ev)
             except ProtocolError as exc:
                 if exc.fatal:
                     raise

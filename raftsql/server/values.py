@@ -37,6 +37,9 @@ _PLAIN_TEXT_OIDS = frozenset({o.TEXT, o.VARCHAR, o.NAME, o.UNKNOWN})  # TEXT_COD
 _INT_STRUCTS = {o.INT2: struct.Struct("!h"), o.INT4: struct.Struct("!i"),
                 o.INT8: struct.Struct("!q")}
 _TEXT_PARAM_OIDS = TEXT_OIDS | {o.JSON, o.JSONB}
+# integer parameters sent as text (pgbench, psql's \bind): the codec's own parser, called
+# directly; an error is left to the general path, which reports it
+_TEXT_INTS = {oid: pgt.CODECS[oid].decode_text for oid in (o.INT2, o.INT4, o.INT8)}
 
 
 # --------------------------------------------------------------------------- results
@@ -226,6 +229,13 @@ def param_value(oid: int, data: bytes | None, fmt: int) -> Any:
         st = _INT_STRUCTS.get(oid)
         if st is not None and len(data) == st.size:
             return st.unpack(data)[0]
+    else:
+        parse = _TEXT_INTS.get(oid)
+        if parse is not None:
+            try:
+                return parse(data)
+            except (ValueError, OverflowError):
+                pass
     if oid in _PLAIN_TEXT_OIDS and b"\0" not in data:
         try:
             return data.decode("utf-8")  # text and binary input are the same bytes

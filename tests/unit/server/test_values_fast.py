@@ -54,6 +54,30 @@ def test_binary_int_parameters(oid: int, value: int) -> None:
         oid, pgt.decode(oid, data, 1)) == value
 
 
+_INT_TEXT = st.one_of(
+    st.integers(-(2**65), 2**65).map(lambda v: str(v).encode()),
+    st.from_regex(rb"\A\s{0,2}[+-]?[0-9_]{0,6}\s{0,2}\Z"),
+    st.binary(max_size=8),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from(INTS), _INT_TEXT)
+def test_text_int_parameters(oid: int, data: bytes) -> None:
+    """Integers sent as text: the value or the SQLSTATE the codec's general path gives
+    (22P02 for bad syntax, such as the '_' PostgreSQL 15 refuses; 22003 out of range)."""
+    try:
+        expected: object = values.python_to_param(oid, pgt.decode(oid, data, 0))
+    except pgt.InvalidValue as exc:
+        expected = exc.sqlstate
+    try:
+        got: object = values.param_value(oid, data, 0)
+    except SqlError as exc:
+        got = exc.sqlstate
+    assert got == expected
+    assert type(got) is type(expected)
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.sampled_from([*TEXTS, 0]), st.binary(max_size=12), st.sampled_from([0, 1]))
 def test_text_parameters(oid: int, data: bytes, fmt: int) -> None:
