@@ -74,6 +74,7 @@ from raftsql.sql.engine import ENGINE_VERSION, open_connection, run_cached
 from raftsql.sql.snapshot import ChecksumWorker, backup_to_file, content_checksum
 from raftsql.sql.sqlite_errors import classify
 from raftsql.sql.txn import close_pool, release_write_lock
+from raftsql.sql.walcheckpoint import WalCheckpointer
 
 WAL_SIZE_LIMIT = 64 << 20
 """PRAGMA journal_size_limit of the apply connection, in bytes."""
@@ -225,6 +226,11 @@ class StateMachine:
             # after a checkpoint restarts the WAL, cut the file back (a long read, such as a
             # snapshot copy, lets it grow meanwhile; without a limit it keeps that size)
             self._conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+        # checkpoints off the applying thread (walcheckpoint.py); the hook replaces SQLite's
+        # automatic checkpoint
+        self._checkpointer = WalCheckpointer(path)
+        self._conn.set_wal_hook(self._checkpointer.hook)
+        with self._auth.internal():
             with self._conn:
                 for ddl in SCHEMA:
                     self._conn.execute(ddl)
@@ -239,6 +245,7 @@ class StateMachine:
         read after apply (node/database.py) compares it instead of asking SQLite per write."""
         if self.stored_engine_version != ENGINE_VERSION:
             if not allow_engine_mismatch:
+                self._checkpointer.close()
                 self._conn.close()
                 raise EngineVersionMismatch(
                     f"{path} was written by SQLite {self.stored_engine_version}, this build "
@@ -635,5 +642,6 @@ class StateMachine:
             if taken:
                 with self._auth.internal(), self._conn:
                     self._conn.executemany(_CHECKPOINT_PUT, taken)
+            self._checkpointer.close()
             self._conn.close()
         close_pool(self.path)  # idle interactive-transaction connections (txn.py)

@@ -1,0 +1,85 @@
+"""WAL checkpoints of the state machine's database, on a thread of their own.
+
+Why: SQLite's automatic checkpoint runs inside the COMMIT that finds the WAL past
+`wal_autocheckpoint` pages (1000 by default), on the committing thread. Here that is the event
+loop's thread, which applies log entries: it then copies pages into the database file and,
+with synchronous=NORMAL, fsyncs both files, while no client statement and no Raft message is
+handled. TPC-B at 16 clients checkpoints a few times a second (issue 8; docs/benchmarks.md,
+"Eighth round").
+
+So the apply connection gets a WAL hook instead of the automatic checkpoint (setting a hook
+replaces it: sqlite.org/c3ref/wal_hook.html). SQLite calls the hook after each commit with the
+WAL's size in pages; past the threshold it only wakes this thread, which runs a PASSIVE
+checkpoint on a connection of its own. A PASSIVE checkpoint neither waits for nor blocks the
+writer and the readers (sqlite.org/wal.html, "Checkpointing"); what it cannot copy yet (frames
+a reader still needs, frames committed meanwhile) waits for the next one. As with the automatic
+checkpoint, the writer restarts the WAL at its next commit once a checkpoint copied all of it
+and no reader uses it, and journal_size_limit then cuts the file back. Durability does not
+depend on checkpoints: the Raft log is replayed from the applied index after a crash, and
+compaction calls StateMachine.flush first (docs/transactions.md, "Durability").
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import apsw
+
+log = logging.getLogger("raftsql.sql.walcheckpoint")
+
+WAL_CHECKPOINT_PAGES = 1000
+"""WAL size, in pages, past which a commit wakes the checkpointer (SQLite's default
+wal_autocheckpoint)."""
+
+
+class WalCheckpointer:
+    """The checkpoint thread of one database file; `hook` goes to the writer's connection."""
+
+    def __init__(self, path: str, pages: int = WAL_CHECKPOINT_PAGES) -> None:
+        self._path = path
+        self._pages = pages
+        self._due = threading.Event()
+        self._stopping = False
+        self.checkpoints = 0  # completed PASSIVE checkpoint runs (for tests and metrics)
+        self._thread: threading.Thread | None = None  # started when first needed
+
+    def hook(self, _conn: apsw.Connection, _db: str, pages: int) -> int:
+        """The writer's WAL hook: runs on the committing thread after each commit, so it only
+        sets a flag (and starts the thread the first time)."""
+        if pages >= self._pages and not self._stopping:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="wal-checkpoint", daemon=True)
+                self._thread.start()
+            self._due.set()
+        return apsw.SQLITE_OK
+
+    def close(self) -> None:
+        """Stop the thread (after a checkpoint in progress) and close its connection."""
+        self._stopping = True
+        self._due.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        conn = apsw.Connection(self._path, statementcachesize=0)
+        try:
+            while True:
+                self._due.wait()
+                self._due.clear()  # a commit from now on wakes the next run
+                if self._stopping:
+                    return
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    self.checkpoints += 1
+                except apsw.BusyError:
+                    pass  # another checkpoint (StateMachine.flush) is running: the next commit
+                except apsw.Error:  # e.g. I/O: the WAL only grows until one succeeds
+                    log.exception("WAL checkpoint of %s failed", self._path)
+        finally:
+            conn.close()
