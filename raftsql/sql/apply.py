@@ -437,6 +437,9 @@ class StateMachine:
                     self._conn.execute("ROLLBACK")
             raise
         self._applied = last
+        if self._checkpointer.behind:  # the WAL outgrew the checkpoint thread (walcheckpoint.py)
+            with self._auth.internal():
+                self._checkpointer.catch_up(self._conn)
         if SCHEMA_TABLE in batch.versions:
             self.schema_generation += 1
         if len(self._seqs) + len(batch.sessions) > MAX_CACHED_SESSIONS:

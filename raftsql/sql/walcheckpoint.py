@@ -14,7 +14,13 @@ checkpoint on a connection of its own. A PASSIVE checkpoint neither waits for no
 writer and the readers (sqlite.org/wal.html, "Checkpointing"); what it cannot copy yet (frames
 a reader still needs, frames committed meanwhile) waits for the next one. As with the automatic
 checkpoint, the writer restarts the WAL at its next commit once a checkpoint copied all of it
-and no reader uses it, and journal_size_limit then cuts the file back. Durability does not
+and no reader uses it, and journal_size_limit then cuts the file back.
+
+A checkpoint that overlaps a commit cannot copy everything, and then the WAL cannot restart: under
+a steady stream of commits the background thread alone could let it grow without bound. So when
+the WAL reaches WAL_CATCH_UP_PAGES, the state machine runs a PASSIVE checkpoint itself right
+after its commit (`catch_up`), when no write is in progress: what the automatic checkpoint did
+at every threshold crossing, now only when the thread fell behind. Durability does not
 depend on checkpoints: the Raft log is replayed from the applied index after a crash, and
 compaction calls StateMachine.flush first (docs/transactions.md, "Durability").
 """
@@ -31,22 +37,30 @@ log = logging.getLogger("raftsql.sql.walcheckpoint")
 WAL_CHECKPOINT_PAGES = 1000
 """WAL size, in pages, past which a commit wakes the checkpointer (SQLite's default
 wal_autocheckpoint)."""
+WAL_CATCH_UP_PAGES = 4 * WAL_CHECKPOINT_PAGES
+"""WAL size, in pages, past which the writer checkpoints after its commit (`catch_up`)."""
 
 
 class WalCheckpointer:
     """The checkpoint thread of one database file; `hook` goes to the writer's connection."""
 
-    def __init__(self, path: str, pages: int = WAL_CHECKPOINT_PAGES) -> None:
+    def __init__(self, path: str, pages: int = WAL_CHECKPOINT_PAGES,
+                 catch_up_pages: int = WAL_CATCH_UP_PAGES) -> None:
         self._path = path
         self._pages = pages
+        self._catch_up_pages = catch_up_pages
+        self.behind = False  # the WAL reached catch_up_pages: the writer should catch_up()
         self._due = threading.Event()
         self._stopping = False
         self.checkpoints = 0  # completed PASSIVE checkpoint runs (for tests and metrics)
+        self.catch_ups = 0  # checkpoints the writer ran itself (catch_up)
         self._thread: threading.Thread | None = None  # started when first needed
 
     def hook(self, _conn: apsw.Connection, _db: str, pages: int) -> int:
         """The writer's WAL hook: runs on the committing thread after each commit, so it only
         sets a flag (and starts the thread the first time)."""
+        if pages >= self._catch_up_pages:
+            self.behind = True
         if pages >= self._pages and not self._stopping:
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -54,6 +68,20 @@ class WalCheckpointer:
                 self._thread.start()
             self._due.set()
         return apsw.SQLITE_OK
+
+    def catch_up(self, conn: apsw.Connection) -> None:
+        """On the writer's connection, between its transactions: a PASSIVE checkpoint, which
+        can copy everything (no write is in progress) unless a reader needs the last frames,
+        so that the next commit restarts the WAL. The caller lets its own statements past its
+        authorizer."""
+        self.behind = False
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            self.catch_ups += 1
+        except apsw.BusyError:
+            pass  # the thread is checkpointing: the next commit tells again
+        except apsw.Error:  # not the applied entries' business: they are committed
+            log.exception("WAL checkpoint of %s failed", self._path)
 
     def close(self) -> None:
         """Stop the thread (after a checkpoint in progress) and close its connection."""

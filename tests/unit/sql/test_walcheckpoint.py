@@ -13,10 +13,10 @@ from pathlib import Path
 
 from raftsql.sql.apply import StateMachine
 from raftsql.sql.command import Command, Stmt, encode
-from raftsql.sql.walcheckpoint import WAL_CHECKPOINT_PAGES
+from raftsql.sql.walcheckpoint import WAL_CATCH_UP_PAGES, WAL_CHECKPOINT_PAGES
 
 PAGE = 4096
-ROW = "x" * 3000  # about a page per entry: the WAL passes the threshold in ~1000 entries
+ROW = "x" * 3000  # a page or more of WAL per entry
 CREATE = encode(Command((Stmt("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)"),)))
 
 
@@ -43,7 +43,7 @@ def test_checkpoints_keep_the_wal_bounded(tmp_path: Path) -> None:
         while sm._checkpointer.checkpoints == 0 and time.monotonic() < deadline:  # noqa: SLF001
             time.sleep(0.01)
         assert sm._checkpointer.checkpoints >= 1  # noqa: SLF001
-        assert largest < 3 * WAL_CHECKPOINT_PAGES * PAGE, largest  # restarted, not kept whole
+        assert largest < 1.25 * WAL_CATCH_UP_PAGES * PAGE, largest  # restarted, not kept whole
         assert sm.applied_index == 4999
     finally:
         sm.close()
@@ -58,9 +58,29 @@ def test_the_applying_connection_never_checkpoints(tmp_path: Path) -> None:
     try:
         sm._checkpointer.close()  # noqa: SLF001
         sm.apply(1, CREATE)
-        for i in range(2, 2 * WAL_CHECKPOINT_PAGES):
-            sm.apply(i, _write(i))
-        assert _wal_bytes(sm) > 1.5 * WAL_CHECKPOINT_PAGES * PAGE
+        i = 2
+        while _wal_bytes(sm) < 2 * WAL_CHECKPOINT_PAGES * PAGE:  # past the threshold, not
+            sm.apply(i, _write(i))                              # yet at WAL_CATCH_UP_PAGES
+            i += 1
         assert os.path.getsize(sm.path) < 100 * PAGE
+    finally:
+        sm.close()
+
+
+def test_the_writer_catches_up_when_the_thread_falls_behind(tmp_path: Path) -> None:
+    """A checkpoint thread that never completes one (here: stopped) must not let the WAL grow
+    without bound: past WAL_CATCH_UP_PAGES the applying thread checkpoints after its commit,
+    and the WAL restarts."""
+    sm = StateMachine(str(tmp_path / "db"))
+    try:
+        sm._checkpointer.close()  # noqa: SLF001
+        sm.apply(1, CREATE)
+        largest = 0
+        for i in range(2, 3 * WAL_CATCH_UP_PAGES):
+            sm.apply(i, _write(i))
+            largest = max(largest, _wal_bytes(sm))
+        assert sm._checkpointer.catch_ups >= 2  # noqa: SLF001
+        assert largest < 1.25 * WAL_CATCH_UP_PAGES * PAGE, largest
+        assert sm.applied_index == 3 * WAL_CATCH_UP_PAGES - 1
     finally:
         sm.close()
