@@ -229,7 +229,9 @@ class PgSession:
     async def loop(self) -> None:
         """Take messages and answer them. A message already buffered is taken, and Bind and
         Sync (no pipeline) are answered, without creating a coroutine: a prepared statement
-        sends three messages per execution and each coroutine is a visible cost there."""
+        sends three or four messages per execution and each coroutine is a visible cost there.
+        After a Bind, the [Describe,] Execute, Sync that clients send with it are taken as one
+        group when they are already buffered (`_execute_and_sync`)."""
         conn = self.conn
         while True:
             try:
