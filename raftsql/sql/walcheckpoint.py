@@ -75,13 +75,8 @@ class WalCheckpointer:
         so that the next commit restarts the WAL. The caller lets its own statements past its
         authorizer."""
         self.behind = False
-        try:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        if self._checkpoint(conn):
             self.catch_ups += 1
-        except apsw.BusyError:
-            pass  # the thread is checkpointing: the next commit tells again
-        except apsw.Error:  # not the applied entries' business: they are committed
-            log.exception("WAL checkpoint of %s failed", self._path)
 
     def close(self) -> None:
         """Stop the thread (after a checkpoint in progress) and close its connection."""
@@ -102,12 +97,20 @@ class WalCheckpointer:
                 self._due.clear()  # a commit from now on wakes the next run
                 if self._stopping:
                     return
-                try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                if self._checkpoint(conn):
                     self.checkpoints += 1
-                except apsw.BusyError:
-                    pass  # another checkpoint (StateMachine.flush) is running: the next commit
-                except apsw.Error:  # e.g. I/O: the WAL only grows until one succeeds
-                    log.exception("WAL checkpoint of %s failed", self._path)
         finally:
             conn.close()
+
+    def _checkpoint(self, conn: apsw.Connection) -> bool:
+        """One PASSIVE checkpoint; False when another one held the lock (the next commit asks
+        again) or it failed (logged: the WAL only grows until one succeeds; the entries
+        applied are committed either way)."""
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            return True
+        except apsw.BusyError:
+            return False
+        except apsw.Error:
+            log.exception("WAL checkpoint of %s failed", self._path)
+            return False
