@@ -33,6 +33,18 @@ writes per Raft write and cost the leader 55 of its 700 us of CPU per write
 batch writes the pending hard state first, a batch that moves the compaction point also stores a
 commit at least as high, so a reopened log never has commit < first_index() - 1.
 
+Why RocksDB recycles its WAL files (``WAL_RECYCLE_FILES``, ``MEMTABLE_BYTES``): every Ready ends in
+an fdatasync of the WAL. Appending to a file changes its size (and turns preallocated extents
+into written ones), so on ext4 each of those fdatasyncs also commits the filesystem journal, and
+the journal is one per filesystem: three nodes' fsyncs queue behind each other. A recycled WAL
+file is overwritten in place, so its fdatasync writes data only (RocksDB's
+``recycle_log_file_num``; its recyclable record format carries the log number, so recovery
+never replays an older file's records left behind the new ones). Measured with three processes
+each writing 20-entry batches and syncing (this box): fdatasync p50 0.36 → 0.18 ms. A file is
+recycled when a memtable flush frees it, so the memtable is kept small (4 MiB instead of
+RocksDB's 64 MiB): the log cycles through its files every few MiB of entries instead of staying
+on the first one for the first 64 MiB, and the memtables also hold 60 MiB less memory.
+
 The LogReader answers and the write methods' errors mirror ``raftsql.raft.storage.MemoryLog``
 (the reference); ``tests/unit/storage/test_store_compat.py`` holds the two to the same answers.
 The store is not thread-safe: one owner (the node's Ready loop) calls it. The one exception is
@@ -88,6 +100,10 @@ K_HARD = b"m:hard"
 K_CONF = b"m:conf"
 K_SNAP = b"m:snap"
 _MAX_INDEX = (1 << 64) - 1
+WAL_RECYCLE_FILES = 4
+"""Freed WAL files RocksDB keeps for reuse (module docstring: an overwrite syncs no metadata)."""
+MEMTABLE_BYTES = 4 << 20
+"""Memtable size, and so how many bytes of log go into one WAL file before the next is used."""
 
 
 def entry_key(index: int) -> bytes:
@@ -152,6 +168,8 @@ class RocksLogStore:
         self.path.mkdir(parents=True, exist_ok=True)
         opts = Options(raw_mode=True)
         opts.create_if_missing(True)
+        opts.set_recycle_log_file_num(WAL_RECYCLE_FILES)
+        opts.set_write_buffer_size(MEMTABLE_BYTES)
         self._db = Rdict(str(self.path / "rocksdb"), opts)
         self._nosync = WriteOptions()
         self._nosync.sync = False

@@ -1,9 +1,11 @@
 """Subprocess for the kill -9 test: writes synced batches to a RocksLogStore forever.
 
-Usage: python3 crash_writer.py DATA_DIR SEED. Before each batch it prints ``B <json>`` (the
-batch), and ``A`` once ``persist`` returned: an acknowledged batch must survive SIGKILL, the one
-in flight may or may not. Ops mimic a Raft node: appends that overwrite an uncommitted suffix
-after a term change, hard-state updates, compactions and snapshot installs.
+Usage: python3 crash_writer.py DATA_DIR SEED [BIG_BYTES]. Before each batch it prints
+``B <json>`` (the batch), and ``A`` once ``persist`` returned: an acknowledged batch must survive
+SIGKILL, the one in flight may or may not. Ops mimic a Raft node: appends that overwrite an
+uncommitted suffix after a term change, hard-state updates, compactions and snapshot installs.
+With BIG_BYTES, appended entries are up to that many bytes (one repeated byte, so the journal
+stays small), enough to fill several memtables and so reuse recycled WAL files before the kill.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from raftsql.raft.types import ConfState, Entry, HardState, Snapshot, SnapshotMe
 from raftsql.storage import PersistRequest, RocksLogStore
 
 
-def main(path: str, seed: int) -> None:
+def main(path: str, seed: int, big_bytes: int = 0) -> None:
     rng = random.Random(seed)
     store = RocksLogStore(path, conf_state=ConfState(voters=(1, 2, 3)))
     hs = store.hard_state
@@ -36,7 +38,7 @@ def main(path: str, seed: int) -> None:
             back = rng.randint(0, 3)
             start = max(hs.commit + 1, store.first_index(), store.last_index() + 1 - back)
             n = rng.randint(1, 20)
-            ents = [[start + i, term, rng.randbytes(rng.randint(0, 60)).hex()] for i in range(n)]
+            ents = [[start + i, term, _data(rng, big_bytes)] for i in range(n)]
             commit = rng.randint(hs.commit, start + n - 1)
             vote = hs.vote if term == hs.term else rng.choice([1, 2, 3])
             batch = {"entries": ents, "hs": [term, vote, commit]}
@@ -53,6 +55,16 @@ def main(path: str, seed: int) -> None:
         apply(store, batch)
         hs = store.hard_state
         print("A", flush=True)
+
+
+def _data(rng: random.Random, big_bytes: int) -> str | list[int]:
+    if big_bytes:
+        return [rng.randint(0, big_bytes), rng.randrange(256)]  # [size, fill byte]
+    return rng.randbytes(rng.randint(0, 60)).hex()
+
+
+def _bytes(d: str | list[int]) -> bytes:
+    return bytes([d[1]]) * d[0] if isinstance(d, list) else bytes.fromhex(d)
 
 
 def apply(store, batch: dict) -> None:  # type: ignore[no-untyped-def]
@@ -73,7 +85,7 @@ def apply(store, batch: dict) -> None:  # type: ignore[no-untyped-def]
         index, term, data = batch["snap"]
         meta = SnapshotMetadata(index=index, term=term, conf_state=ConfState(voters=(1, 2, 3)))
         snap = Snapshot(meta, bytes.fromhex(data))
-    ents = [Entry(term=t, index=i, data=bytes.fromhex(d)) for i, t, d in batch.get("entries", [])]
+    ents = [Entry(term=t, index=i, data=_bytes(d)) for i, t, d in batch.get("entries", [])]
     if isinstance(store, RocksLogStore):
         store.persist(hs, ents, snap, sync=True)
         return
@@ -86,9 +98,9 @@ def apply(store, batch: dict) -> None:  # type: ignore[no-untyped-def]
 
 
 def _request(batch: dict) -> PersistRequest:  # type: ignore[type-arg]
-    ents = [Entry(term=t, index=i, data=bytes.fromhex(d)) for i, t, d in batch["entries"]]
+    ents = [Entry(term=t, index=i, data=_bytes(d)) for i, t, d in batch["entries"]]
     return PersistRequest(entries=ents)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]))
+    main(sys.argv[1], int(sys.argv[2]), *map(int, sys.argv[3:]))

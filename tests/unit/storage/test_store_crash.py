@@ -7,7 +7,9 @@ synced batches in a loop, printing each batch before and an ack after ``persist`
 SIGKILL it by PID at a random moment, reopen the store and check that it equals the model after
 all acknowledged batches, or after those plus the one batch in flight (atomic: never half of
 it); that the log is contiguous on disk; that term and vote never went backwards.
-A few kills by default; RAFTSQL_LONG=1 runs many.
+A few kills by default; RAFTSQL_LONG=1 runs many. The second test writes big entries, so that
+RocksDB fills several memtables and reuses recycled WAL files before the kill: recovery must
+then stop at the end of the new records and never replay the old ones still in the file.
 
 What this cannot show: loss of power. A killed process leaves its unsynced WAL in the OS page
 cache, so this proves atomicity and recovery, not the fsync itself (that is RocksDB's
@@ -74,20 +76,20 @@ def _raw_entry_indexes(path: Path) -> list[int]:
         db.close()
 
 
-def _run_writer_and_kill(path: Path, seed: int, rng: random.Random, out: Path) -> None:
+def _run_writer_and_kill(path: Path, seed: int, rng: random.Random, out: Path,
+                         big_bytes: int, kill_after: tuple[float, float]) -> None:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     err = out.with_suffix(".err")
+    cmd = [sys.executable, str(WRITER), str(path), str(seed), str(big_bytes)]
     with open(out, "wb") as f, open(err, "wb") as e:
-        proc = subprocess.Popen(
-            [sys.executable, str(WRITER), str(path), str(seed)], stdout=f, stderr=e, env=env
-        )
+        proc = subprocess.Popen(cmd, stdout=f, stderr=e, env=env)
     try:
         deadline = time.monotonic() + 20
         while b"B " not in out.read_bytes():  # wait until it is writing, then kill at random
             assert proc.poll() is None, f"writer exited early: {err.read_text()[-2000:]}"
             assert time.monotonic() < deadline, "writer did not start"
             time.sleep(0.01)
-        time.sleep(rng.uniform(0, 0.25))
+        time.sleep(rng.uniform(*kill_after))
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
@@ -96,15 +98,29 @@ def _run_writer_and_kill(path: Path, seed: int, rng: random.Random, out: Path) -
 
 @pytest.mark.timeout(300)
 def test_kill_minus_nine_keeps_acknowledged_batches(tmp_path: Path) -> None:
+    _kill_and_check(tmp_path, ITERATIONS, big_bytes=0, kill_after=(0, 0.25))
+
+
+@pytest.mark.timeout(300)
+def test_kill_minus_nine_with_recycled_wal_files(tmp_path: Path) -> None:
+    _kill_and_check(tmp_path, max(3, ITERATIONS // 2), big_bytes=16 << 10, kill_after=(1.0, 2.0))
+    logs = [f.read_text() for f in (tmp_path / "node" / "rocksdb").glob("LOG*")]  # one per open
+    reused = sum(log.count("reusing log") for log in logs)
+    print(f"recycled WAL files reused: {reused}")
+    assert reused > 0, "no WAL file was recycled: the test did not test recycling"
+
+
+def _kill_and_check(tmp_path: Path, iterations: int, big_bytes: int,
+                    kill_after: tuple[float, float]) -> None:
     seed = int(os.environ.get("RAFTSQL_SEED", random.randrange(1 << 30)))
-    print(f"SEED={seed} ITERATIONS={ITERATIONS}")
+    print(f"SEED={seed} ITERATIONS={iterations}")
     rng = random.Random(seed)
     data = tmp_path / "node"
     model = MemoryLog(ConfState(voters=(1, 2, 3)))
     prev_term, prev_vote, total_acked, in_flight_kept = 0, 0, 0, 0
-    for it in range(ITERATIONS):
+    for it in range(iterations):
         out = tmp_path / f"writer{it}.out"
-        _run_writer_and_kill(data, rng.randrange(1 << 30), rng, out)
+        _run_writer_and_kill(data, rng.randrange(1 << 30), rng, out, big_bytes, kill_after)
         acked, pending = _read_log(out)
         total_acked += len(acked)
         for batch in acked:
