@@ -43,7 +43,7 @@ never replays an older file's records left behind the new ones). Measured with t
 each writing 20-entry batches and syncing (this box): fdatasync p50 0.36 → 0.18 ms. A file is
 recycled when a memtable flush frees it, so the memtable is kept small (4 MiB instead of
 RocksDB's 64 MiB): the log cycles through its files every few MiB of entries instead of staying
-on the first one for the first 64 MiB, and the memtables also hold 60 MiB less memory.
+on the first one for the first 64 MiB, and each memtable holds up to 60 MiB less memory.
 
 The LogReader answers and the write methods' errors mirror ``raftsql.raft.storage.MemoryLog``
 (the reference); ``tests/unit/storage/test_store_compat.py`` holds the two to the same answers.
