@@ -52,8 +52,8 @@ class WalCheckpointer:
         self.behind = False  # the WAL reached catch_up_pages: the writer should catch_up()
         self._due = threading.Event()
         self._stopping = False
-        self.checkpoints = 0  # completed PASSIVE checkpoint runs (for tests and metrics)
-        self.catch_ups = 0  # checkpoints the writer ran itself (catch_up)
+        self.checkpoints = 0  # completed PASSIVE checkpoint runs (read by tests)
+        self.catch_ups = 0  # checkpoints the writer ran itself (catch_up; read by tests)
         self._thread: threading.Thread | None = None  # started when first needed
 
     def hook(self, _conn: apsw.Connection, _db: str, pages: int) -> int:
