@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -191,13 +192,16 @@ class NodeServer:
         self.db.close()
         self.sm.close()
 
-    async def run_until_signalled(self) -> None:
+    async def run_until_signalled(self, on_serving: Callable[[], None] | None = None) -> None:
+        """Serve until SIGTERM or SIGINT; ``on_serving`` runs once everything listens."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
         await self.start()
         log.info("node %d serving: raft %s, pg %s, http %s", self.opts.node_id,
                  self.opts.raft_listen, self.opts.pg_listen, self.opts.http_listen)
+        if on_serving is not None:
+            on_serving()
         await self._stop.wait()
         log.info("node %d shutting down", self.opts.node_id)
         await self.stop()

@@ -8,11 +8,13 @@ Prometheus object; errors by SQLSTATE and client sessions are counted by the fro
 from __future__ import annotations
 
 import collections
+import gc
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.gc_collector import GCCollector
 from prometheus_client.registry import Collector
 
 from raftsql.node.driver import RaftNode
@@ -69,6 +71,9 @@ class NodeCollector(Collector):
         for code, n in sorted(fe.errors_by_sqlstate.items()):
             errors.add_metric([code], n)
         yield errors
+        yield GaugeMetricFamily("raftsql_gc_frozen_objects",
+                                "Objects exempt from the cyclic GC (the start-up heap, frozen)",
+                                gc.get_freeze_count())
 
 
 def render(registry: CollectorRegistry) -> bytes:
@@ -78,4 +83,5 @@ def render(registry: CollectorRegistry) -> bytes:
 def make_registry(node: RaftNode, frontend: FrontendCounters) -> CollectorRegistry:
     registry = CollectorRegistry()
     registry.register(NodeCollector(node, frontend))
+    GCCollector(registry=registry)  # python_gc_collections_total{generation} and friends
     return registry
