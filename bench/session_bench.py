@@ -131,7 +131,10 @@ def _execute(workload: str, n: int, rng: random.Random) -> bytes:
             + struct.pack("!h", len(params))
             + b"".join(struct.pack("!i", len(p)) + p for p in params)
             + struct.pack("!hh", 1, 1))
-    return (_message(b"B", bind) + _message(b"E", _cstr("") + struct.pack("!i", 0))
+    # asyncpg's fetchrow() asks for one row (the load generator's point SELECT), execute()
+    # for all
+    limit = 1 if workload == "select" else 0
+    return (_message(b"B", bind) + _message(b"E", _cstr("") + struct.pack("!i", limit))
             + _message(b"S", b""))
 
 

@@ -258,10 +258,10 @@ class PgSession:
                 except Exception as exc:  # noqa: BLE001 (the client's error, as in dispatch)
                     self._message_failed(exc)
                 else:
-                    if not self._pipeline_txn:
+                    if not self._pipeline_txn and not cast(pw.Bind, ev).portal:
                         group = conn.take_execute_sync()
-                        if group:
-                            await self._execute_and_sync(cast(pw.Bind, ev).portal, group == 2)
+                        if group is not None:
+                            await self._execute_and_sync(*group)
             elif kind is pw.Sync and not self._pipeline_txn:
                 self._ready()
             elif kind is pw.Terminate:
@@ -307,15 +307,16 @@ class PgSession:
         except Exception as exc:  # noqa: BLE001 (any statement failure is the client's error)
             self._message_failed(exc)
 
-    async def _execute_and_sync(self, name: str, describe: bool) -> None:
-        """[Describe portal,] Execute, Sync after a Bind, taken in one step
-        (`ServerConnection.take_execute_sync`): what the three messages would have done one by
-        one, without opening a pipeline transaction (the Sync ends the statement's)."""
+    async def _execute_and_sync(self, describe: bool, max_rows: int) -> None:
+        """[Describe portal "",] Execute "", Sync after a Bind of the unnamed portal, taken in
+        one step (`ServerConnection.take_execute_sync`): what the three messages would have
+        done one by one, without opening a pipeline transaction (the Sync ends the
+        statement's)."""
         try:
-            portal = self.portals[name]
+            portal = self.portals[""]
             if describe:
                 await self._describe_portal(portal)
-            await self._execute_portal(portal, name, 0)
+            await self._execute_portal(portal, "", max_rows)
         except Closed:
             raise
         except Exception as exc:  # noqa: BLE001 (as in dispatch; the Sync is already taken)

@@ -36,8 +36,8 @@ def _parse(name: str, sql: str) -> bytes:
     return _frame(b"P", name.encode() + b"\0" + sql.encode() + b"\0" + struct.pack("!h", 0))
 
 
-def _bind(statement: str, *values: str) -> bytes:
-    body = b"\0" + statement.encode() + b"\0" + struct.pack("!hh", 0, len(values))
+def _bind(statement: str, *values: str, portal: str = "") -> bytes:
+    body = portal.encode() + b"\0" + statement.encode() + b"\0" + struct.pack("!hh", 0, len(values))
     body += b"".join(struct.pack("!i", len(v.encode())) + v.encode() for v in values)
     return _frame(b"B", body + struct.pack("!h", 0))
 
@@ -160,3 +160,32 @@ def test_a_named_portal_or_row_limit_takes_the_general_path(conn: socket.socket)
         "2", "T", "D:1", "D:2", "s", "D:3", "C:SELECT 1", "Z:T",
         "C:COMMIT", "Z:I",
     ]
+
+
+def test_a_row_limited_group_answers_like_the_general_path(conn: socket.socket) -> None:
+    """asyncpg's fetchrow() sends Bind, Execute "" with a limit of one row, Sync: taken as a
+    group too, with the limit kept (PortalSuspended while rows remain)."""
+    conn.sendall(_query("CREATE TABLE groups5 (k integer PRIMARY KEY);"
+                        "INSERT INTO groups5 VALUES (1), (2), (3)")
+                 + _parse("five", "SELECT k FROM groups5 ORDER BY k")
+                 + _parse("one", "SELECT k FROM groups5 WHERE k = 2") + SYNC)
+    _messages(conn, 2)
+    one_row = _frame(b"E", b"\0" + struct.pack("!i", 1))
+    conn.sendall(_bind("five") + one_row + SYNC
+                 + _bind("one") + one_row + SYNC
+                 + _bind("five") + DESCRIBE + _frame(b"E", b"\0" + struct.pack("!i", 2)) + SYNC)
+    assert _summary(_messages(conn, 3)) == [
+        "2", "D:1", "s", "Z:I",
+        "2", "D:2", "C:SELECT 1", "Z:I",
+        "2", "T", "D:1", "D:2", "s", "Z:I",
+    ]
+
+
+def test_a_named_portal_is_never_taken_for_the_unnamed_one(conn: socket.socket) -> None:
+    """Bind of portal "p1", then Execute of portal "": the Execute names the unnamed portal,
+    which does not exist (34000), whatever the group's bytes look like."""
+    conn.sendall(_query("CREATE TABLE groups6 (k integer PRIMARY KEY); INSERT INTO groups6 VALUES (1)")
+                 + _parse("six", "SELECT k FROM groups6") + SYNC)
+    _messages(conn, 2)
+    conn.sendall(_bind("six", portal="p1") + EXECUTE + SYNC)
+    assert _summary(_messages(conn, 1)) == ["2", "E:34000", "Z:I"]

@@ -1,9 +1,9 @@
 """ServerConnection.take_execute_sync against the general path (next_event).
 
-Contract: after any input, take_execute_sync either takes nothing (0) and next_event goes on as
-if it had not been called, or it takes exactly the frames next_event would have returned as
-[Describe('P', ''),] Execute('', 0), Sync() (2 with the Describe, 1 without) and next_event
-then returns what follows them. The frames are built by pg_frames (from the PostgreSQL 15
+Contract: after any input, take_execute_sync either takes nothing (None) and next_event goes on
+as if it had not been called, or it takes exactly the frames next_event would have returned as
+[Describe('P', ''),] Execute('', n), Sync(), returns (whether the Describe was there, n), and
+next_event then returns what follows them. The frames are built by pg_frames (from the PostgreSQL 15
 docs 55.7, independently of raftsql.pgwire)."""
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ FRAMES = {
     "describe_statement": msg(b"D", b"S" + cstr("")),
     "execute_all": msg(b"E", cstr("") + struct.pack("!i", 0)),
     "execute_some": msg(b"E", cstr("") + struct.pack("!i", 2)),
+    "execute_one": msg(b"E", cstr("") + struct.pack("!i", 1)),  # asyncpg's fetchrow()
+    "execute_negative": msg(b"E", cstr("") + struct.pack("!i", -5)),
     "execute_named": msg(b"E", cstr("p1") + struct.pack("!i", 0)),
     "sync": msg(b"S"),
     "flush": msg(b"H"),
@@ -54,18 +56,18 @@ def test_takes_exactly_the_group_or_nothing(names: list[str], cut: int) -> None:
     rest = []
     while (ev := conn.next_event()) is not NEED_DATA:
         rest.append(ev)
-    group = [fe.Execute("", 0), fe.Sync()]
-    if taken == 2:
-        group.insert(0, fe.Describe("P", ""))
-    assert taken in (0, 1, 2)
-    if taken:
-        assert expected[:len(group)] == group
-    assert expected == (group if taken else []) + rest
+    group: list[object] = []
+    if taken is not None:
+        describe, max_rows = taken
+        group = [fe.Execute("", max_rows), fe.Sync()]
+        if describe:
+            group.insert(0, fe.Describe("P", ""))
+    assert expected == group + rest
 
 
 def test_only_in_the_ready_phase() -> None:
     conn = connect()
     conn.skip_until_sync()  # after a failed Bind: the group must be skipped, not run
     conn.receive_data(FRAMES["execute_all"] + FRAMES["sync"])
-    assert conn.take_execute_sync() == 0
+    assert conn.take_execute_sync() is None
     assert conn.next_event() == fe.Sync()
