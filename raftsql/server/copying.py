@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from raftsql import pgwire as pw
 from raftsql.pgwire import oids as o
 from raftsql.server import copy as copyfmt
-from raftsql.server import inference
+from raftsql.server import inference, offloop
 from raftsql.server.portal import Portal
 from raftsql.server.values import encode_result, param_value
 from raftsql.server.wire import Closed
@@ -135,6 +135,7 @@ async def _insert_batch(session: PgSession, table: str, collist: str, rows: list
             marks.append("(" + ", ".join(f"${n + i + 1}" for i in range(width)) + ")")
             n += width
         sql = f'INSERT INTO "{table}" ({collist}) VALUES {", ".join(marks)}'
+        await offloop.analyse_long(sql)  # the first chunk's text: most of a second
         t = translate(sql)[0]
         flat = [v for row in chunk for v in row]
         result = await session.guarded(session.db.run(session.dbs, t, flat),

@@ -25,7 +25,16 @@ from raftsql import pgwire as pw
 from raftsql.node.errors import NodeError
 from raftsql.pgwire import oids as o
 from raftsql.pgwire.errors import ProtocolError
-from raftsql.server import answers, copying, cursors, inference, rewrites, sqlprepare, startup
+from raftsql.server import (
+    answers,
+    copying,
+    cursors,
+    inference,
+    offloop,
+    rewrites,
+    sqlprepare,
+    startup,
+)
 from raftsql.server import copy as copyfmt
 from raftsql.server.cursors import CLOSE_RE, DECLARE_RE, FETCH_RE
 from raftsql.server.inference import Column
@@ -495,6 +504,7 @@ class PgSession:
             return await self._prepare_cursor(text)
         if sqlprepare.is_sql_prepare(text):
             return Prepared(text, "sqlprepare")
+        await offloop.analyse_long(text)
         found = answers.answer(text, self.context()) if answers.handles(text) else None
         if found is not None:
             known = answers.param_oids(text)
@@ -679,7 +689,7 @@ class PgSession:
             kinds = []
             for p in pieces:
                 with _at_offset(p.offset):
-                    kinds.append(self._kind(p.original))
+                    kinds.append(await self._kind(p.original))
             implicit = (len(pieces) > 1 and self.dbs.txn is None
                         and StatementKind.TRANSACTION not in kinds
                         and any(k in (StatementKind.WRITE, StatementKind.DDL) for k in kinds)
@@ -719,7 +729,7 @@ class PgSession:
             self.send(pw.NoticeResponse("NOTICE", "00000",
                                         f'table "{name}" does not exist, skipping'))
 
-    def _kind(self, text: str) -> StatementKind | str:
+    async def _kind(self, text: str) -> StatementKind | str:
         """What a statement is, without analysing it against the schema."""
         expanded = rewrites.expand(text)
         first = expanded[0]
@@ -729,6 +739,7 @@ class PgSession:
             return "cursor"
         if sqlprepare.is_sql_prepare(first):
             return "sqlprepare"
+        await offloop.analyse_long(first)
         if answers.handles(first):
             try:  # not answered yet: that would run a catalog query twice
                 return translate(first)[0].kind
