@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import time
 
 import pytest
 from test_readme import EXAMPLE, ROOT, Block, Dev, _psql, dev, run_block  # noqa: F401 (fixture)
@@ -34,17 +33,6 @@ def doc_blocks() -> list[Block]:
             out.append(Block(f"docs/{path.name}", text.count("\n", 0, m.start()) + 2,
                              m.group(1), m.group(2)))
     return out
-
-
-def test_cluster_is_up(dev: Dev) -> None:  # noqa: F811
-    """Wait for a leader before the first block (same check as the README test)."""
-    deadline = time.monotonic() + 40
-    while time.monotonic() < deadline:
-        res = _psql(dev.urls[0], "SELECT leader_id FROM raftsql_status;", dev.env)
-        if res.returncode == 0 and res.stdout.split()[2].isdigit():
-            return
-        time.sleep(0.3)
-    pytest.fail("no leader")
 
 
 @pytest.mark.parametrize("block", doc_blocks(), ids=str)

@@ -104,6 +104,21 @@ def _psql(url: str, sql: str, env: dict[str, str]) -> subprocess.CompletedProces
                           input=sql, capture_output=True, text=True, timeout=30, env=env)
 
 
+def _wait_until_every_node_knows_the_leader(urls: list[str], env: dict[str, str]) -> None:
+    """`raftsql dev` prints the URLs as it starts the nodes, before they listen. An example
+    run in that window failed with "connection refused" (CI on a slow machine): pytest-xdist
+    may run another module's tests between two of a module's on the same worker, so the
+    module's cluster can be started again at any example, not only before the first."""
+    deadline = time.monotonic() + 40
+    for url in urls:
+        while True:
+            res = _psql(url, "SELECT leader_id FROM raftsql_status;", env)
+            if res.returncode == 0 and res.stdout.split()[2].isdigit():
+                break
+            assert time.monotonic() < deadline, f"{url}: no leader known: {res}"
+            time.sleep(0.3)
+
+
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
     work = tmp_path_factory.mktemp("readme")
@@ -132,6 +147,7 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
             if line.startswith("postgresql://"):
                 urls.append(line.strip())
         assert len(urls) == 3, f"raftsql dev printed {urls}"
+        _wait_until_every_node_knows_the_leader(urls, env)
         yield Dev(proc, urls, offset, work, env)
     finally:
         pids = _children(proc.pid)
@@ -178,23 +194,12 @@ def test_readme_has_each_kind_of_example() -> None:
 
 
 def _check_dev_prints_a_url_per_node_and_psql_connects(dev: Dev) -> None:
+    """The fixture waited until every node knew the leader; psql then reads it at once."""
     ports = [int(u.rsplit(":", 1)[1].split("/")[0]) for u in dev.urls]
     assert ports == [6001 + dev.offset + i for i in range(3)]
-    deadline = time.monotonic() + 40
-    res = None
-    while time.monotonic() < deadline:
-        res = _psql(dev.urls[0], "SELECT count(*) FROM raftsql_status "
-                                 "WHERE leader_id IS NOT NULL;", dev.env)
-        if res.returncode == 0 and res.stdout.split()[-3] == "1":
-            break
-        time.sleep(0.3)
-    assert res is not None and res.returncode == 0 and res.stdout.split()[-3] == "1", res
-    for url in dev.urls[1:]:  # every node knows the leader before the examples run
-        while time.monotonic() < deadline:
-            r = _psql(url, "SELECT leader_id FROM raftsql_status;", dev.env)
-            if r.returncode == 0 and r.stdout.split()[2].isdigit():
-                break
-            time.sleep(0.3)
+    res = _psql(dev.urls[0], "SELECT count(*) FROM raftsql_status "
+                             "WHERE leader_id IS NOT NULL;", dev.env)
+    assert res.returncode == 0 and res.stdout.split()[-3] == "1", res
 
 
 def _check_ctrl_c_stops_every_node(dev: Dev) -> None:
