@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from raftsql.testing.procs import free_port
+
 BIN_DIRS = ("/usr/local/bin", "/usr/lib/postgresql/15/bin")
 RUN_AS = "postgres"
 
@@ -30,12 +32,6 @@ def _find(binary: str) -> str | None:
         if path.exists():
             return str(path)
     return shutil.which(binary)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class PgServerUnavailable(RuntimeError):
@@ -110,7 +106,7 @@ class PgServer:
         )
         if result.returncode != 0:
             raise PgServerUnavailable(f"initdb failed: {result.stderr.decode()[-500:]}")
-        self.port = _free_port()
+        self.port = free_port()  # below the ephemeral range (procs.PORT_RANGE)
         self._proc = subprocess.Popen(
             [
                 postgres,

@@ -15,19 +15,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from raftsql.testing.procs import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_ports(n: int) -> list[int]:
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
 
 
 @dataclass
@@ -50,7 +40,9 @@ class Cluster:
             raise
 
     def _start(self, timeout: float) -> None:
-        ports = free_ports(3 * self.size)
+        # below the ephemeral range: a bind(0) port was once taken by another process's
+        # connection before the node bound it (EADDRINUSE, no leader in 30 s)
+        ports = [free_port() for _ in range(3 * self.size)]
         ids = range(1, self.size + 1)
         for i in ids:
             self.raft_ports[i], self.pg_ports[i], self.http_ports[i] = ports[3 * (i - 1):3 * i]
