@@ -90,8 +90,9 @@ def _freeze_start_up_heap() -> None:
     Why: CPython's full collections walk every tracked object. On a leader at 64 clients they
     came several times in 6 s, the longest taking 35-41 ms: a stall for every client at once.
     After the freeze the longest took 4.5-5.2 ms (docs/benchmarks.md, "Tenth round"). The
-    collect first keeps start-up garbage out of the permanent generation. Only `raftsql serve` does this: an
-    embedded node lives in its host's process, whose collector is the host's to tune."""
+    collect first keeps start-up garbage out of the permanent generation. Only `raftsql serve`
+    does this: an embedded node lives in its host's process, whose collector is the host's to
+    tune."""
     gc.collect()
     gc.freeze()
 
