@@ -31,8 +31,9 @@ import struct
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -40,6 +41,7 @@ import embedded_leader  # noqa: E402
 import loadgen  # noqa: E402
 
 from raftsql.node.database import Database, Session  # noqa: E402
+from raftsql.server.channel import ClientChannel  # noqa: E402
 from raftsql.server.frontend import PgFrontend  # noqa: E402
 from raftsql.server.session import PgSession  # noqa: E402
 
@@ -138,36 +140,31 @@ def _execute(workload: str, n: int, rng: random.Random) -> bytes:
             + _message(b"S", b""))
 
 
-class _Reader:
-    """Hands the session one request per read, then end of stream."""
+class _Channel:
+    """Stands for `ClientChannel`: hands the session one request per read, then end of
+    stream, and counts the answers (each ends with ReadyForQuery) and the ErrorResponses in
+    them. As on a socket, a request that arrives while the session waits in its loop goes to
+    the session's sink; with `yielding`, each read first lets the other sessions run."""
 
-    def __init__(self, chunks: list[bytes]) -> None:
+    peer = "127.0.0.1:0"
+    must_drain = False
+
+    def __init__(self, chunks: list[bytes], yielding: bool) -> None:
         self._chunks = chunks[::-1]
-
-    async def read(self, _n: int) -> bytes:
-        return self._chunks.pop() if self._chunks else b""
-
-
-class _YieldingReader(_Reader):
-    """As _Reader, but each read lets the other sessions run first, as a socket read does."""
-
-    async def read(self, _n: int) -> bytes:
-        await asyncio.sleep(0)
-        return await super().read(_n)
-
-
-class _Transport:
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-
-class _Writer:
-    """Counts the answers (each ends with ReadyForQuery) and the ErrorResponses in them."""
-
-    def __init__(self) -> None:
-        self.transport = _Transport()
+        self._yielding = yielding
         self.answers = 0
         self.errors = 0
+
+    async def read(self, sink: Callable[[bytes], bool] | None = None) -> bytes | None:
+        while self._chunks:
+            if self._yielding:
+                await asyncio.sleep(0)
+            chunk = self._chunks.pop()
+            if sink is None:
+                return chunk
+            if not sink(chunk):
+                return None
+        return b""
 
     def write(self, data: bytes) -> None:
         if data[-6:-1] == READY:
@@ -177,12 +174,6 @@ class _Writer:
             if data[pos:pos + 1] == b"E":
                 self.errors += 1
             pos += 1 + struct.unpack_from("!i", data, pos + 1)[0]
-
-    def is_closing(self) -> bool:
-        return False
-
-    def get_extra_info(self, _name: str) -> Any:
-        return ("127.0.0.1", 0)
 
     def close(self) -> None:
         pass
@@ -199,14 +190,11 @@ async def _run(frontend: PgFrontend, workload: str, per_session: list[list[bytes
     else:
         sql, oids = STATEMENTS[workload]
         prepare = _prepare(sql, oids)
-    reader_class = _Reader if len(per_session) == 1 else _YieldingReader
-    writers, sessions = [], []
+    channels, sessions = [], []
     for requests in per_session:
-        writer = _Writer()
-        reader = reader_class([_startup(), prepare, *requests])
-        writers.append(writer)
-        sessions.append(PgSession(frontend, cast(asyncio.StreamReader, reader),
-                                  cast(asyncio.StreamWriter, writer), 1))
+        channel = _Channel([_startup(), prepare, *requests], yielding=len(per_session) > 1)
+        channels.append(channel)
+        sessions.append(PgSession(frontend, cast(ClientChannel, channel), 1))
     t0, c0 = time.perf_counter(), time.thread_time()
     if profile is not None:
         profile.enable()
@@ -214,11 +202,11 @@ async def _run(frontend: PgFrontend, workload: str, per_session: list[list[bytes
     if profile is not None:
         profile.disable()
     wall, cpu = time.perf_counter() - t0, time.thread_time() - c0
-    for writer, requests in zip(writers, per_session, strict=True):
-        assert writer.answers == len(requests) + 2, (
-            f"{writer.answers} answers for {len(requests)} statements")
+    for channel, requests in zip(channels, per_session, strict=True):
+        assert channel.answers == len(requests) + 2, (
+            f"{channel.answers} answers for {len(requests)} statements")
     # concurrent transactions may meet a serialization failure (40001), as pgbench's do
-    errors = sum(writer.errors for writer in writers)
+    errors = sum(channel.errors for channel in channels)
     assert len(per_session) > 1 or not errors, f"{errors} errors"
     return wall, cpu, errors
 

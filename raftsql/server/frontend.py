@@ -22,6 +22,7 @@ from raftsql import pgwire as pw
 from raftsql.node.database import Database
 from raftsql.pgwire.connection import DEFAULT_MAX_MESSAGE_SIZE
 from raftsql.server.auth import Users
+from raftsql.server.channel import ClientChannel
 from raftsql.server.describe import Describer
 from raftsql.server.metrics import FrontendCounters
 from raftsql.server.session import PgSession
@@ -71,7 +72,9 @@ class PgFrontend:
 
     async def start(self) -> None:
         host, port = self.listen
-        self._server = await asyncio.start_server(self._accept, host, port, limit=1 << 20)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: ClientChannel(self._connected), host,
+                                                port)
         log.info("postgres frontend listening on %s:%d", host, port)
 
     @property
@@ -94,11 +97,13 @@ class PgFrontend:
 
     # ------------------------------------------------------------------ connections
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
+    def _connected(self, channel: ClientChannel) -> None:
+        task = asyncio.get_running_loop().create_task(self._serve(channel))
         self._tasks.add(task)
-        session = PgSession(self, reader, writer, next(self._pids))
+        task.add_done_callback(self._tasks.discard)
+
+    async def _serve(self, channel: ClientChannel) -> None:
+        session = PgSession(self, channel, next(self._pids))
         try:
             if len(self._tasks) > self.max_connections:
                 await self._refuse(session)
@@ -113,21 +118,19 @@ class PgFrontend:
             log.exception("session %d from %s failed", session.pid, session.peer)
         finally:
             self.sessions.pop(session.pid, None)
-            self._tasks.discard(task)
-            if not writer.is_closing():
-                writer.close()
+            channel.close()
 
     async def _refuse(self, session: PgSession) -> None:
         """Too many connections: PostgreSQL answers the startup packet with FATAL 53300."""
+        channel = session.channel
         with contextlib.suppress(Exception):
-            data = await asyncio.wait_for(session.reader.read(8192), 5)
-            if data[4:8] in (SSL_CODE, GSS_CODE):  # say no, then read the startup packet
-                session.writer.write(b"N")
-                await session.writer.drain()
-                await asyncio.wait_for(session.reader.read(8192), 5)
-            err = pw.ErrorResponse("FATAL", "53300", "sorry, too many clients already")
-            session.writer.write(err.encode())
-            await session.writer.drain()
+            data = await asyncio.wait_for(channel.read(), 5)
+            if data is not None and data[4:8] in (SSL_CODE, GSS_CODE):
+                channel.write(b"N")  # say no, then read the startup packet
+                await asyncio.wait_for(channel.read(), 5)
+            channel.write(pw.ErrorResponse("FATAL", "53300",
+                                           "sorry, too many clients already").encode())
+            await channel.drain()
 
     def register(self, session: PgSession) -> None:
         self.sessions[session.pid] = session

@@ -18,7 +18,7 @@ import functools
 import logging
 import os
 import re
-from collections.abc import Awaitable, Iterator, Sequence
+from collections.abc import Awaitable, Coroutine, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from raftsql import pgwire as pw
@@ -36,6 +36,7 @@ from raftsql.server import (
     startup,
 )
 from raftsql.server import copy as copyfmt
+from raftsql.server.channel import ClientChannel
 from raftsql.server.cursors import CLOSE_RE, DECLARE_RE, FETCH_RE
 from raftsql.server.inference import Column
 from raftsql.server.portal import Portal, Prepared, encode_rows, fill_types, row_description
@@ -49,6 +50,7 @@ from raftsql.sql.translate import translate
 from raftsql.sql.txn import TxnState
 
 if TYPE_CHECKING:
+    from raftsql.node.database import Result
     from raftsql.server.frontend import PgFrontend
 
 log = logging.getLogger("raftsql.server.session")
@@ -99,17 +101,22 @@ _DROP_IF_EXISTS = re.compile(r"^\s*DROP\s+(TABLE|INDEX|VIEW)\s+IF\s+EXISTS\s+"
                              r"(\"(?:[^\"]|\"\")+\"|[A-Za-z_][\w$]*)\s*$", re.IGNORECASE)
 
 
+def _columns_need_run(stmt: Prepared) -> bool:
+    """Only running the statement tells its result's column types: a cursor, or a statement
+    whose columns were not described and are not all typed."""
+    return stmt.kind == "cursor" or (stmt.columns is not None and not stmt.described and any(
+        c.oid is None for c in stmt.columns))
+
+
 class PgSession:
     """The protocol state machine of one client on top of `pgwire.ServerConnection`."""
 
-    def __init__(self, frontend: PgFrontend, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter, pid: int) -> None:
+    def __init__(self, frontend: PgFrontend, channel: ClientChannel, pid: int) -> None:
         from raftsql.node.database import Session  # the node's per-client SQL state
 
         self.fe = frontend
         self.db = frontend.db
-        self.reader = reader
-        self.writer = writer
+        self.channel = channel
         self.conn = pw.ServerConnection(max_message_size=frontend.max_message_size)
         self.dbs = Session()
         self.pid = pid
@@ -127,8 +134,8 @@ class PgSession:
         self._timeout_setting: tuple[str, float | None] = ("0", None)
         self._pipeline_txn = False  # an implicit transaction opened for an extended pipeline
         self.reported_leader = False  # what in_hot_standby last told the client
-        peer = writer.get_extra_info("peername")
-        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self.peer = channel.peer
+        self._work: Coroutine[Any, Any, None] | Exception | None = None  # _on_data's, for loop
 
     # ------------------------------------------------------------------ I/O
 
@@ -143,18 +150,21 @@ class PgSession:
         self._out.append(data)
         self._out_size += len(data)
 
-    async def flush(self) -> None:
-        """One transport write for everything pending. drain() only when the transport holds
-        unsent bytes or is closing: it then waits for the client or raises that it is gone;
-        otherwise it would return at once, and it is two coroutines per statement."""
+    def _write_out(self) -> None:
+        """One transport write for everything pending."""
         if self._out:
             data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
             self._out.clear()
             self._out_size = 0
-            writer = self.writer
-            writer.write(data)
-            if writer.transport.get_write_buffer_size() or writer.is_closing():
-                await writer.drain()
+            self.channel.write(data)
+
+    async def flush(self) -> None:
+        """Write everything pending; then wait while the client is slow to read, or raise
+        that it is gone. drain() only then: otherwise it returns at once, and it is a
+        coroutine per statement."""
+        self._write_out()
+        if self.channel.must_drain:
+            await self.channel.drain()
 
     async def maybe_flush(self) -> None:
         if self._out_size >= FLUSH_AT:
@@ -168,7 +178,8 @@ class PgSession:
                 ev = self.conn.next_event()
             if ev is pw.NEED_DATA:
                 await self.flush()
-                data = await self.reader.read(65536)
+                data = await self.channel.read()
+                assert data is not None  # only a read with a sink answers None
                 self.conn.receive_data(data)
                 ev = None
                 continue
@@ -207,8 +218,9 @@ class PgSession:
             self.db.abort_implicit(self.dbs)
         self.portals.clear()
         self.statements.clear()
-        if not self.writer.is_closing():
-            self.writer.close()
+        self.channel.close()
+        if isinstance(self._work, Coroutine):  # left by _on_data when the session was ended
+            self._work.close()
 
     def cancel(self) -> None:
         """CancelRequest for this session: interrupt the running statement, if any."""
@@ -236,17 +248,60 @@ class PgSession:
     # ------------------------------------------------------------------ main loop
 
     async def loop(self) -> None:
-        """Take messages and answer them. A message already buffered is taken, and Bind and
-        Sync (no pipeline) are answered, without creating a coroutine: a prepared statement
-        sends three or four messages per execution and each coroutine is a visible cost there.
-        After a Bind, the [Describe,] Execute, Sync that clients send with it are taken as one
-        group when they are already buffered (`_execute_and_sync`)."""
+        """Answer messages until Terminate (which raises Closed). `_pump` answers the
+        buffered messages that need no wait; the loop awaits the one that does, or else
+        flushes and waits for the client. Bytes that arrive during that wait are pumped in the
+        channel's callback (`_on_data`), so that a point read under the lease is answered
+        there, without waking this task."""
+        conn = self.conn
+        channel = self.channel
+        while True:
+            work = self._pump()
+            if work is not None:
+                await work
+                continue
+            await self.flush()
+            data = await channel.read(self._on_data)
+            if data is not None:
+                conn.receive_data(data)
+                continue
+            left, self._work = self._work, None
+            if isinstance(left, Exception):
+                raise left
+            if left is not None:
+                await left
+
+    def _on_data(self, data: bytes) -> bool:
+        """Bytes that arrived while `loop` waits for them: pump them at once. True when every
+        message was answered and the answers written; False when `loop` must go on, with
+        what to await (or raise) in `_work`, or to wait for a slow client."""
+        self.conn.receive_data(data)
+        try:
+            work = self._pump()
+        except Exception as exc:  # noqa: BLE001 (Closed, a fatal protocol error: loop raises it)
+            self._work = exc
+            return False
+        if work is not None:
+            self._work = work
+            return False
+        self._write_out()
+        return not self.channel.must_drain
+
+    def _pump(self) -> Coroutine[Any, Any, None] | None:
+        """Answer the buffered messages that need no wait; return the coroutine that answers
+        the first one that does, or None once every buffered message is answered.
+
+        Bind and Sync (no pipeline) are answered without a coroutine: a prepared statement
+        sends three or four messages per execution, and each coroutine is a visible cost
+        there. After a Bind, the [Describe,] Execute, Sync that clients send with it are
+        taken as one group when they are already buffered (`_execute_and_sync`), and a read
+        that can be served at once is (`_read_now`)."""
         conn = self.conn
         while True:
+            if self._out_size >= FLUSH_AT:
+                return self.flush()
             try:
                 ev = conn.next_event()
-                if ev is pw.NEED_DATA or ev is pw.PAUSED or type(ev) is pw.ConnectionClosed:
-                    ev = await self.event(ev)
             except ProtocolError as exc:
                 if exc.fatal:
                     raise
@@ -260,25 +315,26 @@ class PgSession:
                 else:
                     self._ready()
                 continue
+            if ev is pw.NEED_DATA:
+                return None
             kind = type(ev)
             if kind is pw.Bind:
                 try:
                     self.bind(cast(pw.Bind, ev))
                 except Exception as exc:  # noqa: BLE001 (the client's error, as in dispatch)
                     self._message_failed(exc)
-                else:
-                    if not self._pipeline_txn and not cast(pw.Bind, ev).portal:
-                        group = conn.take_execute_sync()
-                        if group is not None:
-                            await self._execute_and_sync(*group)
+                    continue
+                if not self._pipeline_txn and not cast(pw.Bind, ev).portal:
+                    group = conn.take_execute_sync()
+                    if group is not None and not self._read_now(*group):
+                        return self._execute_and_sync(*group)
             elif kind is pw.Sync and not self._pipeline_txn:
                 self._ready()
-            elif kind is pw.Terminate:
-                return
+            elif kind is pw.Terminate or kind is pw.ConnectionClosed:
+                raise Closed
             else:
-                await self.dispatch(ev)
-            if self._out_size >= FLUSH_AT:
-                await self.flush()
+                assert ev is not pw.PAUSED, f"paused in phase {conn.phase}"
+                return self.dispatch(ev)
 
     async def dispatch(self, ev: Any) -> None:
         kind = type(ev)
@@ -332,6 +388,42 @@ class PgSession:
             self.send(error_response(self._as_error(exc)))
             self._fail_txn()
         self._ready()
+
+    def _read_now(self, describe: bool, max_rows: int) -> bool:
+        """`_execute_and_sync` of a read that `Database.read_now` serves at once (a prepared
+        point read under the lease), without a coroutine: the same messages in the same
+        order. False when it cannot be served so: nothing was done, and the caller awaits
+        `_execute_and_sync`."""
+        portal = self.portals[""]
+        stmt = portal.stmt
+        t = stmt.translated
+        if stmt.kind != "sql" or t is None or t.session is not None or t.txn is not None:
+            return False
+        result: Result | Exception | None
+        try:
+            result = self.db.read_now(self.dbs, t, portal.params)
+        except Exception as exc:  # noqa: BLE001 (the statement's error, sent below)
+            result = exc
+        if result is None:
+            return False
+        portal.executed = True
+        need_run = _columns_need_run(stmt)
+        try:
+            if describe and not need_run:
+                self._send_description(portal)  # before the rows or the error, as on any path
+            if isinstance(result, Exception):
+                raise result
+            self._take_result(portal, result)
+            if describe and need_run:
+                self._send_description(portal)
+            self._send_portal(portal, max_rows, describe=False)
+            if portal.columns is None:
+                self.portals.pop("", None)
+        except Exception as exc:  # noqa: BLE001 (as in _execute_and_sync)
+            self.send(error_response(self._as_error(exc)))
+            self._fail_txn()
+        self._ready()
+        return True
 
     def _message_failed(self, exc: Exception) -> None:
         """An extended-protocol message failed: ErrorResponse, the pipeline's implicit
@@ -604,6 +696,11 @@ class PgSession:
         if t.txn is not None:
             self._transaction_notice(t.txn.action)
         result = await self.guarded(self.db.run(self.dbs, t, portal.params), may_write=may_write)
+        self._take_result(portal, result)
+
+    def _take_result(self, portal: Portal, result: Result) -> None:
+        """Keep a statement's result in its portal: the tag, and the columns and rows to send."""
+        stmt = portal.stmt
         portal.tag = result.command_tag
         if stmt.returns_rows or result.columns:
             cols = stmt.columns
@@ -757,9 +854,14 @@ class PgSession:
             return
         portal = Portal(stmt, [])
         await self.run_portal(portal)
-        await self._send_portal(portal, 0, describe=True)
+        self._send_portal(portal, 0, describe=True)
 
-    async def _send_portal(self, portal: Portal, max_rows: int, describe: bool) -> None:
+    def _send_portal(self, portal: Portal, max_rows: int, describe: bool) -> None:
+        """The portal's rows (up to max_rows, 0 for all) and its CommandComplete or
+        PortalSuspended. Pending output is flushed after the message (`loop`). Why not flush
+        every thousand rows: the rows are all in memory already and their encoding is
+        smaller, and a send that never waits lets a point read be answered without a
+        coroutine (`_read_now`)."""
         if portal.columns is not None:
             formats = portal.extra.get("formats") or portal.formats()
             if describe:
@@ -771,7 +873,6 @@ class PgSession:
             else:
                 for start in range(0, len(rows), 1000):
                     self.send_raw(encode_rows(portal.columns, formats, rows[start:start + 1000]))
-                    await self.maybe_flush()
             if max_rows > 0 and not portal.exhausted:
                 self.send(pw.PortalSuspended())
                 return
@@ -839,15 +940,18 @@ class PgSession:
         await self._describe_portal(portal)
 
     async def _describe_portal(self, portal: Portal) -> None:
+        if _columns_need_run(portal.stmt) and not portal.executed:
+            await self.run_portal(portal)
+        self._send_description(portal)
+
+    def _send_description(self, portal: Portal) -> None:
+        """RowDescription (or NoData) of a portal: of its result when only running it gives
+        the column types (`_columns_need_run`), else of its statement."""
         stmt = portal.stmt
         if stmt.columns is None and stmt.kind != "cursor":
             self.send_raw(_NO_DATA)
             return
-        if stmt.kind == "cursor" or (not stmt.described and any(
-                c.oid is None for c in stmt.columns or ())):
-            if not portal.executed:
-                await self.run_portal(portal)
-        else:
+        if not _columns_need_run(stmt):
             portal.columns = stmt.final_columns()
         if portal.columns is None:
             self.send_raw(_NO_DATA)
@@ -876,6 +980,6 @@ class PgSession:
         elif portal.columns is None:
             self.send(pw.CommandComplete(portal.tag))
             return
-        await self._send_portal(portal, max_rows, describe=False)
+        self._send_portal(portal, max_rows, describe=False)
         if not name and portal.columns is None:
             self.portals.pop("", None)

@@ -50,7 +50,7 @@ async def startup(session: PgSession) -> bool:
             session.send(pw.SSLResponse(ctx is not None))
             await session.flush()
             if ctx is not None:
-                await session.writer.start_tls(ctx)
+                await session.channel.start_tls(ctx)
         elif isinstance(ev, pw.GSSENCRequest):
             session.send(pw.GSSENCResponse())
         elif isinstance(ev, pw.CancelRequest):
