@@ -149,6 +149,11 @@ def _is_virtual(text: str) -> bool:
     return _VIRTUAL.search(text) is not None
 
 
+def _values(params: Sequence[Any]) -> list[Any]:
+    """The client's $n values as SQLite parameters."""
+    return [v if type(v) in _PLAIN_PARAMS else to_param(v) for v in params]
+
+
 def _tag(t: Translated, rowcount: int) -> str:
     base = t.command_tag
     if base == "INSERT":
@@ -231,51 +236,61 @@ class Database:
 
     async def run(self, session: Session, t: Translated, params: Sequence[Any] = ()) -> Result:
         """Run one translated statement with the client's $n values."""
-        values = [v if type(v) in _PLAIN_PARAMS else to_param(v) for v in params]
         try:
+            result = self.run_now(session, t, params)
+            if result is not None:
+                return result
             match t.kind:
                 case StatementKind.TRANSACTION:
                     return await self._transaction_control(session, t)
-                case StatementKind.SESSION:
-                    return self._session_statement(session, t)
-                case StatementKind.FORBIDDEN:
-                    raise SqlError("42501", f"{t.command_tag} is not allowed")
                 case StatementKind.READ:
-                    if _is_virtual(t.original or t.sql):
-                        return self._virtual_read(t, values)
-                    if session.txn is not None:
-                        return await self._in_transaction(session, t, values)
-                    return await self._read(session, t, values)
+                    return await self._read(session, t, _values(params))
                 case StatementKind.WRITE | StatementKind.DDL:
-                    if session.txn is not None:
-                        if session.txn_read_only:
-                            raise SqlError("25006",
-                                           "cannot execute a write in a read-only transaction")
-                        return await self._in_transaction(session, t, values)
-                    return await self._write(session, t, values)
+                    return await self._write(session, t, _values(params))
         except NodeError as exc:
             raise SqlError(exc.sqlstate, exc.message) from None
         raise AssertionError(f"unhandled statement kind {t.kind}")
 
+    def run_now(self, session: Session, t: Translated, params: Sequence[Any]) -> Result | None:
+        """`run` of a statement that needs no wait, done at once; None when it must wait (a
+        write or COMMIT goes through Raft; a read or BEGIN may wait for its read index; a read
+        may be too long for the event loop). Then nothing was done, and the caller awaits
+        `run`.
+
+        What is done at once: a statement inside a transaction (it runs on the
+        transaction's own connection, docs/transactions.md), BEGIN and a read outside one
+        while `RaftNode.read_index_now` answers (the lease holds) and the node has applied
+        the session's own writes, and the statements that touch no data. Why: a prepared
+        point read and six of pgbench's seven statements per transaction are answered
+        without a coroutine (PgSession._run_now; issue 8)."""
+        kind = t.kind
+        if kind is StatementKind.TRANSACTION:
+            return self._transaction_control_now(session, t)
+        if kind is StatementKind.SESSION:
+            return self._session_statement(session, t)
+        if kind is StatementKind.FORBIDDEN:
+            raise SqlError("42501", f"{t.command_tag} is not allowed")
+        if kind is StatementKind.READ:
+            if _is_virtual(t.original or t.sql):
+                return self._virtual_read(t, _values(params))
+            if session.txn is None:
+                return self._read_now(session, t, params)
+        elif session.txn is None:
+            return None
+        elif session.txn_read_only:
+            raise SqlError("25006", "cannot execute a write in a read-only transaction")
+        return self._in_transaction(session, t, _values(params))
+
     # ------------------------------------------------------------------ reads
 
-    def read_now(self, session: Session, t: Translated, params: Sequence[Any]) -> Result | None:
-        """`run` of a read that needs no wait, done at once: a read outside a transaction at
-        a level `RaftNode.read_index_now` answers, on a node that has applied what the
-        session needs, short enough to run on the event loop (ReadPool.query_inline). None
-        when any of that does not hold: nothing was done, and the caller awaits `run`.
-
-        Why: a prepared point read under the lease is the commonest statement of all, and
-        serving it without creating a coroutine is a tenth of its CPU (issue 8)."""
-        if t.kind is not StatementKind.READ or session.txn is not None:
-            return None
+    def _read_now(self, session: Session, t: Translated, params: Sequence[Any]) -> Result | None:
+        """A read outside a transaction, at once when its read index is known and the node has
+        applied what the session needs, and it is short (ReadPool.query_inline)."""
         level = session.read_level
         node = self.node
-        if (node.read_index_now(level) is None or node.reads.applied < self._floor(session)
-                or _is_virtual(t.original or t.sql)):
+        if node.read_index_now(level) is None or node.reads.applied < self._floor(session):
             return None
-        result = self._query_inline(t, [v if type(v) in _PLAIN_PARAMS else to_param(v)
-                                        for v in params])
+        result = self._query_inline(t, _values(params))
         if result is not None:
             node.count_served_read(level)
         return result
@@ -379,7 +394,21 @@ class Database:
     # live writes and the apply's never interleave (txn.py).
 
     async def _begin(self, session: Session, read_only: bool) -> None:
-        await self.read_barrier(session)
+        if not self._begin_now(session, read_only):
+            await self.read_barrier(session)
+            self._open_transaction(session, read_only)
+
+    def _begin_now(self, session: Session, read_only: bool) -> bool:
+        """Open the session's transaction if its read index is known now (as `_read_now`)."""
+        level = session.read_level
+        if (self.node.read_index_now(level) is None
+                or self.node.reads.applied < self._floor(session)):
+            return False
+        self.node.count_served_read(level)
+        self._open_transaction(session, read_only)
+        return True
+
+    def _open_transaction(self, session: Session, read_only: bool) -> None:
         session.txn = Transaction(self.sm.path)
         session.txn_read_only = read_only
 
@@ -404,8 +433,7 @@ class Database:
         _raise_if_failed(results)
         return index
 
-    async def _in_transaction(self, session: Session, t: Translated,
-                              values: list[Any]) -> Result:
+    def _in_transaction(self, session: Session, t: Translated, values: list[Any]) -> Result:
         txn = session.txn
         assert txn is not None
         # Once the transaction changed the schema (a migration creating a table, then its
@@ -416,20 +444,20 @@ class Database:
         r = txn.execute(sql, tuple(bound))
         return Result(_tag(t, r.rowcount), r.columns, r.rows, r.rowcount, r.lastrowid)
 
-    async def _transaction_control(self, session: Session, t: Translated) -> Result:
+    def _transaction_control_now(self, session: Session, t: Translated) -> Result | None:
+        """Transaction control but for what must wait: BEGIN until its read index is known
+        (`_begin_now`), COMMIT of an open transaction (`_transaction_control`)."""
         action = t.txn
         assert action is not None
         match action.action:
             case "begin":
-                if session.txn is None:
-                    await self._begin(session, read_only=bool(action.read_only))
+                if session.txn is None and not self._begin_now(session, bool(action.read_only)):
+                    return None
                 return Result(t.command_tag)
             case "commit":
                 if session.txn is None:
                     return Result(t.command_tag)  # PostgreSQL warns and does nothing
-                failed = session.txn.state is TxnState.FAILED
-                index = await self._commit(session)
-                return Result("ROLLBACK" if failed else t.command_tag, index=index)
+                return None
             case "rollback":
                 self._end(session)
                 return Result(t.command_tag)
@@ -444,6 +472,18 @@ class Database:
                     session.txn_read_only = action.read_only
                 return Result(t.command_tag)
         raise SqlError("0A000", f"{t.command_tag} is not supported")
+
+    async def _transaction_control(self, session: Session, t: Translated) -> Result:
+        """What `_transaction_control_now` left: BEGIN that waits for its read index, COMMIT."""
+        action = t.txn
+        assert action is not None
+        if action.action == "begin":
+            await self._begin(session, read_only=bool(action.read_only))
+            return Result(t.command_tag)
+        assert action.action == "commit" and session.txn is not None
+        failed = session.txn.state is TxnState.FAILED
+        index = await self._commit(session)
+        return Result("ROLLBACK" if failed else t.command_tag, index=index)
 
     # ------------------------------------------------------------------ session statements
 

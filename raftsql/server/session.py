@@ -170,18 +170,16 @@ class PgSession:
         if self._out_size >= FLUSH_AT:
             await self.flush()
 
-    async def event(self, ev: Any = None) -> Any:
-        """The next frontend message; flushes pending output before blocking on the socket.
-        `ev` is what `conn.next_event()` just answered, when the caller asked it already."""
+    async def event(self) -> Any:
+        """The next frontend message, outside `loop` (startup, COPY); flushes pending output
+        before waiting for the client."""
         while True:
-            if ev is None:
-                ev = self.conn.next_event()
+            ev = self.conn.next_event()
             if ev is pw.NEED_DATA:
                 await self.flush()
                 data = await self.channel.read()
                 assert data is not None  # only a read with a sink answers None
                 self.conn.receive_data(data)
-                ev = None
                 continue
             if isinstance(ev, pw.ConnectionClosed):
                 raise Closed
@@ -294,8 +292,8 @@ class PgSession:
         Bind and Sync (no pipeline) are answered without a coroutine: a prepared statement
         sends three or four messages per execution, and each coroutine is a visible cost
         there. After a Bind, the [Describe,] Execute, Sync that clients send with it are
-        taken as one group when they are already buffered (`_execute_and_sync`), and a read
-        that can be served at once is (`_read_now`)."""
+        taken as one group when they are already buffered (`_execute_and_sync`), and run at
+        once when the statement needs no wait (`_run_now`)."""
         conn = self.conn
         while True:
             if self._out_size >= FLUSH_AT:
@@ -326,7 +324,7 @@ class PgSession:
                     continue
                 if not self._pipeline_txn and not cast(pw.Bind, ev).portal:
                     group = conn.take_execute_sync()
-                    if group is not None and not self._read_now(*group):
+                    if group is not None and not self._run_now(*group):
                         return self._execute_and_sync(*group)
             elif kind is pw.Sync and not self._pipeline_txn:
                 self._ready()
@@ -389,19 +387,21 @@ class PgSession:
             self._fail_txn()
         self._ready()
 
-    def _read_now(self, describe: bool, max_rows: int) -> bool:
-        """`_execute_and_sync` of a read that `Database.read_now` serves at once (a prepared
-        point read under the lease), without a coroutine: the same messages in the same
-        order. False when it cannot be served so: nothing was done, and the caller awaits
-        `_execute_and_sync`."""
+    def _run_now(self, describe: bool, max_rows: int) -> bool:
+        """`_execute_and_sync` of a statement that `Database.run_now` runs at once (a point
+        read under the lease, a statement inside a transaction), without a coroutine: the
+        same messages in the same order. False when it cannot be run so: nothing was done,
+        and the caller awaits `_execute_and_sync`."""
         portal = self.portals[""]
         stmt = portal.stmt
         t = stmt.translated
-        if stmt.kind != "sql" or t is None or t.session is not None or t.txn is not None:
+        if (stmt.kind != "sql" or t is None or t.session is not None
+                or self.dbs.status == "E"):  # in a failed block, _check_not_aborted answers
             return False
+        inside = self.dbs.txn is not None
         result: Result | Exception | None
         try:
-            result = self.db.read_now(self.dbs, t, portal.params)
+            result = self.db.run_now(self.dbs, t, portal.params)
         except Exception as exc:  # noqa: BLE001 (the statement's error, sent below)
             result = exc
         if result is None:
@@ -411,6 +411,8 @@ class PgSession:
         try:
             if describe and not need_run:
                 self._send_description(portal)  # before the rows or the error, as on any path
+            if t.txn is not None:
+                self._transaction_notice(t.txn.action, inside)
             if isinstance(result, Exception):
                 raise result
             self._take_result(portal, result)
@@ -694,7 +696,7 @@ class PgSession:
             await self._session_statement(portal)
             return
         if t.txn is not None:
-            self._transaction_notice(t.txn.action)
+            self._transaction_notice(t.txn.action, self.dbs.txn is not None)
         result = await self.guarded(self.db.run(self.dbs, t, portal.params), may_write=may_write)
         self._take_result(portal, result)
 
@@ -728,9 +730,9 @@ class PgSession:
         raise SqlError("25P02", "current transaction is aborted, commands ignored until end "
                        "of transaction block")
 
-    def _transaction_notice(self, action: str) -> None:
-        """PostgreSQL's WARNINGs for BEGIN inside and COMMIT/ROLLBACK outside a block."""
-        inside = self.dbs.txn is not None
+    def _transaction_notice(self, action: str, inside: bool) -> None:
+        """PostgreSQL's WARNINGs for BEGIN inside and COMMIT/ROLLBACK outside a block
+        (`inside`: whether one was open before the statement)."""
         if action == "begin" and inside:
             self.send(pw.NoticeResponse("WARNING", "25001",
                                         "there is already a transaction in progress"))
@@ -861,7 +863,7 @@ class PgSession:
         PortalSuspended. Pending output is flushed after the message (`loop`). Why not flush
         every thousand rows: the rows are all in memory already and their encoding is
         smaller, and a send that never waits lets a point read be answered without a
-        coroutine (`_read_now`)."""
+        coroutine (`_run_now`)."""
         if portal.columns is not None:
             formats = portal.extra.get("formats") or portal.formats()
             if describe:
