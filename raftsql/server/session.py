@@ -860,10 +860,11 @@ class PgSession:
 
     def _send_portal(self, portal: Portal, max_rows: int, describe: bool) -> None:
         """The portal's rows (up to max_rows, 0 for all) and its CommandComplete or
-        PortalSuspended. Pending output is flushed after the message (`loop`). Why not flush
-        every thousand rows: the rows are all in memory already and their encoding is
-        smaller, and a send that never waits lets a point read be answered without a
-        coroutine (`_run_now`)."""
+        PortalSuspended. A large result goes to the transport in pieces as it is encoded,
+        and the caller waits for a slow client only after the message (`flush`). Why not wait
+        during it: the rows are all in memory already and their encoding is smaller, and a
+        send that never waits lets a point read be answered without a coroutine
+        (`_run_now`)."""
         if portal.columns is not None:
             formats = portal.extra.get("formats") or portal.formats()
             if describe:
@@ -875,6 +876,8 @@ class PgSession:
             else:
                 for start in range(0, len(rows), 1000):
                     self.send_raw(encode_rows(portal.columns, formats, rows[start:start + 1000]))
+                    if self._out_size >= FLUSH_AT:
+                        self._write_out()  # no join of the whole result into one copy
             if max_rows > 0 and not portal.exhausted:
                 self.send(pw.PortalSuspended())
                 return
