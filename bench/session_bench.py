@@ -2,8 +2,8 @@
 
 A PgSession is fed asyncpg's messages for a prepared statement (Bind, Execute, Sync), or
 pgbench's for its TPC-B-like transaction (`-M prepared`: Bind, Describe, Execute, Sync per
-statement), one request per read, from an in-memory reader, and its answers go to an
-in-memory writer. The
+statement), one request per read, through an in-memory channel that stands for the client's
+socket (requests that arrive while the session waits go to its callback, as on a socket). The
 leader runs in this process (bench/embedded_leader.py; nodes 2 and 3 are real `raftsql serve`
 processes), so a write is a real Raft commit with fsync on every node. What is timed is this
 process's main thread (time.thread_time): the session, the Raft loop, apply and the peer
