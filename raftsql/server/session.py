@@ -58,6 +58,7 @@ T = TypeVar("T")
 
 MAX_PREPARED = 10_000
 FLUSH_AT = 256 * 1024
+PUMP_LIMIT = 64  # messages answered in one go before the session lets the event loop run
 
 _TIMEOUT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|h|d)?\s*$", re.IGNORECASE)
 _UNIT_MS = {"ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
@@ -293,9 +294,11 @@ class PgSession:
         sends three or four messages per execution, and each coroutine is a visible cost
         there. After a Bind, the [Describe,] Execute, Sync that clients send with it are
         taken as one group when they are already buffered (`_execute_and_sync`), and run at
-        once when the statement needs no wait (`_run_now`)."""
+        once when the statement needs no wait (`_run_now`). After PUMP_LIMIT messages the
+        rest waits for a turn of the event loop: a client that pipelines thousands of point
+        reads must not hold up the Raft loop's ticks and heartbeats (docs/design.md)."""
         conn = self.conn
-        while True:
+        for _ in range(PUMP_LIMIT):
             if self._out_size >= FLUSH_AT:
                 return self.flush()
             try:
@@ -333,6 +336,12 @@ class PgSession:
             else:
                 assert ev is not pw.PAUSED, f"paused in phase {conn.phase}"
                 return self.dispatch(ev)
+        return self._next_turn()
+
+    async def _next_turn(self) -> None:
+        """Answer what is still buffered after the event loop's next turn (`_pump`)."""
+        self._write_out()
+        await asyncio.sleep(0)
 
     async def dispatch(self, ev: Any) -> None:
         kind = type(ev)

@@ -10,6 +10,7 @@ read returns to the session: a read served in the callback never makes it return
 from __future__ import annotations
 
 import asyncio
+import struct
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ def run_against_leader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                 await conn.execute("CREATE TABLE kv (k INT PRIMARY KEY, v TEXT)")
                 await conn.executemany("INSERT INTO kv VALUES ($1, $2)",
                                        [(i, f"v{i}") for i in range(20)])
+                returns["port"] = frontend.port
                 await scenario(conn, db, returns)
             finally:
                 await conn.close()
@@ -72,12 +74,12 @@ def test_point_reads_are_answered_in_the_callback(tmp_path: Path,
         leader = db.node
         select = await conn.prepare("SELECT v FROM kv WHERE k = $1")
         assert await select.fetchval(3) == "v3"  # the lease is held by now
-        fast0 = leader.metrics.lease_fast_reads
+        count0 = leader.metrics.reads["lease"]
         before = returns["reads"]
         for i in range(200):
             assert await select.fetchval(i % 20) == f"v{i % 20}"
         assert await select.fetchval(99) is None
-        served = leader.metrics.lease_fast_reads - fast0
+        served = leader.metrics.reads["lease"] - count0
         woken = returns["reads"] - before
         assert served == 201  # every read is counted once, wherever it was served
         # a lease renewal in flight may make a few reads go to the task; most do not
@@ -126,5 +128,68 @@ def test_a_transaction_wakes_the_task_only_to_commit(tmp_path: Path,
             await select.fetchval(3)
         assert await conn.execute("COMMIT") == "ROLLBACK"
         assert await select.fetchval(3) == "t3"
+
+    run_against_leader(tmp_path, monkeypatch, scenario)
+
+
+def _frame(tag: bytes, body: bytes) -> bytes:
+    return tag + struct.pack("!i", len(body) + 4) + body
+
+
+async def _read_until_ready(reader: asyncio.StreamReader, readies: int) -> list[bytes]:
+    """The message types received until `readies` ReadyForQuery messages arrived."""
+    tags = []
+    while tags.count(b"Z") < readies:
+        head = await reader.readexactly(5)
+        await reader.readexactly(struct.unpack("!i", head[1:])[0] - 4)
+        tags.append(head[:1])
+    return tags
+
+
+@pytest.mark.timeout(120)
+def test_pipelined_reads_leave_the_loop_turns(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """2,000 point reads sent in one packet are answered in runs (of PgSession's PUMP_LIMIT),
+    with turns of the event loop between them for the Raft loop's ticks, not in one run."""
+    reads = 2000
+
+    async def scenario(conn: asyncpg.Connection, db: Database, returns: dict[str, int]) -> None:
+        reader, writer = await asyncio.open_connection(HOST, returns["port"])
+        try:
+            body = struct.pack("!i", 196608) + b"user\0raftsql\0database\0raftsql\0\0"
+            writer.write(struct.pack("!i", len(body) + 4) + body)
+            await _read_until_ready(reader, 1)
+            writer.write(_frame(b"P", b"s\0SELECT v FROM kv WHERE k = $1::int\0\0\0")
+                         + _frame(b"S", b""))
+            await _read_until_ready(reader, 1)
+            group = (_frame(b"B", b"\0s\0" + struct.pack("!hhi", 0, 1, 1) + b"7"
+                            + struct.pack("!h", 0))
+                     + _frame(b"E", b"\0" + struct.pack("!i", 0)) + _frame(b"S", b""))
+            metrics = db.node.metrics
+            longest_run = 0
+            done = asyncio.Event()
+
+            async def ticker() -> None:
+                # reads answered between two turns of the loop: the longest run without one
+                nonlocal longest_run
+                last = metrics.reads["lease"]
+                while not done.is_set():
+                    await asyncio.sleep(0)
+                    now = metrics.reads["lease"]
+                    longest_run = max(longest_run, now - last)
+                    last = now
+
+            ticking = asyncio.create_task(ticker())
+            await asyncio.sleep(0)
+            served0 = metrics.reads["lease"]
+            writer.write(group * reads)
+            tags = await _read_until_ready(reader, reads)
+            done.set()
+            await ticking
+            assert tags.count(b"D") == reads and b"E" not in tags
+            assert metrics.reads["lease"] - served0 == reads
+            assert 0 < longest_run <= 200, f"{longest_run} reads answered without a loop turn"
+        finally:
+            writer.close()
 
     run_against_leader(tmp_path, monkeypatch, scenario)
