@@ -4,9 +4,10 @@ Why not asyncio's StreamReader/StreamWriter: a session reads whatever bytes have
 frames them itself (`pgwire.ServerConnection`), so a stream's buffering, limits and line
 reading are work done twice; and a stream can only wake the session's task. A channel can
 instead hand bytes that arrive while the session waits for its next message straight to the
-session (`read(sink=...)`), which answers what needs no wait, a prepared point read under the
-lease, in the same callback: no task wake-up, no coroutine (issue 8: the asyncio stream frames
-were a fifth of the leader's CPU per lease read at 64 clients).
+session (`read(sink=...)`), which answers what needs no wait (a prepared point read under the
+lease, a statement inside a transaction) in the same callback: no task wake-up, no coroutine
+(issue 8: the asyncio stream frames were a fifth of the leader's CPU per lease read at 64
+clients).
 
 Flow control both ways: reading pauses while more than READ_LIMIT bytes wait for the session,
 and `drain()` waits while the transport's buffer is over its high-water mark.

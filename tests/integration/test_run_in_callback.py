@@ -29,8 +29,9 @@ Scenario = Callable[[asyncpg.Connection, Database, dict[str, int]], Awaitable[No
 
 def run_against_leader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                        scenario: Scenario) -> None:
-    """Run `scenario(conn, db, returns)` with an asyncpg connection to the leader's frontend;
-    returns["reads"] counts the channel reads that returned to a session's task."""
+    """Run `scenario(conn, db, returns)` with an asyncpg connection to the leader's frontend
+    (its port in returns["port"]); returns["reads"] counts the channel reads that returned to a
+    session's task."""
     returns = {"reads": 0}
     plain_read = ClientChannel.read
 
@@ -43,7 +44,7 @@ def run_against_leader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 
     async def main() -> None:
         nodes, sms = await start_nodes(tmp_path)
-        frontend = None
+        frontend = db = None
         try:
             leader = await wait_leader(nodes)
             db = Database(leader, sms[nodes.index(leader)])
@@ -62,6 +63,8 @@ def run_against_leader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         finally:
             if frontend is not None:
                 await frontend.close()
+            if db is not None:
+                db.close()
             await stop_nodes(nodes, sms)
 
     asyncio.run(main())
