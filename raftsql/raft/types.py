@@ -25,13 +25,16 @@ class EntryType(enum.IntEnum):
     """``data`` is an encoded :class:`ConfChange` (see ``raftsql.raft.confchange``)."""
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class Entry:
     """One log entry.
 
     ``client_id``/``seq`` identify the proposer's request (Raft thesis 6.3) so that the state
     machine can answer a retried request with the first result instead of applying it twice.
     ``client_id`` is empty for entries that need no dedup (no-ops, config changes).
+
+    Not frozen, but never changed once made: a frozen dataclass's __init__ costs four times
+    as much (object.__setattr__ per field), and one is made per write on every node (issue 8).
     """
 
     term: int

@@ -42,21 +42,25 @@ class CommandEncodeError(ValueError):
     """A value that has no place in the replicated format (e.g. a Decimal or a 2**70 int)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Stmt:
     """One SQLite statement with its positional '?' parameters.
 
     `expect` is set on the statements of an interactive transaction: the digest
     (`result_digest`) of the result the client saw when the statement ran. At apply the
     transaction commits only if every statement, run again at the commit point, gives exactly
-    that result (docs/transactions.md); empty means "no check"."""
+    that result (docs/transactions.md); empty means "no check".
+
+    Not frozen, but never changed once made, as `Command` and `StmtResult`: a frozen
+    dataclass's __init__ costs four times as much (object.__setattr__ per field), and one of
+    each is made per write on every node (issue 8)."""
 
     sql: str
     params: tuple[Param, ...] = ()
     expect: bytes = b""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Command:
     """What one Raft log entry carries for the SQL state machine.
 
@@ -75,7 +79,7 @@ class Command:
         return bool(self.read_tables or self.write_tables)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StmtResult:
     """The outcome of one statement, identical on every node that applied the entry.
 

@@ -45,11 +45,12 @@ STATEMENT_CACHE = 128
 """Compiled statements kept per pooled connection: a prepared point read compiles once."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class QueryResult:
     """Rows of a read. columns are (name, declared type or None); the declared type is what the
     frontend maps to a PostgreSQL type OID. applied_index is the state the rows reflect: exact
-    when the pool read it, else the caller's lower bound (module docstring)."""
+    when the pool read it, else the caller's lower bound (module docstring). Not frozen (a
+    frozen dataclass's __init__ costs four times as much, one is made per read; issue 8)."""
 
     columns: tuple[tuple[str, str | None], ...]
     rows: tuple[tuple[Value, ...], ...]
