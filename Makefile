@@ -18,8 +18,7 @@ dev: install
 test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	$(PY) -m pytest -q -n 2 --dist loadgroup -m 'not alone' tests
-	$(PY) -m pytest -q -m alone tests
+	$(PY) -m pytest -q -n 2 --dist loadgroup tests
 
 lint: install
 	$(VENV)/bin/ruff check .
