@@ -17,6 +17,7 @@ from raftsql.sql.walcheckpoint import WAL_CATCH_UP_PAGES, WAL_CHECKPOINT_PAGES
 
 PAGE = 4096
 ROW = "x" * 3000  # a page or more of WAL per entry
+ENTRIES = 10_000  # 2.5 times WAL_CATCH_UP_PAGES
 CREATE = encode(Command((Stmt("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)"),)))
 
 
@@ -34,7 +35,7 @@ def test_checkpoints_keep_the_wal_bounded(tmp_path: Path) -> None:
     try:
         sm.apply(1, CREATE)
         largest = 0
-        for i in range(2, 5000):  # ~5,000 pages written
+        for i in range(2, ENTRIES + 2):  # a page or more each
             sm.apply(i, _write(i))
             largest = max(largest, _wal_bytes(sm))
             if i % 500 == 0:
@@ -43,8 +44,11 @@ def test_checkpoints_keep_the_wal_bounded(tmp_path: Path) -> None:
         while sm._checkpointer.checkpoints == 0 and time.monotonic() < deadline:  # noqa: SLF001
             time.sleep(0.01)
         assert sm._checkpointer.checkpoints >= 1  # noqa: SLF001
-        assert largest < 1.25 * WAL_CATCH_UP_PAGES * PAGE, largest  # restarted, not kept whole
-        assert sm.applied_index == 4999
+        # restarted, not kept whole: kept, it would hold all ENTRIES pages. A restart can come
+        # late, while the thread's own checkpoint holds the checkpoint lock on a busy disk
+        # (5,043 pages once in CI), but not a whole catch-up size late.
+        assert largest < 2 * WAL_CATCH_UP_PAGES * PAGE, largest
+        assert sm.applied_index == ENTRIES + 1
     finally:
         sm.close()
     assert not sm._checkpointer.running  # noqa: SLF001
