@@ -15,7 +15,8 @@ scheduling latency under load, more than the fsync (0.15 ms) it hid (docs/design
 
 Time enters only here. Ticks are counted from the monotonic clock, never from "one tick per timer
 callback": a leader whose event loop stalled must see its lease shrink by the real time that
-passed, so every due tick is delivered before any queued read is handled. A node that is not
+passed, so every due tick is delivered before any queued read is handled; they go in as one
+burst, in which the leader checks its quorum once (``Raft.tick``). A node that is not
 the leader gets at most one tick per loop run instead (as etcd's dropping ticker does): after
 its loop stalled (applying a big entry, which every node does at about the same time) it must
 not campaign at once over a leader that was only as busy as itself; a follower's clock running
@@ -661,8 +662,8 @@ class RaftNode:
         due = self._due_ticks()
         if due > 1 and self.raw.raft.role is not Role.LEADER:
             due = 1  # see the module docstring
-        for _ in range(due):
-            self.raw.tick()
+        if due:
+            self.raw.tick(due)
         while self._local_actions:
             self._local_actions.popleft()()
         inbox = self._inbox

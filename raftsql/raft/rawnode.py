@@ -79,8 +79,9 @@ class RawNode:
         self._outstanding = False
 
     # ------------------------------------------------------------------ inputs
-    def tick(self) -> None:
-        self.raft.tick()
+    def tick(self, count: int = 1) -> None:
+        """``count`` ticks at once (``Raft.tick``)."""
+        self.raft.tick(count)
 
     def campaign(self) -> None:
         self.raft.step(Message(MessageType.HUP, frm=self.raft.id))

@@ -139,5 +139,5 @@ def test_leader_keeps_its_term_across_snapshots_of_a_big_database(tmp_path: Path
         c.start(victim)
         asyncio.run(_small_writes(dsn, first + written, SNAPSHOT_ENTRIES))
         c.wait_converged(timeout=120)
-        sums = {i: c.http(i, "/checksum")["checksum"] for i in c.nodes}
+        sums = {i: c.http(i, "/checksum", timeout=60)["checksum"] for i in c.nodes}
         assert len(set(sums.values())) == 1, f"state checksums differ: {sums}"

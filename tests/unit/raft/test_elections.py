@@ -6,7 +6,7 @@ expired" branch.
 
 from __future__ import annotations
 
-from raft_network import Network, drain, solo
+from raft_network import Network, drain, of_type, solo
 
 from raftsql.raft.types import HardState, Message, MessageType, Role
 
@@ -142,3 +142,36 @@ def test_learner_never_campaigns() -> None:
     n.tick(3, 100)
     st = n.node(3).status()
     assert st.role is Role.LEARNER and st.term == 0
+
+
+def test_check_quorum_counts_a_burst_of_ticks_as_one_stretch() -> None:
+    """Reference: Raft thesis 6.2 (a leader steps down when it has not heard from a majority
+    for an election timeout) applied to a stalled event loop: the ticks it could not deliver
+    arrive at once, and the followers could not be heard meanwhile. A burst crossing two
+    election timeouts checks the quorum once, with what was heard before the stall, so a
+    healthy cluster whose nodes all stalled together (one slow disk) keeps its leader; a leader
+    that really hears no one still steps down at the next check."""
+    n = Network([1, 2, 3], check_quorum=True)
+    n.campaign(1)
+    n.tick(1, 9)  # the followers answer these heartbeats: active in this window
+    n.node(1).tick(25)  # one burst across three election timeouts
+    assert n.node(1).status().role is Role.LEADER
+    sent = n.handle_ready(1)
+    beats = of_type(sent, MT.HEARTBEAT)
+    assert sorted(m.to for m in beats) == [2, 3]  # one heartbeat each, not one per tick
+    n.isolate(1)
+    n.send(sent)  # lost
+    n.tick(1, 10)
+    assert n.node(1).status().role is Role.FOLLOWER
+
+
+def test_check_quorum_ticked_one_by_one_steps_down_after_two_silent_timeouts() -> None:
+    """The same 25 ticks delivered one at a time with no one heard: the second check fails
+    (what the burst above must not be mistaken for)."""
+    n = Network([1, 2, 3], check_quorum=True)
+    n.campaign(1)
+    n.tick(1, 9)
+    n.isolate(1)
+    for _ in range(25):
+        n.node(1).tick()
+    assert n.node(1).status().role is not Role.LEADER
