@@ -121,10 +121,10 @@ class PinnedState(Protocol):
 
     index: int
 
-    def copy(self, save: Callable[[Path], int]) -> int:
-        """On a worker thread: make the state up to ``index`` durable, copy it into a file,
-        return ``save(path of the copy)``; then delete the copy and release the state (also
-        when it fails)."""
+    def copy(self, path: Path) -> None:
+        """On a worker thread: make the state up to ``index`` durable and copy it into a new
+        file at ``path``, synced; then release the state (also when it fails, and then the
+        file is deleted)."""
         ...
 
     def abort(self) -> None:
@@ -889,6 +889,11 @@ class RaftNode:
             log.info("node %d: snapshot at %d (%d bytes, copied in %.3f s in the background), "
                      "log compacted to %d", self.id, meta.index, size, copy_seconds,
                      self.store.first_index() - 1)
+            try:
+                await asyncio.to_thread(self.store.prune_snapshot_files, meta)
+            except OSError:
+                log.exception("node %d: could not delete the snapshot files older than %d",
+                              self.id, meta.index)
         except Exception:
             if self._stopping:
                 log.info("node %d: snapshot at %d abandoned: the node is stopping", self.id,
@@ -905,7 +910,8 @@ class RaftNode:
     def _write_snapshot(self, meta: SnapshotMetadata, pinned: PinnedState) -> int:
         """On a worker thread: the pinned state into the snapshot file (durably). Only the
         snapshot directory is touched, never the store's state, which the loop owns."""
-        return pinned.copy(lambda path: self.store.save_snapshot_file(meta, path))
+        pinned.copy(self.store.snapshot_copy_path(meta))
+        return self.store.seal_snapshot_file(meta)
 
     def _snapshot_failed(self) -> None:
         self._snapshot_failures += 1

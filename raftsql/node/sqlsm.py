@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import apsw
@@ -22,8 +22,6 @@ from raftsql.sql.snapshot import CopyAborted, copy_database, remove_database_fil
 SnapshotAborted = CopyAborted
 """What ``PinnedSnapshot.copy`` raises after ``abort`` (the node is stopping)."""
 
-SNAPSHOT_COPY = "snapshot.copy"
-"""The file a snapshot's copy is made in (in the state machine's directory), then saved."""
 COPY_STEP_PAGES = 1024
 """Pages copied per backup step; between steps the copy checks whether it was aborted."""
 PIN_BUSY_TIMEOUT_MS = 100
@@ -74,22 +72,22 @@ class PinnedSnapshot:
     def abort(self) -> None:
         self._aborted.set()
 
-    def copy(self, save: Callable[[Path], int]) -> int:
+    def copy(self, path: Path) -> None:
         """On a worker thread: make the state up to ``index`` durable in SQLite (the log will be
-        compacted behind the snapshot, so SQLite must not lose it in a crash), copy the pinned
-        state into a file and return ``save(its path)``. Raises SnapshotAborted after
-        ``abort``; deletes the copy and closes the read transaction in every case."""
-        tmp = self._sm.dir / SNAPSHOT_COPY
+        compacted behind the snapshot, so SQLite must not lose it in a crash), then copy the
+        pinned state into a new file at ``path``, synced. Raises SnapshotAborted after
+        ``abort``; closes the read transaction in every case, and deletes the file unless the
+        copy was made."""
         try:
             durable = self._sm.db.flush()
             if durable < self.index:  # flush reads the applied index after the pin: never less
                 raise RuntimeError(f"flushed up to {durable}, pinned {self.index}")
-            copy_database(self._conn, str(tmp), COPY_STEP_PAGES, self._aborted)
-            self.close()  # the copy is made: the WAL may be checkpointed past it again
-            return save(tmp)
+            copy_database(self._conn, str(path), COPY_STEP_PAGES, self._aborted)
+        except BaseException:
+            remove_database_files(str(path))
+            raise
         finally:
-            remove_database_files(str(tmp))
-            self.close()
+            self.close()  # the copy is made: the WAL may be checkpointed past it again
 
     def close(self) -> None:
         """End the read transaction: the WAL may be checkpointed past it again."""
@@ -104,8 +102,8 @@ class SqlStateMachine:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.path = str(self.dir / "state.sqlite")
         self.db = StateMachine(self.path)
-        remove_database_files(str(self.dir / SNAPSHOT_COPY))  # a crash mid-copy leaves it
-        remove_database_files(str(self.dir / "snapshot.tmp"))  # the name older versions used
+        for older in ("snapshot.copy", "snapshot.tmp"):  # where older versions made the copy
+            remove_database_files(str(self.dir / older))
 
     def apply_entries(self, entries: Sequence[Entry]) -> list[list[StmtResult] | None]:
         """All of a Ready's committed entries in one SQLite transaction (apply_batch)."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 import mmap
 import os
 import zlib
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from raftsql.raft.types import SnapshotMetadata
@@ -59,38 +58,48 @@ class SnapshotFiles:
         return self.dir / _name(meta.term, meta.index)
 
     def save(self, meta: SnapshotMetadata, data: bytes | memoryview) -> Path:
-        return self._write(meta, [data])
-
-    def save_file(self, meta: SnapshotMetadata, source: Path) -> int:
-        """Copy ``source`` into ``meta``'s snapshot file a chunk at a time; returns its size.
-        Why: a node's own snapshot is a copy of its database, hundreds of MB for a big one,
-        and reading it whole into memory first doubled the node's memory at every snapshot."""
-        def chunks() -> Iterator[bytes]:
-            with open(source, "rb") as f:
-                while chunk := f.read(_CHUNK):
-                    yield chunk
-
-        self._write(meta, chunks())
-        return source.stat().st_size
-
-    def _write(self, meta: SnapshotMetadata, chunks: Iterable[bytes | memoryview]) -> Path:
-        """The data, then its CRC-32, into a temporary file; fsync; rename into place."""
-        final = self.path(meta)
-        tmp = final.with_name(final.name + _TMP)
-        crc = 0
-        unsynced = 0
+        """``data`` (a snapshot from the leader) as ``meta``'s file, synced every _SYNC_EVERY
+        bytes, then its CRC-32; rename into place."""
+        tmp = self.temp_path(meta)
+        view = memoryview(data)
         with open(tmp, "wb") as f:
-            for chunk in chunks:
-                f.write(chunk)
+            for start in range(0, len(view), _SYNC_EVERY):
+                f.write(view[start : start + _SYNC_EVERY])
+                f.flush()
+                os.fdatasync(f.fileno())
+            f.write(zlib.crc32(view).to_bytes(4, "big"))
+            f.flush()
+            os.fsync(f.fileno())
+        return self._rename_into_place(tmp, meta)
+
+    def temp_path(self, meta: SnapshotMetadata) -> Path:
+        """Where ``meta``'s data is written before it is sealed (removed on open if left)."""
+        final = self.path(meta)
+        return final.with_name(final.name + _TMP)
+
+    def seal(self, meta: SnapshotMetadata) -> int:
+        """Make the data already written (and synced) at ``temp_path(meta)`` ``meta``'s file:
+        append its CRC-32, fsync, rename into place. Returns the data's size.
+
+        Why in place: a node's own snapshot is a copy of its database, hundreds of MB for a big
+        one. It used to be made elsewhere and copied into this directory, which wrote it twice;
+        the copy is now made here (copy_database, synced step by step) and only read back for
+        its checksum, from the page cache."""
+        tmp = self.temp_path(meta)
+        crc = 0
+        size = 0
+        with open(tmp, "r+b") as f:
+            while chunk := f.read(_CHUNK):
                 crc = zlib.crc32(chunk, crc)
-                unsynced += len(chunk)
-                if unsynced >= _SYNC_EVERY:
-                    f.flush()
-                    os.fdatasync(f.fileno())
-                    unsynced = 0
+                size += len(chunk)
             f.write(crc.to_bytes(4, "big"))
             f.flush()
             os.fsync(f.fileno())
+        self._rename_into_place(tmp, meta)
+        return size
+
+    def _rename_into_place(self, tmp: Path, meta: SnapshotMetadata) -> Path:
+        final = self.path(meta)
         os.replace(tmp, final)
         _fsync_dir(self.dir)
         return final
@@ -141,3 +150,15 @@ class SnapshotFiles:
         if removed:
             _fsync_dir(self.dir)
         return removed
+
+    def prune_older(self, than: SnapshotMetadata) -> None:
+        """Delete the snapshot files of indexes below ``than``'s (any thread: a file another
+        prune deleted first is skipped)."""
+        removed = False
+        for p in self.dir.glob("*" + _SUFFIX):
+            index = int(p.name[17:33], 16)  # _name: <term:016x>-<index:016x>.snap
+            if index < than.index:
+                p.unlink(missing_ok=True)
+                removed = True
+        if removed:
+            _fsync_dir(self.dir)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from raftsql.node.driver import NodeConfig, RaftNode
-from raftsql.node.sqlsm import SNAPSHOT_COPY, SqlStateMachine
+from raftsql.node.sqlsm import SqlStateMachine
 from raftsql.sql.command import Command, Stmt, encode
 from raftsql.testing.procs import HOST, free_port
 
@@ -127,7 +127,7 @@ def test_stop_during_a_copy_then_restart(tmp_path: Path) -> None:
             sm.close()
 
     applied, checksum = asyncio.run(first_life())
-    assert not list((tmp_path / "sql").glob(SNAPSHOT_COPY + "*")), "the aborted copy was left"
+    assert not list(tmp_path.rglob("*.tmp*")), "the aborted copy was left"
     again, checksum_again = asyncio.run(second_life())
     assert again >= applied  # the restarted leader appends its own no-op entry
     assert checksum_again == checksum

@@ -1,5 +1,5 @@
 """Snapshots copied in the background (raftsql/node/sqlsm.py PinnedSnapshot, RocksLogStore's
-snapshot_meta / save_snapshot_file / commit_snapshot, StateMachine.flush).
+snapshot_meta / snapshot_copy_path / seal_snapshot_file / commit_snapshot, StateMachine.flush).
 
 Sources of truth: Raft paper section 7 (a snapshot replaces the log up to its index; a follower
 that installs the leader's snapshot discards what it had up to there), etcd-io/raft
@@ -18,7 +18,7 @@ from pathlib import Path
 import apsw
 import pytest
 
-from raftsql.node.sqlsm import SNAPSHOT_COPY, SnapshotAborted, SqlStateMachine
+from raftsql.node.sqlsm import SnapshotAborted, SqlStateMachine
 from raftsql.raft.types import ConfState, Entry, HardState, Snapshot, SnapshotMetadata
 from raftsql.sql.command import Command, Stmt, encode
 from raftsql.storage import RocksLogStore
@@ -44,18 +44,18 @@ def _grow(sm: SqlStateMachine, store: RocksLogStore | None, upto: int) -> None:
     sm.apply_entries(entries)
 
 
-def _copy_in_thread(pinned, store=None, meta=None) -> bytes:  # type: ignore[no-untyped-def]
-    """Run ``pinned.copy`` on another thread, as the node's worker does; return the copy's
-    bytes, after saving it as ``meta``'s snapshot file in ``store`` when one is given."""
+def _copy_in_thread(pinned, path: Path, store=None, meta=None) -> bytes:  # type: ignore[no-untyped-def]
+    """Run ``pinned.copy`` into ``path`` on another thread, as the node's worker does; return
+    the copy's bytes, after sealing it as ``meta``'s snapshot file in ``store`` when one is
+    given (``path`` is then the store's ``snapshot_copy_path``)."""
     out: dict[str, bytes | BaseException] = {}
-
-    def save(path: Path) -> int:
-        out["data"] = path.read_bytes()
-        return store.save_snapshot_file(meta, path) if store is not None else 0
 
     def run() -> None:
         try:
-            pinned.copy(save)
+            pinned.copy(path)
+            out["data"] = path.read_bytes()
+            if store is not None:
+                store.seal_snapshot_file(meta)
         except BaseException as exc:  # handed back to the test's thread
             out["error"] = exc
 
@@ -88,7 +88,7 @@ def _leader_snapshot(tmp: Path, index: int) -> Snapshot:
     try:
         _grow(sm, None, index)
         pinned = sm.pin_snapshot()
-        data = _copy_in_thread(pinned)
+        data = _copy_in_thread(pinned, tmp / "leader-copy")
     finally:
         sm.close()
     return Snapshot(SnapshotMetadata(index=index, term=1, conf_state=CONF), data)
@@ -128,9 +128,9 @@ def test_leader_snapshot_installed_during_the_copy_wins(node, tmp_path: Path,  #
 
     if installed == "before the file is saved":
         install()
-        data = _copy_in_thread(pinned, store, meta)
+        data = _copy_in_thread(pinned, store.snapshot_copy_path(meta), store, meta)
     else:
-        data = _copy_in_thread(pinned, store, meta)
+        data = _copy_in_thread(pinned, store.snapshot_copy_path(meta), store, meta)
         install()  # prunes every other snapshot file, the one just saved included
     assert _state_of(data, tmp_path) == (5, 4)  # the pinned state, not the leader's
 
@@ -161,12 +161,12 @@ def test_copy_holds_the_pinned_state_while_apply_goes_on_and_becomes_the_snapsho
     meta = store.snapshot_meta(5, CONF)
     pinned = sm.pin_snapshot()
     _grow(sm, store, 9)
-    _copy_in_thread(pinned, store, meta)
+    _copy_in_thread(pinned, store.snapshot_copy_path(meta), store, meta)
     assert store.commit_snapshot(meta) is True
     assert store.snapshot_metadata == meta
     assert store.initial_state()[1] == CONF
     assert _state_of(store.snapshot().data, tmp_path) == (5, 4)
-    assert not (sm.dir / SNAPSHOT_COPY).exists()
+    assert sorted(p.name for p in (store.path / "snapshots").iterdir()) == _snap_files(store)
     assert sm.applied_index() == 9
 
 
@@ -177,6 +177,7 @@ def test_abort_stops_the_copy_and_releases_the_pinned_state(node) -> None:  # ty
     while any reader still uses the WAL)."""
     sm, store = node
     _grow(sm, store, 5)
+    meta = store.snapshot_meta(5, CONF)
     pinned = sm.pin_snapshot()
     _grow(sm, store, 8)  # frames the pinned reader does not see
     probe = apsw.Connection(sm.path)
@@ -184,11 +185,11 @@ def test_abort_stops_the_copy_and_releases_the_pinned_state(node) -> None:  # ty
         assert probe.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()[0][0] == 1
         pinned.abort()
         with pytest.raises(SnapshotAborted):
-            _copy_in_thread(pinned)
+            _copy_in_thread(pinned, store.snapshot_copy_path(meta), store, meta)
         assert probe.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()[0] == (0, 0, 0)
     finally:
         probe.close()
-    assert not (sm.dir / SNAPSHOT_COPY).exists()
+    assert list((store.path / "snapshots").iterdir()) == []  # the copy was deleted
 
 
 @pytest.mark.timeout(60)
@@ -208,15 +209,22 @@ def test_flush_does_not_wait_for_the_apply_lock(node) -> None:  # type: ignore[n
 
 @pytest.mark.timeout(60)
 def test_a_copy_left_by_a_crash_is_removed_on_open(tmp_path: Path) -> None:
-    """kill -9 in the middle of a copy leaves the copy file; the next start removes it (the
-    snapshot directory's own leftovers are removed by SnapshotFiles)."""
+    """kill -9 in the middle of a copy leaves the copy file in the snapshot directory; the
+    next start removes it (SnapshotFiles), and the copies older versions left in the state
+    machine's directory too."""
+    meta = SnapshotMetadata(index=7, term=2, conf_state=CONF)
+    store = RocksLogStore(tmp_path / "raft", conf_state=CONF)
+    copy = store.snapshot_copy_path(meta)
+    store.close()
+    copy.write_bytes(b"half a copy")
     sm = SqlStateMachine(tmp_path / "sql")
     sm.close()
-    for name in (SNAPSHOT_COPY, SNAPSHOT_COPY + "-journal"):
+    for name in ("snapshot.copy", "snapshot.copy-journal", "snapshot.tmp"):
         (tmp_path / "sql" / name).write_bytes(b"half a copy")
-    sm = SqlStateMachine(tmp_path / "sql")
-    sm.close()
-    assert not list((tmp_path / "sql").glob(SNAPSHOT_COPY + "*"))
+    SqlStateMachine(tmp_path / "sql").close()
+    RocksLogStore(tmp_path / "raft", conf_state=CONF).close()
+    assert not copy.exists()
+    assert sorted(p.name for p in (tmp_path / "sql").iterdir() if "snapshot" in p.name) == []
 
 
 def test_snapshot_interval_grows_with_the_state() -> None:

@@ -92,18 +92,30 @@ def test_a_loaded_snapshot_is_a_read_only_view_that_outlives_its_file(tmp_path: 
     assert files.load(new) == b""
 
 
-def test_a_snapshot_file_copied_in_chunks_is_the_same_as_one_saved_whole(tmp_path: Path) -> None:
-    """save_file streams the source (a node's copy of its database) in 1 MiB chunks with a
-    running CRC: the file, checksum included, is byte for byte the one save() writes."""
+def test_a_sealed_copy_is_the_same_file_as_one_saved_whole(tmp_path: Path) -> None:
+    """seal() takes data already written at temp_path (a node's copy of its database, made
+    there) and reads it back in 1 MiB chunks for its CRC: the file, checksum included, is byte
+    for byte the one save() writes, and the temporary file is gone."""
     data = bytes(range(256)) * 9000 + b"tail"  # 2.2 MiB: three chunks, the last one short
-    source = tmp_path / "copy"
-    source.write_bytes(data)
-    streamed, whole = SnapshotFiles(tmp_path / "a"), SnapshotFiles(tmp_path / "b")
+    sealed, whole = SnapshotFiles(tmp_path / "a"), SnapshotFiles(tmp_path / "b")
     meta = SnapshotMetadata(index=7, term=3)
-    assert streamed.save_file(meta, source) == len(data)
+    sealed.temp_path(meta).write_bytes(data)
+    assert sealed.seal(meta) == len(data)
     whole.save(meta, data)
-    assert streamed.path(meta).read_bytes() == whole.path(meta).read_bytes()
-    assert streamed.load(meta) == data
+    assert sealed.path(meta).read_bytes() == whole.path(meta).read_bytes()
+    assert sealed.load(meta) == data
+    assert [p.name for p in (tmp_path / "a").iterdir()] == [sealed.path(meta).name]
+
+
+def test_save_syncs_in_slices_and_checks_the_whole(tmp_path: Path) -> None:
+    """save() writes data longer than one sync slice (4 MiB) slice by slice: the file holds
+    all of it, and its CRC is the whole data's (load checks it)."""
+    data = bytes(range(256)) * (17 * 4096 + 3)  # a little over 17 MiB: five slices
+    files = SnapshotFiles(tmp_path / "s")
+    meta = SnapshotMetadata(index=3, term=1)
+    files.save(meta, memoryview(data))
+    assert files.path(meta).stat().st_size == len(data) + 4
+    assert files.load(meta) == data
 
 
 def test_leftover_tmp_files_are_removed_and_prune_keeps_one(tmp_path: Path) -> None:
@@ -117,3 +129,16 @@ def test_leftover_tmp_files_are_removed_and_prune_keeps_one(tmp_path: Path) -> N
     files.save(new, b"b")
     assert [p.name for p in files.prune(keep=new)] == [files.path(old).name]
     assert files.exists(new) and not files.exists(old)
+
+
+def test_prune_older_keeps_the_committed_snapshot_and_any_newer_one(tmp_path: Path) -> None:
+    """A node deletes the files older than its committed snapshot on a worker thread; a newer
+    snapshot installed from the leader meanwhile must keep its file."""
+    files = SnapshotFiles(tmp_path / "snapshots")
+    metas = [SnapshotMetadata(index=i, term=t) for i, t in ((5, 1), (9, 2), (12, 2))]
+    for meta in metas:
+        files.save(meta, b"x")
+    files.prune_older(metas[1])
+    assert [files.exists(m) for m in metas] == [False, True, True]
+    files.prune_older(metas[1])  # again: nothing left to delete
+    assert [files.exists(m) for m in metas] == [False, True, True]
