@@ -200,6 +200,11 @@ class NodeMetrics:
     """Lease reads answered from the cached lease, without a trip through the Raft loop."""
     leader_changes: int = 0
     snapshots_taken: int = 0
+    slow_fsyncs: int = 0
+    """Synced log writes that took half an election timeout or more (each is logged)."""
+    leader_stalls: int = 0
+    """Loop runs of a leader that found half an election timeout of ticks due: its heartbeats
+    went out that late (each is logged)."""
 
 
 def _read_timed_out(fut: asyncio.Future[int]) -> None:
@@ -217,6 +222,7 @@ class RaftNode:
         self.id = cfg.node_id
         self.clock = Clock(cfg.clock_rate)
         self.metrics = NodeMetrics()
+        self._half_election_timeout = cfg.election_tick * cfg.tick_interval / 2
         self._rpc_handler = rpc_handler
         self._inbox: collections.deque[Message] = collections.deque()
         self._proposals: collections.deque[_Proposal] = collections.deque()
@@ -660,8 +666,13 @@ class RaftNode:
 
     def _step_inputs(self) -> None:
         due = self._due_ticks()
-        if due > 1 and self.raw.raft.role is not Role.LEADER:
-            due = 1  # see the module docstring
+        if self.raw.raft.role is not Role.LEADER:
+            due = min(due, 1)  # see the module docstring
+        elif due * self.cfg.tick_interval >= self._half_election_timeout:
+            self.metrics.leader_stalls += 1
+            log.warning("node %d: the leader's event loop was held for %.2f s (%d ticks): its "
+                        "heartbeats went out that late", self.id,
+                        due * self.cfg.tick_interval, due)
         if due:
             self.raw.tick(due)
         while self._local_actions:
@@ -779,8 +790,18 @@ class RaftNode:
             return
         self.store.persist(hard_state, entries, snap, sync=sync)
         if sync:
-            self.metrics.fsyncs += 1
-            self.metrics.fsync_seconds += time.perf_counter() - t0
+            self._count_fsync(time.perf_counter() - t0)
+
+    def _count_fsync(self, seconds: float) -> None:
+        """A synced log write, for the metrics; one that took half an election timeout or more
+        is logged (etcd warns of a slow fdatasync likewise): meanwhile a follower could not
+        ack, nor a leader heartbeat."""
+        self.metrics.fsyncs += 1
+        self.metrics.fsync_seconds += seconds
+        if seconds >= self._half_election_timeout:
+            self.metrics.slow_fsyncs += 1
+            log.warning("node %d: a log fsync took %.3f s, half an election timeout or more: "
+                        "the disk is slow or busy", self.id, seconds)
 
     async def _sync_wal(self) -> None:
         """A leader's fsync, on its own thread, while the loop serves clients: their statements
@@ -795,8 +816,7 @@ class RaftNode:
         self._refresh_status()
         assert self._wal_syncer is not None
         seconds = await asyncio.wrap_future(self._wal_syncer.submit(self._timed_sync))
-        self.metrics.fsyncs += 1
-        self.metrics.fsync_seconds += seconds
+        self._count_fsync(seconds)
 
     def _timed_sync(self) -> float:
         """On the sync thread: the fsync's own duration, without the hops to and from the
@@ -973,6 +993,7 @@ class RaftNode:
                 "applied_entries": m.applied_entries, "fsyncs": m.fsyncs,
                 "fsync_seconds": round(m.fsync_seconds, 6), "leader_changes": m.leader_changes,
                 "snapshots_taken": m.snapshots_taken, "reads": dict(m.reads),
+                "slow_fsyncs": m.slow_fsyncs, "leader_stalls": m.leader_stalls,
                 "lease_fast_reads": m.lease_fast_reads, "readies": m.readies,
                 "messages_sent": self.transport.stats.sent,
                 "messages_received": self.transport.stats.received,

@@ -50,6 +50,12 @@ class NodeCollector(Collector):
         yield CounterMetricFamily("raftsql_leader_changes", "Leader changes seen",
                                   m.leader_changes)
         yield CounterMetricFamily("raftsql_snapshots", "Snapshots taken", m.snapshots_taken)
+        yield CounterMetricFamily("raftsql_slow_fsyncs",
+                                  "Log fsyncs that took half an election timeout or more",
+                                  m.slow_fsyncs)
+        yield CounterMetricFamily("raftsql_leader_stalls",
+                                  "Leader loop runs that sent heartbeats half an election "
+                                  "timeout late", m.leader_stalls)
         reads = CounterMetricFamily("raftsql_reads", "Reads served by consistency level",
                                     labels=["level"])
         for level, n in sorted(m.reads.items()):
