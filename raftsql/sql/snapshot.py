@@ -197,8 +197,9 @@ def copy_database(source: apsw.Connection, path: str, step_pages: int = BACKUP_S
                 os.fdatasync(fd)
         # the copied header says WAL; a copy is one self-contained file
         dest.execute("PRAGMA journal_mode=DELETE")
-        if fd is not None:
-            os.fsync(fd)
+        if fd is None:
+            fd = os.open(path, os.O_RDONLY)
+        os.fsync(fd)
     finally:
         if fd is not None:
             os.close(fd)
