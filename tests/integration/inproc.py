@@ -5,7 +5,9 @@ rather than drive separate processes."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
+from typing import Any
 
 from raftsql.node.driver import NodeConfig, RaftNode
 from raftsql.node.sqlsm import SqlStateMachine
@@ -43,3 +45,17 @@ async def wait_leader(nodes: list[RaftNode], timeout: float = 20.0) -> RaftNode:
                 return n
         await asyncio.sleep(0.05)
     raise TimeoutError("no leader")
+
+
+async def start_single_voter(data: Path, port: int, **cfg: Any
+                             ) -> tuple[RaftNode, SqlStateMachine]:
+    """A one-voter cluster on ``port`` whose data lives in ``data``, started and leading."""
+    sm = SqlStateMachine(data / "sql")
+    node = RaftNode(NodeConfig(node_id=1, data_dir=data, raft_listen=(HOST, port),
+                               peers={1: (HOST, port)}, **cfg), sm)
+    await node.start()
+    deadline = time.monotonic() + 20
+    while not node.is_leader():
+        assert time.monotonic() < deadline, "the single voter did not elect itself"
+        await asyncio.sleep(0.02)
+    return node, sm

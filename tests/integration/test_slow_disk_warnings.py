@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from inproc import start_single_voter
 
-from raftsql.node.driver import NodeConfig, RaftNode
-from raftsql.node.sqlsm import SqlStateMachine
 from raftsql.sql.command import Command, Stmt, encode
-from raftsql.testing.procs import HOST, free_port
+from raftsql.testing.procs import free_port
 
 HALF_ELECTION_TIMEOUT_S = 0.25  # NodeConfig defaults: 50 ms ticks x election_tick 10, halved
 
@@ -29,26 +28,13 @@ def _sql(text: str) -> bytes:
     return encode(Command((Stmt(text),)))
 
 
-async def _single_voter(tmp: Path) -> tuple[RaftNode, SqlStateMachine]:
-    port = free_port()
-    sm = SqlStateMachine(tmp / "sql")
-    node = RaftNode(NodeConfig(node_id=1, data_dir=tmp, raft_listen=(HOST, port),
-                               peers={1: (HOST, port)}), sm)
-    await node.start()
-    deadline = time.monotonic() + 20
-    while not node.is_leader():
-        assert time.monotonic() < deadline, "the single voter did not elect itself"
-        await asyncio.sleep(0.02)
-    return node, sm
-
-
 @pytest.mark.timeout(60)
 def test_a_slow_fsync_and_a_held_leader_loop_are_counted_and_logged(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="raftsql.node")
 
     async def run() -> dict[str, Any]:
-        node, sm = await _single_voter(tmp_path)
+        node, sm = await start_single_voter(tmp_path, free_port())
         try:
             await node.propose(_sql("CREATE TABLE t (k INTEGER PRIMARY KEY)"))
             quiet = dict(node.describe()["metrics"])

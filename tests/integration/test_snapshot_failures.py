@@ -16,11 +16,12 @@ import time
 from pathlib import Path
 
 import pytest
+from inproc import start_single_voter
 
-from raftsql.node.driver import NodeConfig, RaftNode
+from raftsql.node.driver import RaftNode
 from raftsql.node.sqlsm import SqlStateMachine
 from raftsql.sql.command import Command, Stmt, encode
-from raftsql.testing.procs import HOST, free_port
+from raftsql.testing.procs import free_port
 
 
 def _sql(text: str) -> bytes:
@@ -28,15 +29,7 @@ def _sql(text: str) -> bytes:
 
 
 async def _start(data: Path, port: int, snapshot_entries: int) -> tuple[RaftNode, SqlStateMachine]:
-    sm = SqlStateMachine(data / "sql")
-    node = RaftNode(NodeConfig(node_id=1, data_dir=data, raft_listen=(HOST, port),
-                               peers={1: (HOST, port)}, snapshot_entries=snapshot_entries), sm)
-    await node.start()
-    deadline = time.monotonic() + 20
-    while not node.is_leader():
-        assert time.monotonic() < deadline, "the single voter did not elect itself"
-        await asyncio.sleep(0.02)
-    return node, sm
+    return await start_single_voter(data, port, snapshot_entries=snapshot_entries)
 
 
 async def _writes(node: RaftNode, first: int, count: int) -> None:
