@@ -43,6 +43,9 @@ class CommittedEntry:
     index: int
     term: int
     key: EntryKey
+    in_term: int = 0
+    """The term in which it was first known committed (its committing leader's term); 0 when
+    unknown, which makes every later leader answer for it."""
 
 
 @dataclass
@@ -75,11 +78,17 @@ class SafetyChecker:
             )
 
     def _check_leader_completeness(self, node: NodeId, term: int, log: MemoryLog) -> None:
+        """Paper 5.4: an entry committed in term U is in the log of every leader of a term
+        above U. Not of a lower term: votes granted in term 5 may reach their candidate only
+        after the leader of term 6 committed more (a delayed vote response, a candidate whose
+        loop was held); that leader of term 5 can commit nothing, since a majority has moved on."""
         first, last = log.first_index(), log.last_index()
         for index in sorted(self.committed):
             if index < first:
                 continue
             c = self.committed[index]
+            if c.in_term and c.in_term >= term:
+                continue
             if index > last:
                 raise SafetyViolation(
                     f"leader completeness: n{node} leads term {term} without committed "
@@ -117,9 +126,9 @@ class SafetyChecker:
                 )
 
     # -- commitment ------------------------------------------------------------------------
-    def on_commit(self, node: NodeId, commit: int, log: MemoryLog) -> None:
-        """A node's commit index advanced: what it now calls committed must agree with what
-        anyone else called committed (paper 5.4.2, Figure 3 State Machine Safety)."""
+    def on_commit(self, node: NodeId, commit: int, log: MemoryLog, term: int) -> None:
+        """A node's commit index advanced, in ``term``: what it now calls committed must agree
+        with what anyone else called committed (paper 5.4.2, Figure 3 State Machine Safety)."""
         self.checks += 1
         lo = max(self.seen_commit.get(node, 0), log.first_index() - 1) + 1
         self.seen_commit[node] = max(self.seen_commit.get(node, 0), commit)
@@ -135,7 +144,7 @@ class SafetyChecker:
         for e in ents:
             c = self.committed.get(e.index)
             if c is None:
-                self.committed[e.index] = CommittedEntry(e.index, e.term, entry_key(e))
+                self.committed[e.index] = CommittedEntry(e.index, e.term, entry_key(e), term)
             elif c.term != e.term or c.key != entry_key(e):
                 raise SafetyViolation(
                     f"state machine safety: n{node} committed term {e.term} at index "

@@ -95,6 +95,16 @@ class SimClient:
         if node is None:
             self.cluster.clock.after(BACKOFF_US, self._retry_if(attempt))
             return
+        if node.stalled:  # its loop is held: the request waits in its socket
+            node.held.append(lambda: self._request(node, attempt))
+            self.cluster.clock.after(TIMEOUT_US, self._retry_if(attempt))
+            return
+        self._request(node, attempt)
+
+    def _request(self, node: SimNode, attempt: int) -> None:
+        """Hand the pending request to ``node`` (attempt ``attempt``, if still current)."""
+        if self.pending is None or self.attempt != attempt or not node.up:
+            return
         kind, data, key = self.pending
         self.hint = node.leader
         if kind == "write":

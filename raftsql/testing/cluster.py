@@ -152,9 +152,36 @@ class SimCluster:
         if not node.up or self.nodes.get(node.id) is not node:
             return
         node.ticks += 1
-        node.raw.tick()
-        self.drain(node)
+        if node.stalled:
+            node.missed_ticks += 1
+        else:
+            node.raw.tick()
+            self.drain(node)
         self.clock.after(node.tick_us, lambda: self._tick(node))
+
+    def stall(self, node: SimNode, duration_us: int) -> None:
+        """Hold ``node``'s event loop for ``duration_us``, as a long fsync or statement does in
+        the asyncio node: its ticks, the messages that reach it and its clients' requests
+        wait. Then, as the driver does, the ticks go in first, as one burst (all of them for a
+        leader, whose lease must shrink by the time that passed; one for anyone else), and
+        what waited follows in arrival order."""
+        if node.stalled or not node.up:
+            return
+        node.stalled = True
+        self.trace(f"stall n{node.id} for {duration_us / 1000:.1f}ms")
+        self.clock.after(duration_us, lambda: self._resume(node))
+
+    def _resume(self, node: SimNode) -> None:
+        held, node.held = node.held, []
+        missed, node.missed_ticks = node.missed_ticks, 0
+        node.stalled = False
+        if not node.up or self.nodes.get(node.id) is not node:
+            return
+        if missed:
+            node.raw.tick(missed if node.raw.raft.role is Role.LEADER else 1)
+            self.drain(node)
+        for action in held:
+            action()
 
     # -- queries ------------------------------------------------------------------------------
     def current_leader(self) -> SimNode | None:
@@ -176,6 +203,9 @@ class SimCluster:
         node = self.nodes.get(msg.to)
         if node is None or not node.up:
             return
+        if node.stalled:
+            node.held.append(lambda: self._deliver(msg))
+            return
         if self._trace is not None:
             self.trace(f"n{msg.to} <- {describe_message(msg)[:160]}")
         node.raw.step(msg)
@@ -195,7 +225,9 @@ class SimCluster:
             return
 
         def run() -> None:
-            if node.up and self.nodes.get(nid) is node:
+            if node.stalled:
+                node.held.append(run)
+            elif node.up and self.nodes.get(nid) is node:
                 call(node)
                 self.drain(node)
 
@@ -224,7 +256,7 @@ class SimCluster:
             node.term = rd.hard_state.term
             if rd.hard_state.commit > node.commit or nid not in ck.seen_commit:
                 node.commit = rd.hard_state.commit
-                ck.on_commit(nid, node.commit, node.log.live)
+                ck.on_commit(nid, node.commit, node.log.live, node.term)
                 if node.role is Role.LEADER and node.first_commit_term != node.term:
                     node.first_commit_term = node.term
                     self.nemesis.on_first_commit(node)

@@ -5,12 +5,14 @@ the source), the way mutation testing measures a test suite: a simulator that pa
 mutation applied cannot see that bug. ``python -m raftsql.testing.vopr --mutation NAME`` runs
 seeds with one applied; ``tests/sim/test_teeth.py`` asserts each is caught.
 
-The five bugs come from the literature and from real implementations:
+The bugs come from the literature and from real implementations:
 - ``figure8``: commit an entry from an earlier term by counting replicas (paper 5.4.2, Fig. 8);
 - ``vote_not_persisted``: the vote is missing from the persisted hard state (PySyncObj #84);
 - ``stale_vote``: grant a vote to a candidate whose log is less up-to-date (paper 5.4.1);
 - ``lease_never_expires``: serve lease reads after the lease ran out (thesis 6.4.1);
-- ``apply_uncommitted``: hand entries to the state machine before they commit (paper 5.3).
+- ``apply_uncommitted``: hand entries to the state machine before they commit (paper 5.3);
+- ``stall_as_one_tick``: a leader whose event loop stalled counts the stall as one tick, so its
+  lease outlives real time (thesis 6.4.1; raftsql/node/driver.py delivers every due tick).
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from raftsql.raft import core, rawnode, read_only
 from raftsql.raft import log as raft_log
-from raftsql.raft import rawnode, read_only
 from raftsql.raft.types import NONE
 
 
@@ -99,12 +101,22 @@ def _apply_uncommitted() -> list[Callable[[], None]]:
     ]
 
 
+def _stall_as_one_tick() -> list[Callable[[], None]]:
+    orig = core.Raft.tick
+
+    def tick(self: core.Raft, count: int = 1) -> None:
+        orig(self, 1)  # BUG: the ticks a stalled loop could not deliver are dropped
+
+    return [_patch(core.Raft, "tick", tick)]
+
+
 MUTATIONS: dict[str, Callable[[], list[Callable[[], None]]]] = {
     "figure8": _figure8,
     "vote_not_persisted": _vote_not_persisted,
     "stale_vote": _stale_vote,
     "lease_never_expires": _lease_never_expires,
     "apply_uncommitted": _apply_uncommitted,
+    "stall_as_one_tick": _stall_as_one_tick,
 }
 
 

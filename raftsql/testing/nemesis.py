@@ -1,10 +1,11 @@
-"""The fault scheduler: partitions, crashes, membership changes, leadership transfers.
+"""The fault scheduler: partitions, crashes, membership changes, leadership transfers, stalls.
 
 Jepsen calls it the nemesis; TigerBeetle's VOPR draws the same kinds of faults from its seed.
 Each action is drawn from the seed at a random virtual time while the run is in its safety
 phase; ``stop`` ends it before the liveness phase. Partitions last a random time and then heal
 (packet_simulator.zig's "minimum stability duration"); crashed nodes restart from their
-durable image after a random downtime.
+durable image after a random downtime. A stall holds one node's event loop for up to three
+election timeouts (SimCluster.stall), as a slow disk or a long statement does.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 from raftsql.raft.storage import RaftError
 from raftsql.raft.types import ConfChange, ConfChangeSingle, ConfChangeType
 from raftsql.testing.options import TICK_US
+from raftsql.testing.rand import derive_rng
 
 if TYPE_CHECKING:
     from raftsql.testing.cluster import SimCluster
@@ -38,10 +40,13 @@ class Nemesis:
             if on
         ]
         self.counts: dict[str, int] = {}
+        self.stall_rng = derive_rng(cluster.options.seed, "nemesis-stalls")
 
     def start(self) -> None:
         if self.actions:
             self._schedule()
+        if self.cluster.options.faults.stalls:
+            self._schedule_stall()
 
     def stop(self) -> None:
         self.active = False
@@ -60,6 +65,30 @@ class Nemesis:
 
     def _duration(self) -> int:
         return self.rng.randint(1, 80) * TICK_US
+
+    # -- stalls ----------------------------------------------------------------------------------
+    def _schedule_stall(self) -> None:
+        """Stalls come on a schedule and a random stream of their own, so that turning them on
+        leaves the other faults of a seed where they were."""
+        gap = 2 * self.cluster.options.faults.mean_gap_ticks * TICK_US
+        self.cluster.clock.after(int(self.stall_rng.expovariate(1.0 / gap)), self.stall)
+
+    def stall(self) -> None:
+        """Hold a node's event loop (the leader's half the time) for up to three election
+        timeouts: a slow disk under a big snapshot, a long statement (issue 8: a 0.7 s log
+        fsync on every node at once)."""
+        if not self.active:
+            return
+        c = self.cluster
+        leader = c.current_leader()
+        live = [n for n in c.nodes.values() if n.up]
+        if live:
+            rng = self.stall_rng
+            node = leader if leader is not None and rng.random() < 0.5 else rng.choice(live)
+            ticks = rng.randint(1, 3 * c.options.election_tick)
+            c.stall(node, ticks * TICK_US)
+            self.counts["stall"] = self.counts.get("stall", 0) + 1
+        self._schedule_stall()
 
     # -- partitions ------------------------------------------------------------------------------
     def partition(self) -> None:

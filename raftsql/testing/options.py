@@ -33,6 +33,9 @@ class FaultOptions:
     transfers: bool = False
     compaction: bool = False
     leader_churn: bool = False
+    stalls: bool = False
+    """A node's event loop is held for a while (a slow fsync, a long statement): its ticks,
+    messages and client requests wait, then its ticks go in as one burst."""
     mean_gap_ticks: int = 40
     """Mean virtual time between two nemesis actions."""
 
@@ -47,6 +50,7 @@ class FaultOptions:
                 "transfers",
                 "compaction",
                 "leader_churn",
+                "stalls",
             )
             if getattr(self, n)
         ] or ["none"]
@@ -132,6 +136,8 @@ def swarm(seed: int, safety_ticks: int = 300) -> SimOptions:
         f.leader_churn = rng.random() < 0.4
         f.mean_gap_ticks = rng.choice([10, 30, 60])
     f.compaction = o.compact_every > 0
+    # its own stream, so that the seeds' other draws stay what they were
+    f.stalls = not quiet and derive_rng(seed, "stalls").random() < 0.4
     o.faults = f
     if not quiet and rng.random() < 0.3:
         for _ in range(rng.randint(1, 3)):

@@ -8,7 +8,7 @@ are simulated; consensus and the Ready ordering are the production modules.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from raftsql.node.ready import PendingReads
@@ -91,6 +91,10 @@ class SimNode:
         self.drift = drift
         self.tick_us = tick_interval(TICK_US, drift)
         self.ticks = 0
+        self.stalled = False
+        """Its event loop is held (SimCluster.stall): what reaches it waits in ``held``."""
+        self.missed_ticks = 0
+        self.held: list[Callable[[], None]] = []
         self.write_waiters: dict[tuple[bytes, int], SimClient] = {}
         self.read_waiters: dict[bytes, tuple[SimClient, ReadRecord]] = {}
 

@@ -197,17 +197,31 @@ def test_log_matching_violation_on_durable_logs() -> None:
         b.persist(None, [Entry(2, 2, data=b"b")], Snapshot(), sync=True)
 
 
+def test_leader_completeness_binds_leaders_of_higher_terms_only() -> None:
+    """Paper 5.4, Leader Completeness: an entry committed in term U is in the log of every
+    leader of a term above U. A leader of term 5 whose votes reached it late (its loop was
+    held) may be elected after term 6 committed an entry it lacks: no violation. A leader of
+    term 7 without it is one."""
+    ck, committed_log, stale_log = SafetyChecker(), MemoryLog(), MemoryLog()
+    committed_log.append([Entry(4, 1, data=b"a")])
+    ck.on_commit(2, 1, committed_log, 6)
+    stale_log.append([Entry(5, 1)])
+    ck.on_role(1, 5, Role.LEADER, stale_log)
+    with pytest.raises(SafetyViolation, match="leader completeness"):
+        ck.on_role(3, 7, Role.LEADER, stale_log)
+
+
 def test_conflicting_commit_and_uncommitted_apply_are_violations() -> None:
     ck, log = SafetyChecker(), MemoryLog()
     log.append([Entry(1, 1, data=b"a"), Entry(1, 2, data=b"b")])
-    ck.on_commit(1, 1, log)
+    ck.on_commit(1, 1, log, 1)
     ck.on_apply(1, Entry(1, 1, data=b"a"))
     with pytest.raises(SafetyViolation, match="not the committed entry"):
         ck.on_apply(1, Entry(1, 2, data=b"b"))
     other = MemoryLog()
     other.append([Entry(2, 1, data=b"z")])
     with pytest.raises(SafetyViolation, match="state machine safety"):
-        ck.on_commit(2, 1, other)
+        ck.on_commit(2, 1, other, 2)
 
 
 def test_stale_read_and_misplaced_ack_are_caught() -> None:
