@@ -87,7 +87,7 @@ class PinnedSnapshot:
             remove_database_files(str(path))
             raise
         finally:
-            self.close()  # the copy is made: the WAL may be checkpointed past it again
+            self.close()  # the WAL may be checkpointed past the pinned state again
 
     def close(self) -> None:
         """End the read transaction: the WAL may be checkpointed past it again."""

@@ -443,7 +443,7 @@ class Raft:
             self.election_elapsed = 0
             self.step(Message(MT.HUP, frm=self.id))
 
-    def _tick_heartbeat(self, last: bool = True) -> None:
+    def _tick_heartbeat(self, last: bool) -> None:
         """One of a leader's ticks; ``last``: the last tick of a burst (``tick``)."""
         self.heartbeat_elapsed += 1
         self.election_elapsed += 1

@@ -16,6 +16,7 @@ from __future__ import annotations
 import mmap
 import os
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 from raftsql.raft.types import SnapshotMetadata
@@ -34,6 +35,11 @@ _SYNC_EVERY = 4 << 20
 
 def _name(term: int, index: int) -> str:
     return f"{term:016x}-{index:016x}{_SUFFIX}"
+
+
+def _index_of(name: str) -> int:
+    """The index in a file name made by ``_name``."""
+    return int(name[17:33], 16)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -141,24 +147,19 @@ class SnapshotFiles:
 
         ``keep`` with index 0 (no snapshot yet) keeps nothing.
         """
-        removed = []
         keep_name = _name(keep.term, keep.index)
-        for p in self.dir.glob("*" + _SUFFIX):
-            if p.name != keep_name:
-                p.unlink()
-                removed.append(p)
+        return self._delete(lambda p: p.name != keep_name)
+
+    def prune_older(self, than: SnapshotMetadata) -> None:
+        """Delete the snapshot files of indexes below ``than``'s (safe on any thread)."""
+        self._delete(lambda p: _index_of(p.name) < than.index)
+
+    def _delete(self, doomed: Callable[[Path], bool]) -> list[Path]:
+        """Delete the snapshot files ``doomed`` picks (one another prune deleted first is
+        skipped), then sync the directory; returns them."""
+        removed = [p for p in self.dir.glob("*" + _SUFFIX) if doomed(p)]
+        for p in removed:
+            p.unlink(missing_ok=True)
         if removed:
             _fsync_dir(self.dir)
         return removed
-
-    def prune_older(self, than: SnapshotMetadata) -> None:
-        """Delete the snapshot files of indexes below ``than``'s (any thread: a file another
-        prune deleted first is skipped)."""
-        removed = False
-        for p in self.dir.glob("*" + _SUFFIX):
-            index = int(p.name[17:33], 16)  # _name: <term:016x>-<index:016x>.snap
-            if index < than.index:
-                p.unlink(missing_ok=True)
-                removed = True
-        if removed:
-            _fsync_dir(self.dir)
