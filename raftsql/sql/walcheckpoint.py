@@ -18,9 +18,13 @@ and no reader uses it, and journal_size_limit then cuts the file back.
 
 A checkpoint that overlaps a commit cannot copy everything, and then the WAL cannot restart: under
 a steady stream of commits the background thread alone could let it grow without bound. So when
-the WAL reaches WAL_CATCH_UP_PAGES, the state machine runs a PASSIVE checkpoint itself right
-after its commit (`catch_up`), when no write is in progress: what the automatic checkpoint did
-at every threshold crossing, now only when the thread fell behind. Durability does not
+the WAL is still at WAL_CATCH_UP_PAGES or more after a checkpoint run of the thread that began
+once it got there, the state machine runs a PASSIVE checkpoint itself right after its commit
+(`catch_up`), when no write is in progress: what the automatic checkpoint did at every threshold
+crossing, now only when the thread fell behind. A single big commit (a bulk INSERT of 16 MB is
+4,000 pages) takes the WAL past that size at once; the thread copies it, and the writer copies
+only what was committed meanwhile. Before, the writer copied all of it itself, holding the event
+loop for 0.3-0.5 s (issue 8, fifteenth round in docs/benchmarks.md). Durability does not
 depend on checkpoints: the Raft log is replayed from the applied index after a crash, and
 compaction calls StateMachine.flush first (docs/transactions.md, "Durability").
 """
@@ -38,7 +42,8 @@ WAL_CHECKPOINT_PAGES = 1000
 """WAL size, in pages, past which a commit wakes the checkpointer (SQLite's default
 wal_autocheckpoint)."""
 WAL_CATCH_UP_PAGES = 4 * WAL_CHECKPOINT_PAGES
-"""WAL size, in pages, past which the writer checkpoints after its commit (`catch_up`)."""
+"""WAL size, in pages, past which the writer checkpoints after its commit (`catch_up`) once the
+thread had a run of its own at that size."""
 
 
 class WalCheckpointer:
@@ -49,17 +54,29 @@ class WalCheckpointer:
         self._path = path
         self._pages = pages
         self._catch_up_pages = catch_up_pages
-        self.behind = False  # the WAL reached catch_up_pages: the writer should catch_up()
+        self.behind = False  # the thread fell behind: the writer should catch_up()
         self._due = threading.Event()
         self._stopping = False
         self.checkpoints = 0  # completed PASSIVE checkpoint runs (read by tests)
+        self._runs_started = 0  # the thread's checkpoint runs, one at a time
+        self._runs_ended = 0  # of those, the ones that ended, having copied all or not
+        self._runs_before_big: int | None = None
+        """`_runs_started` when the WAL reached catch_up_pages (None: it is below); the thread
+        has had its turn once `_runs_ended` passes it."""
         self.catch_ups = 0  # checkpoints the writer ran itself (catch_up; read by tests)
         self._thread: threading.Thread | None = None  # started when first needed
 
     def hook(self, _conn: apsw.Connection, _db: str, pages: int) -> int:
         """The writer's WAL hook: runs on the committing thread after each commit, so it only
         sets a flag (and starts the thread the first time)."""
-        if pages >= self._catch_up_pages:
+        before_big = self._runs_before_big
+        if pages < self._catch_up_pages:
+            self._runs_before_big = None
+        elif self._stopping:
+            self.behind = True  # no thread to wait for
+        elif before_big is None:
+            self._runs_before_big = self._runs_started  # the thread's turn first
+        elif self._runs_ended > before_big:
             self.behind = True
         if pages >= self._pages and not self._stopping:
             if self._thread is None:
@@ -75,6 +92,7 @@ class WalCheckpointer:
         so that the next commit restarts the WAL. The caller lets its own statements past its
         authorizer."""
         self.behind = False
+        self._runs_before_big = None
         if self._checkpoint(conn):
             self.catch_ups += 1
 
@@ -97,8 +115,10 @@ class WalCheckpointer:
                 self._due.clear()  # a commit from now on wakes the next run
                 if self._stopping:
                     return
+                self._runs_started += 1
                 if self._checkpoint(conn):
                     self.checkpoints += 1
+                self._runs_ended += 1
         finally:
             conn.close()
 

@@ -11,6 +11,8 @@ import os
 import time
 from pathlib import Path
 
+import apsw
+
 from raftsql.sql.apply import StateMachine
 from raftsql.sql.command import Command, Stmt, encode
 from raftsql.sql.walcheckpoint import WAL_CATCH_UP_PAGES, WAL_CHECKPOINT_PAGES
@@ -86,5 +88,36 @@ def test_the_writer_catches_up_when_the_thread_falls_behind(tmp_path: Path) -> N
         assert sm._checkpointer.catch_ups >= 2  # noqa: SLF001
         assert largest < 1.25 * WAL_CATCH_UP_PAGES * PAGE, largest
         assert sm.applied_index == 3 * WAL_CATCH_UP_PAGES - 1
+    finally:
+        sm.close()
+
+
+def test_one_big_commit_is_left_to_the_thread(tmp_path: Path) -> None:
+    """One entry that takes the WAL past WAL_CATCH_UP_PAGES at once (a bulk INSERT) is copied
+    by the thread, not by the applying thread right after its commit: that copy held the event
+    loop for 0.3-0.5 s (issue 8). The writer's next commit then finds the WAL copied and
+    restarts it."""
+    sm = StateMachine(str(tmp_path / "db"))
+    try:
+        sm.apply(1, CREATE)
+        rows = 5 * WAL_CATCH_UP_PAGES // 4  # a page or more each: past the catch-up size
+        bulk = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+                "INSERT INTO t SELECT i, printf('%.3000c', 'x') FROM n")
+        sm.apply(2, encode(Command((Stmt(bulk, (rows,)),))))
+        assert _wal_bytes(sm) > WAL_CATCH_UP_PAGES * PAGE
+        assert sm._checkpointer.catch_ups == 0  # noqa: SLF001
+        deadline = time.monotonic() + 30
+        while sm._checkpointer.checkpoints == 0 and time.monotonic() < deadline:  # noqa: SLF001
+            time.sleep(0.01)
+        assert sm._checkpointer.checkpoints >= 1  # noqa: SLF001
+        sm.apply(3, _write(rows + 1))
+        assert sm._checkpointer.catch_ups == 0  # noqa: SLF001
+        assert os.path.getsize(sm.path) > rows * 3000  # the rows reached the database file
+        probe = apsw.Connection(sm.path)
+        try:  # (busy, frames in the WAL, frames copied): restarted, the WAL holds only entry 3
+            _, frames, _ = probe.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()[0]
+        finally:
+            probe.close()
+        assert 0 < frames < 10, frames
     finally:
         sm.close()
