@@ -63,6 +63,7 @@ class WalCheckpointer:
         self._runs_before_big: int | None = None
         """`_runs_started` when the WAL reached catch_up_pages (None: it is below); the thread
         has had its turn once `_runs_ended` passes it."""
+        self._last_pages = 0  # the WAL's size at the last commit: smaller now, it restarted
         self.catch_ups = 0  # checkpoints the writer ran itself (catch_up; read by tests)
         self._thread: threading.Thread | None = None  # started when first needed
 
@@ -70,11 +71,13 @@ class WalCheckpointer:
         """The writer's WAL hook: runs on the committing thread after each commit, so it only
         sets a flag (and starts the thread the first time)."""
         before_big = self._runs_before_big
+        restarted = pages < self._last_pages
+        self._last_pages = pages
         if pages < self._catch_up_pages:
             self._runs_before_big = None
         elif self._stopping:
             self.behind = True  # no thread to wait for
-        elif before_big is None:
+        elif before_big is None or restarted:
             self._runs_before_big = self._runs_started  # the thread's turn first
         elif self._runs_ended > before_big:
             self.behind = True
