@@ -25,19 +25,21 @@ SLOW_SYNC = 0.15
 
 
 class SlowSync:
-    """Wraps a store's ``sync_wal``: each call sleeps first (on the syncing thread) and records
-    (last index written when it started, its end time)."""
+    """Wraps a store's ``sync_wal``: each call sleeps first and records (last index written
+    when it started, its end time) and whether it ran on the loop's thread."""
 
     def __init__(self, node: RaftNode) -> None:
         self.store = node.store
         self.real = node.store.sync_wal
         self.calls: list[tuple[int, float, float]] = []  # (last index, start, end)
+        self.on_loop: list[bool] = []  # per call: made on the event loop's thread
         self.lock = threading.Lock()
         self.started = threading.Event()
         node.store.sync_wal = self  # type: ignore[method-assign]
 
     def __call__(self) -> None:
         last, start = self.store.last_index(), time.monotonic()
+        self.on_loop.append(threading.current_thread() is threading.main_thread())
         self.started.set()
         time.sleep(SLOW_SYNC)
         self.real()
@@ -114,6 +116,27 @@ def test_a_leader_stopped_during_its_fsync_closes_the_store_after_it(tmp_path: P
             await asyncio.gather(*writes, return_exceptions=True)
             assert slow.calls, "no fsync ran off the loop"
             assert closed_at and closed_at[0] >= max(end for _, _, end in slow.calls)
+        finally:
+            await stop_nodes(nodes, sms)
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.timeout(90)
+def test_one_big_entry_is_synced_off_the_loop_and_one_small_entry_on_it(tmp_path: Path) -> None:
+    """A lone small entry is synced on the loop (one client waits; the hop would cost it about
+    100 us); a lone entry of a megabyte or more, a bulk INSERT, on the sync thread, so that the
+    loop does not stall for its fsync."""
+    async def scenario() -> None:
+        nodes, sms = await start_nodes(tmp_path)
+        try:
+            leader, slow = await _slowed_leader(nodes)
+            await leader.propose(_insert(1))
+            assert slow.on_loop == [True]
+            big = encode(Command((Stmt("INSERT INTO t VALUES (?)", (b"x" * (1 << 20),)),)))
+            index, _ = await leader.propose_indexed(big)
+            assert slow.on_loop == [True, False]
+            assert slow.calls[-1][0] == index
         finally:
             await stop_nodes(nodes, sms)
 
