@@ -18,15 +18,16 @@ and no reader uses it, and journal_size_limit then cuts the file back.
 
 A checkpoint that overlaps a commit cannot copy everything, and then the WAL cannot restart: under
 a steady stream of commits the background thread alone could let it grow without bound. So when
-the WAL is still at WAL_CATCH_UP_PAGES or more after a checkpoint run of the thread that began
-once it got there, the state machine runs a PASSIVE checkpoint itself right after its commit
-(`catch_up`), when no write is in progress: what the automatic checkpoint did at every threshold
-crossing, now only when the thread fell behind. A single big commit (a bulk INSERT of 16 MB is
-4,000 pages) takes the WAL past that size at once; the thread copies it, and the writer copies
-only what was committed meanwhile. Before, the writer copied all of it itself, holding the event
-loop for 0.3-0.5 s (issue 8, fifteenth round in docs/benchmarks.md). Durability does not
-depend on checkpoints: the Raft log is replayed from the applied index after a crash, and
-compaction calls StateMachine.flush first (docs/transactions.md, "Durability").
+the WAL is at WAL_CATCH_UP_PAGES or more and the thread's last run could not copy all of it, the
+state machine runs a PASSIVE checkpoint itself right after its commit (`catch_up`), when no
+write is in progress, which copies the rest: what the automatic checkpoint did at every
+threshold crossing, now only when the thread fell behind. A single big commit (a bulk INSERT of
+16 MB is 4,000 pages) takes the WAL past that size at once, after a run that copied everything:
+it is left to the thread's next run. The writer used to copy it itself, holding the event loop
+for 0.15-0.3 s (issue 8, fifteenth round in docs/benchmarks.md). At WAL_HARD_PAGES the writer
+catches up in any case. Durability does not depend on checkpoints: the Raft log is replayed
+from the applied index after a crash, and compaction calls StateMachine.flush first
+(docs/transactions.md, "Durability").
 """
 
 from __future__ import annotations
@@ -42,44 +43,38 @@ WAL_CHECKPOINT_PAGES = 1000
 """WAL size, in pages, past which a commit wakes the checkpointer (SQLite's default
 wal_autocheckpoint)."""
 WAL_CATCH_UP_PAGES = 4 * WAL_CHECKPOINT_PAGES
-"""WAL size, in pages, past which the writer checkpoints after its commit (`catch_up`) once the
-thread had a run of its own at that size."""
+"""WAL size, in pages, past which the writer checkpoints after its commit (`catch_up`) when the
+thread's last run could not copy the whole WAL."""
+WAL_HARD_PAGES = 4 * WAL_CATCH_UP_PAGES
+"""WAL size, in pages, past which the writer checkpoints after its commit in any case."""
 
 
 class WalCheckpointer:
     """The checkpoint thread of one database file; `hook` goes to the writer's connection."""
 
     def __init__(self, path: str, pages: int = WAL_CHECKPOINT_PAGES,
-                 catch_up_pages: int = WAL_CATCH_UP_PAGES) -> None:
+                 catch_up_pages: int = WAL_CATCH_UP_PAGES,
+                 hard_pages: int = WAL_HARD_PAGES) -> None:
         self._path = path
         self._pages = pages
         self._catch_up_pages = catch_up_pages
+        self._hard_pages = hard_pages
         self.behind = False  # the thread fell behind: the writer should catch_up()
         self._due = threading.Event()
         self._stopping = False
         self.checkpoints = 0  # completed PASSIVE checkpoint runs (read by tests)
-        self._runs_started = 0  # the thread's checkpoint runs, one at a time
-        self._runs_ended = 0  # of those, the ones that ended, having copied all or not
-        self._runs_before_big: int | None = None
-        """`_runs_started` when the WAL reached catch_up_pages (None: it is below); the thread
-        has had its turn once `_runs_ended` passes it."""
-        self._last_pages = 0  # the WAL's size at the last commit: smaller now, it restarted
+        self._copied_all = True
+        """The thread's last run copied the whole WAL of its start (nothing was committed
+        during it, no reader was in the way): the writer's next commit restarts the WAL, and
+        what is in it now came after that run, for the thread's next one."""
         self.catch_ups = 0  # checkpoints the writer ran itself (catch_up; read by tests)
         self._thread: threading.Thread | None = None  # started when first needed
 
     def hook(self, _conn: apsw.Connection, _db: str, pages: int) -> int:
         """The writer's WAL hook: runs on the committing thread after each commit, so it only
         sets a flag (and starts the thread the first time)."""
-        before_big = self._runs_before_big
-        restarted = pages < self._last_pages
-        self._last_pages = pages
-        if pages < self._catch_up_pages:
-            self._runs_before_big = None
-        elif self._stopping:
-            self.behind = True  # no thread to wait for
-        elif before_big is None or restarted:
-            self._runs_before_big = self._runs_started  # the thread's turn first
-        elif self._runs_ended > before_big:
+        if pages >= self._catch_up_pages and (
+                self._stopping or not self._copied_all or pages >= self._hard_pages):
             self.behind = True
         if pages >= self._pages and not self._stopping:
             if self._thread is None:
@@ -95,8 +90,7 @@ class WalCheckpointer:
         so that the next commit restarts the WAL. The caller lets its own statements past its
         authorizer."""
         self.behind = False
-        self._runs_before_big = None
-        if self._checkpoint(conn):
+        if self._checkpoint(conn) is not None:
             self.catch_ups += 1
 
     def close(self) -> None:
@@ -118,22 +112,24 @@ class WalCheckpointer:
                 self._due.clear()  # a commit from now on wakes the next run
                 if self._stopping:
                     return
-                self._runs_started += 1
-                if self._checkpoint(conn):
+                copied_all = self._checkpoint(conn)
+                if copied_all is not None:
                     self.checkpoints += 1
-                self._runs_ended += 1
+                    self._copied_all = copied_all
         finally:
             conn.close()
 
-    def _checkpoint(self, conn: apsw.Connection) -> bool:
-        """One PASSIVE checkpoint; False when another one held the lock (the next commit asks
-        again) or it failed (logged: the WAL only grows until one succeeds; the entries
-        applied are committed either way)."""
+    def _checkpoint(self, conn: apsw.Connection) -> bool | None:
+        """One PASSIVE checkpoint: whether it copied the whole WAL; None when another one held
+        the lock (the next commit asks again) or it failed (logged: the WAL only grows until
+        one succeeds; the entries applied are committed either way)."""
         try:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            return True
+            busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()[0]
         except apsw.BusyError:
-            return False
+            return None
         except apsw.Error:
             log.exception("WAL checkpoint of %s failed", self._path)
-            return False
+            return None
+        if busy:
+            return None
+        return bool(copied == frames)

@@ -95,8 +95,9 @@ def test_the_writer_catches_up_when_the_thread_falls_behind(tmp_path: Path) -> N
 def test_big_commits_are_left_to_the_thread(tmp_path: Path) -> None:
     """An entry that takes the WAL past WAL_CATCH_UP_PAGES at once (a bulk INSERT) is copied by
     the thread, not by the applying thread right after its commit: that copy held the event
-    loop for 0.15-0.3 s (issue 8). So is the next one, which restarts the WAL the first one
-    left copied and takes it there again. A small commit after them restarts the WAL."""
+    loop for 0.15-0.3 s (issue 8). So is the next, bigger one, which restarts the WAL the
+    first one left copied and takes it past that size again. A small commit after them
+    restarts the WAL."""
     sm = StateMachine(str(tmp_path / "db"))
     checkpointer = sm._checkpointer  # noqa: SLF001
     rows = 5 * WAL_CATCH_UP_PAGES // 4  # a page or more each: past the catch-up size
@@ -104,9 +105,9 @@ def test_big_commits_are_left_to_the_thread(tmp_path: Path) -> None:
             "INSERT INTO t SELECT ? + i, printf('%.3000c', 'x') FROM n")
     try:
         sm.apply(1, CREATE)
-        for index in (2, 3):
+        for index, count in ((2, rows), (3, 3 * rows // 2)):
             runs = checkpointer.checkpoints
-            sm.apply(index, encode(Command((Stmt(bulk, (rows, index * rows)),))))
+            sm.apply(index, encode(Command((Stmt(bulk, (count, index * rows)),))))
             assert _wal_bytes(sm) > WAL_CATCH_UP_PAGES * PAGE
             assert checkpointer.catch_ups == 0
             deadline = time.monotonic() + 30
