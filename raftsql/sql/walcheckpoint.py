@@ -64,9 +64,10 @@ class WalCheckpointer:
         self._stopping = False
         self.checkpoints = 0  # completed PASSIVE checkpoint runs (read by tests)
         self._copied_all = True
-        """The thread's last run copied the whole WAL of its start (nothing was committed
-        during it, no reader was in the way): the writer's next commit restarts the WAL, and
-        what is in it now came after that run, for the thread's next one."""
+        """The last checkpoint (the thread's run or the writer's catch-up) copied the whole WAL
+        of its start (nothing was committed during it, no reader was in the way): the writer's
+        next commit restarts the WAL, and what is in it then came after, for the thread's next
+        run."""
         self.catch_ups = 0  # checkpoints the writer ran itself (catch_up; read by tests)
         self._thread: threading.Thread | None = None  # started when first needed
 
@@ -90,8 +91,10 @@ class WalCheckpointer:
         so that the next commit restarts the WAL. The caller lets its own statements past its
         authorizer."""
         self.behind = False
-        if self._checkpoint(conn) is not None:
+        copied_all = self._checkpoint(conn)
+        if copied_all is not None:
             self.catch_ups += 1
+            self._copied_all = copied_all
 
     def close(self) -> None:
         """Stop the thread (after a checkpoint in progress) and close its connection."""

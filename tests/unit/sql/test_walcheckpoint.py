@@ -125,3 +125,38 @@ def test_big_commits_are_left_to_the_thread(tmp_path: Path) -> None:
         assert 0 < frames < 10, frames
     finally:
         sm.close()
+
+
+def test_a_big_commit_after_the_writers_own_catch_up_is_left_to_the_thread(
+        tmp_path: Path) -> None:
+    """A reader holding an old snapshot keeps every checkpoint from copying the whole WAL, so
+    the writer catches up; once the reader is gone the writer's catch-up copies all of it and
+    the WAL restarts. A big commit after that is the thread's to copy, as after a complete run
+    of the thread."""
+    sm = StateMachine(str(tmp_path / "db"))
+    checkpointer = sm._checkpointer  # noqa: SLF001
+    try:
+        sm.apply(1, CREATE)
+        reader = apsw.Connection(sm.path)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM t").fetchall()  # pins the WAL as of entry 1
+        i = 2
+        while checkpointer.catch_ups == 0:
+            sm.apply(i, _write(i))
+            i += 1
+        reader.execute("ROLLBACK")
+        reader.close()
+        caught_up = checkpointer.catch_ups
+        while checkpointer.catch_ups == caught_up:  # the writer's catch-up that copies all
+            sm.apply(i, _write(i))
+            i += 1
+        sm.apply(i, _write(i))  # restarts the WAL
+        assert checkpointer.behind is False
+        caught_up = checkpointer.catch_ups
+        rows = 5 * WAL_CATCH_UP_PAGES // 4
+        bulk = ("WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < ?) "
+                "INSERT INTO t SELECT ? + k, printf('%.3000c', 'x') FROM n")
+        sm.apply(i + 1, encode(Command((Stmt(bulk, (rows, 10 * ENTRIES)),))))
+        assert checkpointer.catch_ups == caught_up
+    finally:
+        sm.close()
