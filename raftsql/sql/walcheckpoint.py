@@ -91,10 +91,8 @@ class WalCheckpointer:
         so that the next commit restarts the WAL. The caller lets its own statements past its
         authorizer."""
         self.behind = False
-        copied_all = self._checkpoint(conn)
-        if copied_all is not None:
+        if self._checkpoint(conn):
             self.catch_ups += 1
-            self._copied_all = copied_all
 
     def close(self) -> None:
         """Stop the thread (after a checkpoint in progress) and close its connection."""
@@ -115,24 +113,24 @@ class WalCheckpointer:
                 self._due.clear()  # a commit from now on wakes the next run
                 if self._stopping:
                     return
-                copied_all = self._checkpoint(conn)
-                if copied_all is not None:
+                if self._checkpoint(conn):
                     self.checkpoints += 1
-                    self._copied_all = copied_all
         finally:
             conn.close()
 
-    def _checkpoint(self, conn: apsw.Connection) -> bool | None:
-        """One PASSIVE checkpoint: whether it copied the whole WAL; None when another one held
-        the lock (the next commit asks again) or it failed (logged: the WAL only grows until
-        one succeeds; the entries applied are committed either way)."""
+    def _checkpoint(self, conn: apsw.Connection) -> bool:
+        """One PASSIVE checkpoint, noting whether it copied the whole WAL (`_copied_all`);
+        False when another one held the lock (the next commit asks again) or it failed
+        (logged: the WAL only grows until one succeeds; the entries applied are committed
+        either way)."""
         try:
             busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()[0]
         except apsw.BusyError:
-            return None
+            return False
         except apsw.Error:
             log.exception("WAL checkpoint of %s failed", self._path)
-            return None
+            return False
         if busy:
-            return None
-        return bool(copied == frames)
+            return False
+        self._copied_all = bool(copied == frames)
+        return True

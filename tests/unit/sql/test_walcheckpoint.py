@@ -27,6 +27,13 @@ def _write(i: int) -> bytes:
     return encode(Command((Stmt("INSERT INTO t VALUES (?, ?)", (i, ROW)),)))
 
 
+def _bulk(rows: int, after: int) -> bytes:
+    """One entry inserting ``rows`` rows of a page or more each, keys after ``after``."""
+    sql = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+           "INSERT INTO t SELECT ? + i, printf('%.3000c', 'x') FROM n")
+    return encode(Command((Stmt(sql, (rows, after)),)))
+
+
 def _wal_bytes(sm: StateMachine) -> int:
     wal = sm.path + "-wal"
     return os.path.getsize(wal) if os.path.exists(wal) else 0
@@ -100,14 +107,12 @@ def test_big_commits_are_left_to_the_thread(tmp_path: Path) -> None:
     restarts the WAL."""
     sm = StateMachine(str(tmp_path / "db"))
     checkpointer = sm._checkpointer  # noqa: SLF001
-    rows = 5 * WAL_CATCH_UP_PAGES // 4  # a page or more each: past the catch-up size
-    bulk = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
-            "INSERT INTO t SELECT ? + i, printf('%.3000c', 'x') FROM n")
+    rows = 5 * WAL_CATCH_UP_PAGES // 4  # past the catch-up size
     try:
         sm.apply(1, CREATE)
         for index, count in ((2, rows), (3, 3 * rows // 2)):
             runs = checkpointer.checkpoints
-            sm.apply(index, encode(Command((Stmt(bulk, (count, index * rows)),))))
+            sm.apply(index, _bulk(count, index * rows))
             assert _wal_bytes(sm) > WAL_CATCH_UP_PAGES * PAGE
             assert checkpointer.catch_ups == 0
             deadline = time.monotonic() + 30
@@ -118,7 +123,7 @@ def test_big_commits_are_left_to_the_thread(tmp_path: Path) -> None:
         assert checkpointer.catch_ups == 0
         assert os.path.getsize(sm.path) > 2 * rows * 3000  # the rows reached the database file
         probe = apsw.Connection(sm.path)
-        try:  # (busy, frames in the WAL, frames copied): restarted, the WAL holds only entry 3
+        try:  # (busy, frames in the WAL, frames copied): restarted, the WAL holds only entry 4
             _, frames, _ = probe.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()[0]
         finally:
             probe.close()
@@ -153,10 +158,7 @@ def test_a_big_commit_after_the_writers_own_catch_up_is_left_to_the_thread(
         sm.apply(i, _write(i))  # restarts the WAL
         assert checkpointer.behind is False
         caught_up = checkpointer.catch_ups
-        rows = 5 * WAL_CATCH_UP_PAGES // 4
-        bulk = ("WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < ?) "
-                "INSERT INTO t SELECT ? + k, printf('%.3000c', 'x') FROM n")
-        sm.apply(i + 1, encode(Command((Stmt(bulk, (rows, 10 * ENTRIES)),))))
+        sm.apply(i + 1, _bulk(5 * WAL_CATCH_UP_PAGES // 4, 10 * ENTRIES))
         assert checkpointer.catch_ups == caught_up
     finally:
         sm.close()
