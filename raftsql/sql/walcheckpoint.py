@@ -18,16 +18,17 @@ and no reader uses it, and journal_size_limit then cuts the file back.
 
 A checkpoint that overlaps a commit cannot copy everything, and then the WAL cannot restart: under
 a steady stream of commits the background thread alone could let it grow without bound. So when
-the WAL is at WAL_CATCH_UP_PAGES or more and the thread's last run could not copy all of it, the
-state machine runs a PASSIVE checkpoint itself right after its commit (`catch_up`), when no
-write is in progress, which copies the rest: what the automatic checkpoint did at every
-threshold crossing, now only when the thread fell behind. A single big commit (a bulk INSERT of
-16 MB is 4,000 pages) takes the WAL past that size at once, after a run that copied everything:
-it is left to the thread's next run. The writer used to copy it itself, holding the event loop
-for 0.15-0.3 s (issue 8, fifteenth round in docs/benchmarks.md). At WAL_HARD_PAGES the writer
-catches up in any case. Durability does not depend on checkpoints: the Raft log is replayed
-from the applied index after a crash, and compaction calls StateMachine.flush first
-(docs/transactions.md, "Durability").
+the WAL is at WAL_CATCH_UP_PAGES or more and the last checkpoint did not leave all of it copied
+(commits came during it, or a reader was in the way), the state machine runs a PASSIVE
+checkpoint itself right after its commit (`catch_up`), when no write is in progress, which
+copies the rest: what the automatic checkpoint did at every threshold crossing, now only when
+the thread fell behind. A single big commit (a bulk INSERT of 16 MB is 4,000 pages) takes the
+WAL past that size at once, after a checkpoint that left it all copied: it is left to the
+thread's next run. The writer used to copy it itself, holding the event loop for 0.15-0.3 s
+(issue 8, fifteenth round in docs/benchmarks.md). At WAL_HARD_PAGES the writer catches up in
+any case. Durability does not depend on checkpoints: the Raft log is replayed from the applied
+index after a crash, and compaction calls StateMachine.flush first (docs/transactions.md,
+"Durability").
 """
 
 from __future__ import annotations
@@ -64,16 +65,21 @@ class WalCheckpointer:
         self._stopping = False
         self.checkpoints = 0  # completed PASSIVE checkpoint runs (read by tests)
         self._copied_all = True
-        """The last checkpoint (the thread's run or the writer's catch-up) copied the whole WAL
-        of its start (nothing was committed during it, no reader was in the way): the writer's
-        next commit restarts the WAL, and what is in it then came after, for the thread's next
-        run."""
+        """The last checkpoint (the thread's run or the writer's catch-up) left the WAL wholly
+        copied: it copied every frame there when it began, no reader was in the way, and
+        nothing was committed during it. The writer's next commit then restarts the WAL, and
+        what is in it after that is for the thread's next run."""
+        self._running = False  # the thread's checkpoint is in progress
+        self._overlapped = False  # a commit came during the thread's checkpoint in progress
         self.catch_ups = 0  # checkpoints the writer ran itself (catch_up; read by tests)
         self._thread: threading.Thread | None = None  # started when first needed
 
     def hook(self, _conn: apsw.Connection, _db: str, pages: int) -> int:
         """The writer's WAL hook: runs on the committing thread after each commit, so it only
         sets a flag (and starts the thread the first time)."""
+        if self._running:  # the checkpoint in progress cannot copy this commit's frames
+            self._overlapped = True
+            self._copied_all = False
         if pages >= self._catch_up_pages and (
                 self._stopping or not self._copied_all or pages >= self._hard_pages):
             self.behind = True
@@ -91,8 +97,10 @@ class WalCheckpointer:
         so that the next commit restarts the WAL. The caller lets its own statements past its
         authorizer."""
         self.behind = False
-        if self._checkpoint(conn):
+        copied_all = self._checkpoint(conn)
+        if copied_all is not None:  # between transactions: nothing committed during it
             self.catch_ups += 1
+            self._copied_all = copied_all
 
     def close(self) -> None:
         """Stop the thread (after a checkpoint in progress) and close its connection."""
@@ -113,24 +121,28 @@ class WalCheckpointer:
                 self._due.clear()  # a commit from now on wakes the next run
                 if self._stopping:
                     return
-                if self._checkpoint(conn):
+                self._overlapped = False
+                self._running = True  # from now on a commit's frames may come after its start
+                copied_all = self._checkpoint(conn)
+                self._running = False
+                if copied_all is not None:
                     self.checkpoints += 1
+                    self._copied_all = copied_all and not self._overlapped
         finally:
             conn.close()
 
-    def _checkpoint(self, conn: apsw.Connection) -> bool:
-        """One PASSIVE checkpoint, noting whether it copied the whole WAL (`_copied_all`);
-        False when another one held the lock (the next commit asks again) or it failed
-        (logged: the WAL only grows until one succeeds; the entries applied are committed
-        either way)."""
+    def _checkpoint(self, conn: apsw.Connection) -> bool | None:
+        """One PASSIVE checkpoint: whether it copied every frame the WAL held when it began
+        (SQLite reports busy, frames, frames copied); None when another one held the lock (the
+        next commit asks again) or it failed (logged: the WAL only grows until one succeeds;
+        the entries applied are committed either way)."""
         try:
             busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()[0]
         except apsw.BusyError:
-            return False
+            return None
         except apsw.Error:
             log.exception("WAL checkpoint of %s failed", self._path)
-            return False
+            return None
         if busy:
-            return False
-        self._copied_all = bool(copied == frames)
-        return True
+            return None
+        return bool(copied == frames)
