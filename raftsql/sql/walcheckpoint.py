@@ -45,7 +45,7 @@ WAL_CHECKPOINT_PAGES = 1000
 wal_autocheckpoint)."""
 WAL_CATCH_UP_PAGES = 4 * WAL_CHECKPOINT_PAGES
 """WAL size, in pages, past which the writer checkpoints after its commit (`catch_up`) when the
-thread's last run could not copy the whole WAL."""
+last checkpoint did not leave the whole WAL copied."""
 WAL_HARD_PAGES = 4 * WAL_CATCH_UP_PAGES
 """WAL size, in pages, past which the writer checkpoints after its commit in any case."""
 
