@@ -784,8 +784,8 @@ class RaftNode:
     def persist(self, hard_state: Any, entries: Any, snapshot: Any, sync: bool) -> None:
         t0 = time.perf_counter()
         snap = None if snapshot.empty else snapshot
-        on_thread = len(entries) > 1 or (entries and len(entries[0].data) >= PROPOSAL_BATCH_BYTES)
-        if sync and on_thread and self.raw.raft.role is Role.LEADER:  # see _sync_wal
+        if sync and self.raw.raft.role is Role.LEADER and (  # see _sync_wal
+                len(entries) > 1 or (entries and len(entries[0].data) >= PROPOSAL_BATCH_BYTES)):
             self.store.persist(hard_state, entries, snap, sync=False)
             self._sync_owed = True
             return
