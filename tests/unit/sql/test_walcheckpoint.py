@@ -7,15 +7,24 @@ WAL itself, and checkpoints must still keep the WAL bounded while entries are ap
 
 from __future__ import annotations
 
+import ctypes
+import errno
+import logging
 import os
 import time
 from pathlib import Path
 
 import apsw
+import pytest
 
+from raftsql.sql import walcheckpoint
 from raftsql.sql.apply import StateMachine
 from raftsql.sql.command import Command, Stmt, encode
-from raftsql.sql.walcheckpoint import WAL_CATCH_UP_PAGES, WAL_CHECKPOINT_PAGES
+from raftsql.sql.walcheckpoint import (
+    WAL_CATCH_UP_PAGES,
+    WAL_CHECKPOINT_PAGES,
+    WAL_WRITEBACK_PAGES,
+)
 
 PAGE = 4096
 ROW = "x" * 3000  # a page or more of WAL per entry
@@ -160,5 +169,68 @@ def test_a_big_commit_after_the_writers_own_catch_up_is_left_to_the_thread(
         caught_up = checkpointer.catch_ups
         sm.apply(i + 1, _bulk(5 * WAL_CATCH_UP_PAGES // 4, 10 * ENTRIES))
         assert checkpointer.catch_ups == caught_up
+    finally:
+        sm.close()
+
+
+@pytest.mark.skipif(walcheckpoint.sync_file_range is None, reason="no sync_file_range (Linux)")
+def test_the_writer_starts_the_wals_writeback_as_it_grows(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every WAL_WRITEBACK_PAGES pages of WAL growth the writer starts the kernel's writeback
+    of the WAL file, through the real call on the real file, and again from the WAL's start
+    once it restarted (here by the writer's catch-ups, with the thread stopped)."""
+    real = walcheckpoint.sync_file_range
+    assert real is not None
+    calls: list[tuple[int, int]] = []  # (WAL pages at the call, its result)
+
+    def recording(fd: int, offset: int, nbytes: int, flags: int) -> int:
+        assert os.fstat(fd).st_ino == os.stat(sm.path + "-wal").st_ino
+        assert (offset, nbytes, flags) == (0, 0, 2)  # the whole file, SYNC_FILE_RANGE_WRITE
+        result = real(fd, offset, nbytes, flags)
+        calls.append((sm._checkpointer._written_back_at, result))  # noqa: SLF001
+        return result
+
+    monkeypatch.setattr(walcheckpoint, "sync_file_range", recording)
+    sm = StateMachine(str(tmp_path / "db"))
+    try:
+        sm._checkpointer.close()  # noqa: SLF001
+        sm.apply(1, CREATE)
+        for i in range(2, 2 * WAL_CATCH_UP_PAGES):
+            sm.apply(i, _write(i))
+        assert sm._checkpointer.catch_ups >= 1  # noqa: SLF001 - the WAL restarted
+        assert calls and all(result == 0 for _, result in calls)
+        assert sm._checkpointer.writebacks == len(calls)  # noqa: SLF001
+        pages_written = 3 * (2 * WAL_CATCH_UP_PAGES)  # about three pages per entry
+        assert len(calls) >= pages_written // (2 * WAL_WRITEBACK_PAGES)
+        first_of_a_wal = [p for p, _ in calls if p < WAL_WRITEBACK_PAGES + 8]
+        assert len(first_of_a_wal) >= 2, calls  # the first WAL and one after a restart
+    finally:
+        sm.close()
+
+
+def test_a_refused_writeback_is_not_asked_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A failing call is logged once and the writer stops asking; commits go on."""
+    calls = []
+
+    def refusing(fd: int, offset: int, nbytes: int, flags: int) -> int:
+        calls.append(fd)
+        ctypes.set_errno(errno.EINVAL)
+        return -1
+
+    monkeypatch.setattr(walcheckpoint, "sync_file_range", refusing)
+    sm = StateMachine(str(tmp_path / "db"))
+    try:
+        with caplog.at_level(logging.WARNING, logger="raftsql.sql.walcheckpoint"):
+            sm.apply(1, CREATE)
+            for i in range(2, 20 * WAL_WRITEBACK_PAGES):
+                sm.apply(i, _write(i))
+        assert len(calls) == 1
+        assert sm._checkpointer.writebacks == 0  # noqa: SLF001
+        assert [r.getMessage() for r in caplog.records if "writeback" in r.getMessage()] == [
+            f"writeback of {sm.path}-wal not started ({os.strerror(errno.EINVAL)}); "
+            "not asked again"]
+        assert sm.applied_index == 20 * WAL_WRITEBACK_PAGES - 1
     finally:
         sm.close()
