@@ -59,6 +59,19 @@ def test_keys_are_prefixed_big_endian_so_ranges_iterate_in_order(tmp_path: Path)
     assert keys == [b"e" + i.to_bytes(8, "big") for i in range(1, 300)]
 
 
+def test_rocksdb_runs_with_recycled_wal_files_and_incremental_table_syncs(
+        store: RocksLogStore) -> None:
+    """The options RocksDB recorded for the open database (its OPTIONS file) are the ones the
+    module docstring explains: recycled WAL files, small memtables, table files written back
+    every MiB."""
+    newest = max((store.path / "rocksdb").glob("OPTIONS-*"), key=lambda p: int(p.name[8:]))
+    recorded = dict(line.strip().split("=", 1) for line in newest.read_text().splitlines()
+                    if "=" in line and not line.lstrip().startswith("#"))
+    assert recorded["recycle_log_file_num"] == "4"
+    assert recorded["write_buffer_size"] == str(4 << 20)
+    assert recorded["bytes_per_sync"] == str(1 << 20)
+
+
 def test_one_ready_is_one_synced_write(store: RocksLogStore) -> None:
     store.persist(HardState(1, 1, 0), ents(1, 65))
     assert (store.stats.writes, store.stats.synced_writes, store.stats.entries_written) == (1, 1, 64)
