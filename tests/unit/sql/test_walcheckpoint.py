@@ -11,7 +11,9 @@ import ctypes
 import errno
 import logging
 import os
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import apsw
@@ -173,37 +175,65 @@ def test_a_big_commit_after_the_writers_own_catch_up_is_left_to_the_thread(
         sm.close()
 
 
+def _wait_for(predicate: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
+def test_writeback_is_asked_for_every_64_pages_of_growth_and_after_a_restart(
+        tmp_path: Path) -> None:
+    """The writer's hook asks for the WAL's writeback each time the WAL grew by
+    WAL_WRITEBACK_PAGES since the last request, and counts again from the WAL's start once it
+    restarted (a smaller size): the restarted WAL's new frames are the dirty ones."""
+    path = str(tmp_path / "db")
+    writer = apsw.Connection(path)  # open while the test runs: the WAL file stays there
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute("CREATE TABLE t (k INTEGER PRIMARY KEY)")
+    checkpointer = walcheckpoint.WalCheckpointer(path)
+    try:
+        step = WAL_WRITEBACK_PAGES
+        sizes = [10, step - 1, step, step + 10, 2 * step - 1, 2 * step, 20, step - 1, step + 19]
+        asked = []
+        for pages in sizes:
+            checkpointer.hook(None, "main", pages)  # type: ignore[arg-type]
+            asked.append(checkpointer.writeback_requests)
+        assert asked == [0, 0, 1, 1, 1, 2, 2, 2, 3]
+    finally:
+        checkpointer.close()
+        writer.close()
+
+
 @pytest.mark.skipif(walcheckpoint.sync_file_range is None, reason="no sync_file_range (Linux)")
-def test_the_writer_starts_the_wals_writeback_as_it_grows(
+def test_the_thread_starts_the_wals_writeback_as_it_grows(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every WAL_WRITEBACK_PAGES pages of WAL growth the writer starts the kernel's writeback
-    of the WAL file, through the real call on the real file, and again from the WAL's start
-    once it restarted (here by the writer's catch-ups, with the thread stopped)."""
+    """Entries applied for real: the thread makes the real call on the WAL file's descriptor,
+    for the whole file, and it succeeds; requests made while one is pending are one call."""
     real = walcheckpoint.sync_file_range
     assert real is not None
-    calls: list[tuple[int, int]] = []  # (WAL pages at the call, its result)
+    calls: list[int] = []  # each call's result
+    on_threads: set[str] = set()
 
     def recording(fd: int, offset: int, nbytes: int, flags: int) -> int:
         assert os.fstat(fd).st_ino == os.stat(sm.path + "-wal").st_ino
         assert (offset, nbytes, flags) == (0, 0, 2)  # the whole file, SYNC_FILE_RANGE_WRITE
+        on_threads.add(threading.current_thread().name)
         result = real(fd, offset, nbytes, flags)
-        calls.append((sm._checkpointer._written_back_at, result))  # noqa: SLF001
+        calls.append(result)
         return result
 
     monkeypatch.setattr(walcheckpoint, "sync_file_range", recording)
     sm = StateMachine(str(tmp_path / "db"))
+    checkpointer = sm._checkpointer  # noqa: SLF001
     try:
-        sm._checkpointer.close()  # noqa: SLF001
         sm.apply(1, CREATE)
-        for i in range(2, 2 * WAL_CATCH_UP_PAGES):
+        for i in range(2, 2 * WAL_CHECKPOINT_PAGES):
             sm.apply(i, _write(i))
-        assert sm._checkpointer.catch_ups >= 1  # noqa: SLF001 - the WAL restarted
-        assert calls and all(result == 0 for _, result in calls)
-        assert sm._checkpointer.writebacks == len(calls)  # noqa: SLF001
-        pages_written = 3 * (2 * WAL_CATCH_UP_PAGES)  # about three pages per entry
-        assert len(calls) >= pages_written // (2 * WAL_WRITEBACK_PAGES)
-        first_of_a_wal = [p for p, _ in calls if p < WAL_WRITEBACK_PAGES + 8]
-        assert len(first_of_a_wal) >= 2, calls  # the first WAL and one after a restart
+        _wait_for(lambda: checkpointer.writebacks > 0)
+        assert checkpointer.writeback_requests >= 2 * WAL_CHECKPOINT_PAGES // WAL_WRITEBACK_PAGES
+        assert 0 < checkpointer.writebacks <= checkpointer.writeback_requests
+        assert calls and all(result == 0 for result in calls)
+        assert on_threads == {"wal-checkpoint"}  # never the writer's (the event loop's)
     finally:
         sm.close()
 
@@ -211,7 +241,8 @@ def test_the_writer_starts_the_wals_writeback_as_it_grows(
 def test_a_refused_writeback_is_not_asked_again(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
-    """A failing call is logged once and the writer stops asking; commits go on."""
+    """A failing call is logged once and the thread stops making it; checkpoints and
+    commits go on."""
     calls = []
 
     def refusing(fd: int, offset: int, nbytes: int, flags: int) -> int:
@@ -221,16 +252,26 @@ def test_a_refused_writeback_is_not_asked_again(
 
     monkeypatch.setattr(walcheckpoint, "sync_file_range", refusing)
     sm = StateMachine(str(tmp_path / "db"))
+    checkpointer = sm._checkpointer  # noqa: SLF001
     try:
         with caplog.at_level(logging.WARNING, logger="raftsql.sql.walcheckpoint"):
             sm.apply(1, CREATE)
-            for i in range(2, 20 * WAL_WRITEBACK_PAGES):
+            i = 2
+            for i in range(2, 2 * WAL_WRITEBACK_PAGES):
                 sm.apply(i, _write(i))
+            _wait_for(lambda: len(calls) > 0)
+            asked = checkpointer.writeback_requests
+            while checkpointer.checkpoints == 0:  # a later run of the thread, asked again
+                i += 1
+                sm.apply(i, _write(i))
+                if i % 100 == 0:
+                    time.sleep(0.01)
+        assert checkpointer.writeback_requests > asked
         assert len(calls) == 1
-        assert sm._checkpointer.writebacks == 0  # noqa: SLF001
+        assert checkpointer.writebacks == 0
         assert [r.getMessage() for r in caplog.records if "writeback" in r.getMessage()] == [
             f"writeback of {sm.path}-wal not started ({os.strerror(errno.EINVAL)}); "
             "not asked again"]
-        assert sm.applied_index == 20 * WAL_WRITEBACK_PAGES - 1
+        assert sm.applied_index == i
     finally:
         sm.close()
