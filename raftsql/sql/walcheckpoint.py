@@ -36,13 +36,14 @@ three times over on a machine whose three nodes checkpoint together, and every R
 queued behind it. So every WAL_WRITEBACK_PAGES pages the writer has this thread ask the kernel
 to start writing the WAL's dirty pages (sync_file_range, SYNC_FILE_RANGE_WRITE: it neither
 waits for the writes nor flushes the disk's cache, and it commits no journal), and the
-checkpoint's fsync finds little left to write. The thread makes the call, not the writer: it
-takes 0.2 ms at the median and can wait for the disk's queue (up to 4 ms at 64 clients, 41 ms
-after a 16 MB commit), time the event loop would be held. PostgreSQL bounds its own dirty data the same way
-(checkpoint_flush_after, wal_writer_flush_after). Measured at one client, the longest writes
-went from 32-40 ms (p99.9) to 11-13 ms (issue 8, sixteenth round in docs/benchmarks.md). It is
-only a hint to the kernel: nothing depends on it for durability, and where the call does not
-exist (not Linux) it is left out.
+checkpoint's fsync finds little left to write. PostgreSQL bounds its own dirty data the same
+way (checkpoint_flush_after, wal_writer_flush_after). The thread makes the call, not the
+writer: it takes 0.2 ms at the median and waits for the disk's queue when that is full (up to
+4 ms at 64 clients, 41 ms after a 16 MB commit), time the event loop would be held. Measured
+at one client, the longest writes went from 32-40 ms (p99.9) to 11-13 ms (issue 8, sixteenth
+round in docs/benchmarks.md). It is only a hint to the kernel: nothing depends on it for
+durability, and where the call does not exist (not Linux) it is left out. Requests made while
+one is pending are one call: each covers the whole file.
 """
 
 from __future__ import annotations
@@ -66,8 +67,9 @@ last checkpoint did not leave the whole WAL copied."""
 WAL_HARD_PAGES = 4 * WAL_CATCH_UP_PAGES
 """WAL size, in pages, past which the writer checkpoints after its commit in any case."""
 WAL_WRITEBACK_PAGES = 64
-"""WAL growth, in pages (256 KiB), after which the writer starts the kernel's writeback of the
-WAL: PostgreSQL's checkpoint_flush_after. 16 and 256 pages did as well at one client."""
+"""WAL growth, in pages (256 KiB), after which the writer has the thread start the kernel's
+writeback of the WAL: PostgreSQL's checkpoint_flush_after. 16 and 256 pages did as well at one
+client."""
 
 _SYNC_FILE_RANGE_WRITE = 2  # <linux/fs.h>: start writeback of the range's dirty pages
 
@@ -161,9 +163,8 @@ class WalCheckpointer:
 
     def _start_writeback(self) -> None:
         """On the thread: ask the kernel to start writing the WAL's dirty pages, without
-        waiting for the writes.
-        Any failure (no such call, the file cannot be opened, the call refused) only turns
-        this off: it is a hint, logged once."""
+        waiting for the writes. Any failure (no such call, the file cannot be opened, the call
+        refused) only turns this off: it is a hint, logged once."""
         fd = self._wal_fd
         if fd is None:
             fd = self._wal_fd = self._open_wal()
