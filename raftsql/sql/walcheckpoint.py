@@ -165,18 +165,14 @@ class WalCheckpointer:
         """On the thread: ask the kernel to start writing the WAL's dirty pages, without
         waiting for the writes. Any failure (no such call, the file cannot be opened, the call
         refused) only turns this off: it is a hint, logged once."""
+        if self._wal_fd is None:
+            self._wal_fd = self._open_wal()
         fd = self._wal_fd
-        if fd is None:
-            fd = self._wal_fd = self._open_wal()
         if fd < 0:
             return
         assert sync_file_range is not None
         if sync_file_range(fd, 0, 0, _SYNC_FILE_RANGE_WRITE) != 0:  # 0, 0: the whole file
-            err = ctypes.get_errno()
-            log.warning("writeback of %s-wal not started (%s); not asked again", self._path,
-                        os.strerror(err))
-            self._close_wal()
-            self._wal_fd = -1
+            self._give_up(os.strerror(ctypes.get_errno()))
             return
         self.writebacks += 1
 
@@ -186,8 +182,13 @@ class WalCheckpointer:
         try:  # a descriptor of its own: SQLite's is not reachable; the page cache is shared
             return os.open(self._path + "-wal", os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
-            log.warning("writeback of %s-wal not started (%s); not asked again", self._path, exc)
+            self._give_up(str(exc))
             return -1
+
+    def _give_up(self, reason: str) -> None:
+        log.warning("writeback of %s-wal not started (%s); not asked again", self._path, reason)
+        self._close_wal()
+        self._wal_fd = -1
 
     def _close_wal(self) -> None:
         if self._wal_fd is not None and self._wal_fd >= 0:
