@@ -50,7 +50,7 @@ _TAG_LEN = struct.Struct("!Bi")
 _SMALL_TAGS = frozenset(b"CDEHSXc")
 _PASSWORD_TAG = ord("p")
 _KNOWN_TAGS = frozenset(fe.READY_DECODERS) | {_PASSWORD_TAG}
-_SYNC, _TERMINATE = ord("S"), ord("X")
+_SYNC, _TERMINATE, _BIND_TAG = ord("S"), ord("X"), ord("B")
 # What asyncpg, psycopg and pgbench send after each Bind of a prepared statement: an optional
 # Describe of the unnamed portal, then Execute of it (for all rows, or one: asyncpg's
 # fetchrow()), then Sync.
@@ -145,6 +145,39 @@ class ServerConnection:
             return None
         self._pos = at + 15
         return describe, int.from_bytes(buf[at + 6:at + 10], "big", signed=True)
+
+    def whole_execution(self, data: bytes) -> tuple[fe.Bind, bool, int] | None:
+        """`data` decoded at once when it is exactly one execution of a prepared statement and
+        nothing is buffered: Bind of the unnamed portal, [Describe portal "",] Execute "" (any
+        row limit), Sync. Returns (the Bind, whether the Describe was there, the Execute's row
+        limit), or None; then the caller hands `data` to `receive_data` as usual. Nothing is
+        consumed either way: these bytes never enter the buffer.
+
+        Why: a client that waits for each answer (asyncpg's fetchrow(), pgbench, psycopg)
+        sends exactly this, in one packet per statement, and buffering, checking and framing
+        four messages one by one was a fifth of the leader's CPU per point read (issue 8).
+        What `receive_data` and `next_event` would check of the same bytes is checked here
+        (the phase, the Bind's length and limit, the exact bytes of the others); anything
+        they would refuse or treat differently (a malformed or oversized Bind, a named
+        portal, a byte more or less) is left to them, so this changes the cost, never the
+        outcome."""
+        size = len(data)
+        if (size < 25 or data[0] != _BIND_TAG or self._phase is not _READY
+                or self._pos != len(self._buf) or self._poison is not None or self._eof):
+            return None
+        (length,) = _I32.unpack_from(data, 1)
+        end = 1 + length
+        if not 4 <= length <= self._limits.get(_BIND_TAG, self.max_message_size):
+            return None
+        describe = data.startswith(_DESCRIBE_UNNAMED, end)
+        at = end + 7 if describe else end
+        if (at + 15 != size or not data.startswith(_EXECUTE_UNNAMED, at)
+                or not data.startswith(_SYNC_FRAME, at + 10)):
+            return None
+        bind = fe.fast_bind(data[5:end])
+        if bind is None or bind.portal:
+            return None
+        return bind, describe, int.from_bytes(data[at + 6:at + 10], "big", signed=True)
 
     # ------------------------------------------------------------------ input
 

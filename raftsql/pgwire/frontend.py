@@ -476,7 +476,7 @@ def _fast_codes(data: bytes, pos: int) -> tuple[tuple[int, ...], int] | None:
     return codes, pos + 2 * n
 
 
-def _fast_bind(data: bytes) -> Bind | None:
+def fast_bind(data: bytes) -> Bind | None:
     try:
         a = data.index(b"\0")
         b = data.index(b"\0", a + 1)
@@ -533,7 +533,7 @@ def _fast_sync(data: bytes) -> Sync | None:
 
 
 FAST_DECODERS: dict[int, Callable[[bytes], object | None]] = {
-    ord("B"): _fast_bind,
+    ord("B"): fast_bind,
     ord("E"): _fast_execute,
     ord("S"): _fast_sync,
 }

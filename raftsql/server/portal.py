@@ -69,10 +69,13 @@ class Prepared:
             StatementKind.WRITE, StatementKind.DDL)
 
     def final_columns(self) -> tuple[Column, ...] | None:
-        """Columns as a Describe S reports them: unknown types become text, once."""
-        if self.columns is not None:
+        """Columns as a Describe S reports them: unknown types become text, once. The tuple is
+        kept when every type is known: a Describe of the portal asks for it at every
+        execution (psycopg, pgbench), and the DataRow plan is remembered per tuple."""
+        cols = self.columns
+        if cols is not None and not all(c.oid is not None for c in cols):
             self.columns = tuple(c if c.oid is not None else Column(c.name, o.TEXT)
-                                 for c in self.columns)
+                                 for c in cols)
         self.described = True
         return self.columns
 

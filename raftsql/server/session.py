@@ -273,10 +273,17 @@ class PgSession:
     def _on_data(self, data: bytes) -> bool:
         """Bytes that arrived while `loop` waits for them: pump them at once. True when every
         message was answered and the answers written; False when `loop` must go on, with
-        what to await (or raise) in `_work`, or to wait for a slow client."""
-        self.conn.receive_data(data)
+        what to await (or raise) in `_work`, or to wait for a slow client.
+
+        A packet that is one whole execution of a prepared statement (`ServerConnection.
+        whole_execution`) skips the framing: its Bind is bound here, and the rest is what
+        `_pump` does after a Bind (`_execute_group`)."""
+        whole = None if self._pipeline_txn else self.conn.whole_execution(data)
+        if whole is None or not self._bind_quietly(whole[0]):
+            whole = None
+            self.conn.receive_data(data)
         try:
-            work = self._pump()
+            work = self._pump() if whole is None else self._execute_group(whole[1], whole[2])
         except Exception as exc:  # noqa: BLE001 (Closed, a fatal protocol error: loop raises it)
             self._work = exc
             return False
@@ -285,6 +292,15 @@ class PgSession:
             return False
         self._write_out()
         return not self.channel.must_drain
+
+    def _bind_quietly(self, ev: pw.Bind) -> bool:
+        """`bind`; False, and nothing changed, when it fails. The caller then hands the bytes
+        to the framer, and the general path answers the same failure in its place."""
+        try:
+            self.bind(ev)
+        except Exception:  # noqa: BLE001 (answered by the general path, see above)
+            return False
+        return True
 
     def _pump(self) -> Coroutine[Any, Any, None] | None:
         """Answer the buffered messages that need no wait; return the coroutine that answers
@@ -327,8 +343,10 @@ class PgSession:
                     continue
                 if not self._pipeline_txn and not cast(pw.Bind, ev).portal:
                     group = conn.take_execute_sync()
-                    if group is not None and not self._run_now(*group):
-                        return self._execute_and_sync(*group)
+                    if group is not None:
+                        work = self._execute_group(*group)
+                        if work is not None:
+                            return work
             elif kind is pw.Sync and not self._pipeline_txn:
                 self._ready()
             elif kind is pw.Terminate or kind is pw.ConnectionClosed:
@@ -378,6 +396,13 @@ class PgSession:
             raise
         except Exception as exc:  # noqa: BLE001 (any statement failure is the client's error)
             self._message_failed(exc)
+
+    def _execute_group(self, describe: bool, max_rows: int) -> Coroutine[Any, Any, None] | None:
+        """[Describe,] Execute, Sync after a Bind of the unnamed portal: answered at once
+        (`_run_now`), or the coroutine that answers them when the statement must wait."""
+        if self._run_now(describe, max_rows):
+            return None
+        return self._execute_and_sync(describe, max_rows)
 
     async def _execute_and_sync(self, describe: bool, max_rows: int) -> None:
         """[Describe portal "",] Execute "", Sync after a Bind of the unnamed portal, taken in
@@ -909,6 +934,7 @@ class PgSession:
         self.send(pw.ParseComplete())
 
     def bind(self, ev: pw.Bind) -> None:
+        """Bind the portal; a failure raises before anything is changed (_bind_quietly)."""
         stmt = self.statements.get(ev.statement)
         if stmt is None:
             what = f'"{ev.statement}"' if ev.statement else ""

@@ -20,6 +20,7 @@ import pytest
 from inproc import start_nodes, stop_nodes, wait_leader
 
 from raftsql.node.database import Database
+from raftsql.pgwire.connection import ServerConnection
 from raftsql.server.channel import ClientChannel
 from raftsql.server.frontend import PgFrontend
 from raftsql.testing.procs import HOST, free_port
@@ -192,6 +193,95 @@ def test_pipelined_reads_leave_the_loop_turns(tmp_path: Path,
             assert tags.count(b"D") == reads and b"E" not in tags
             assert metrics.reads["lease"] - served0 == reads
             assert 0 < longest_run <= 200, f"{longest_run} reads answered without a loop turn"
+        finally:
+            writer.close()
+
+    run_against_leader(tmp_path, monkeypatch, scenario)
+
+
+async def _answers(reader: asyncio.StreamReader) -> list[bytes]:
+    """The messages received up to and including ReadyForQuery, whole."""
+    out = []
+    while not out or out[-1][:1] != b"Z":
+        head = await reader.readexactly(5)
+        out.append(head + await reader.readexactly(struct.unpack("!i", head[1:])[0] - 4))
+    return out
+
+
+def _bind(statement: str, *params: bytes, results: tuple[int, ...] = ()) -> bytes:
+    body = b"\0" + statement.encode() + b"\0" + struct.pack("!hh", 0, len(params))
+    for p in params:
+        body += struct.pack("!i", len(p)) + p
+    return _frame(b"B", body + struct.pack(f"!h{len(results)}h", len(results), *results))
+
+
+def _execute(max_rows: int = 0) -> bytes:
+    return _frame(b"E", b"\0" + struct.pack("!i", max_rows)) + _frame(b"S", b"")
+
+
+@pytest.mark.timeout(120)
+def test_a_whole_execution_is_answered_as_when_framed(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A packet that is exactly Bind, [Describe,] Execute, Sync skips the framer
+    (ServerConnection.whole_execution, PgSession._on_data). Its answers are byte for byte
+    those of the same messages framed one by one: here, followed by a Flush, which makes the
+    packet not whole and adds no answer. Reads, a write, errors and a transaction."""
+    framed = {"calls": 0}
+    plain_receive = ServerConnection.receive_data
+
+    def counted_receive(self: ServerConnection, data: bytes) -> None:
+        framed["calls"] += 1
+        plain_receive(self, data)
+
+    monkeypatch.setattr(ServerConnection, "receive_data", counted_receive)
+    describe = _frame(b"D", b"P\0")
+    flush = _frame(b"H", b"")
+    cases: list[tuple[str, list[bytes], bool]] = [  # (what, packets, whole packets skip framing)
+        ("point read", [_bind("r", b"7") + _execute()], True),
+        ("binary, described, one row asked", [_bind("r", b"7", results=(1,)) + describe
+                                              + _execute(1)], True),
+        ("no row", [_bind("r", b"99") + _execute()], True),
+        ("portal suspended", [_bind("m", b"5") + describe + _execute(2)], True),
+        ("runtime error", [_bind("z", b"0") + _execute()], True),
+        ("write", [_bind("u", b"3", b"x") + _execute()], True),
+        ("transaction", [_bind("b") + _execute(), _bind("u", b"4", b"y") + _execute(),
+                         _bind("r", b"4") + _execute(), _bind("c") + _execute()], True),
+        ("bind with a parameter too many", [_bind("r", b"1", b"2") + _execute()], False),
+        ("bind of no statement", [_bind("nope") + _execute()], False),
+    ]
+
+    async def scenario(conn: asyncpg.Connection, db: Database, returns: dict[str, int]) -> None:
+        reader, writer = await asyncio.open_connection(HOST, returns["port"])
+        try:
+            body = struct.pack("!i", 196608) + b"user\0raftsql\0database\0raftsql\0\0"
+            writer.write(struct.pack("!i", len(body) + 4) + body)
+            await _answers(reader)
+            for name, sql in [("r", "SELECT v FROM kv WHERE k = $1::int"),
+                              ("m", "SELECT k, v FROM kv WHERE k < $1::int ORDER BY k"),
+                              ("z", "SELECT 1 / k FROM kv WHERE k = $1::int"),
+                              ("u", "UPDATE kv SET v = $2::text WHERE k = $1::int"),
+                              ("b", "BEGIN"), ("c", "COMMIT")]:
+                writer.write(_frame(b"P", f"{name}\0{sql}\0".encode() + b"\0\0")
+                             + _frame(b"S", b""))
+                assert (await _answers(reader))[0][:1] == b"1", sql
+            seen: dict[str, bytes] = {}
+            for what, packets, skips in cases:
+                answers: dict[bool, list[list[bytes]]] = {}
+                for flushed in (False, True):
+                    calls0 = framed["calls"]
+                    answers[flushed] = []
+                    for packet in packets:
+                        writer.write(packet + flush if flushed else packet)
+                        answers[flushed].append(await _answers(reader))
+                    if not flushed:
+                        assert (framed["calls"] == calls0) == skips, what
+                assert answers[False] == answers[True], what
+                seen[what] = b"".join(m[:1] for a in answers[False] for m in a)
+            assert seen == {
+                "point read": b"2DCZ", "binary, described, one row asked": b"2TDCZ",
+                "no row": b"2CZ", "portal suspended": b"2TDDsZ", "runtime error": b"2EZ",
+                "write": b"2CZ", "transaction": b"2CZ2CZ2DCZ2CZ",
+                "bind with a parameter too many": b"EZ", "bind of no statement": b"EZ"}
         finally:
             writer.close()
 
