@@ -72,6 +72,17 @@ _AUTH_DECODERS: dict[Phase, Callable[[fe.Reader], object]] = {
 }
 
 
+def _execute_sync_at(buf: bytes | bytearray, pos: int) -> tuple[bool, int, int] | None:
+    """[Describe portal "",] Execute "" (any row limit), Sync at ``pos``: (whether the Describe
+    was there, the row limit, the offset after the Sync), or None when those bytes are not
+    exactly that."""
+    describe = buf.startswith(_DESCRIBE_UNNAMED, pos)
+    at = pos + 7 if describe else pos
+    if not (buf.startswith(_EXECUTE_UNNAMED, at) and buf.startswith(_SYNC_FRAME, at + 10)):
+        return None
+    return describe, int.from_bytes(buf[at + 6:at + 10], "big", signed=True), at + 15
+
+
 class Signal(Enum):
     NEED_DATA = "NEED_DATA"  # feed more bytes with receive_data()
     PAUSED = "PAUSED"  # the server must send something before the client may go on
@@ -138,13 +149,11 @@ class ServerConnection:
         nothing else can match: any other message, length or portal takes the general path."""
         if self._phase is not _READY:
             return None
-        buf, pos = self._buf, self._pos
-        describe = buf.startswith(_DESCRIBE_UNNAMED, pos)
-        at = pos + 7 if describe else pos
-        if not (buf.startswith(_EXECUTE_UNNAMED, at) and buf.startswith(_SYNC_FRAME, at + 10)):
+        found = _execute_sync_at(self._buf, self._pos)
+        if found is None:
             return None
-        self._pos = at + 15
-        return describe, int.from_bytes(buf[at + 6:at + 10], "big", signed=True)
+        describe, max_rows, self._pos = found
+        return describe, max_rows
 
     def whole_execution(self, data: bytes) -> tuple[fe.Bind, bool, int] | None:
         """`data` decoded at once when it is exactly one execution of a prepared statement and
@@ -169,15 +178,13 @@ class ServerConnection:
         end = 1 + length
         if not 4 <= length <= self._limits.get(_BIND_TAG, self.max_message_size):
             return None
-        describe = data.startswith(_DESCRIBE_UNNAMED, end)
-        at = end + 7 if describe else end
-        if (at + 15 != size or not data.startswith(_EXECUTE_UNNAMED, at)
-                or not data.startswith(_SYNC_FRAME, at + 10)):
+        found = _execute_sync_at(data, end)
+        if found is None or found[2] != size:
             return None
         bind = fe.fast_bind(data[5:end])
         if bind is None or bind.portal:
             return None
-        return bind, describe, int.from_bytes(data[at + 6:at + 10], "big", signed=True)
+        return bind, found[0], found[1]
 
     # ------------------------------------------------------------------ input
 
