@@ -57,6 +57,7 @@ _SYNC, _TERMINATE, _BIND_TAG = ord("S"), ord("X"), ord("B")
 _DESCRIBE_UNNAMED = b"D\x00\x00\x00\x06P\x00"
 _EXECUTE_UNNAMED = b"E\x00\x00\x00\x09\x00"  # Execute of portal "", its row limit follows
 _SYNC_FRAME = b"S\x00\x00\x00\x04"
+_SHORTEST_EXECUTION = 13 + 10 + 5  # Bind of "" to "" with no values, Execute "", Sync
 
 # The ready phase's tables, looked up once: Enum members hash in Python, so a dict or set
 # lookup keyed by the phase costs a function call, several per message on the hot path.
@@ -171,7 +172,7 @@ class ServerConnection:
         portal, a byte more or less) is left to them, so this changes the cost, never the
         outcome."""
         size = len(data)
-        if (size < 25 or data[0] != _BIND_TAG or self._phase is not _READY
+        if (size < _SHORTEST_EXECUTION or data[0] != _BIND_TAG or self._phase is not _READY
                 or self._pos != len(self._buf) or self._poison is not None or self._eof):
             return None
         (length,) = _I32.unpack_from(data, 1)
