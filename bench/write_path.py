@@ -38,9 +38,11 @@ class Timeline:
 
 
 def instrument(node: driver.RaftNode, tl: Timeline) -> None:
-    """Wrap the node's inputs and its Ready handler with timestamps (this process only)."""
+    """Wrap the node's inputs, its Ready steps and its log writes with timestamps (this process
+    only)."""
     step_inputs, on_message = node._step_inputs, node.transport.on_message
-    send, handle = node.transport.send, driver.handle_ready
+    send, start, finish = node.transport.send, driver.start_ready, driver.finish_ready
+    persist = node.store.persist
 
     def stepped() -> None:
         if node._proposals:
@@ -55,17 +57,26 @@ def instrument(node: driver.RaftNode, tl: Timeline) -> None:
         tl.mark("sent " + ", ".join(f"{m.type.name}->{m.to}" for m in msgs))
         send(msgs)
 
-    def handled(nd: Any, rd: Any, *rest: Any) -> Any:
+    def started(rd: Any, *rest: Any) -> None:
         tl.mark(f"Ready: {len(rd.entries)} new (sync={rd.must_sync}), "
                 f"{len(rd.committed_entries)} to apply")
-        out = handle(nd, rd, *rest)
-        tl.mark("Ready handled (persisted, applied)")
+        start(rd, *rest)
+
+    def persisted(*args: Any, **kwargs: Any) -> None:
+        persist(*args, **kwargs)
+        tl.mark(f"log written (synced={kwargs.get('sync', True)})")
+
+    def finished(*args: Any, **kwargs: Any) -> Any:
+        out = finish(*args, **kwargs)
+        tl.mark(f"Ready finished ({len(out.applied)} applied)")
         return out
 
     node._step_inputs = stepped  # type: ignore[method-assign]
     node.transport.on_message = received
     node.transport.send = sent  # type: ignore[method-assign]
-    driver.handle_ready = handled  # type: ignore[assignment]
+    node.store.persist = persisted  # type: ignore[method-assign]
+    driver.start_ready = started  # type: ignore[assignment]
+    driver.finish_ready = finished  # type: ignore[assignment]
 
 
 async def main_async(args: argparse.Namespace) -> None:
