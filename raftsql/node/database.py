@@ -38,7 +38,13 @@ from raftsql.node.sqlsm import SqlStateMachine
 from raftsql.sql import command
 from raftsql.sql.authorizer import Profile
 from raftsql.sql.classify import StatementKind, Translated
-from raftsql.sql.determinism import SchemaInfo, SqliteSchemaInfo, bind, fix_nondeterminism
+from raftsql.sql.determinism import (
+    SchemaInfo,
+    SqliteSchemaInfo,
+    bind,
+    fix_nondeterminism,
+    fixes_nothing,
+)
 from raftsql.sql.engine import open_connection
 from raftsql.sql.errors import SqlError
 from raftsql.sql.reads import ReadPool
@@ -337,16 +343,17 @@ class Database:
                       index=qr.applied_index)
 
     def _read_sql(self, t: Translated, values: list[Any]) -> tuple[str, tuple[Any, ...]]:
-        if t.needs_fixing or t.rebuild_primary_key:
-            sql, bound = fix_nondeterminism(t, values, now=dt.datetime.now(dt.UTC), rng=self._rng)
-        else:  # what fix_nondeterminism would return, without a clock read and a random draw
-            sql, bound = t.sql, bind(t, values)
+        if fixes_nothing(t):
+            return t.sql, tuple(bind(t, values))
+        sql, bound = fix_nondeterminism(t, values, now=dt.datetime.now(dt.UTC), rng=self._rng)
         return sql, tuple(bound)
 
     # ------------------------------------------------------------------ writes
 
     def _fix(self, t: Translated, values: list[Any],
              schema: SchemaInfo | None = None) -> tuple[str, list[Any]]:
+        if fixes_nothing(t):
+            return t.sql, bind(t, values)
         return fix_nondeterminism(
             t, values, now=dt.datetime.now(dt.UTC), rng=self._rng,
             schema=schema if schema is not None

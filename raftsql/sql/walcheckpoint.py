@@ -137,7 +137,10 @@ class WalCheckpointer:
         if pages >= self._catch_up_pages and (
                 self._stopping or not self._copied_all or pages >= self._hard_pages):
             self.behind = True
-        if pages >= self._pages:
+        if pages >= self._pages and not self._checkpoint_due:
+            # Once per run: until the thread takes the flag the wake is pending, and while
+            # the WAL stays past the threshold every commit would otherwise set the event again
+            # (a lock and a notify each, and the GIL handed to the thread).
             self._checkpoint_due = True
             self._wake_thread()
         return apsw.SQLITE_OK

@@ -7,8 +7,10 @@ brief's parameter contract (None/int/float/str/bytes/bool; Decimal, dates, UUID 
 from __future__ import annotations
 
 import decimal
+import hashlib
 import math
 
+import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -24,6 +26,7 @@ from raftsql.sql.command import (
     decode_results,
     encode,
     encode_results,
+    result_digest,
 )
 
 params = st.one_of(
@@ -110,3 +113,22 @@ def test_float_values_survive_bit_for_bit() -> None:
     r = StmtResult(rows=((0.1, -0.0, math.inf),))
     back = decode_results(encode_results([r]))[0].rows[0]
     assert back[0] == 0.1 and math.copysign(1, back[1]) == -1 and back[2] == math.inf
+
+
+def test_result_digest_is_the_same_for_a_result_without_rows_every_time() -> None:
+    """The digest of what a client saw is compared at apply on every node, so its bytes are
+    part of the replicated format. A result without rows has one remembered digest per row
+    count: it must be the same as the first time it was computed, and a result with rows must
+    digest differently from one without."""
+
+    def expected(rowcount: int, rows: list[list[object]]) -> bytes:
+        body = msgpack.packb([rowcount, rows], use_bin_type=True)
+        return hashlib.blake2b(body, digest_size=16).digest()
+
+    for rowcount in (0, 1, 7, 2**40):
+        first = result_digest(StmtResult(rowcount=rowcount))
+        assert first == expected(rowcount, [])
+        assert result_digest(StmtResult(rowcount=rowcount, lastrowid=99)) == first
+    with_rows = StmtResult(rows=((1, "a"),), rowcount=1)
+    assert result_digest(with_rows) == expected(1, [[1, "a"]])
+    assert result_digest(with_rows) != result_digest(StmtResult(rowcount=1))

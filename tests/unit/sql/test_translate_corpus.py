@@ -34,7 +34,7 @@ import sqlglot
 from sqlglot import exp
 
 from raftsql.sql import functions
-from raftsql.sql.determinism import SqliteSchemaInfo, fix_nondeterminism
+from raftsql.sql.determinism import SqliteSchemaInfo, bind, fix_nondeterminism, fixes_nothing
 from raftsql.sql.errors import SqlError
 from raftsql.sql.translate import describe, translate
 
@@ -127,6 +127,43 @@ def test_corpus_is_large_enough() -> None:
 @pytest.mark.parametrize("case", ALL_CASES, ids=lambda c: c.id)
 def test_golden(case: Case) -> None:
     assert actual(case.sql) == case.expect
+
+
+def test_statements_that_fix_nothing_are_left_as_they_are() -> None:
+    """`fixes_nothing` lets the leader skip the clock, the seed and the schema: for every
+    corpus statement it accepts, fix_nondeterminism gives back the statement's own text and
+    parameters whatever the clock and seed, against the exec corpus's tables; and it accepts
+    no INSERT (which may need its defaults completed)."""
+    lite = apsw.Connection(":memory:")
+    functions.register(lite, clock=lambda: NOW)
+    schema = SqliteSchemaInfo(lite)
+    for t in translate(SETUP):
+        sql, params = fix_nondeterminism(t, [], now=NOW, rng=random.Random(7), schema=schema)
+        lite.execute(sql, params)
+    plain = fixed = 0
+    for case in ALL_CASES:
+        try:
+            statements = translate(case.sql)
+        except SqlError:
+            continue
+        for t in statements:
+            params = list(case.params) + [1] * max(0, t.nparams - len(case.params))
+            if not fixes_nothing(t):
+                fixed += 1
+                continue
+            plain += 1
+            assert not (t.kind.name == "WRITE" and t.command_tag == "INSERT"), case.id
+            try:
+                expected = (t.sql, bind(t, params))
+            except SqlError:  # e.g. a parameter of the wrong kind: fixing raises it too
+                with pytest.raises(SqlError):
+                    fix_nondeterminism(t, params, now=NOW, rng=random.Random(1), schema=schema)
+                continue
+            for now, seed in ((NOW, 1), (NOW + dt.timedelta(days=400), 2)):
+                got = fix_nondeterminism(t, params, now=now, rng=random.Random(seed),
+                                         schema=schema)
+                assert got == expected, case.id
+    assert plain > 100 and fixed > 20, (plain, fixed)
 
 
 # ---- execution check against PostgreSQL ------------------------------------------------
