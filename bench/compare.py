@@ -86,17 +86,22 @@ def sql_runner(dsn: str | list[str], pids: list[int], workload: str,
     return run
 
 
-def with_group_commit(rs: RaftsqlSystem, run: Runner) -> Runner:
-    """Adds the leader's fsyncs/s and writes per fsync: group commit at work shows as many
-    writes per fsync once several clients write at once."""
+def with_leader_figures(rs: RaftsqlSystem, run: Runner, writes: bool) -> Runner:
+    """Adds the cores the leader's event-loop thread used (its serial work: near 1.0, the
+    leader's one core bounds the figure, whatever the machine has left) and, for ``writes``,
+    the leader's fsyncs/s and writes per fsync (group commit shows as many writes per fsync
+    once several clients write at once)."""
 
     async def wrapped(clients: int, seconds: float) -> RunResult:
         m0 = await asyncio.to_thread(rs.leader_metrics)
         r = await run(clients, seconds)
         m1 = await asyncio.to_thread(rs.leader_metrics)
-        fsyncs = m1["fsyncs"] - m0["fsyncs"]
-        r.extra = {"leader_fsyncs_per_s": fsyncs / r.seconds if r.seconds else 0.0,
-                   "ops_per_fsync": r.ops / fsyncs if fsyncs else 0.0}
+        r.extra = {"leader_loop_cores": (m1["loop_cpu"] - m0["loop_cpu"]) / r.seconds
+                   if r.seconds else 0.0}
+        if writes:
+            fsyncs = m1["fsyncs"] - m0["fsyncs"]
+            r.extra["leader_fsyncs_per_s"] = fsyncs / r.seconds if r.seconds else 0.0
+            r.extra["ops_per_fsync"] = r.ops / fsyncs if fsyncs else 0.0
         return r
 
     return wrapped
@@ -141,21 +146,25 @@ async def setup(args: argparse.Namespace, stack: contextlib.ExitStack
         levels: tuple[str | None, ...] = (
             ("lease", "linearizable", "stale") if system is rs else (None,)
         )
+        def figures(run: Runner, writes: bool, system: object = system) -> Runner:
+            return with_leader_figures(rs, run, writes) if system is rs else run
+
         upsert = sql_runner(system.dsn, system.pids, "upsert", None)
-        runners[(system.name, "upsert")] = with_group_commit(rs, upsert) if system is rs else upsert
+        runners[(system.name, "upsert")] = figures(upsert, True)
         readers = rs.dsns if system is rs and args.spread else system.dsn
         for level in levels:
             name = f"select:{level}" if level else "select"
-            runners[(system.name, name)] = sql_runner(readers, system.pids, "select", level)
+            runners[(system.name, name)] = figures(
+                sql_runner(readers, system.pids, "select", level), False)
         if args.pgbench:
             t1 = time.monotonic()
             await asyncio.to_thread(loadgen.pgbench_init, system.pgbench_args, args.scale)
             print(f"# pgbench -i -s {args.scale} on {system.name}: "
                   f"{time.monotonic() - t1:.1f}s", flush=True)
-            runners[(system.name, "tpcb")] = pgbench_runner(system.pgbench_args, system.pids, False)
-            runners[(system.name, "select-only")] = pgbench_runner(
-                system.pgbench_args, system.pids, True
-            )
+            runners[(system.name, "tpcb")] = figures(
+                pgbench_runner(system.pgbench_args, system.pids, False), False)
+            runners[(system.name, "select-only")] = figures(
+                pgbench_runner(system.pgbench_args, system.pids, True), False)
     runners[("client", "ceiling")] = sql_runner(pg.dsn, pg.pids, "select1", None)
     server_pids = rs.pids + pg.pids
     if args.etcd:
@@ -259,10 +268,19 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 
     print("\n## raftsql group commit (leader fsyncs/s during upsert runs)")
     for clients in args.clients:
-        s = medians.get(("raftsql", "upsert", clients))
-        if s is not None and "ops_per_fsync" in s:
-            print(f"{clients:>7} clients: {s['ops_per_s']:.0f} writes/s, "
-                  f"{s['leader_fsyncs_per_s']:.0f} fsyncs/s, {s['ops_per_fsync']:.1f} writes per fsync")
+        up = medians.get(("raftsql", "upsert", clients))
+        if up is not None and "ops_per_fsync" in up:
+            print(f"{clients:>7} clients: {up['ops_per_s']:.0f} writes/s, "
+                  f"{up['leader_fsyncs_per_s']:.0f} fsyncs/s, {up['ops_per_fsync']:.1f} writes per fsync")
+
+    print("\n## raftsql leader's event-loop thread (cores; near 1.0 it bounds the figure)")
+    loops = {(w, c): s["leader_loop_cores"] for (system, w, c), s in medians.items()
+             if system == "raftsql" and "leader_loop_cores" in s}
+    print(f"{'workload':<20} " + " ".join(f"{c:>7}" for c in args.clients))
+    for workload in sorted({w for w, _ in loops}):
+        print(f"{workload:<20} " + " ".join(
+            f"{loops[(workload, c)]:>7.2f}" if (workload, c) in loops else f"{'':>7}"
+            for c in args.clients))
 
     print("\n## raftsql / baseline (throughput ratio, p50 latency ratio)")
     print(f"{'workload':<20} {'clients':>7} {'baseline':<30} {'ops/s ratio':>11} {'p50 ratio':>9}")

@@ -61,6 +61,15 @@ def _threads_cpu_ns(pid: int) -> int | None:
         return None
 
 
+def thread_cpu_seconds(pid: int, tid: int) -> float:
+    """CPU seconds of one thread (its schedstat runtime); 0.0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+            return int(f.read().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def cpu_seconds(roots: Iterable[int]) -> float:
     """CPU seconds of the tree, including reaped children.
 

@@ -20,6 +20,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import procstats
+
 from raftsql.testing.pgserver import PgServer, PgServerUnavailable
 from raftsql.testing.procs import HOST, ProcessCluster, free_port
 
@@ -70,10 +72,15 @@ class RaftsqlSystem:
         return [self.cluster.nodes[i].pg_dsn for i in ids]
 
     def leader_metrics(self) -> dict[str, float]:
-        """The leader's counters from /status (fsyncs, proposals), to check group commit."""
+        """The leader's counters from /status (fsyncs, proposals), to check group commit, and
+        the CPU seconds of its event-loop thread (the main thread), the serial part of its
+        work (docs/benchmarks.md, "Reading the figures")."""
         st = self.cluster.status(self.leader) or {}
         m = st.get("metrics", {})
-        return {"fsyncs": float(m.get("fsyncs", 0)), "proposals": float(m.get("proposals", 0))}
+        proc = self.cluster.nodes[self.leader].proc
+        loop_cpu = procstats.thread_cpu_seconds(proc.pid, proc.pid) if proc is not None else 0.0
+        return {"fsyncs": float(m.get("fsyncs", 0)), "proposals": float(m.get("proposals", 0)),
+                "loop_cpu": loop_cpu}
 
     @property
     def pgbench_args(self) -> list[str]:

@@ -59,6 +59,9 @@ def test_compare_quick_prints_medians_and_ratios(tmp_path: Path) -> None:
         assert m["errors"] == 0, m
         assert m["peak_mem_mib"] > 0
     assert medians[("raftsql", "upsert")]["leader_fsyncs_per_s"] > 0
+    assert "## raftsql leader's event-loop thread" in out
+    for workload in ("upsert", "select:lease"):  # the leader's loop did some of the work
+        assert 0 < medians[("raftsql", workload)]["leader_loop_cores"] < 1.5, workload
     baselines = {(r["workload"], r["baseline"]) for r in report["ratios"]}
     assert ("upsert", "postgres upsert") in baselines
     assert ("select:stale", "postgres select") in baselines
