@@ -141,30 +141,32 @@ async def setup(args: argparse.Namespace, stack: contextlib.ExitStack
     pg = stack.enter_context(PostgresSystem(max_connections=max_conns))
     print(f"# started raftsql (leader node {rs.leader}) and postgres in "
           f"{time.monotonic() - t0:.1f}s", flush=True)
+
+    def figures(system: object, run: Runner, writes: bool) -> Runner:
+        """raftsql's runners also report the leader's figures (`with_leader_figures`)."""
+        return with_leader_figures(rs, run, writes) if system is rs else run
+
     for system in (rs, pg):
         await loadgen.sql_setup(system.dsn)
         levels: tuple[str | None, ...] = (
             ("lease", "linearizable", "stale") if system is rs else (None,)
         )
-        def figures(run: Runner, writes: bool, system: object = system) -> Runner:
-            return with_leader_figures(rs, run, writes) if system is rs else run
-
         upsert = sql_runner(system.dsn, system.pids, "upsert", None)
-        runners[(system.name, "upsert")] = figures(upsert, True)
+        runners[(system.name, "upsert")] = figures(system, upsert, True)
         readers = rs.dsns if system is rs and args.spread else system.dsn
         for level in levels:
             name = f"select:{level}" if level else "select"
             runners[(system.name, name)] = figures(
-                sql_runner(readers, system.pids, "select", level), False)
+                system, sql_runner(readers, system.pids, "select", level), False)
         if args.pgbench:
             t1 = time.monotonic()
             await asyncio.to_thread(loadgen.pgbench_init, system.pgbench_args, args.scale)
             print(f"# pgbench -i -s {args.scale} on {system.name}: "
                   f"{time.monotonic() - t1:.1f}s", flush=True)
             runners[(system.name, "tpcb")] = figures(
-                pgbench_runner(system.pgbench_args, system.pids, False), False)
+                system, pgbench_runner(system.pgbench_args, system.pids, False), False)
             runners[(system.name, "select-only")] = figures(
-                pgbench_runner(system.pgbench_args, system.pids, True), False)
+                system, pgbench_runner(system.pgbench_args, system.pids, True), False)
     runners[("client", "ceiling")] = sql_runner(pg.dsn, pg.pids, "select1", None)
     server_pids = rs.pids + pg.pids
     if args.etcd:

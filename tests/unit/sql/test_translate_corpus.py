@@ -34,6 +34,7 @@ import sqlglot
 from sqlglot import exp
 
 from raftsql.sql import functions
+from raftsql.sql.classify import StatementKind
 from raftsql.sql.determinism import SqliteSchemaInfo, bind, fix_nondeterminism, fixes_nothing
 from raftsql.sql.errors import SqlError
 from raftsql.sql.translate import describe, translate
@@ -152,7 +153,7 @@ def test_statements_that_fix_nothing_are_left_as_they_are() -> None:
                 fixed += 1
                 continue
             plain += 1
-            assert not (t.kind.name == "WRITE" and t.command_tag == "INSERT"), case.id
+            assert not (t.kind is StatementKind.WRITE and t.command_tag == "INSERT"), case.id
             try:
                 expected = (t.sql, bind(t, params))
             except SqlError:  # e.g. a parameter of the wrong kind: fixing raises it too
