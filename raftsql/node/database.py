@@ -445,8 +445,11 @@ class Database:
         assert txn is not None
         # Once the transaction changed the schema (a migration creating a table, then its
         # trigger or first rows), statements are fixed against the tables as it has them;
-        # otherwise against the leader's memo of the committed schema.
-        view = SqliteSchemaInfo(txn.schema_view()) if txn.changed_schema else None
+        # otherwise against the leader's memo of the committed schema. The view replays every
+        # write of the transaction, so it is taken only for a statement that has something
+        # to fix.
+        view = (SqliteSchemaInfo(txn.schema_view())
+                if txn.changed_schema and not fixes_nothing(t) else None)
         sql, bound = self._fix(t, values, view)
         r = txn.execute(sql, tuple(bound))
         return Result(_tag(t, r.rowcount), r.columns, r.rows, r.rowcount, r.lastrowid)
