@@ -343,9 +343,7 @@ class Database:
                       index=qr.applied_index)
 
     def _read_sql(self, t: Translated, values: list[Any]) -> tuple[str, tuple[Any, ...]]:
-        if fixes_nothing(t):
-            return t.sql, tuple(bind(t, values))
-        sql, bound = fix_nondeterminism(t, values, now=dt.datetime.now(dt.UTC), rng=self._rng)
+        sql, bound = self._fix(t, values)  # a read's fix never needs the schema it is given
         return sql, tuple(bound)
 
     # ------------------------------------------------------------------ writes
