@@ -1,11 +1,13 @@
-"""Smoke test of bench/compare.py: its ``--quick`` mode runs end to end against real servers
-and prints the documented output (docs/benchmarks.md, "Side by side"). It checks the shape of
-the report, never timings: figures from a shared machine are not assertions."""
+"""Smoke tests of the bench scripts: each runs end to end against real servers (or, for
+bench/write_floor.c, real processes, sockets and files) and prints its documented output
+(docs/benchmarks.md). They check the shape of the output, never timings: figures from a
+shared machine are not assertions."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -111,3 +113,24 @@ def test_restart_bench_prints_stage_and_restart_rows(tmp_path: Path) -> None:
         # 100 writes went to the others while it was down: there was something to catch up
         assert r["target_commit"] >= r["applied_before"] + 100, r
     assert stage["restarts"][1]["failover_s"] is not None  # kill-leader
+
+
+@pytest.mark.timeout(60)
+def test_write_floor_builds_and_prints_percentiles(tmp_path: Path) -> None:
+    """bench/write_floor.c (the machine's floor for a replicated, fsynced write) builds with
+    the documented command and prints its percentiles in order."""
+    binary = tmp_path / "write_floor"
+    build = subprocess.run(["gcc", "-O2", "-Wall", "-Werror", "-o", str(binary),
+                            str(ROOT / "bench" / "write_floor.c")],
+                           capture_output=True, text=True, timeout=50)
+    assert build.returncode == 0, build.stderr
+    run = subprocess.run([str(binary), str(tmp_path), "40"],
+                         capture_output=True, text=True, timeout=50)
+    assert run.returncode == 0, run.stderr
+    m = re.fullmatch(r"40 writes, gap 0 us: p50 (\S+) ms, p90 (\S+), p99 (\S+), max (\S+)\n",
+                     run.stdout)
+    assert m is not None, run.stdout
+    p50, p90, p99, top = map(float, m.groups())
+    assert 0 < p50 <= p90 <= p99 <= top, run.stdout
+    assert sorted(p.name for p in tmp_path.glob("*.log")) == [
+        "follower1.log", "follower2.log", "leader.log"]
