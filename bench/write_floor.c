@@ -159,6 +159,10 @@ int main(int argc, char **argv) {
     const char *dir = argv[1];
     int writes = argc > 2 ? atoi(argv[2]) : 3000;
     int gap_us = argc > 3 ? atoi(argv[3]) : 0;
+    if (writes < 1 || gap_us < 0) {
+        fprintf(stderr, "writes must be at least 1, gap_us at least 0\n");
+        return 2;
+    }
     int follower_ports[2], leader_port;
     for (int i = 0; i < 2; i++) {
         int listener = listen_any(&follower_ports[i]);
@@ -174,7 +178,7 @@ int main(int argc, char **argv) {
         leader(listener, follower_ports, dir, WARMUP + writes);
         return 0;
     }
-    int s = dial(leader_port); /* both listeners exist already: no wait, no retry */
+    int s = dial(leader_port); /* every listener exists already: no wait, no retry */
     char record[MSG];
     memset(record, 'x', MSG);
     double *ms = malloc((size_t)writes * sizeof *ms);
