@@ -349,13 +349,19 @@ class Database:
     # ------------------------------------------------------------------ writes
 
     def _fix(self, t: Translated, values: list[Any],
-             schema: SchemaInfo | None = None) -> tuple[str, list[Any]]:
+             txn: Transaction | None = None) -> tuple[str, list[Any]]:
+        """``fix_nondeterminism`` against the schema the statement runs on. Once ``txn``
+        changed the schema (a migration creating a table, then its trigger or first rows),
+        that is the tables as the transaction has them; otherwise the leader's memo of the
+        committed schema. Neither is looked at for a statement with nothing to fix: the
+        transaction's view replays every write it made."""
         if fixes_nothing(t):
             return t.sql, bind(t, values)
-        return fix_nondeterminism(
-            t, values, now=dt.datetime.now(dt.UTC), rng=self._rng,
-            schema=schema if schema is not None
-            else self._schema.current(self.sm.db.schema_generation))
+        schema: SchemaInfo = (SqliteSchemaInfo(txn.schema_view())
+                              if txn is not None and txn.changed_schema
+                              else self._schema.current(self.sm.db.schema_generation))
+        return fix_nondeterminism(t, values, now=dt.datetime.now(dt.UTC), rng=self._rng,
+                                  schema=schema)
 
     async def _write(self, session: Session, t: Translated, values: list[Any]) -> Result:
         sql, bound = self._fix(t, values)
@@ -441,14 +447,7 @@ class Database:
     def _in_transaction(self, session: Session, t: Translated, values: list[Any]) -> Result:
         txn = session.txn
         assert txn is not None
-        # Once the transaction changed the schema (a migration creating a table, then its
-        # trigger or first rows), statements are fixed against the tables as it has them;
-        # otherwise against the leader's memo of the committed schema. The view replays every
-        # write of the transaction, so it is taken only for a statement that has something
-        # to fix.
-        view = (SqliteSchemaInfo(txn.schema_view())
-                if txn.changed_schema and not fixes_nothing(t) else None)
-        sql, bound = self._fix(t, values, view)
+        sql, bound = self._fix(t, values, txn)
         r = txn.execute(sql, tuple(bound))
         return Result(_tag(t, r.rowcount), r.columns, r.rows, r.rowcount, r.lastrowid)
 
