@@ -45,6 +45,7 @@ def test_a_slow_fsync_and_a_held_leader_loop_are_counted_and_logged(
             def slow_persist(*args: Any, **kwargs: Any) -> None:
                 persist(*args, **kwargs)
                 if kwargs.get("sync"):
+                    slowed.append(1)
                     time.sleep(HALF_ELECTION_TIMEOUT_S + 0.1)  # the disk's delay
 
             node.store.persist = slow_persist  # type: ignore[method-assign]
@@ -56,8 +57,12 @@ def test_a_slow_fsync_and_a_held_leader_loop_are_counted_and_logged(
             await node.stop()
             sm.close()
 
+    slowed: list[int] = []
     metrics = asyncio.run(run())
-    assert metrics["slow_fsyncs"] == 1
+    assert len(slowed) == 1
+    # every slowed fsync is counted; a real one may be slow too when the machine's disk is
+    # busy (clean-clone CI saw one take 0.315 s beside the other test worker)
+    assert metrics["slow_fsyncs"] >= len(slowed)
     # the slow fsync held the loop too: its next run found more than half a timeout of ticks
     assert metrics["leader_stalls"] >= 1
     messages = [r.getMessage() for r in caplog.records]
