@@ -185,6 +185,11 @@ class Session:
     txn: Transaction | None = None
     txn_read_only: bool = False
     last_write_index: int = 0
+    expires: bool = True
+    """Whether the state machine may forget this client's session once it has been idle for
+    its window of entries (docs/transactions.md, "Session expiry"): a connection's own
+    identity, which nothing can retry after the connection is gone. False once the client
+    names itself or picks its request ids, since its retries may then come at any time."""
 
     @property
     def status(self) -> str:
@@ -365,11 +370,8 @@ class Database:
 
     async def _write(self, session: Session, t: Translated, values: list[Any]) -> Result:
         sql, bound = self._fix(t, values)
-        cmd = command.Command((command.Stmt(sql, tuple(bound)),))
-        index, results = await self.node.propose_indexed(
-            command.encode(cmd), session.client_id, session.next_seq())
-        session.last_write_index = index
-        _raise_if_failed(results)
+        index, results = await self._propose(
+            session, command.Command((command.Stmt(sql, tuple(bound)),)))
         r = results[-1]
         return Result(_tag(t, r.rowcount), r.columns, r.rows, r.rowcount, r.lastrowid, index)
 
@@ -438,11 +440,20 @@ class Database:
             self._end(session)
         if cmd is None:
             return 0
+        return (await self._propose(session, cmd))[0]
+
+    async def _propose(self, session: Session,
+                       cmd: command.Command) -> tuple[int, list[command.StmtResult]]:
+        """Propose the session's next request and wait for it to apply: (index, results),
+        raising the first statement error. The request carries this node's applied index, a
+        lower bound of its log index, when its session may expire."""
+        if session.expires:
+            cmd.proposed_at = max(1, self.sm.db.applied_index)
         index, results = await self.node.propose_indexed(
             command.encode(cmd), session.client_id, session.next_seq())
         session.last_write_index = index
         _raise_if_failed(results)
-        return index
+        return index, results
 
     def _in_transaction(self, session: Session, t: Translated, values: list[Any]) -> Result:
         txn = session.txn
@@ -519,6 +530,8 @@ class Database:
                            hint="one of " + ", ".join(READ_LEVELS))
         if name in ("raftsql.min_applied_index", "raftsql.request_id") and not value.isdigit():
             raise SqlError("22023", f'invalid value for parameter "{name}": "{value}"')
+        if name in ("raftsql.client_id", "raftsql.request_id"):
+            session.expires = False
         if name == "raftsql.client_id":
             if not 0 < len(value) <= 64:
                 raise SqlError("22023", "raftsql.client_id must be 1 to 64 characters")

@@ -63,7 +63,9 @@ import apsw
 
 from raftsql.sql.authorizer import SCHEMA_TABLE, Profile
 from raftsql.sql.command import (
+    Command,
     CommandDecodeError,
+    NewerCommandError,
     StmtResult,
     decode,
     decode_results,
@@ -79,7 +81,12 @@ from raftsql.sql.walcheckpoint import WalCheckpointer
 WAL_SIZE_LIMIT = 64 << 20
 """PRAGMA journal_size_limit of the apply connection, in bytes."""
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Of the state machine's own tables. 2: `_raftsql_sessions.last_index` (session expiry); a
+format 1 file is upgraded when opened or restored (`_upgrade_format`)."""
+SESSION_WINDOW = 1 << 20
+"""Entries after its latest request that a client's session is kept, and after its proposal
+that a request may still be applied (docs/transactions.md, "Session expiry")."""
 DEFAULT_CHECKPOINT_EVERY = 10_000
 CHECKPOINT_EVERY_ENV = "RAFTSQL_CHECKPOINT_EVERY"
 CHECKPOINT_HASH_BUDGET = 1 << 20
@@ -96,10 +103,12 @@ SCHEMA = (
         applied_index INTEGER NOT NULL,
         sqlite_version TEXT NOT NULL,
         format INTEGER NOT NULL)""",
+    # last_index is NULL for a session kept for good. The text is exactly what format 1's
+    # table becomes after _upgrade_format's ADD COLUMN: the content checksum hashes it.
     """CREATE TABLE IF NOT EXISTS _raftsql_sessions (
         client_id TEXT PRIMARY KEY,
         seq INTEGER NOT NULL,
-        result BLOB NOT NULL)""",
+        result BLOB NOT NULL, last_index INTEGER)""",
     """CREATE TABLE IF NOT EXISTS _raftsql_table_versions (
         name TEXT PRIMARY KEY,
         idx INTEGER NOT NULL)""",
@@ -111,9 +120,15 @@ SCHEMA = (
 # The state machine's own statements, as constants: built once, never formatted per entry.
 _SESSION_GET = "SELECT seq, result FROM _raftsql_sessions WHERE client_id = ?"
 _SESSION_PUT = (
-    "INSERT INTO _raftsql_sessions VALUES (?, ?, ?) ON CONFLICT(client_id) DO UPDATE "
-    "SET seq = excluded.seq, result = excluded.result WHERE excluded.seq > seq"
+    "INSERT INTO _raftsql_sessions VALUES (?, ?, ?, ?) ON CONFLICT(client_id) DO UPDATE "
+    "SET seq = excluded.seq, result = excluded.result, last_index = excluded.last_index "
+    "WHERE excluded.seq > seq"
 )
+_SESSION_EXPIRY_INDEX = (
+    "CREATE INDEX IF NOT EXISTS _raftsql_sessions_expiry ON _raftsql_sessions (last_index) "
+    "WHERE last_index IS NOT NULL"
+)
+_SESSION_EXPIRE = "DELETE FROM _raftsql_sessions WHERE last_index < ?"
 _VERSION_PUT = (
     "INSERT INTO _raftsql_table_versions VALUES (?, ?) "
     "ON CONFLICT(name) DO UPDATE SET idx = excluded.idx"
@@ -172,8 +187,9 @@ class _Batch:
 
     ran: int = 0  # entries whose statements took effect in the SQLite transaction
     looked_up: dict[str, tuple[int, bytes] | None] = field(default_factory=dict)
-    # client -> (seq, stored result) of requests applied in this batch, in first-change order
-    sessions: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+    # client -> (seq, stored result, last_index) of requests applied in this batch, in
+    # first-change order; last_index None: the session is kept for good
+    sessions: dict[str, tuple[int, bytes, int | None]] = field(default_factory=dict)
     # table -> index of the last entry of the batch that wrote it, in first-write order
     versions: dict[str, int] = field(default_factory=dict)
 
@@ -211,12 +227,17 @@ class StateMachine:
         *,
         checkpoint_every: int | None = None,
         allow_engine_mismatch: bool = False,
+        session_window: int = SESSION_WINDOW,
     ) -> None:
         if checkpoint_every is None:
             checkpoint_every = _default_checkpoint_every()
-        assert checkpoint_every > 0
+        assert checkpoint_every > 0 and session_window > 0
         self.path = path
         self.checkpoint_every = checkpoint_every
+        # Part of the replicated semantics, like the schema: every node uses the default (a
+        # test may pass a small window to see expiry happen).
+        self.session_window = session_window
+        self._expire_every = max(1, session_window // 16)
         self._lock = threading.Lock()  # guards against accidental concurrent use
         # statements cached (engine.run_cached keeps the authorizer's findings per text)
         self._conn, self._auth = open_connection(path, Profile.APPLY, statement_cache=128)
@@ -238,6 +259,7 @@ class StateMachine:
                     "INSERT OR IGNORE INTO _raftsql_meta VALUES (1, 0, ?, ?)",
                     (ENGINE_VERSION, FORMAT_VERSION),
                 )
+                self._upgrade_format()
         self._applied, self.stored_engine_version = self._read_meta()
         self.schema_generation = 0
         """Moves whenever a committed batch changed the schema (an entry of it wrote
@@ -266,6 +288,21 @@ class StateMachine:
     @property
     def engine_version(self) -> str:
         return ENGINE_VERSION
+
+    def _upgrade_format(self) -> None:
+        """Bring a format 1 file (one opened, or a snapshot just restored) to FORMAT_VERSION,
+        inside the caller's transaction. Deterministic: its sessions, written without a
+        proposal index, get last_index NULL (kept for good), which is also what this version
+        records when it applies a format 1 entry; so a node upgraded in place and one that
+        applies the same log afresh hold the same state."""
+        (stored,) = next(self._conn.execute("SELECT format FROM _raftsql_meta"))
+        if stored == 1:
+            self._conn.execute("ALTER TABLE _raftsql_sessions ADD COLUMN last_index INTEGER")
+        elif stored != FORMAT_VERSION:
+            raise RuntimeError(f"{self.path} has state machine format {stored}; this build "
+                               f"knows {FORMAT_VERSION} and older")
+        self._conn.execute(_SESSION_EXPIRY_INDEX)
+        self._conn.execute("UPDATE _raftsql_meta SET format = ?", (FORMAT_VERSION,))
 
     def _read_meta(self) -> tuple[int, str]:
         with self._auth.internal():
@@ -376,7 +413,8 @@ class StateMachine:
             start = 0
             while start < len(rest):
                 end = start
-                while end < len(rest) - 1 and rest[end][0] % self.checkpoint_every:
+                while (end < len(rest) - 1 and rest[end][0] % self.checkpoint_every
+                       and rest[end][0] % self._expire_every):
                     end += 1
                 results.extend(self._transaction(rest[start : end + 1]))
                 start = end + 1
@@ -418,8 +456,10 @@ class StateMachine:
             with self._auth.internal():
                 if batch.sessions:
                     self._conn.executemany(
-                        _SESSION_PUT, [(c, s, r) for c, (s, r) in batch.sessions.items()]
+                        _SESSION_PUT, [(c, *session) for c, session in batch.sessions.items()]
                     )
+                expired = (last % self._expire_every == 0
+                           and self._expire_sessions(last - self.session_window))
                 if batch.versions:
                     self._conn.executemany(_VERSION_PUT, list(batch.versions.items()))
                 if taken:
@@ -442,14 +482,26 @@ class StateMachine:
                 self._checkpointer.catch_up(self._conn)
         if SCHEMA_TABLE in batch.versions:
             self.schema_generation += 1
-        if len(self._seqs) + len(batch.sessions) > MAX_CACHED_SESSIONS:
+        if expired or len(self._seqs) + len(batch.sessions) > MAX_CACHED_SESSIONS:
             self._seqs.clear()  # a cache: bounded (STYLE.md rule 15), refilled from the table
-        for client_id, (seq, _) in batch.sessions.items():
+        for client_id, (seq, _, _) in batch.sessions.items():
             self._seqs[client_id] = seq
         self._checksums.forget(taken)
         if last % self.checkpoint_every == 0 and self._hashed_checkpoint(last):
             self._checksums.pin(last)
         return results
+
+    def _expire_sessions(self, before: int) -> bool:
+        """Forget the sessions whose latest request is older than entry `before` (whether any
+        was). Run at the end of every `_expire_every`-th entry, so the batches are cut there
+        too: the same rows go at the same index on every node, however the log was batched.
+
+        Safe because `_entry` refuses a request whose proposal is more than the window older
+        than its entry: a copy of a request that did apply (a re-proposal, a forwarded
+        proposal held up in transit) is either refused or arrives while its session, which
+        was written after that proposal, is still kept (docs/transactions.md)."""
+        self._conn.execute(_SESSION_EXPIRE, (before,))
+        return self._conn.changes() > 0
 
     def _hashed_checkpoint(self, index: int) -> bool:
         """Whether the checkpoint at `index` is hashed (checkpoint_stride, by database size)."""
@@ -468,6 +520,12 @@ class StateMachine:
     ) -> list[StmtResult]:
         """One entry inside the batch transaction: deduplicate, run, note what it wrote."""
         assert (client_id is None) == (seq is None), "client_id and seq come together"
+        try:
+            cmd: Command | None = decode(data)
+        except NewerCommandError:
+            raise  # node-local: this node is older than the log (the batch rolls back)
+        except CommandDecodeError as exc:
+            cmd, undecodable = None, str(exc)
         if client_id is not None and seq is not None:
             latest = self._latest_seq(batch, client_id)
             if latest is not None:
@@ -485,13 +543,31 @@ class StateMachine:
                             f"({latest}) and was not applied",
                         )
                     ]
-        results, written = self._execute(index, data)
+            if cmd is not None and cmd.proposed_at and index - cmd.proposed_at > self.session_window:
+                # its session may be forgotten already (_expire_sessions): were it a copy of
+                # a request that did apply, applying it would apply that twice
+                return [
+                    StmtResult.failed(
+                        "40001",
+                        f"request {seq} of client {client_id}, made at index {cmd.proposed_at}, "
+                        f"reached the log at index {index}, more than {self.session_window} "
+                        "entries later, and was not applied",
+                    )
+                ]
+        if cmd is None:
+            results: list[StmtResult] = [
+                StmtResult.failed("XX001", f"entry {index} holds no valid command: {undecodable}")
+            ]
+            written = None
+        else:
+            results, written = self._execute(cmd)
         if written is not None:
             batch.ran += 1
             for name in sorted(written):  # first-write order = sequential insertion order
                 batch.versions[name] = index
         if client_id is not None and seq is not None:
-            batch.sessions[client_id] = (seq, _stored(results))
+            kept_for_good = cmd is None or not cmd.proposed_at
+            batch.sessions[client_id] = (seq, _stored(results), None if kept_for_good else index)
         return results
 
     def _latest_seq(self, batch: _Batch, client_id: str) -> int | None:
@@ -511,22 +587,16 @@ class StateMachine:
         """(seq, stored result) of the client's latest applied request, this batch included."""
         pending = batch.sessions.get(client_id)
         if pending is not None:
-            return pending
+            return pending[0], pending[1]
         if client_id not in batch.looked_up:
             with self._auth.internal():
                 row = next(self._conn.execute(_SESSION_GET, (client_id,)), None)
             batch.looked_up[client_id] = None if row is None else (int(row[0]), row[1])
         return batch.looked_up[client_id]
 
-    def _execute(self, index: int, data: bytes) -> tuple[list[StmtResult], set[str] | None]:
+    def _execute(self, cmd: Command) -> tuple[list[StmtResult], set[str] | None]:
         """Run the entry's statements under a savepoint: (results, tables written), or
         (results, None) if it failed and changed nothing."""
-        try:
-            cmd = decode(data)
-        except CommandDecodeError as exc:
-            return [
-                StmtResult.failed("XX001", f"entry {index} holds no valid command: {exc}")
-            ], None
         results: list[StmtResult] = []
         written: set[str] = set()
         # One statement that every node must run whatever it returns needs no savepoint: a
@@ -605,6 +675,8 @@ class StateMachine:
                         backup.step(-1)
             finally:
                 source.close()
+            with self._auth.internal(), self._conn:
+                self._upgrade_format()  # a snapshot of an older node
             self._applied, self.stored_engine_version = self._read_meta()
             self.schema_generation += 1
             return self._applied

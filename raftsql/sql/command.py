@@ -23,7 +23,8 @@ from typing import Any
 
 import msgpack
 
-COMMAND_VERSION = 1
+COMMAND_VERSION = 2
+"""Version 2 added `proposed_at`; version 1 commands (without it) still decode, with 0."""
 RESULT_VERSION = 1
 
 Param = None | bool | int | float | str | bytes
@@ -36,6 +37,13 @@ _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 class CommandDecodeError(ValueError):
     """Bytes that are not a command or result this version understands (garbage, a newer
     version, a wrong shape). Deterministic: every node decoding the same bytes raises it."""
+
+
+class NewerCommandError(CommandDecodeError):
+    """A command in a format a later release writes: a version byte above ours before a
+    msgpack array. Applying it as a failed entry, as garbage is, would leave this node's state
+    apart from its upgraded peers', so the state machine stops instead (docs/operations.md,
+    "Upgrades")."""
 
 
 class CommandEncodeError(ValueError):
@@ -67,12 +75,19 @@ class Command:
     base_index, read_tables and write_tables are set only by interactive transactions: at
     apply, the command fails with 40001 if any of those tables was written by an entry after
     base_index. An autocommit command leaves them empty and is never checked.
+
+    proposed_at is the proposing node's applied index when the request was made, which is
+    below the index of any log entry carrying it: a copy that reaches the log more than the
+    state machine's session window later is refused, and that is what lets the state machine
+    forget a client's session after the window (docs/transactions.md, "Session expiry"). 0
+    means no limit: the request's session is then kept for good (a named client).
     """
 
     stmts: tuple[Stmt, ...]
     base_index: int = 0
     read_tables: frozenset[str] = field(default_factory=frozenset)
     write_tables: frozenset[str] = field(default_factory=frozenset)
+    proposed_at: int = 0
 
     @property
     def is_transaction(self) -> bool:
@@ -143,15 +158,18 @@ def _pack(version: int, body: Any) -> bytes:
     return bytes([version]) + packed
 
 
-def _unpack(data: bytes, version: int, what: str) -> Any:
+def _unpack(data: bytes, versions: tuple[int, ...], what: str) -> Any:
     if not isinstance(data, bytes | bytearray | memoryview) or len(data) < 2:
         raise CommandDecodeError(f"{what}: too short")
-    if data[0] != version:
+    if data[0] not in versions:
         raise CommandDecodeError(f"{what}: unknown version {data[0]}")
     try:
         return msgpack.unpackb(bytes(data[1:]), raw=False, strict_map_key=True, use_list=True)
     except Exception as exc:  # msgpack raises several unrelated types on garbage
         raise CommandDecodeError(f"{what}: {exc.__class__.__name__}: {exc}") from exc
+
+
+_COMMAND_VERSIONS = (1, COMMAND_VERSION)
 
 
 def encode(cmd: Command) -> bytes:
@@ -164,7 +182,8 @@ def encode(cmd: Command) -> bytes:
         if stmt.expect:
             raw.append(stmt.expect)
         stmts.append(raw)
-    body = [stmts, cmd.base_index, sorted(cmd.read_tables), sorted(cmd.write_tables)]
+    body = [stmts, cmd.base_index, sorted(cmd.read_tables), sorted(cmd.write_tables),
+            cmd.proposed_at]
     return _pack(COMMAND_VERSION, body)
 
 
@@ -173,19 +192,38 @@ def _expect(cond: bool, what: str) -> None:
         raise CommandDecodeError(what)
 
 
+def _refuse_newer(data: bytes) -> None:
+    """Raise NewerCommandError if `data` looks like a later release's command, else the
+    CommandDecodeError of garbage."""
+    try:
+        body = msgpack.unpackb(bytes(data[1:]), raw=False, strict_map_key=True, use_list=True)
+    except Exception as exc:  # not msgpack at all
+        raise CommandDecodeError(f"command: unknown version {data[0]}") from exc
+    if type(body) is list:
+        raise NewerCommandError(f"command: format {data[0]} is newer than this release's "
+                                f"({COMMAND_VERSION}); upgrade this node")
+    raise CommandDecodeError(f"command: unknown version {data[0]}")
+
+
 def decode(data: bytes) -> Command:
     """bytes -> Command, raising CommandDecodeError on anything malformed (never another type).
 
     Every follower decodes every entry, so the checks are written inline (one isinstance per
     value, no helper call per check): they were a fifth of a follower's apply time."""
-    body = _unpack(data, COMMAND_VERSION, "command")
-    if not (type(body) is list and len(body) == 4):
-        raise CommandDecodeError("command: expected a 4-element array")
-    raw_stmts, base_index, reads, writes = body
+    if data[:1] and data[0] > COMMAND_VERSION:
+        _refuse_newer(data)
+    body = _unpack(data, _COMMAND_VERSIONS, "command")
+    size = 4 if data[0] == 1 else 5
+    if not (type(body) is list and len(body) == size):
+        raise CommandDecodeError(f"command: expected a {size}-element array")
+    raw_stmts, base_index, reads, writes = body[:4]
+    proposed_at = body[4] if size == 5 else 0
     if type(raw_stmts) is not list:
         raise CommandDecodeError("command: stmts is not an array")
     if not (type(base_index) is int and base_index >= 0):
         raise CommandDecodeError("command: bad base_index")
+    if not (type(proposed_at) is int and proposed_at >= 0):
+        raise CommandDecodeError("command: bad proposed_at")
     for tables in (reads, writes):
         if type(tables) is not list or not all(type(t) is str for t in tables):
             raise CommandDecodeError("command: table lists must be arrays of strings")
@@ -203,7 +241,7 @@ def decode(data: bytes) -> Command:
         if type(expect) is not bytes or len(expect) not in (0, 16):
             raise CommandDecodeError("command: bad expect")
         stmts.append(Stmt(sql, tuple(params), expect))
-    return Command(tuple(stmts), base_index, frozenset(reads), frozenset(writes))
+    return Command(tuple(stmts), base_index, frozenset(reads), frozenset(writes), proposed_at)
 
 
 def encode_results(results: list[StmtResult] | tuple[StmtResult, ...]) -> bytes:
@@ -223,7 +261,7 @@ def encode_results(results: list[StmtResult] | tuple[StmtResult, ...]) -> bytes:
 
 def decode_results(data: bytes) -> list[StmtResult]:
     """bytes -> results; CommandDecodeError on anything malformed."""
-    body = _unpack(data, RESULT_VERSION, "results")
+    body = _unpack(data, (RESULT_VERSION,), "results")
     _expect(isinstance(body, list), "results: expected an array")
     out = []
     try:

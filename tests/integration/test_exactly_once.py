@@ -174,3 +174,37 @@ def test_retried_inserts_apply_exactly_once_under_kill_9(tmp_path: Path) -> None
             assert set(counts) <= attempted
         sums = {i: c.http(i, "/checksum")["checksum"] for i in c.nodes}
         assert len(set(sums.values())) == 1, f"state checksums differ: {sums}"
+
+
+def test_a_connection_session_may_expire_and_a_named_one_is_kept(tmp_path: Path) -> None:
+    """docs/transactions.md "Session expiry": a write of a connection's own session carries
+    the node's applied index and its session row an expiry index; a client that names itself
+    (or picks its request ids) may retry at any time, so its row is kept for good."""
+    import apsw
+
+    from raftsql import dbapi
+
+    own = dbapi.connect(tmp_path / "db", dialect="postgres", isolation_level=None)
+    named = dbapi.connect(tmp_path / "db", dialect="postgres", isolation_level=None)
+    try:
+        own.execute("CREATE TABLE t (k integer PRIMARY KEY)")
+        own.execute("INSERT INTO t VALUES (1)")
+        named.execute("SET raftsql.client_id = 'worker-1'")
+        named.execute("INSERT INTO t VALUES (2)")
+
+        async def path() -> str:
+            return str(own.node.server.sm.db.path)
+
+        db = apsw.Connection(own.node.call(path()), flags=apsw.SQLITE_OPEN_READONLY)
+        try:
+            rows = {c: (s, i) for c, s, i in
+                    db.execute("SELECT client_id, seq, last_index FROM _raftsql_sessions")}
+        finally:
+            db.close()
+    finally:
+        named.close()
+        own.close()
+    assert len(rows) == 2
+    assert rows.pop(b"c:worker-1".hex()) == (1, None)  # named: kept for good
+    [(seq, last_index)] = rows.values()  # the connection's own: may expire
+    assert seq == 2 and last_index is not None and last_index >= 2
