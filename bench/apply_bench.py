@@ -57,7 +57,8 @@ def rate(base: Path, rows: int, make: Callable[[random.Random], Stmt], entries: 
     sm.apply(1, _setup(rows))
     rng = random.Random(7)
     items: list[Item] = [
-        (i, encode(Command((make(rng),))), f"client-{i % CLIENTS}", i)
+        # made one entry before it lands, as the write path's requests are (session expiry)
+        (i, encode(Command((make(rng),), proposed_at=i - 1)), f"client-{i % CLIENTS}", i)
         for i in range(2, entries + 2)
     ]
     t0, c0 = time.perf_counter(), time.process_time()
