@@ -207,6 +207,11 @@ class EngineVersionMismatch(RuntimeError):
     docs/transactions.md: nodes must run the same engine to stay byte-identical)."""
 
 
+class NewerFormatError(RuntimeError):
+    """The data file (or a snapshot being restored) was written by a later release, whose
+    state machine tables this one does not know."""
+
+
 class ApplyOrderError(RuntimeError):
     """An entry was handed out of order (a gap): a bug in the caller, never skipped."""
 
@@ -251,8 +256,8 @@ class StateMachine:
         # automatic checkpoint
         self._checkpointer = WalCheckpointer(path)
         self._conn.set_wal_hook(self._checkpointer.hook)
-        with self._auth.internal():
-            with self._conn:
+        try:
+            with self._auth.internal(), self._conn:
                 for ddl in SCHEMA:
                     self._conn.execute(ddl)
                 self._conn.execute(
@@ -260,6 +265,10 @@ class StateMachine:
                     (ENGINE_VERSION, FORMAT_VERSION),
                 )
                 self._upgrade_format()
+        except NewerFormatError:
+            self._checkpointer.close()
+            self._conn.close()
+            raise
         self._applied, self.stored_engine_version = self._read_meta()
         self.schema_generation = 0
         """Moves whenever a committed batch changed the schema (an entry of it wrote
@@ -299,8 +308,8 @@ class StateMachine:
         if stored == 1:
             self._conn.execute("ALTER TABLE _raftsql_sessions ADD COLUMN last_index INTEGER")
         elif stored != FORMAT_VERSION:
-            raise RuntimeError(f"{self.path} has state machine format {stored}; this build "
-                               f"knows {FORMAT_VERSION} and older")
+            raise NewerFormatError(f"{self.path} has state machine format {stored}; this "
+                                   f"build knows {FORMAT_VERSION} and older: upgrade this node")
         self._conn.execute(_SESSION_EXPIRY_INDEX)
         self._conn.execute("UPDATE _raftsql_meta SET format = ?", (FORMAT_VERSION,))
 

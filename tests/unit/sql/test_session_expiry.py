@@ -267,3 +267,20 @@ def test_a_command_of_a_later_format_stops_the_node_instead_of_failing_the_entry
     [garbage] = sm.apply(2, b"\x7fgarbage", "a", 1)  # not a format: failed, deterministically
     assert garbage.error is not None and garbage.error[0] == "XX001"
     sm.close()
+
+
+def test_a_file_of_a_later_format_is_refused_at_open(tmp_path: Path) -> None:
+    import pytest
+
+    from raftsql.sql.apply import NewerFormatError
+
+    sm = machine(tmp_path, "a")
+    sm.close()
+    conn = apsw.Connection(sm.path)
+    conn.execute("UPDATE _raftsql_meta SET format = 3")
+    conn.close()
+    with pytest.raises(NewerFormatError, match="format 3"):
+        machine(tmp_path, "a")
+    reopened = apsw.Connection(sm.path)  # refused, and left as it was
+    assert list(reopened.execute("SELECT format FROM _raftsql_meta")) == [(3,)]
+    reopened.close()
