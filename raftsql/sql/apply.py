@@ -48,7 +48,9 @@ snapshot (snapshot.ChecksumWorker), off the apply path. The finished pair is wri
 writer competes for the lock), or at close(). `_raftsql_checkpoints` is outside the content
 checksum, so when it is written changes nothing replicated; backups and snapshots copy it like
 any table. A crash before the pair is written loses that checkpoint only: the detector compares
-the indexes both nodes have. `checkpoints()` reports recorded and finished pairs.
+the indexes both nodes have. `checkpoints()` reports recorded and finished pairs. Only the
+newest CHECKPOINTS_KEPT are kept: the detector compares the last 20, and reading a history
+that grew by one row per interval for the life of the cluster cost every comparison more.
 """
 
 from __future__ import annotations
@@ -91,6 +93,7 @@ DEFAULT_CHECKPOINT_EVERY = 10_000
 CHECKPOINT_EVERY_ENV = "RAFTSQL_CHECKPOINT_EVERY"
 CHECKPOINT_HASH_BUDGET = 1 << 20
 """Bytes of database hashed per `checkpoint_every` entries, at most (see checkpoint_stride)."""
+CHECKPOINTS_KEPT = 64
 MAX_STORED_RESULT_BYTES = 1 << 20
 MAX_CACHED_SESSIONS = 1 << 16
 
@@ -135,6 +138,10 @@ _VERSION_PUT = (
 )
 _APPLIED_PUT = "UPDATE _raftsql_meta SET applied_index = ?"
 _CHECKPOINT_PUT = "INSERT OR REPLACE INTO _raftsql_checkpoints VALUES (?, ?)"
+_CHECKPOINT_PRUNE = (
+    "DELETE FROM _raftsql_checkpoints WHERE idx < "
+    "(SELECT idx FROM _raftsql_checkpoints ORDER BY idx DESC LIMIT 1 OFFSET ?)"
+)
 
 
 def _default_checkpoint_every() -> int:
@@ -472,7 +479,7 @@ class StateMachine:
                 if batch.versions:
                     self._conn.executemany(_VERSION_PUT, list(batch.versions.items()))
                 if taken:
-                    self._conn.executemany(_CHECKPOINT_PUT, taken)
+                    self._record_checkpoints(taken)
                 self._conn.execute(_APPLIED_PUT, (last,))
                 self._conn.execute("COMMIT")
         except _TransactionLost as lost:
@@ -499,6 +506,12 @@ class StateMachine:
         if last % self.checkpoint_every == 0 and self._hashed_checkpoint(last):
             self._checksums.pin(last)
         return results
+
+    def _record_checkpoints(self, taken: list[tuple[int, str]]) -> None:
+        """Write finished (index, checksum) pairs and drop all but the newest CHECKPOINTS_KEPT,
+        in the caller's transaction."""
+        self._conn.executemany(_CHECKPOINT_PUT, taken)
+        self._conn.execute(_CHECKPOINT_PRUNE, (CHECKPOINTS_KEPT - 1,))
 
     def _expire_sessions(self, before: int) -> bool:
         """Forget the sessions whose latest request is older than entry `before` (whether any
@@ -725,7 +738,7 @@ class StateMachine:
             taken = self._checksums.finished()
             if taken:
                 with self._auth.internal(), self._conn:
-                    self._conn.executemany(_CHECKPOINT_PUT, taken)
+                    self._record_checkpoints(taken)
             self._checkpointer.close()
             self._conn.close()
         close_pool(self.path)  # idle interactive-transaction connections (txn.py)

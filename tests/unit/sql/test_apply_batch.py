@@ -454,6 +454,27 @@ def test_a_checkpoint_is_skipped_not_waited_for_while_the_previous_hash_runs(
     assert [i for i, _ in sm.checkpoints()] == [3, 9]
 
 
+def test_only_the_newest_checkpoints_are_kept(tmp_path: Path) -> None:
+    """The divergence detector reads the last 20 checkpoints every few seconds, on this node
+    and for each peer; a table that kept one row per interval for the cluster's whole life made
+    every such read longer. The newest CHECKPOINTS_KEPT stay, the older are deleted."""
+    from raftsql.sql.apply import CHECKPOINTS_KEPT
+
+    sm = fresh(tmp_path, "a", every=1)
+    sm.apply_batch([(1, SETUP, None, None)])
+    last = CHECKPOINTS_KEPT + 10
+    for i in range(2, last + 1):
+        assert sm.wait_for_checkpoints(10)  # so that none is skipped
+        sm.apply_noop(i)
+    assert sm.wait_for_checkpoints(10)
+    sm.close()  # records the last one
+    sm = fresh(tmp_path, "a", every=1)
+    recorded = [i for (i,) in peek(sm, "SELECT idx FROM _raftsql_checkpoints ORDER BY idx")]
+    assert recorded == list(range(last - CHECKPOINTS_KEPT + 1, last + 1))
+    assert [i for i, _ in sm.checkpoints()] == recorded
+    sm.close()
+
+
 def test_checkpoint_every_comes_from_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
