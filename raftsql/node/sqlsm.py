@@ -15,7 +15,7 @@ import apsw
 
 from raftsql.node.driver import EPHEMERAL_PREFIX
 from raftsql.raft.types import Entry, EntryType, Snapshot
-from raftsql.sql.apply import StateMachine
+from raftsql.sql.apply import SESSION_WINDOW, StateMachine
 from raftsql.sql.command import StmtResult
 from raftsql.sql.snapshot import CopyAborted, copy_database, remove_database_files
 
@@ -97,11 +97,14 @@ class PinnedSnapshot:
 class SqlStateMachine:
     """``ReplicatedStateMachine`` backed by one SQLite file in the node's data directory."""
 
-    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+    def __init__(self, data_dir: str | os.PathLike[str],
+                 session_window: int = SESSION_WINDOW) -> None:
+        """``session_window`` is for tests that make sessions expire within a few entries;
+        every node of a cluster must use the same (the default)."""
         self.dir = Path(data_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.path = str(self.dir / "state.sqlite")
-        self.db = StateMachine(self.path)
+        self.db = StateMachine(self.path, session_window=session_window)
         for older in ("snapshot.copy", "snapshot.tmp"):  # where older versions made the copy
             remove_database_files(str(self.dir / older))
 
