@@ -196,9 +196,9 @@ def _refuse_newer(data: bytes) -> None:
     """Raise NewerCommandError if `data` looks like a later release's command, else the
     CommandDecodeError of garbage."""
     try:
-        body = msgpack.unpackb(bytes(data[1:]), raw=False, strict_map_key=True, use_list=True)
-    except Exception as exc:  # not msgpack at all
-        raise CommandDecodeError(f"command: unknown version {data[0]}") from exc
+        body = _unpack(data, (data[0],), "command")
+    except CommandDecodeError:  # not msgpack at all
+        raise CommandDecodeError(f"command: unknown version {data[0]}") from None
     if type(body) is list:
         raise NewerCommandError(f"command: format {data[0]} is newer than this release's "
                                 f"({COMMAND_VERSION}); upgrade this node")

@@ -20,6 +20,7 @@ from raftsql.sql.command import (
     Command,
     CommandDecodeError,
     CommandEncodeError,
+    NewerCommandError,
     Stmt,
     StmtResult,
     decode,
@@ -46,6 +47,7 @@ commands = st.builds(
     st.integers(min_value=0, max_value=2**40),
     st.frozensets(names, max_size=3),
     st.frozensets(names, max_size=3),
+    st.integers(min_value=0, max_value=2**40),
 )
 
 
@@ -63,6 +65,26 @@ def test_encoding_is_deterministic_and_versioned() -> None:
     data = encode(cmd)
     assert data[0] == COMMAND_VERSION
     assert encode(Command(cmd.stmts, 3, frozenset({"a", "b"}), frozenset({"a"}))) == data
+
+
+def test_a_version_1_command_decodes_without_a_proposal_index() -> None:
+    """Entries written before format 2 stay in logs and snapshots: they decode, with
+    proposed_at 0 (no age limit, docs/transactions.md "Session expiry")."""
+    v1 = b"\x01" + msgpack.packb([[["SELECT ?", [1]]], 3, ["a"], ["a"]], use_bin_type=True)
+    assert decode(v1) == Command((Stmt("SELECT ?", (1,)),), 3, frozenset({"a"}),
+                                 frozenset({"a"}), proposed_at=0)
+    with pytest.raises(CommandDecodeError):  # five fields are format 2's, not 1's
+        decode(b"\x01" + msgpack.packb([[], 0, [], [], 7]))
+
+
+def test_a_later_format_is_told_apart_from_garbage() -> None:
+    later = b"\x03" + msgpack.packb([[["SELECT 1", []]], 0, [], [], 5, "new"])
+    with pytest.raises(NewerCommandError, match="newer than this release"):
+        decode(later)
+    for garbage in (b"\x03", b"\x03\xc1", b"\x07not a command", b"\x09\x05"):
+        with pytest.raises(CommandDecodeError) as caught:
+            decode(garbage)
+        assert not isinstance(caught.value, NewerCommandError), garbage
 
 
 @pytest.mark.parametrize("bad", [decimal.Decimal("1.5"), 2**64, -(2**63) - 1, object(), [1]])

@@ -17,11 +17,13 @@ import tempfile
 from pathlib import Path
 
 import apsw
+import msgpack
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from raftsql.sql.apply import Item, StateMachine
-from raftsql.sql.command import Command, Stmt, encode
+from raftsql.sql.apply import Item, NewerFormatError, StateMachine
+from raftsql.sql.command import Command, NewerCommandError, Stmt, encode
 
 SETUP = encode(Command((Stmt("CREATE TABLE t (client TEXT, seq INTEGER)"),)))
 FILLER = encode(Command((Stmt("SELECT 1"),)))
@@ -202,8 +204,6 @@ def _as_format_1(path: str) -> None:
 
 def format_1_insert(client: str, seq: int) -> bytes:
     """A command as the previous release encoded it: version 1, four fields."""
-    import msgpack
-
     body = [[["INSERT INTO t VALUES (?, ?)", [client, seq]]], 0, [], []]
     return b"\x01" + msgpack.packb(body, use_bin_type=True)
 
@@ -253,11 +253,6 @@ def test_a_command_of_a_later_format_stops_the_node_instead_of_failing_the_entry
     """docs/operations.md "Upgrades": a node older than the log must not record a newer
     command as a failed entry (its state would part from its upgraded peers'); it raises, as
     for a node-local error, and applies nothing of the batch."""
-    import msgpack
-    import pytest
-
-    from raftsql.sql.command import NewerCommandError
-
     sm = machine(tmp_path, "a", window=1 << 20)  # one batch, not cut at every index
     sm.apply_batch([(1, SETUP, None, None)])
     newer = b"\x03" + msgpack.packb([[["INSERT INTO t VALUES (1, 1)", []]], 0, [], [], 1, "x"])
@@ -270,10 +265,6 @@ def test_a_command_of_a_later_format_stops_the_node_instead_of_failing_the_entry
 
 
 def test_a_file_of_a_later_format_is_refused_at_open(tmp_path: Path) -> None:
-    import pytest
-
-    from raftsql.sql.apply import NewerFormatError
-
     sm = machine(tmp_path, "a")
     sm.close()
     conn = apsw.Connection(sm.path)
