@@ -79,8 +79,8 @@ def _serve(args: argparse.Namespace) -> int:
         from uvloop import run as runner
     except ImportError:
         runner = asyncio.run  # type: ignore[assignment]
-    runner(NodeServer(opts).run_until_signalled(on_serving=_freeze_start_up_heap))
-    return 0
+    ok = runner(NodeServer(opts).run_until_signalled(on_serving=_freeze_start_up_heap))
+    return 0 if ok else 1
 
 
 def _freeze_start_up_heap() -> None:

@@ -233,6 +233,9 @@ class RaftNode:
         self._wakeup = asyncio.Event()
         self._applied_changed = asyncio.Condition()
         self._stopping = False
+        self.failed = asyncio.Event()
+        """Set when the Raft loop failed: the node applies nothing more, and its process
+        should end (NodeServer.run_until_signalled)."""
         self._tasks: list[asyncio.Task[None]] = []
         self._ephemeral_id = EPHEMERAL_PREFIX + os.urandom(8)
         self._seq = itertools.count(1)
@@ -397,8 +400,6 @@ class RaftNode:
         Without a client id the proposal gets a node-local tag that is not deduplicated; a caller
         that retries (a SQL session) passes its own ``client_id`` and increasing ``seq``.
         """
-        if self._stopping:
-            raise ShuttingDownError("node is shutting down")
         if client_id is None:
             client_id, seq = self._ephemeral_id, next(self._seq)
         assert seq is not None
@@ -407,6 +408,11 @@ class RaftNode:
         self.metrics.proposals += 1
         loop = asyncio.get_running_loop()
         while True:
+            # also before a retry: a wait registered after stop() failed them all would
+            # never end (no loop, no ticker to sweep it)
+            if self._stopping or self.failed.is_set():
+                raise ShuttingDownError("node is shutting down" if self._stopping
+                                        else "node failed")
             # No timer per proposal (wait_for + shield cost more than the rest of propose):
             # the ticker's sweep fails waits whose deadline passed.
             fut: asyncio.Future[Any] = loop.create_future()
@@ -662,6 +668,7 @@ class RaftNode:
         except Exception:
             log.exception("node %d: the Raft loop failed; stopping", self.id)
             self._fail_all(NoLeaderError("node failed"))
+            self.failed.set()
             raise
 
     def _step_inputs(self) -> None:

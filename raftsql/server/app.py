@@ -181,19 +181,22 @@ class NodeServer:
                                      self.frontend_counters)
                 await self.pg.start()
 
-    async def stop(self) -> None:
+    async def stop(self, transfer: bool = True) -> None:
         if self._divergence_task is not None:
             self._divergence_task.cancel()
         if self.pg is not None:
             await self.pg.close()
         if self.http is not None:
             await self.http.close()
-        await self.node.stop(transfer=True)
+        await self.node.stop(transfer=transfer)
         self.db.close()
         self.sm.close()
 
-    async def run_until_signalled(self, on_serving: Callable[[], None] | None = None) -> None:
-        """Serve until SIGTERM or SIGINT; ``on_serving`` runs once everything listens."""
+    async def run_until_signalled(self, on_serving: Callable[[], None] | None = None) -> bool:
+        """Serve until SIGTERM or SIGINT, or until the Raft loop fails; ``on_serving`` runs once
+        everything listens. False if the Raft loop failed: a node that applies nothing more
+        must not go on accepting clients and answering /healthz, so the process ends (with a
+        non-zero status, for its supervisor to see) as etcd's does on a fatal error."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
@@ -202,9 +205,18 @@ class NodeServer:
                  self.opts.raft_listen, self.opts.pg_listen, self.opts.http_listen)
         if on_serving is not None:
             on_serving()
-        await self._stop.wait()
-        log.info("node %d shutting down", self.opts.node_id)
-        await self.stop()
+        signalled = asyncio.ensure_future(self._stop.wait())
+        failed = asyncio.ensure_future(self.node.failed.wait())
+        await asyncio.wait((signalled, failed), return_when=asyncio.FIRST_COMPLETED)
+        signalled.cancel()
+        failed.cancel()
+        ok = not self.node.failed.is_set()
+        if ok:
+            log.info("node %d shutting down", self.opts.node_id)
+        else:
+            log.error("node %d shutting down: its Raft loop failed", self.opts.node_id)
+        await self.stop(transfer=ok)  # a failed loop can hand nothing over
+        return ok
 
     # ------------------------------------------------------------------ operations endpoint
 
