@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
+import msgpack
 import pytest
 
 from raftsql.node.transport import TcpTransport
@@ -126,6 +127,103 @@ def test_a_snapshot_is_streamed_a_chunk_at_a_time_and_a_newer_one_replaces_it() 
             assert most <= 2 * size, most
         finally:
             await a.close()
+            await b.close()
+
+    uvloop.run(scenario())
+
+
+async def _dial_by_hand(port: int, secret: bytes, *, tail: bytes, step: int | None) -> bytes:
+    """A dialer's side of the handshake written by hand: the hello, then the proof followed
+    at once by `tail`, everything in writes of `step` bytes (None: the proof and the tail in
+    one write). Returns what the acceptor answered."""
+    from raftsql.codec import encode_frame
+    from raftsql.node.transport import MAGIC, VERSION, _mac  # noqa: PLC2701 - the MAC under test
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        nonce = b"n" * 16
+
+        async def send(data: bytes) -> None:
+            for off in range(0, len(data), step or len(data)):
+                writer.write(data[off:off + (step or len(data))])
+                await writer.drain()
+                if step:
+                    await asyncio.sleep(0.001)  # separate segments, separate callbacks
+
+        await send(encode_frame(msgpack.packb([MAGIC, VERSION, "c", 1, nonce])))
+        header = await reader.readexactly(4)
+        reply = await reader.readexactly(int.from_bytes(header, "big"))
+        peer_nonce = msgpack.unpackb(reply)[4]
+        proof = _mac(secret, b"dialer", "c", (1, 2), (nonce, peer_nonce))
+        await send(encode_frame(msgpack.packb([proof])) + tail)
+        return reply
+    finally:
+        await asyncio.sleep(0.05)
+        writer.close()
+
+
+@pytest.mark.parametrize("step", [None, 1, 7])
+def test_a_handshake_in_pieces_or_with_messages_behind_it_delivers_them_all(
+        step: int | None) -> None:
+    """The acceptor takes the handshake frames as they come, however the bytes are cut (one
+    at a time, or the proof and the first messages in one segment), and hands every message
+    after the proof to the node in order."""
+    from raftsql.codec import encode_frame, encode_message
+    from raftsql.node.transport import CH_RAFT
+
+    async def scenario() -> None:
+        got: list[Message] = []
+        b = TcpTransport(2, "c", ("127.0.0.1", 0), {}, got.append, secret=b"k")
+        await b.start()
+        try:
+            tail = b"".join(encode_frame(bytes((CH_RAFT,)) + encode_message(_heartbeat(t)))
+                            for t in (1, 2, 3))
+            await _dial_by_hand(b.bound_port, b"k", tail=tail, step=step)
+            await _delivered(got, 3)
+            assert [m.term for m in got] == [1, 2, 3]
+            assert b.stats.refused_connections == 0 and b.stats.bad_frames == 0
+        finally:
+            await b.close()
+
+    uvloop.run(scenario())
+
+
+def test_a_wrong_proof_is_refused_and_nothing_behind_it_is_delivered() -> None:
+    from raftsql.codec import encode_frame, encode_message
+    from raftsql.node.transport import CH_RAFT
+
+    async def scenario() -> None:
+        got: list[Message] = []
+        b = TcpTransport(2, "c", ("127.0.0.1", 0), {}, got.append, secret=b"k")
+        await b.start()
+        try:
+            tail = encode_frame(bytes((CH_RAFT,)) + encode_message(_heartbeat(1)))
+            await _dial_by_hand(b.bound_port, b"not-k", tail=tail, step=None)
+            await asyncio.sleep(0.1)
+            assert got == [] and b.stats.refused_connections == 1
+        finally:
+            await b.close()
+
+    uvloop.run(scenario())
+
+
+def test_a_connection_that_never_finishes_its_handshake_is_closed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from raftsql.node import transport
+
+    monkeypatch.setattr(transport, "HANDSHAKE_TIMEOUT", 0.2)
+
+    async def scenario() -> None:
+        b = TcpTransport(2, "c", ("127.0.0.1", 0), {}, lambda m: None)
+        await b.start()
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", b.bound_port)
+            writer.write(b"\0\0")  # half a header, then nothing
+            assert await asyncio.wait_for(reader.read(), 3) == b""  # closed by the node
+            writer.close()
+            assert b.stats.refused_connections == 1
+            assert not b._connections  # noqa: SLF001 - nothing left behind
+        finally:
             await b.close()
 
     uvloop.run(scenario())
