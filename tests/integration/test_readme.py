@@ -128,7 +128,11 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
     shim = bin_dir / "raftsql"
     shim.write_text(f"#!/bin/sh\nexec {sys.executable} -m raftsql.cli \"$@\"\n")
     shim.chmod(0o755)
-    (bin_dir / "python").symlink_to(sys.executable)  # `python` in examples = this interpreter
+    # `python` in examples = this interpreter. A script, not a symlink: run through a link in
+    # another directory, a venv's interpreter does not find its pyvenv.cfg and loses its packages
+    python = bin_dir / "python"
+    python.write_text(f"#!/bin/sh\nexec {sys.executable} \"$@\"\n")
+    python.chmod(0o755)
     env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
                PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     offset = _pick_offset()
