@@ -540,9 +540,10 @@ class _Inbound(asyncio.Protocol):
     callback as its bytes arrive.
 
     Why a Protocol and not a stream read by a task: every Raft message a node receives (a
-    follower's appends, a leader's acks) then reaches the node's inbox without a task
-    wake-up in between, one hop less on each side of a write's round trip (issue 8; the
-    client side does the same, server/channel.py)."""
+    follower's appends, a leader's acks) then reaches the node's inbox without a reader task's
+    wake-up in between, on each side of a write's round trip: about 10 us less CPU per write
+    on each node at one client (issue 8, twenty-first round in docs/benchmarks.md; the client
+    side does the same, server/channel.py)."""
 
     def __init__(self, owner: TcpTransport) -> None:
         self._owner = owner
