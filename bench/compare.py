@@ -20,9 +20,10 @@ reads to the leader) and the etcd read clients round robin to all members alike.
 
 Every configuration is repeated (``--repeats``, default 3) with the systems alternating within
 each repetition, so a change in machine load hits all of them alike; the medians are printed,
-then raftsql's throughput and p50 ratios to each baseline. Columns: ops/s, p50/p99/max latency
-(ms), server CPU ms per operation (whole process trees), peak PSS of the servers (MiB), cores
-used by the load generator, and ``CB`` when the generator used more than 85% of a core.
+then raftsql's throughput and p50 ratios to each baseline, then issue 8's acceptance lines
+(``LINES``) judged from those medians. Columns: ops/s, p50/p99/max latency (ms), server CPU ms
+per operation (whole process trees), peak PSS of the servers (MiB), cores used by the load
+generator, and ``CB`` when the generator used more than 85% of a core.
 
     python3 bench/compare.py [--quick] [--seconds 5] [--clients 1,16,64] [--repeats 3]
                              [--nodes 3] [--spread] [--no-etcd] [--json out.json]
@@ -48,6 +49,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +71,59 @@ BASELINES: dict[str, dict[str, str]] = {
     "tpcb": {"postgres": "tpcb"},
     "select-only": {"postgres": "select-only"},
 }
+
+
+@dataclass(frozen=True)
+class Line:
+    """One of issue 8's acceptance lines, as this benchmark measures it: raftsql's ``workload``
+    at ``clients`` against a ``baseline`` (system, workload), its throughput at least
+    ``target`` times the baseline's; or, without a baseline, its p50 at most ``target`` ms."""
+
+    what: str
+    workload: str
+    clients: int
+    baseline: tuple[str, str] | None
+    target: float
+
+
+LINES = (
+    Line("writes, 64 clients, vs etcd put", "upsert", 64, ("etcd", "upsert"), 1.5),
+    Line("writes, 64 clients, vs PostgreSQL upsert", "upsert", 64, ("postgres", "upsert"), 0.7),
+    Line("writes, 1 client, p50 ms", "upsert", 1, None, 1.0),
+    Line("lease reads, 64 clients, vs etcd linearizable", "select:lease", 64,
+         ("etcd", "select:linearizable"), 2.0),
+    Line("lease reads, 64 clients, vs PostgreSQL select", "select:lease", 64,
+         ("postgres", "select"), 0.5),
+    Line("linearizable reads, 64 clients, vs etcd linearizable", "select:linearizable", 64,
+         ("etcd", "select:linearizable"), 1.2),
+    Line("pgbench TPC-B, 16 clients, vs PostgreSQL, 0 failed", "tpcb", 16,
+         ("postgres", "tpcb"), 0.5),
+)
+
+
+def acceptance(medians: dict[tuple[str, str, int], dict[str, float]],
+               most_errors: dict[tuple[str, str, int], float]) -> list[dict[str, Any]]:
+    """Each line of LINES whose configurations ran: its value and whether it is met. A line is
+    not met when raftsql had an error (a failed pgbench transaction) in any of its runs."""
+    out = []
+    for line in LINES:
+        key = ("raftsql", line.workload, line.clients)
+        mine = medians.get(key)
+        if mine is None:
+            continue
+        if line.baseline is None:
+            value = mine["p50_ms"]
+            met = value <= line.target
+        else:
+            base = medians.get((*line.baseline, line.clients))
+            if base is None or not base["ops_per_s"]:
+                continue
+            value = mine["ops_per_s"] / base["ops_per_s"]
+            met = value >= line.target
+        errors = most_errors.get(key, 0.0)
+        out.append({"line": line.what, "target": line.target, "at_most": line.baseline is None,
+                    "value": value, "errors": errors, "met": met and not errors})
+    return out
 
 
 def sql_runner(dsn: str | list[str], pids: list[int], workload: str,
@@ -303,8 +358,19 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                                "throughput_ratio": ratio, "p50_ratio": lat})
                 print(f"{workload:<20} {clients:>7} {base_sys + ' ' + base_wl:<30} "
                       f"{ratio:>11.3f} {lat:>9.2f}")
+    print("\n## issue 8 acceptance lines (medians of this run; see docs/benchmarks.md)")
+    lines = acceptance(medians, {key: max(r.errors for r in runs)
+                                 for key, runs in results.items()})
+    for a in lines:
+        sign = "<=" if a["at_most"] else ">="
+        errors = f", {a['errors']:.0f} errors" if a["errors"] else ""
+        print(f"{a['line']:<55} {a['value']:>7.3f} (target {sign} {a['target']}{errors}): "
+              f"{'met' if a['met'] else 'NOT met'}")
+    if not lines:
+        print("(none of the lines' configurations ran: they need 1, 16 and 64 clients)")
     return {
         "params": {k: v for k, v in vars(args).items() if k != "json"},
+        "acceptance": lines,
         "medians": [{"system": s, "workload": w, "clients": c, **m}
                     for (s, w, c), m in medians.items()],
         "ratios": ratios,

@@ -40,6 +40,7 @@ def test_compare_quick_prints_medians_and_ratios(tmp_path: Path) -> None:
     assert "## medians of 1 runs" in out
     assert "## raftsql / baseline" in out
     assert "## raftsql group commit" in out and "writes per fsync" in out
+    assert "## issue 8 acceptance lines" in out  # with 2 clients no line's configuration ran
     rows = {tuple(line.split()[:3]) for line in out.splitlines() if line[:1].isalpha()}
     for system, workload in [
         ("raftsql", "upsert"),
@@ -134,3 +135,34 @@ def test_write_floor_builds_and_prints_percentiles(tmp_path: Path) -> None:
     assert 0 < p50 <= p90 <= p99 <= top, run.stdout
     assert sorted(p.name for p in tmp_path.glob("*.log")) == [
         "follower1.log", "follower2.log", "leader.log"]
+
+
+def test_acceptance_lines_are_judged_from_the_medians_and_any_failed_run() -> None:
+    """compare.py's acceptance section: a throughput ratio against its baseline, the one-client
+    p50 against its bound, lines whose configurations did not run are left out, and a line
+    with an error in any run (a failed pgbench transaction) is not met."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import compare
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+
+    def m(ops: float, p50: float = 1.0) -> dict[str, float]:
+        return {"ops_per_s": ops, "p50_ms": p50}
+
+    medians = {
+        ("raftsql", "upsert", 64): m(9000), ("etcd", "upsert", 64): m(6000),
+        ("postgres", "upsert", 64): m(15000),
+        ("raftsql", "upsert", 1): m(900, p50=0.99),
+        ("raftsql", "tpcb", 16): m(1200), ("postgres", "tpcb", 16): m(2300),
+    }
+    lines = {a["line"]: a for a in compare.acceptance(medians, {})}
+    assert lines["writes, 64 clients, vs etcd put"]["met"]  # 1.5x exactly
+    assert lines["writes, 64 clients, vs etcd put"]["value"] == 1.5
+    assert not lines["writes, 64 clients, vs PostgreSQL upsert"]["met"]  # 0.6x
+    assert lines["writes, 1 client, p50 ms"]["met"]
+    assert lines["pgbench TPC-B, 16 clients, vs PostgreSQL, 0 failed"]["met"]  # 0.52x
+    assert not any("reads" in name for name in lines)  # not run: left out
+    failed = compare.acceptance(medians, {("raftsql", "tpcb", 16): 1.0})
+    tpcb = next(a for a in failed if a["line"].startswith("pgbench"))
+    assert not tpcb["met"] and tpcb["errors"] == 1.0
