@@ -169,6 +169,9 @@ class NodeConfig:
     read_timeout: float = 5.0
     clock_rate: float = 1.0
     seed: int | None = None
+    ack_spin: float = 0.0005
+    """Seconds a leader with one proposal awaiting its quorum keeps its event loop polling
+    instead of sleeping (``_maybe_spin``); 0 turns it off."""
 
 
 @dataclass
@@ -205,6 +208,8 @@ class NodeMetrics:
     leader_stalls: int = 0
     """Loop runs of a leader that found half an election timeout of ticks due: its heartbeats
     went out that late (each is logged)."""
+    ack_spin_seconds: float = 0.0
+    """Time a leader's loop spent polling for its followers' acks (``_maybe_spin``)."""
 
 
 def _read_timed_out(fut: asyncio.Future[int]) -> None:
@@ -229,6 +234,10 @@ class RaftNode:
         self._read_requests: collections.deque[tuple[bytes, bool]] = collections.deque()
         self._local_actions: collections.deque[Callable[[], None]] = collections.deque()
         self._waiters: dict[tuple[bytes, int], asyncio.Future[Any]] = {}
+        self._spinning = False
+        self._spin_index = 0  # the last log index the spin waits to see committed
+        self._spin_until = 0.0  # perf_counter() bound of the spin for _spin_index
+        self._spin_started = 0.0
         self._read_waiters: dict[bytes, asyncio.Future[int]] = {}
         self._wakeup = asyncio.Event()
         self._applied_changed = asyncio.Condition()
@@ -659,6 +668,7 @@ class RaftNode:
                 while self.raw.has_ready():
                     await self._handle_one_ready()
                 self._refresh_status()
+                self._maybe_spin()
                 if self.reads.applied != applied_before:
                     async with self._applied_changed:
                         self._applied_changed.notify_all()
@@ -670,6 +680,47 @@ class RaftNode:
             self._fail_all(NoLeaderError("node failed"))
             self.failed.set()
             raise
+
+    def _maybe_spin(self) -> None:
+        """Keep the loop polling, for at most ``cfg.ack_spin`` per entry, while a leader waits
+        for the acks of a lone client's proposal.
+
+        Why: on a virtual machine whose idle cores halt at once, a process woken from idle
+        starts 0.1-0.2 ms after the packet that woke it (docs/benchmarks.md, twenty-second
+        round). A lone client's write waits for that wake-up when its follower's ack arrives:
+        the leader, done with its own fsync, has gone idle. A callback that schedules itself
+        keeps the loop turning with a poll that does not sleep: the ack is read as it
+        arrives, and every other callback, I/O and timer runs as usual meanwhile. Go's runtime
+        spins likewise before it parks a thread (etcd gets that for free).
+
+        Only with at most one proposal waiting: the CPU it burns is then idle anyway, and with
+        more clients the loop rarely idles, while on a machine with fewer cores than busy
+        processes the followers need that CPU to send the acks. The bound is per entry, so
+        wake-ups for other reasons (a tick, a heartbeat's answer) do not extend it."""
+        raft = self.raw.raft
+        last = raft.raft_log.last_index()
+        if (self._spinning or not self.cfg.ack_spin or raft.role is not Role.LEADER
+                or raft.raft_log.committed >= last or len(self._waiters) > 1):
+            return
+        now = time.perf_counter()
+        if last != self._spin_index:
+            self._spin_index, self._spin_until = last, now + self.cfg.ack_spin
+        if now >= self._spin_until:
+            return
+        self._spinning = True
+        self._spin_started = now
+        asyncio.get_running_loop().call_soon(self._spin)
+
+    def _spin(self) -> None:
+        """One turn of the spin: schedule the next one, until the Raft task has something to
+        do (an ack sets ``_wakeup``; once it has run, ``_run`` decides again), the bound
+        passes, or the node stops."""
+        now = time.perf_counter()
+        if not self._wakeup.is_set() and now < self._spin_until and not self._stopping:
+            asyncio.get_running_loop().call_soon(self._spin)
+            return
+        self._spinning = False
+        self.metrics.ack_spin_seconds += now - self._spin_started
 
     def _step_inputs(self) -> None:
         due = self._due_ticks()

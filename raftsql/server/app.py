@@ -58,6 +58,7 @@ class ServeOptions:
     election_tick: int = 10
     snapshot_entries: int | None = None
     users_file: Path | None = None
+    ack_spin_us: int = 500
     clock_rate: float = 1.0
     """Testing only: scale this node's clock (clock-drift fault injection, Jepsen suite)."""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -68,6 +69,8 @@ class ServeOptions:
             raise ValueError(f"--peers must list this node ({self.node_id}) unless --join is given")
         if self.tick_ms <= 0 or self.election_tick < 3:
             raise ValueError("--tick-ms must be > 0 and --election-tick >= 3")
+        if not 0 <= self.ack_spin_us <= 100_000:
+            raise ValueError("--ack-spin-us must be between 0 and 100000")
         if self.pg_listen is not None:
             host = self.pg_listen[0]
             loopback = host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
@@ -118,6 +121,7 @@ class NodeServer:
                 election_tick=opts.election_tick,
                 snapshot_entries=opts.snapshot_entries,
                 clock_rate=opts.clock_rate,
+                ack_spin=opts.ack_spin_us / 1e6,
             ),
             self.sm,
             rpc_handler=self._rpc,

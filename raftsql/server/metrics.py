@@ -56,6 +56,9 @@ class NodeCollector(Collector):
         yield CounterMetricFamily("raftsql_leader_stalls",
                                   "Leader loop runs that sent heartbeats half an election "
                                   "timeout late", m.leader_stalls)
+        yield CounterMetricFamily("raftsql_ack_spin_seconds",
+                                  "Time the leader's loop polled for acks instead of sleeping",
+                                  m.ack_spin_seconds)
         reads = CounterMetricFamily("raftsql_reads", "Reads served by consistency level",
                                     labels=["level"])
         for level, n in sorted(m.reads.items()):

@@ -14,14 +14,16 @@ from raftsql.node.sqlsm import SqlStateMachine
 from raftsql.testing.procs import HOST, free_port
 
 
-async def start_nodes(tmp: Path, read_timeout: float = 5.0, **sm_options: Any
+async def start_nodes(tmp: Path, read_timeout: float = 5.0,
+                      node_options: dict[str, Any] | None = None, **sm_options: Any
                       ) -> tuple[list[RaftNode], list[SqlStateMachine]]:
+    """``node_options``: further NodeConfig fields; ``sm_options``: the state machine's."""
     peers = {i: (HOST, free_port()) for i in (1, 2, 3)}
     nodes, sms = [], []
     for i in (1, 2, 3):
         sm = SqlStateMachine(tmp / f"n{i}" / "sql", **sm_options)
         cfg = NodeConfig(node_id=i, data_dir=tmp / f"n{i}", raft_listen=peers[i], peers=peers,
-                         read_timeout=read_timeout)
+                         read_timeout=read_timeout, **(node_options or {}))
         node = RaftNode(cfg, sm)
         await node.start()
         nodes.append(node)
