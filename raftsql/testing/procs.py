@@ -162,6 +162,7 @@ class ProcessCluster:
         peers = ",".join(f"{i}={self.raft_addr_as_seen_by(node_id, i)}" for i in members)
         cmd = [
             sys.executable,
+            "-P",  # the code comes from PYTHONPATH (this checkout), never the current directory
             "-m",
             "raftsql.cli",
             "serve",
