@@ -28,10 +28,15 @@ def _insert(k: int) -> bytes:
     return encode(Command((Stmt("INSERT INTO t VALUES (?)", (k,)),)))
 
 
-async def _leader_alone(nodes: list[RaftNode]) -> RaftNode:
-    """The leader, once a table exists, with both followers stopped: no ack comes any more."""
+async def _leader_with_table(nodes: list[RaftNode]) -> RaftNode:
     leader = await wait_leader(nodes)
     await leader.propose(encode(Command((Stmt("CREATE TABLE t (k INTEGER PRIMARY KEY)"),))))
+    return leader
+
+
+async def _leader_alone(nodes: list[RaftNode]) -> RaftNode:
+    """The leader, once a table exists, with both followers stopped: no ack comes any more."""
+    leader = await _leader_with_table(nodes)
     for n in nodes:
         if n is not leader:
             await n.stop(transfer=False)
@@ -43,8 +48,7 @@ def test_lone_writes_spin_on_the_leader_only_and_commit(tmp_path: Path) -> None:
     async def scenario() -> None:
         nodes, sms = await start_nodes(tmp_path, node_options={"ack_spin": SPIN})
         try:
-            leader = await wait_leader(nodes)
-            await leader.propose(encode(Command((Stmt("CREATE TABLE t (k INTEGER PRIMARY KEY)"),))))
+            leader = await _leader_with_table(nodes)
             for k in range(20):  # each is answered once committed and applied
                 await leader.propose(_insert(k))
             assert leader.metrics.ack_spin_seconds > 0
