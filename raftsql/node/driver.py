@@ -34,7 +34,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -106,6 +106,11 @@ class ReplicatedStateMachine(StateMachine, Protocol):
     """
 
     def applied_index(self) -> int: ...
+
+    def apply_ahead(self, entries: Sequence[Entry]) -> None:
+        """Run a leader's new entries before they commit, to be kept when exactly they are
+        applied next (an optimisation: doing nothing is correct)."""
+        ...
 
     def size_bytes(self) -> int:
         """How big a snapshot of the state would be (sets how often one is taken)."""
@@ -806,6 +811,14 @@ class RaftNode:
         if self._sync_owed:
             await self._sync_wal()
         out = finish_ready(self, rd, self.transport, self.sm, self.reads)
+        if rd.entries and self.raw.raft.role is Role.LEADER and len(self._waiters) <= 1:
+            # A lone write: applied while the followers' acks are on their way, when the loop
+            # has nothing else to do (StateMachine.apply_ahead). With more writes waiting the
+            # loop has their clients' work then: measured, applying ahead only moved work
+            # (64 upsert clients: 7,171 against 7,159 writes/s) or did it twice when an
+            # interactive transaction took the write lock meanwhile (TPC-B at 16 clients:
+            # 1,199 against 1,244 tps, toggled every 2 s on the leader).
+            self.sm.apply_ahead(rd.entries)
         self.metrics.apply_seconds += time.perf_counter() - t0
         self.metrics.applied_entries += len(out.applied)
         for entry, result in out.applied:

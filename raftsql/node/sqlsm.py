@@ -112,6 +112,10 @@ class SqlStateMachine:
         """All of a Ready's committed entries in one SQLite transaction (apply_batch)."""
         return self.db.apply_batch([_item(e) for e in entries])
 
+    def apply_ahead(self, entries: Sequence[Entry]) -> None:
+        """Entries not committed yet, run in a transaction left open (StateMachine.apply_ahead)."""
+        self.db.apply_ahead([_item(e) for e in entries])
+
     def applied_index(self) -> int:
         return self.db.applied_index
 

@@ -77,7 +77,13 @@ from raftsql.sql.command import (
 from raftsql.sql.engine import ENGINE_VERSION, open_connection, run_cached
 from raftsql.sql.snapshot import ChecksumWorker, backup_to_file, content_checksum
 from raftsql.sql.sqlite_errors import classify
-from raftsql.sql.txn import close_pool, release_write_lock
+from raftsql.sql.txn import (
+    close_pool,
+    hold_write_lock,
+    open_transactions,
+    release_write_lock,
+    unhold_write_lock,
+)
 from raftsql.sql.walcheckpoint import WalCheckpointer
 
 WAL_SIZE_LIMIT = 64 << 20
@@ -209,6 +215,16 @@ class _TransactionLost(Exception):
         self.position = position
 
 
+@dataclass
+class _Ahead:
+    """A run of entries applied ahead of their commit (`apply_ahead`): its SQLite transaction
+    is open and holds them; `apply_batch` commits it when the same entries commit."""
+
+    run: list[Item]
+    batch: _Batch
+    results: list[list[StmtResult] | None]
+
+
 class EngineVersionMismatch(RuntimeError):
     """The data file was written by another SQLite engine than this build's (see
     docs/transactions.md: nodes must run the same engine to stay byte-identical)."""
@@ -294,6 +310,7 @@ class StateMachine:
         self._checksums = ChecksumWorker(self._read_connection)
         # client -> seq of its latest request as committed in _raftsql_sessions (a cache)
         self._seqs: dict[str, int] = {}
+        self._ahead: _Ahead | None = None
 
     # ---- queries about the state --------------------------------------------------------
 
@@ -417,6 +434,18 @@ class StateMachine:
         """
         with self._lock:
             results: list[list[StmtResult] | None] = []
+            ahead = self._take_ahead()
+            if ahead is not None:
+                if list(items[: len(ahead.run)]) != ahead.run or not self._conn.in_transaction:
+                    self._rollback()
+                else:
+                    try:
+                        self._commit_run(ahead.run[-1][0], ahead.batch, False)
+                    except BaseException:
+                        self._rollback()
+                        raise
+                    results.extend(ahead.results)
+                    items = items[len(ahead.run) :]
             first = 0
             while first < len(items) and items[first][0] <= self._applied:
                 results.append(self._replayed(items[first]))
@@ -451,47 +480,62 @@ class StateMachine:
 
     def _transaction(self, run: Sequence[Item]) -> list[list[StmtResult] | None]:
         """Apply `run` (consecutive, all after applied_index) in one SQLite transaction."""
-        release_write_lock(self.path)  # an interactive transaction's live writes step aside
-        last = run[-1][0]
-        batch = _Batch()
-        results: list[list[StmtResult] | None] = []
-        with self._auth.internal():
-            self._conn.execute("BEGIN IMMEDIATE")
         try:
-            for position, (index, data, client_id, seq) in enumerate(run):
-                if data is None:
-                    results.append(None)
-                    continue
-                results.append(self._entry(batch, index, data, client_id, seq))
-                if not self._conn.in_transaction:  # a ROLLBACK conflict clause ended it
-                    if batch.ran:
-                        raise _TransactionLost(position)
-                    with self._auth.internal():  # it lost nothing: go on in a new one
-                        self._conn.execute("BEGIN IMMEDIATE")
-            taken = self._checksums.finished()
-            with self._auth.internal():
-                if batch.sessions:
-                    self._conn.executemany(
-                        _SESSION_PUT, [(c, *session) for c, session in batch.sessions.items()]
-                    )
-                expired = (last % self._expire_every == 0
-                           and self._expire_sessions(last - self.session_window))
-                if batch.versions:
-                    self._conn.executemany(_VERSION_PUT, list(batch.versions.items()))
-                if taken:
-                    self._record_checkpoints(taken)
-                self._conn.execute(_APPLIED_PUT, (last,))
-                self._conn.execute("COMMIT")
+            batch, results = self._run_entries(run)
+            last = run[-1][0]
+            self._commit_run(last, batch, self._write_deferred(last, batch))
         except _TransactionLost as lost:
             # The entries before `lost.position` ran in the transaction SQLite just dropped;
             # apply them again (deterministic) and then the rest, where the entry that
             # rolled back comes first and so loses nothing.
             return self._transaction(run[: lost.position]) + self._transaction(run[lost.position :])
         except BaseException:
-            with self._auth.internal():
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
+            self._rollback()
             raise
+        return results
+
+    def _run_entries(self, run: Sequence[Item]) -> tuple[_Batch, list[list[StmtResult] | None]]:
+        """Open the write transaction and run `run`'s entries in it, not committed yet."""
+        release_write_lock(self.path)  # an interactive transaction's live writes step aside
+        batch = _Batch()
+        results: list[list[StmtResult] | None] = []
+        with self._auth.internal():
+            self._conn.execute("BEGIN IMMEDIATE")
+        for position, (index, data, client_id, seq) in enumerate(run):
+            if data is None:
+                results.append(None)
+                continue
+            results.append(self._entry(batch, index, data, client_id, seq))
+            if not self._conn.in_transaction:  # a ROLLBACK conflict clause ended it
+                if batch.ran:
+                    raise _TransactionLost(position)
+                with self._auth.internal():  # it lost nothing: go on in a new one
+                    self._conn.execute("BEGIN IMMEDIATE")
+        return batch, results
+
+    def _write_deferred(self, last: int, batch: _Batch) -> bool:
+        """Write what the batch defers: its sessions, the expiry due at `last`, its table
+        versions, applied_index = `last`. Whether a session expired."""
+        with self._auth.internal():
+            if batch.sessions:
+                self._conn.executemany(
+                    _SESSION_PUT, [(c, *session) for c, session in batch.sessions.items()]
+                )
+            expired = (last % self._expire_every == 0
+                       and self._expire_sessions(last - self.session_window))
+            if batch.versions:
+                self._conn.executemany(_VERSION_PUT, list(batch.versions.items()))
+            self._conn.execute(_APPLIED_PUT, (last,))
+        return expired
+
+    def _commit_run(self, last: int, batch: _Batch, expired: bool) -> None:
+        """Record the checkpoints hashed meanwhile, COMMIT the run (its deferred rows written),
+        then update what this object caches."""
+        taken = self._checksums.finished()
+        with self._auth.internal():
+            if taken:
+                self._record_checkpoints(taken)
+            self._conn.execute("COMMIT")
         self._applied = last
         if self._checkpointer.behind:  # the WAL outgrew the checkpoint thread (walcheckpoint.py)
             with self._auth.internal():
@@ -505,7 +549,65 @@ class StateMachine:
         self._checksums.forget(taken)
         if last % self.checkpoint_every == 0 and self._hashed_checkpoint(last):
             self._checksums.pin(last)
-        return results
+
+    def _rollback(self) -> None:
+        with self._auth.internal():
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+
+    # ---- applying ahead of the commit (the leader) ----------------------------------------
+
+    def apply_ahead(self, items: Sequence[Item]) -> None:
+        """Run entries that are not committed yet, in order after applied_index, in a write
+        transaction left open; `apply_batch` commits it when it is handed the same entries
+        (same index, data, client and seq), and rolls it back when anything else comes first.
+        Nothing of it is visible meanwhile: reads use connections of their own (WAL), and
+        applied_index moves only at the commit.
+
+        Why: the leader's entries are in its log before they commit, and between its own
+        fsync and its followers' acks its loop has nothing to do. Applying then takes the
+        apply (a tenth of the leader's work in TPC-B, about 90 µs of a lone write) out of
+        the wait of the clients whose entries commit; the deferred rows are written ahead
+        too, and at the commit only the COMMIT remains (and the checkpoints hashed
+        meanwhile, which are node-local). The results are those of `apply_batch`: the state the run
+        starts from is all entries up to applied_index, and nothing else writes the file
+        until it commits or is rolled back (an interactive transaction that takes the write
+        lock rolls it back, `release_write_lock`).
+
+        Only what `apply_batch` would do in one transaction: entries with a command, none at
+        a checkpoint or session-expiry index (a batch is cut there), none after a run
+        already ahead. And only while no interactive transaction is open: one would take the
+        write lock at its next statement, and the work would be done twice (TPC-B at 16
+        clients dropped 45% of its runs that way). An entry that ends SQLite's transaction (a ROLLBACK conflict clause)
+        or a node-local error drops the run; the commit then applies it as usual."""
+        with self._lock:
+            if (self._ahead is not None or not items or items[0][0] != self._applied + 1
+                    or open_transactions(self.path)
+                    or any(data is None or index % self.checkpoint_every == 0
+                           or index % self._expire_every == 0
+                           for index, data, _, _ in items)):
+                return
+            run = list(items)
+            try:
+                batch, results = self._run_entries(run)
+                self._write_deferred(run[-1][0], batch)  # no expiry index in the run: False
+            except Exception:  # noqa: BLE001 (the commit applies the run and raises it)
+                self._rollback()
+                return
+            self._ahead = _Ahead(run, batch, results)
+            hold_write_lock(self.path, self._drop_ahead)
+
+    def _take_ahead(self) -> _Ahead | None:
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            unhold_write_lock(self.path, self._drop_ahead)
+        return ahead
+
+    def _drop_ahead(self) -> None:
+        """Roll back the run applied ahead, if any (its entries are applied when they
+        commit). Called from `release_write_lock` on the same thread as the apply."""
+        if self._take_ahead() is not None:
+            self._rollback()
 
     def _record_checkpoints(self, taken: list[tuple[int, str]]) -> None:
         """Write finished (index, checksum) pairs and drop all but the newest CHECKPOINTS_KEPT,
@@ -734,6 +836,7 @@ class StateMachine:
     def close(self) -> None:
         """Finish the checksums in flight, record them, and close."""
         with self._lock:
+            self._drop_ahead()
             self._checksums.close()
             taken = self._checksums.finished()
             if taken:

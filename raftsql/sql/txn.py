@@ -32,10 +32,12 @@ raftsql's own statements are cached apart from the client's (engine.CLIENT_PREPA
 
 from __future__ import annotations
 
+import collections
 import enum
 import os
 import re
 import threading
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import apsw
@@ -54,21 +56,46 @@ POOL_SIZE = 32
 """Idle transaction connections kept per database file: opening one and registering the SQL
 functions cost more than a TPC-B transaction's own statements (issue 8)."""
 
-_WRITE_HOLDERS: dict[str, Transaction] = {}
-"""Per database file, the transaction whose replayed writes are live (SQLite has one writer)."""
+_WRITE_HOLDERS: dict[str, Callable[[], None]] = {}
+"""Per database file, how to make whoever holds the write lock give it back: a transaction
+whose replayed writes are live parks, the state machine drops a run applied ahead of its
+commit (SQLite has one writer)."""
 
 
 def _is_conflict(exc: BaseException) -> bool:
     return isinstance(exc, SqlError) and exc.sqlstate == "40001"
 
 
+_OPEN: collections.Counter[str] = collections.Counter()
+"""Per database file, the transactions open (not yet committed or rolled back)."""
+
+
+def open_transactions(path: str) -> int:
+    """How many interactive transactions are open on ``path``: each may take the write lock
+    at its next statement (the state machine applies nothing ahead of its commit meanwhile,
+    apply.py `apply_ahead`)."""
+    return _OPEN[path]
+
+
 def release_write_lock(path: str) -> None:
-    """Park the transaction holding ``path``'s write lock, if any. The state machine calls this
-    before applying an entry; a transaction calls it before taking the lock itself. Everything
-    runs on the one thread that applies entries, so this never races."""
-    holder = _WRITE_HOLDERS.get(path)
-    if holder is not None:
-        holder._park()
+    """Make whoever holds ``path``'s write lock give it back, if anyone does. The state
+    machine calls this before applying an entry; a transaction calls it before taking the
+    lock itself. Everything runs on the one thread that applies entries, so this never
+    races."""
+    give_back = _WRITE_HOLDERS.pop(path, None)
+    if give_back is not None:
+        give_back()
+
+
+def hold_write_lock(path: str, give_back: Callable[[], None]) -> None:
+    """Note that the caller holds ``path``'s write lock and how to make it give it back."""
+    _WRITE_HOLDERS[path] = give_back
+
+
+def unhold_write_lock(path: str, give_back: Callable[[], None]) -> None:
+    """The caller gave ``path``'s write lock back by itself."""
+    if _WRITE_HOLDERS.get(path) == give_back:
+        del _WRITE_HOLDERS[path]
 
 
 # ---- the connection pool ----------------------------------------------------------------
@@ -214,6 +241,7 @@ class Transaction:
         self._file, self._auth, self._query_only, self._file_id = _take_connection(path)
         self.base_index: int | None = None  # set by the first statement (_start)
         self.path = path
+        _OPEN[path] += 1
         self._started = False
         self._replaying = False
         self._live = False  # the write transaction holding (some of) the recorded writes is open
@@ -366,7 +394,7 @@ class Transaction:
         _internal(conn, auth, "BEGIN IMMEDIATE")
         self._live = True
         self._live_set = set()
-        _WRITE_HOLDERS[self.path] = self
+        hold_write_lock(self.path, self._park)
         try:
             if self.base_index is None:
                 self._read_base_index()
@@ -457,8 +485,7 @@ class Transaction:
             return
         self._live = False
         self._live_set = set()
-        if _WRITE_HOLDERS.get(self.path) is self:
-            del _WRITE_HOLDERS[self.path]
+        unhold_write_lock(self.path, self._park)
         if self._file.in_transaction:
             _internal(self._file, self._auth, "ROLLBACK")
 
@@ -530,6 +557,9 @@ class Transaction:
         if self.state is TxnState.DONE:
             return
         self.state = TxnState.DONE
+        _OPEN[self.path] -= 1
+        if not _OPEN[self.path]:
+            del _OPEN[self.path]
         self._park()
         conn, auth = self._file, self._auth
         try:
