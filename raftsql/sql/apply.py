@@ -37,6 +37,13 @@ the same results), then the rest, where the rolled-back entry comes first, so it
 loss costs nothing and it fails like the entry-level ABORT it amounts to. Every commit still
 ends with its own applied_index, so atomicity holds for each part.
 
+Applying ahead (`apply_ahead`, the leader with one write waiting). A run of entries not yet
+committed may be run in a write transaction left open; `apply_batch` commits it when it is
+handed exactly those entries first, and rolls it back otherwise, and so does an interactive
+transaction that takes the write lock (txn.py `release_write_lock`) or `close`. None of it is
+visible before the commit (readers use connections of their own; applied_index is written in
+the same transaction), so the invariants above hold as if it had not happened.
+
 Checkpoints. Every `checkpoint_every` entries (default 10 000, or $RAFTSQL_CHECKPOINT_EVERY), or
 every few such intervals once the database is big (`checkpoint_stride`: the hashing stays under
 1 MiB per interval), the content checksum of the state at that index is recorded so the
@@ -566,20 +573,20 @@ class StateMachine:
 
         Why: the leader's entries are in its log before they commit, and between its own
         fsync and its followers' acks its loop has nothing to do. Applying then takes the
-        apply (a tenth of the leader's work in TPC-B, about 90 µs of a lone write) out of
-        the wait of the clients whose entries commit; the deferred rows are written ahead
-        too, and at the commit only the COMMIT remains (and the checkpoints hashed
-        meanwhile, which are node-local). The results are those of `apply_batch`: the state the run
-        starts from is all entries up to applied_index, and nothing else writes the file
-        until it commits or is rolled back (an interactive transaction that takes the write
-        lock rolls it back, `release_write_lock`).
+        apply (about 90 µs of a lone write) out of the wait of the client whose entry
+        commits; the deferred rows are written ahead too, and at the commit only the COMMIT
+        remains (and the checkpoints hashed meanwhile, which are node-local). The results
+        are those of `apply_batch`: the run starts from all entries up to applied_index,
+        and nothing else writes the file until it commits or is rolled back (an interactive
+        transaction that takes the write lock rolls it back, `release_write_lock`).
 
         Only what `apply_batch` would do in one transaction: entries with a command, none at
         a checkpoint or session-expiry index (a batch is cut there), none after a run
         already ahead. And only while no interactive transaction is open: one would take the
         write lock at its next statement, and the work would be done twice (TPC-B at 16
-        clients dropped 45% of its runs that way). An entry that ends SQLite's transaction (a ROLLBACK conflict clause)
-        or a node-local error drops the run; the commit then applies it as usual."""
+        clients rolled back 45% of its runs that way). An entry that ends SQLite's
+        transaction (a ROLLBACK conflict clause) or a node-local error drops the run; the
+        commit then applies it as usual."""
         with self._lock:
             if (self._ahead is not None or not items or items[0][0] != self._applied + 1
                     or open_transactions(self.path)
