@@ -40,9 +40,10 @@ ends with its own applied_index, so atomicity holds for each part.
 Applying ahead (`apply_ahead`, the leader with one write waiting). A run of entries not yet
 committed may be run in a write transaction left open; `apply_batch` commits it when it is
 handed exactly those entries first, and rolls it back otherwise, and so does an interactive
-transaction that takes the write lock (txn.py `release_write_lock`) or `close`. None of it is
-visible before the commit (readers use connections of their own; applied_index is written in
-the same transaction), so the invariants above hold as if it had not happened.
+transaction that takes the write lock (txn.py `release_write_lock`) or `close`; a roll back
+also puts back the connection's seeded random streams it moved (functions.SeededStreams). None
+of it is visible before the commit (readers use connections of their own; applied_index is
+written in the same transaction), so the invariants above hold as if it had not happened.
 
 Checkpoints. Every `checkpoint_every` entries (default 10 000, or $RAFTSQL_CHECKPOINT_EVERY), or
 every few such intervals once the database is big (`checkpoint_stride`: the hashing stays under
@@ -82,6 +83,7 @@ from raftsql.sql.command import (
     result_digest,
 )
 from raftsql.sql.engine import ENGINE_VERSION, open_connection, run_cached
+from raftsql.sql.functions import seeded_streams
 from raftsql.sql.snapshot import ChecksumWorker, backup_to_file, content_checksum
 from raftsql.sql.sqlite_errors import classify
 from raftsql.sql.txn import (
@@ -276,6 +278,7 @@ class StateMachine:
         self._lock = threading.Lock()  # guards against accidental concurrent use
         # statements cached (engine.run_cached keeps the authorizer's findings per text)
         self._conn, self._auth = open_connection(path, Profile.APPLY, statement_cache=128)
+        self._streams = seeded_streams(self._conn)
         with self._auth.internal():
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
@@ -444,13 +447,14 @@ class StateMachine:
             ahead = self._take_ahead()
             if ahead is not None:
                 if list(items[: len(ahead.run)]) != ahead.run or not self._conn.in_transaction:
-                    self._rollback()
+                    self._undo_ahead()
                 else:
                     try:
                         self._commit_run(ahead.run[-1][0], ahead.batch, False)
                     except BaseException:
-                        self._rollback()
+                        self._undo_ahead()
                         raise
+                    self._streams.release()
                     results.extend(ahead.results)
                     items = items[len(ahead.run) :]
             first = 0
@@ -595,11 +599,12 @@ class StateMachine:
                            for index, data, _, _ in items)):
                 return
             run = list(items)
+            self._streams.hold()
             try:
                 batch, results = self._run_entries(run)
                 self._write_deferred(run[-1][0], batch)  # no expiry index in the run: False
             except Exception:  # noqa: BLE001 (the commit applies the run and raises it)
-                self._rollback()
+                self._undo_ahead()
                 return
             self._ahead = _Ahead(run, batch, results)
             hold_write_lock(self.path, self._drop_ahead)
@@ -614,7 +619,13 @@ class StateMachine:
         """Roll back the run applied ahead, if any (its entries are applied when they
         commit). Called from `release_write_lock` on the same thread as the apply."""
         if self._take_ahead() is not None:
-            self._rollback()
+            self._undo_ahead()
+
+    def _undo_ahead(self) -> None:
+        """Roll back a run applied ahead: its writes, and the random streams it moved (state
+        of the connection, not of the file: functions.SeededStreams)."""
+        self._rollback()
+        self._streams.restore()
 
     def _record_checkpoints(self, taken: list[tuple[int, str]]) -> None:
         """Write finished (index, checksum) pairs and drop all but the newest CHECKPOINTS_KEPT,

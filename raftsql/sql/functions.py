@@ -26,6 +26,7 @@ import math
 import random
 import re
 import uuid
+import weakref
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -796,20 +797,58 @@ def pg_unfixed_default(expression: Value) -> Value:
     )
 
 
-class _SeededStreams:
-    """Per-connection random streams keyed by the seed the leader put in the command."""
+class SeededStreams:
+    """Per-connection random streams keyed by the seed the leader put in the command.
+
+    They are state of the applying connection that a ROLLBACK does not undo, so every node
+    must run the same statements on it. A run of entries applied ahead of its commit and then
+    rolled back (apply.py `apply_ahead`) would break that: `hold` notes the streams as they
+    are, `restore` puts them back as noted (the ones changed, evicted or added since), and
+    `release` forgets the note once the run committed."""
 
     MAX_STREAMS = 64
 
     def __init__(self) -> None:
         self._streams: dict[int, random.Random] = {}
+        self._held: dict[int, None] | None = None  # the seeds at `hold`, in eviction order
+        self._before: dict[int, Any] = {}  # seed -> its generator's state at `hold`
+
+    def hold(self) -> None:
+        self._held = dict.fromkeys(self._streams)
+        self._before = {}
+
+    def release(self) -> None:
+        self._held = None
+        self._before = {}
+
+    def restore(self) -> None:
+        held, before = self._held, self._before
+        self.release()
+        if held is None:
+            return
+        streams: dict[int, random.Random] = {}
+        for seed in held:
+            if seed in before:
+                rng = streams[seed] = random.Random()
+                rng.setstate(before[seed])
+            else:
+                streams[seed] = self._streams[seed]  # untouched since `hold`
+        self._streams = streams
+
+    def _note(self, seed: int) -> None:
+        if self._held is not None and seed in self._held and seed not in self._before:
+            self._before[seed] = self._streams[seed].getstate()
 
     def stream(self, seed: int) -> random.Random:
         rng = self._streams.get(seed)
         if rng is None:
             if len(self._streams) >= self.MAX_STREAMS:
-                self._streams.pop(next(iter(self._streams)))
+                oldest = next(iter(self._streams))
+                self._note(oldest)
+                self._streams.pop(oldest)
             rng = self._streams[seed] = random.Random(seed)
+        else:
+            self._note(seed)
         return rng
 
     def random(self, seed: Value) -> Value:
@@ -869,6 +908,14 @@ DETERMINISTIC: dict[str, Callable[..., Value]] = {
 }
 
 
+_CONNECTION_STREAMS: weakref.WeakKeyDictionary[Any, SeededStreams] = weakref.WeakKeyDictionary()
+
+
+def seeded_streams(conn: Any) -> SeededStreams:
+    """The random streams of a connection `register` set up."""
+    return _CONNECTION_STREAMS[conn]
+
+
 def register(conn: Any, *, clock: Clock | None = None) -> None:
     """Install every function on an apsw.Connection.
 
@@ -878,7 +925,7 @@ def register(conn: Any, *, clock: Clock | None = None) -> None:
     for name, func in DETERMINISTIC.items():
         conn.create_scalar_function(name, func, deterministic=True)
     conn.create_collation("pg_interval", intervals.collate)
-    streams = _SeededStreams()
+    streams = _CONNECTION_STREAMS[conn] = SeededStreams()
     conn.create_scalar_function("pg_fixed_random", streams.random, 1)
     conn.create_scalar_function("pg_fixed_uuid", streams.uuid, 1)
     conn.create_scalar_function("pg_fixed_randomblob", streams.blob, 2)
