@@ -33,7 +33,8 @@ trigger's RAISE(ROLLBACK) ends SQLite's whole transaction, savepoints included
 (sqlite.org/lang_conflict.html); in a batch that would drop the earlier entries' effects. It
 is detected (the connection is no longer in a transaction after the entry) and the batch is
 split there: the entries before it are applied again in their own transaction (deterministic:
-the same results), then the rest, where the rolled-back entry comes first, so its transaction
+the same results, and the same values of the leader's fixed random(), whose per-seed streams
+on this connection are put back first, functions.SeededStreams), then the rest, where the rolled-back entry comes first, so its transaction
 loss costs nothing and it fails like the entry-level ABORT it amounts to. Every commit still
 ends with its own applied_index, so atomicity holds for each part.
 
@@ -490,7 +491,12 @@ class StateMachine:
         return []
 
     def _transaction(self, run: Sequence[Item]) -> list[list[StmtResult] | None]:
-        """Apply `run` (consecutive, all after applied_index) in one SQLite transaction."""
+        """Apply `run` (consecutive, all after applied_index) in one SQLite transaction.
+
+        Whatever rolls it back also puts back the seeded random streams it drew from (state
+        of the connection, functions.SeededStreams): the entries run again, and must draw
+        what they would have drawn the first time, as on a node that batched them apart."""
+        self._streams.hold()
         try:
             batch, results = self._run_entries(run)
             last = run[-1][0]
@@ -499,10 +505,13 @@ class StateMachine:
             # The entries before `lost.position` ran in the transaction SQLite just dropped;
             # apply them again (deterministic) and then the rest, where the entry that
             # rolled back comes first and so loses nothing.
+            self._streams.restore()
             return self._transaction(run[: lost.position]) + self._transaction(run[lost.position :])
         except BaseException:
             self._rollback()
+            self._streams.restore()
             raise
+        self._streams.release()
         return results
 
     def _run_entries(self, run: Sequence[Item]) -> tuple[_Batch, list[list[StmtResult] | None]]:

@@ -251,6 +251,23 @@ def test_rollback_conflict_inside_a_batch_keeps_earlier_entries(
     assert reopened.applied_index == 5 and reopened.checksum() == ref.checksum()
 
 
+def test_a_seeded_random_before_a_rollback_conflict_draws_as_one_by_one(tmp_path: Path) -> None:
+    """The entries before a ROLLBACK conflict run twice on the applying connection, whose
+    random stream per seed (the leader's fixed random(), functions.SeededStreams) a ROLLBACK
+    does not undo; they must draw what they draw on a node that applied them apart."""
+    batch: list[Item] = [
+        (1, SETUP, None, None),
+        (2, cmd(("INSERT INTO b (a_id, v) VALUES (NULL, pg_fixed_random(?))", (7,))), None, None),
+        (3, cmd("INSERT INTO b (a_id, v) VALUES (1, 'boom')"), None, None),  # RAISE(ROLLBACK)
+    ]
+    sm, ref = fresh(tmp_path, "a"), fresh(tmp_path, "ref")
+    assert sm.apply_batch(batch) == one_by_one(ref, batch)
+    assert peek(sm, "SELECT v FROM b") == peek(ref, "SELECT v FROM b")
+    assert sm.checksum() == ref.checksum()
+    sm.close()
+    ref.close()
+
+
 def test_replays_return_stored_results_and_apply_nothing(tmp_path: Path) -> None:
     """Raft Figure 2: after a restart the log is fed again from some earlier index; entries
     at or below applied_index are skipped (their client sees the stored result)."""
