@@ -801,10 +801,11 @@ class SeededStreams:
     """Per-connection random streams keyed by the seed the leader put in the command.
 
     They are state of the applying connection that a ROLLBACK does not undo, so every node
-    must run the same statements on it. A run of entries applied ahead of its commit and then
-    rolled back (apply.py `apply_ahead`) would break that: `hold` notes the streams as they
-    are, `restore` puts them back as noted (the ones changed, evicted or added since), and
-    `release` forgets the note once the run committed."""
+    must draw the same values for the same entries. Entries that run again after a roll back
+    would not: a batch cut short by a ROLLBACK conflict clause, a run applied ahead of its
+    commit and dropped (apply.py). So the state machine calls `hold` before a batch, `restore`
+    when it rolls back (the streams changed, evicted or added since are put back as they were)
+    and `release` once it committed."""
 
     MAX_STREAMS = 64
 
