@@ -21,10 +21,9 @@ from pathlib import Path
 import apsw
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_apply_batch import SETUP, cmd, fresh, one_by_one, stmts
+from test_apply_batch import SETUP, assert_same_state, cmd, entries, fresh, one_by_one
 
 from raftsql.sql.apply import Item, StateMachine
-from raftsql.sql.command import Command, Stmt, encode
 from raftsql.sql.errors import SqlError
 from raftsql.sql.txn import Transaction
 
@@ -39,28 +38,6 @@ def _outside(sm: StateMachine, sql: str) -> list[tuple]:
 
 
 MODES = st.sampled_from(["none", "same", "more", "other", "lock"])
-
-# the leader's fixed random(): a stream per seed on the applying connection (functions.py), which
-# a run rolled back must leave as it found it; some seeds reused, enough of them to evict streams
-seeded = st.builds(lambda seed, f: Stmt(f"INSERT INTO b (a_id, v) VALUES (NULL, {f}(?))", (seed,)),
-                   st.one_of(st.integers(min_value=0, max_value=9),
-                             st.integers(min_value=0, max_value=70)),
-                   st.sampled_from(["pg_fixed_random", "pg_fixed_uuid"]))
-commands = st.one_of(
-    st.lists(st.one_of(stmts, seeded), min_size=1, max_size=3).map(
-        lambda s: encode(Command(tuple(s)))),
-    st.lists(seeded, min_size=1, max_size=40).map(lambda s: encode(Command(tuple(s)))),
-    st.just(b"\x01garbage"),
-)
-entries = st.lists(
-    st.one_of(
-        st.tuples(commands, st.none(), st.none()),
-        st.tuples(commands, st.sampled_from(["c1", "c2", "c3"]),
-                  st.integers(min_value=1, max_value=6)),
-        st.tuples(st.none(), st.none(), st.none()),  # no-op entry
-    ),
-    max_size=30,
-)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -100,11 +77,7 @@ def test_results_and_state_are_those_of_applying_the_committed_entries(
             start += size
             k += 1
         assert got == want
-        assert ahead.applied_index == single.applied_index == len(items)
-        assert ahead.checksum() == single.checksum()
-        assert ahead.table_versions() == single.table_versions()
-        assert ahead.wait_for_checkpoints(10) and single.wait_for_checkpoints(10)
-        assert ahead.checkpoints() == single.checkpoints()
+        assert_same_state(ahead, single, len(items))
         ahead.close()
         single.close()
 
