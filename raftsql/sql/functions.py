@@ -811,21 +811,26 @@ class SeededStreams:
 
     def __init__(self) -> None:
         self._streams: dict[int, random.Random] = {}
-        self._held: dict[int, None] | None = None  # the seeds at `hold`, in eviction order
+        self._holding = False
+        # the seeds at `hold`, in eviction order; taken at the first draw after it, so a
+        # batch that draws nothing (nearly all) costs nothing
+        self._held: dict[int, None] | None = None
         self._before: dict[int, Any] = {}  # seed -> its generator's state at `hold`
 
     def hold(self) -> None:
-        self._held = dict.fromkeys(self._streams)
+        self._holding = True
+        self._held = None
         self._before = {}
 
     def release(self) -> None:
+        self._holding = False
         self._held = None
         self._before = {}
 
     def restore(self) -> None:
         held, before = self._held, self._before
         self.release()
-        if held is None:
+        if held is None:  # nothing drawn since `hold`
             return
         streams: dict[int, random.Random] = {}
         for seed in held:
@@ -841,6 +846,8 @@ class SeededStreams:
             self._before[seed] = self._streams[seed].getstate()
 
     def stream(self, seed: int) -> random.Random:
+        if self._holding and self._held is None:
+            self._held = dict.fromkeys(self._streams)
         rng = self._streams.get(seed)
         if rng is None:
             if len(self._streams) >= self.MAX_STREAMS:
