@@ -686,6 +686,12 @@ class RaftNode:
             self.failed.set()
             raise
 
+    def _lone_write(self) -> bool:
+        """At most one proposal of this node waits: the latency-bound case, where its loop
+        would idle while the acks travel (``_maybe_spin``, the apply ahead in
+        ``_handle_one_ready``). With more, the loop has their clients' work meanwhile."""
+        return len(self._waiters) <= 1
+
     def _maybe_spin(self) -> None:
         """Keep the loop polling, for at most ``cfg.ack_spin`` per entry, while a leader waits
         for the acks of a lone client's proposal.
@@ -705,7 +711,7 @@ class RaftNode:
         raft = self.raw.raft
         last = raft.raft_log.last_index()
         if (self._spinning or not self.cfg.ack_spin or raft.role is not Role.LEADER
-                or raft.raft_log.committed >= last or len(self._waiters) > 1):
+                or raft.raft_log.committed >= last or not self._lone_write()):
             return
         now = time.perf_counter()
         if last != self._spin_index:
@@ -811,7 +817,7 @@ class RaftNode:
         if self._sync_owed:
             await self._sync_wal()
         out = finish_ready(self, rd, self.transport, self.sm, self.reads)
-        if rd.entries and self.raw.raft.role is Role.LEADER and len(self._waiters) <= 1:
+        if rd.entries and self.raw.raft.role is Role.LEADER and self._lone_write():
             # A lone write: applied while the followers' acks are on their way, when the loop
             # has nothing else to do (StateMachine.apply_ahead). With more writes waiting the
             # loop has their clients' work then: measured, applying ahead only moved work
