@@ -841,6 +841,22 @@ class SeededStreams:
                 streams[seed] = self._streams[seed]  # untouched since `hold`
         self._streams = streams
 
+    def reset(self) -> None:
+        """Drop every stream, so the next draw of any seed starts it afresh.
+
+        For an interactive transaction's connection (txn.py), before each run of a statement.
+        The leader gives every statement a seed of its own (determinism.fix_nondeterminism
+        draws one per statement), so when the state machine applies the statement its seed's
+        stream is new. The transaction runs a statement more than once: its writes again after
+        each park (another writer took the lock), a statement again on the full view. Kept
+        streams would make such a run draw on from where the last one stopped: values other
+        than the client saw, so its later reads disagreed with its RETURNING and the commit
+        failed the digest check with a spurious 40001. Not for a connection that holds
+        (`hold`): the state machine's streams live across entries."""
+        assert not self._holding
+        if self._streams:
+            self._streams = {}
+
     def _note(self, seed: int) -> None:
         if self._held is not None and seed in self._held and seed not in self._before:
             self._before[seed] = self._streams[seed].getstate()

@@ -20,9 +20,11 @@ Where the statements run:
   not enough, it runs again on all of them. Why this is still sound: what a statement shows
   the client is checked at apply anyway (a wrong view can only cost a 40001), and it sees
   every earlier write that touched what it depends on, so no needless 40001 either.
-  A failed statement parks the live transaction, so nothing of it stays (`_guarded`). All of
-  this happens on the thread that applies log entries, so nothing interleaves, and the apply
-  loop never waits for a client's think time.
+  A failed statement parks the live transaction, so nothing of it stays (`_guarded`). Every
+  run of a statement, the first, a replay or a retry, draws the leader's seeded random() from
+  fresh streams (functions.SeededStreams.reset), as the apply does, so it gives what the
+  client saw. All of this happens on the thread that applies log entries, so nothing
+  interleaves, and the apply loop never waits for a client's think time.
   A transaction that saw data which changed before it commits learns it at COMMIT (40001).
 
 Connections come from a per-file pool with a statement cache: the authorizer is then consulted
@@ -46,6 +48,7 @@ from raftsql.sql.authorizer import SCHEMA_TABLE, Authorizer, Profile
 from raftsql.sql.command import Command, Param, Stmt, StmtResult, result_digest
 from raftsql.sql.engine import CLIENT_PREPARE_FLAGS, cacheable, open_connection, run_cached
 from raftsql.sql.errors import SqlError
+from raftsql.sql.functions import seeded_streams
 from raftsql.sql.reads import to_sql_error
 
 DEFAULT_MAX_STATEMENTS = 10_000
@@ -239,6 +242,7 @@ class Transaction:
     def __init__(self, path: str, *, max_statements: int = DEFAULT_MAX_STATEMENTS) -> None:
         self.max_statements = max_statements
         self._file, self._auth, self._query_only, self._file_id = _take_connection(path)
+        self._streams = seeded_streams(self._file)  # reset before each run of a statement
         self.base_index: int | None = None  # set by the first statement (_start)
         self.path = path
         _OPEN[path] += 1
@@ -355,6 +359,7 @@ class Transaction:
             self._query_only = on
 
     def _on_snapshot(self, sql: str, params: tuple[Param, ...]) -> StmtResult:
+        self._streams.reset()
         try:
             return run_cached(self._file, self._auth, sql, params)
         finally:
@@ -401,6 +406,7 @@ class Transaction:
             for pos in sorted(need):
                 stmt = self._writes[pos]
                 auth.reset()
+                self._streams.reset()  # draw what its first run drew
                 try:
                     conn.execute(stmt.sql, stmt.params, can_cache=cacheable(stmt.sql, auth),
                                  prepare_flags=CLIENT_PREPARE_FLAGS).fetchall()
@@ -442,6 +448,7 @@ class Transaction:
         include a failed one. Failures are rare; two statements per statement were not."""
         conn, auth = self._file, self._auth
         holding = self._live_set
+        self._streams.reset()  # a retry on the full view draws what the first try drew
         try:
             try:
                 result = run_cached(conn, auth, sql, params)
