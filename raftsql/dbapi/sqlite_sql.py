@@ -33,6 +33,7 @@ import apsw
 from raftsql.sql import sqlstate
 from raftsql.sql.classify import SessionAction, StatementKind, Translated, TxnAction
 from raftsql.sql.errors import SqlError, unsupported
+from raftsql.sql.functions import SEEDED_FUNCTIONS, internal_function_error
 
 TIME_FUNCTIONS = frozenset({"date", "time", "datetime", "julianday", "unixepoch", "strftime",
                             "timediff"})
@@ -184,6 +185,10 @@ def _rewrite(tokens: list[tuple[str, str]]) -> tuple[str, list[int | str]]:
             continue
         following = _next_code(tokens, i + 1)
         call = following < len(tokens) and tokens[following] == ("punct", "(")
+        if call and kind in ("word", "quoted"):
+            name = lower if kind == "word" else lower[1:-1]
+            if name in SEEDED_FUNCTIONS:
+                raise internal_function_error(name)
         if kind == "word" and lower in _CLOCK_KEYWORDS and not call:
             out.append(f"{_CLOCK_KEYWORDS[lower]}({NOW})")
             continue

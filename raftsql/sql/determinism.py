@@ -413,5 +413,12 @@ def fix_nondeterminism(
     if t.needs_fixing:
         sql, bound = _fix_markers(sql, bound, now, seed)
     if t.kind is StatementKind.WRITE and t.command_tag == "INSERT" and schema is not None:
-        sql = _add_default_columns(t, sql, schema, now, seed)
+        sql = _add_default_columns(t, sql, schema, now, seed ^ DEFAULTS_SEED_FLIP)
     return sql, bound
+
+
+DEFAULTS_SEED_FLIP = 1 << 61
+"""The defaults an INSERT completes draw from a seed of their own (the statement's, its top
+bit flipped). A VALUES row's defaults are computed on the leader, on a connection of their own
+(`_DefaultEvaluator`): from the statement's seed, `DEFAULT random()` took the same first value
+as a `random()` written in the same INSERT, which the apply draws from that seed."""

@@ -932,6 +932,18 @@ DETERMINISTIC: dict[str, Callable[..., Value]] = {
 }
 
 
+SEEDED_FUNCTIONS = frozenset({"pg_fixed_random", "pg_fixed_uuid", "pg_fixed_randomblob"})
+"""The leader's seeded random functions (determinism.py writes them, `register` installs them).
+Their values depend on the connection's streams, which a restart empties, so a client that
+called one with a seed of its own could make nodes store different values:
+`internal_function_error` refuses them in client SQL, on both translation paths."""
+
+
+def internal_function_error(name: str) -> SqlError:
+    return SqlError(sqlstate.UNDEFINED_FUNCTION,
+                    f"function {name}() does not exist (it is internal to raftsql)")
+
+
 _CONNECTION_STREAMS: weakref.WeakKeyDictionary[Any, SeededStreams] = weakref.WeakKeyDictionary()
 
 

@@ -15,6 +15,7 @@ from sqlglot import exp
 
 from raftsql.sql import sqlstate
 from raftsql.sql.errors import SqlError, unsupported
+from raftsql.sql.functions import SEEDED_FUNCTIONS, internal_function_error
 from raftsql.sql.rewrite.scan import INTERVAL_FUNCTION, PARAM_PREFIX
 
 CATALOG_SCHEMAS = {"pg_catalog", "information_schema"}
@@ -75,9 +76,11 @@ def schemas(root: exp.Expression, ctx: Context) -> exp.Expression:
 
 def forbidden_functions(root: exp.Expression, ctx: Context) -> exp.Expression:
     for func in root.find_all(exp.Anonymous):
-        if func.name.lower() in FORBIDDEN_FUNCTIONS:
-            raise SqlError(sqlstate.INSUFFICIENT_PRIVILEGE,
-                           f"function {func.name.lower()}() is not allowed")
+        name = func.name.lower()
+        if name in FORBIDDEN_FUNCTIONS:
+            raise SqlError(sqlstate.INSUFFICIENT_PRIVILEGE, f"function {name}() is not allowed")
+        if name in SEEDED_FUNCTIONS:
+            raise internal_function_error(name)
     return root
 
 

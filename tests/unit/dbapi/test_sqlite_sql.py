@@ -165,6 +165,20 @@ def test_attach_is_forbidden() -> None:
     assert e.value.sqlstate == "42501"
 
 
+@pytest.mark.parametrize("sql", [
+    "INSERT INTO t VALUES (1, pg_fixed_random(5))",
+    'SELECT "pg_fixed_uuid" (3)',
+    "UPDATE t SET b = PG_FIXED_RANDOMBLOB(1, 16)",
+])
+def test_the_leaders_seeded_functions_are_refused(sql: str) -> None:
+    """A client's own seed would make a restarted node draw other values than the rest
+    (functions.SEEDED_FUNCTIONS); the name in a string is only text."""
+    with pytest.raises(SqlError) as e:
+        one(sql)
+    assert e.value.sqlstate == "42883"
+    assert one("SELECT 'pg_fixed_random(5)'").translated.sql == "SELECT 'pg_fixed_random(5)'"
+
+
 def test_create_table_as_select_is_fixed_but_views_are_not() -> None:
     """CTAS computes its rows once (the leader's values, like the PG path); a view's body runs
     at read time on each reading node, so it keeps the clock call."""
