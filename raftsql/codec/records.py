@@ -235,6 +235,22 @@ def _message_from(v: Any) -> Message:
     ) = _array(v, 14, "message")
     if type(entries) is not list:
         raise CodecError("message.entries: expected an array")
+    # The common case checked inline, as in _entry_from: every message a node receives comes
+    # through here, four of them on a write's path; anything unusual takes the field checks.
+    if (
+        snap is None and type(mtype) is int and type(to) is int and type(frm) is int
+        and type(term) is int and type(log_term) is int and type(index) is int
+        and type(commit) is int and type(reject_hint) is int and type(snapshot_offset) is int
+        and 0 <= min(to, frm, term, log_term, index, commit, reject_hint, snapshot_offset)
+        and max(to, frm, term, log_term, index, commit, reject_hint, snapshot_offset)
+        <= _U64_MAX
+        and type(reject) is bool and type(snapshot_done) is bool and type(context) is bytes
+    ):
+        message_type = _MESSAGE_TYPES.get(mtype)
+        if message_type is not None:
+            return Message(message_type, to, frm, term, log_term, index,
+                           tuple([_entry_from(e) for e in entries]), commit, reject,
+                           reject_hint, None, snapshot_offset, snapshot_done, context)
     snapshot = None
     if snap is not None:
         meta, sdata = _array(snap, 2, "message.snapshot")

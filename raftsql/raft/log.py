@@ -82,9 +82,11 @@ class RaftLog:
 
     # --- appending ---------------------------------------------------------------------------
     def find_conflict(self, ents: tuple[Entry, ...] | list[Entry]) -> int:
-        """Index of the first entry whose term differs from ours (or is new); 0 if none."""
+        """Index of the first entry whose term differs from ours (or is new); 0 if none.
+        An entry beyond our last index is new without a term lookup (which would raise)."""
+        last = self.last_index()
         for e in ents:
-            if not self.match_term(e.index, e.term):
+            if e.index > last or not self.match_term(e.index, e.term):
                 return e.index
         return 0
 

@@ -173,13 +173,15 @@ class RawNode:
             committed_entries=r.raft_log.next_committed_ents(),
             messages=r.msgs,
         )
-        soft = r.soft_state()
-        if soft != self._prev_soft:
-            rd.soft_state = soft
-            self._prev_soft = soft
-        hard = r.hard_state()
-        if hard != self._prev_hard:
-            rd.hard_state = hard
+        # the states are compared field by field and built only when they changed (as in
+        # has_ready): most Readies change neither, or only the commit index
+        prev_soft, prev_hard = self._prev_soft, self._prev_hard
+        if r.lead != prev_soft.leader_id or r.reported_role() is not prev_soft.role:
+            rd.soft_state = self._prev_soft = r.soft_state()
+        hard = prev_hard
+        if (r.term != prev_hard.term or r.vote != prev_hard.vote
+                or r.raft_log.committed != prev_hard.commit):
+            hard = rd.hard_state = r.hard_state()
         snap = r.raft_log.unstable.next_snapshot()
         if snap is not None:
             rd.snapshot = snap
@@ -187,7 +189,7 @@ class RawNode:
             rd.read_states = r.read_states
             r.read_states = []
         rd.must_sync = bool(rd.entries) or (
-            hard.term != self._prev_hard.term or hard.vote != self._prev_hard.vote
+            hard.term != prev_hard.term or hard.vote != prev_hard.vote
         ) or not rd.snapshot.empty
         self._prev_hard = hard
         rd.persisted_messages = [m for m in r.msgs_after_append if m.to != r.id]

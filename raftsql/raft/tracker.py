@@ -60,10 +60,11 @@ class ProgressTracker:
 
     def committed(self) -> int:
         """Largest index replicated on a quorum of voters (paper 5.3). 0 with no voters."""
-        if not self.config.voters.ids():
+        voters = self.config.voters
+        if not voters.incoming and not voters.outgoing:
             return 0
         acked = {nid: pr.match for nid, pr in self.progress.items() if not pr.is_learner}
-        return quorum.committed_index(self.config.voters, acked)
+        return quorum.committed_index(voters, acked)
 
     def quorum_active(self) -> bool:
         """Did a quorum of voters talk to us during the last election timeout (thesis 6.2)?"""

@@ -63,7 +63,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -86,6 +86,7 @@ from raftsql.raft.storage import (
     SnapshotOutOfDateError,
     SnapshotTemporarilyUnavailableError,
     UnavailableError,
+    limit_size,
 )
 from raftsql.raft.types import (
     EMPTY_HARD_STATE,
@@ -156,6 +157,11 @@ class _State:
     hard: HardState = EMPTY_HARD_STATE
     conf: ConfState = field(default_factory=ConfState)
     snap: SnapshotMetadata = field(default_factory=SnapshotMetadata)
+
+    def copy(self) -> _State:
+        """A staged copy (dataclasses.replace looks the fields up at every call)."""
+        return _State(self.base_index, self.base_term, self.last_index, self.hard, self.conf,
+                      self.snap)
 
 
 class RocksLogStore:
@@ -297,6 +303,9 @@ class RocksLogStore:
             raise CompactedError(f"entries({lo}) at or below compaction point {s.base_index}")
         if hi > s.last_index + 1:
             raise UnavailableError(f"entries(hi={hi}) beyond last index {s.last_index}")
+        if self._tail.covers(lo):  # the common case: the newest entries, all in the cache
+            self.stats.cache_hits += max(hi - lo, 0)
+            return limit_size(self._tail.slice(lo, hi), max_size)
         out: list[Entry] = []
         total = 0
         for e in self._iter_range(lo, hi):
@@ -416,7 +425,7 @@ class RocksLogStore:
         requests = list(requests)
         if not sync and len(requests) == 1 and self._defer_commit(requests[0]):
             return
-        staged = replace(self._s)
+        staged = self._s.copy()
         wb = self._batch()
         tail_ops: list[Sequence[Entry] | None] = []  # None = clear, else entries appended
         n_entries = 0

@@ -55,17 +55,21 @@ class TailCache:
     def append(self, entries: Sequence[Entry]) -> None:
         """Mirror an append that may overwrite a suffix (entries are contiguous, non-empty)."""
         start = entries[0].index
-        if self._entries and self._first < start <= self._first + len(self._entries):
-            for e in self._entries[start - self._first :]:
-                self._bytes -= e.size()
-            del self._entries[start - self._first :]
+        end = self._first + len(self._entries)
+        if self._entries and self._first < start <= end:
+            if start < end:  # overwrites a suffix
+                for e in self._entries[start - self._first :]:
+                    self._bytes -= e.size()
+                del self._entries[start - self._first :]
         else:
             self._entries = []
             self._bytes = 0
             self._first = start
         self._entries.extend(entries)
-        self._bytes += sum(e.size() for e in entries)
-        self._trim()
+        for e in entries:
+            self._bytes += e.size()
+        if len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
+            self._trim()
 
     def drop_before(self, index: int) -> None:
         """Forget entries below ``index`` (log compaction)."""
