@@ -189,6 +189,8 @@ class RaftLog:
         off = self.unstable.offset
         if lo < off:
             out = self.storage.entries(lo, min(hi, off), max_size)
+            if hi <= off:
+                return out  # what the steps below come to when all of it is in storage
             if len(out) < min(hi, off) - lo:
                 return out  # storage cut it for size
             if max_size is not None and sum(e.size() for e in out) >= max_size:

@@ -61,8 +61,13 @@ class ProgressTracker:
     def committed(self) -> int:
         """Largest index replicated on a quorum of voters (paper 5.3). 0 with no voters."""
         voters = self.config.voters
-        if not voters.incoming and not voters.outgoing:
-            return 0
+        if not voters.outgoing:  # not joint: the median of the voters' matches, inline
+            if not voters.incoming:
+                return 0
+            prs = self.progress
+            matched = sorted([prs[v].match if v in prs and not prs[v].is_learner else 0
+                              for v in voters.incoming], reverse=True)
+            return matched[len(matched) // 2]
         acked = {nid: pr.match for nid, pr in self.progress.items() if not pr.is_learner}
         return quorum.committed_index(voters, acked)
 
