@@ -365,6 +365,8 @@ class Database:
         schema: SchemaInfo = (SqliteSchemaInfo(txn.schema_view())
                               if txn is not None and txn.changed_schema
                               else self._schema.current(self.sm.db.schema_generation))
+        if fixes_nothing(t, schema):  # an INSERT with nothing to complete
+            return t.sql, bind(t, values)
         return fix_nondeterminism(t, values, now=dt.datetime.now(dt.UTC), rng=self._rng,
                                   schema=schema)
 

@@ -377,13 +377,28 @@ def _check_trigger_defaults(t: Translated, schema: SchemaInfo | None) -> None:
                     hint=f"give {column} a value in the trigger's INSERT")
 
 
-def fixes_nothing(t: Translated) -> bool:
+def fixes_nothing(t: Translated, schema: SchemaInfo | None = None) -> bool:
     """Whether `fix_nondeterminism` returns ``(t.sql, bind(t, params))`` for ``t`` whatever the
-    clock, seed and schema: no clock or random call to fix, no INSERT to complete, no trigger
-    to check, no table to rebuild. Callers then skip reading the clock and the schema (most
-    statements: every prepared point read and four of pgbench's five statements)."""
-    return not (t.needs_fixing or t.rebuild_primary_key or t.trigger_inserts
-                or (t.kind is StatementKind.WRITE and t.command_tag == "INSERT"))
+    clock and seed, and, without ``schema``, whatever the schema: no clock or random call to
+    fix, no INSERT to complete, no trigger to check, no table to rebuild. Callers then skip
+    reading the clock and the schema (most statements: every prepared point read and four of
+    pgbench's five statements).
+
+    With ``schema``, an INSERT that needs nothing else counts too when `_add_default_columns`
+    would leave it alone against that schema: its table has no nondeterministic default and it
+    does not supply fewer values than the table has columns without naming them (a prepared
+    upsert: the clock read, the seed and the default lookups were a sixth of the leader's
+    statement path before its proposal)."""
+    if t.needs_fixing or t.rebuild_primary_key or t.trigger_inserts:
+        return False
+    if not (t.kind is StatementKind.WRITE and t.command_tag == "INSERT"):
+        return True
+    if schema is None or t.table is None:
+        return False
+    if schema.nondeterministic_defaults(t.table):
+        return False
+    return not (t.insert_columns is None and t.insert_width is not None
+                and 0 < t.insert_width < len(schema.columns(t.table)))
 
 
 def fix_nondeterminism(
