@@ -105,6 +105,8 @@ class Raft:
         self.lead_transferee: NodeId = NONE
         self.pending_conf_index = 0
         self.uncommitted_size = 0
+        self.commit_seen_in_term = -1
+        """A term in which the committed entry was seen to be of that term (see below)."""
         self.read_only = ReadOnly(config.election_tick, config.lease_drift_margin_ticks)
         self.snap_rx: _SnapshotReceiver | None = None
         # A restarted node may have acked a leader's heartbeat just before it crashed: it must
@@ -311,7 +313,16 @@ class Raft:
         self.uncommitted_size = max(0, self.uncommitted_size - s)
 
     def committed_entry_in_current_term(self) -> bool:
-        return self.raft_log.term_or_zero(self.raft_log.committed) == self.term
+        """Once true in a term it stays true in that term: the commit index never goes back,
+        and an entry after one of the current term has the current term too (terms do not
+        decrease along a log, and none is above the current term). So it is looked up once
+        per term, not at every loop run of the node (the lease cache asks each time)."""
+        if self.commit_seen_in_term == self.term:
+            return True
+        if self.raft_log.term_or_zero(self.raft_log.committed) == self.term:
+            self.commit_seen_in_term = self.term
+            return True
+        return False
 
     # ------------------------------------------------------------------ role changes
     def reset(self, term: int) -> None:
