@@ -141,6 +141,36 @@ def test_entry_rejects_wrong_fields(body: object, why: str) -> None:
         decode_entry(_record(Kind.ENTRY, body))
 
 
+_GOOD_MESSAGE = [10, 2, 1, 4, 3, 7, [[4, 8, 0, b"x", b"c", 1]], 6, False, 0, None, 0, False, b""]
+
+
+@pytest.mark.parametrize(
+    "field,value,why",
+    [
+        (1, True, "bool is not a node id"),
+        (2, -1, "negative sender"),
+        (3, -4, "negative term"),
+        (4, 3.0, "float is not an int"),
+        (5, "7", "str is not an index"),
+        (7, -6, "negative commit"),
+        (8, 0, "int is not a bool"),
+        (9, None, "nil is not a hint"),
+        (11, True, "bool is not an offset"),
+        (12, 1, "int is not a bool"),
+        (13, "", "str is not bytes"),
+        (0, -10, "negative type"),
+    ],
+)
+def test_message_rejects_wrong_fields(field: int, value: object, why: str) -> None:
+    """Each field checked, on the inline path for the common message as on the general one
+    (_message_from): the good body decodes, one wrong field makes it a CodecError."""
+    assert decode_message(_record(Kind.MESSAGE, _GOOD_MESSAGE)).commit == 6
+    body = list(_GOOD_MESSAGE)
+    body[field] = value
+    with pytest.raises(CodecError):
+        decode_message(_record(Kind.MESSAGE, body))
+
+
 def test_rejects_unknown_version_and_wrong_kind() -> None:
     good = encode_entry(Entry(term=1, index=1))
     with pytest.raises(CodecError, match="version"):
