@@ -261,22 +261,21 @@ class TcpTransport:
             if peer is not None:
                 self._enqueue(peer, bytes((CH_RAFT,)) + encode_message(m))
             return
-        # a Ready's messages to one peer leave in one write (one syscall, one TCP segment)
-        by_peer: dict[NodeId, list[bytes]] = {}
+        # a Ready's messages to one peer leave in one write (one syscall, one TCP segment),
+        # encoded peer by peer: the first follower's append leaves before the next one's is
+        # encoded
+        by_peer: dict[NodeId, list[Message]] = {}
         chunks: dict[NodeId, list[Message]] = {}
         for m in msgs:
-            if m.type is MessageType.SNAP:
-                chunks.setdefault(m.to, []).append(m)
-            else:
-                by_peer.setdefault(m.to, []).append(bytes((CH_RAFT,)) + encode_message(m))
+            (chunks if m.type is MessageType.SNAP else by_peer).setdefault(m.to, []).append(m)
         for peer_id, snapshot in chunks.items():
             peer = self._peers.get(peer_id)
             if peer is not None:
                 self._stream_snapshot(peer, snapshot)
-        for peer_id, payloads in by_peer.items():
+        for peer_id, group in by_peer.items():
             peer = self._peers.get(peer_id)
             if peer is not None:
-                self._enqueue(peer, *payloads)
+                self._enqueue(peer, *[bytes((CH_RAFT,)) + encode_message(m) for m in group])
 
     def _enqueue(self, peer: _Peer, *payloads: bytes) -> bool:
         """Write straight into a connected peer's socket buffer (no task hop on the hot path);
