@@ -21,7 +21,15 @@ from pathlib import Path
 import apsw
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_apply_batch import SETUP, assert_same_state, cmd, entries, fresh, one_by_one
+from test_apply_batch import (
+    SETUP,
+    assert_same_state,
+    cmd,
+    entries,
+    fresh,
+    logged_items,
+    one_by_one,
+)
 
 from raftsql.sql.apply import Item, StateMachine
 from raftsql.sql.errors import SqlError
@@ -50,9 +58,7 @@ def test_results_and_state_are_those_of_applying_the_committed_entries(
     entries than commit, other entries at the same indexes, or the same entries and then an
     interactive transaction took the write lock. Results, state, table versions and
     checkpoints are those of applying the batches' entries one by one."""
-    items: list[Item] = [(1, SETUP, None, None)] + [
-        (i, data, client, seq) for i, (data, client, seq) in enumerate(log, 2)
-    ]
+    items = logged_items(log)
     with tempfile.TemporaryDirectory() as tmp:
         ahead, single = fresh(tmp, "ahead", every=4), fresh(tmp, "single", every=4)
         got, want = [], []

@@ -54,6 +54,13 @@ def peek(sm: StateMachine, sql: str) -> list[tuple]:
         return [tuple(r) for r in sm._conn.execute(sql)]
 
 
+def logged_items(log: list[tuple[bytes | None, str | None, int | None]]) -> list[Item]:
+    """The items of a drawn log (`entries`), after SETUP at index 1."""
+    return [(1, SETUP, None, None)] + [
+        (i, data, client, seq) for i, (data, client, seq) in enumerate(log, 2)
+    ]
+
+
 def one_by_one(sm: StateMachine, items: list[Item]) -> list:
     out = []
     for index, data, client_id, seq in items:
@@ -117,9 +124,7 @@ def test_batches_equal_one_entry_at_a_time(
     """Any cut of the log into batches, with replays of already-applied entries in front of a
     batch (a restart), gives the results, state, table versions and checkpoints of applying
     the same items one by one."""
-    items: list[Item] = [(1, SETUP, None, None)] + [
-        (i, data, client, seq) for i, (data, client, seq) in enumerate(log, 2)
-    ]
+    items = logged_items(log)
     with tempfile.TemporaryDirectory() as tmp:
         batched, single = fresh(tmp, "batched", every=4), fresh(tmp, "single", every=4)
         got, want = [], []
