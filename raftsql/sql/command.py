@@ -245,18 +245,10 @@ def decode(data: bytes) -> Command:
 
 
 def encode_results(results: list[StmtResult] | tuple[StmtResult, ...]) -> bytes:
-    """Results -> bytes, for the deduplication table."""
-    body = [
-        [
-            [list(c) for c in r.columns],
-            [list(row) for row in r.rows],
-            r.rowcount,
-            r.lastrowid,
-            list(r.error) if r.error is not None else None,
-        ]
-        for r in results
-    ]
-    return _pack(RESULT_VERSION, body)
+    """Results -> bytes, for the deduplication table. The tuples go to msgpack as they are:
+    it packs a tuple as the array a list would be (every node stores a result per entry)."""
+    return _pack(RESULT_VERSION, [[r.columns, r.rows, r.rowcount, r.lastrowid, r.error]
+                                  for r in results])
 
 
 def decode_results(data: bytes) -> list[StmtResult]:

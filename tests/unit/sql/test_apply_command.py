@@ -131,6 +131,20 @@ def test_results_round_trip(results: list[StmtResult]) -> None:
     assert decode_results(encode_results(results)) == results
 
 
+def test_encoded_results_keep_their_bytes() -> None:
+    """Stored results are replicated state (the session rows every node hashes into its
+    checksum), so their bytes must not change from one release to the next: these are the
+    bytes of the first format, written when every tuple was copied into a list first."""
+    results = [
+        StmtResult((("k", "INTEGER"), ("v", None)), ((1, "a", b"x", None, 1.5),), 1, 7),
+        StmtResult.failed("23505", "dup"),
+    ]
+    assert encode_results(results).hex() == (
+        "0192959292a16ba7494e544547455292a176c0919501a161c40178c0cb3ff80000000000000107c0959090"
+        "00c092a53233353035a3647570"
+    )
+
+
 def test_float_values_survive_bit_for_bit() -> None:
     r = StmtResult(rows=((0.1, -0.0, math.inf),))
     back = decode_results(encode_results([r]))[0].rows[0]
