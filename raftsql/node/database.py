@@ -451,8 +451,11 @@ class Database:
         lower bound of its log index, when its session may expire."""
         if session.expires:
             cmd.proposed_at = max(1, self.sm.db.applied_index)
+        data = command.encode(cmd)
+        if self.node.is_leader():
+            self.sm.db.note_proposed(data, cmd)
         index, results = await self.node.propose_indexed(
-            command.encode(cmd), session.client_id, session.next_seq())
+            data, session.client_id, session.next_seq())
         session.last_write_index = index
         _raise_if_failed(results)
         return index, results
