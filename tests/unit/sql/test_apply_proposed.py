@@ -34,7 +34,7 @@ def _upsert(k: int, v: str, n: int, proposed_at: int = 1) -> Command:
 
 
 @pytest.fixture
-def no_decoding(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+def decodes(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     """Record every decode the state machine makes."""
     seen: list[bytes] = []
 
@@ -47,10 +47,10 @@ def no_decoding(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
 
 
 def test_the_noted_bytes_are_applied_without_decoding_and_as_a_follower_applies_them(
-    tmp_path: Path, no_decoding: list[bytes]
+    tmp_path: Path, decodes: list[bytes]
 ) -> None:
     leader, follower = _machine(tmp_path / "l.sqlite"), _machine(tmp_path / "f.sqlite")
-    no_decoding.clear()
+    decodes.clear()
     items = []
     for index, (k, v, n) in enumerate([(1, "a", 1), (2, "b", 2), (1, "c", 3)], start=2):
         cmd = _upsert(k, v, n)
@@ -58,11 +58,11 @@ def test_the_noted_bytes_are_applied_without_decoding_and_as_a_follower_applies_
         leader.note_proposed(data, cmd)
         items.append((index, data, "client-1", index))
     leader_results = leader.apply_batch(items)
-    assert no_decoding == []
+    assert decodes == []
     # the follower got the same bytes over the network: other objects, decoded
     follower_results = follower.apply_batch([(i, bytes(bytearray(d)), c, s)
                                              for i, d, c, s in items])
-    assert len(no_decoding) == 3
+    assert len(decodes) == 3
     assert leader_results == follower_results
     assert leader_results[2] is not None and leader_results[2][0].rows == ((1, "c", 4),)
     assert leader.checksum() == follower.checksum()
@@ -71,7 +71,7 @@ def test_the_noted_bytes_are_applied_without_decoding_and_as_a_follower_applies_
 
 
 def test_equal_bytes_that_are_another_object_are_decoded(
-    tmp_path: Path, no_decoding: list[bytes]
+    tmp_path: Path, decodes: list[bytes]
 ) -> None:
     """An entry read back from the log (after a restart, or from RocksDB instead of the tail
     cache) is another object with the same bytes: decoded, and the memo does not answer for
@@ -82,14 +82,14 @@ def test_equal_bytes_that_are_another_object_are_decoded(
     sm.note_proposed(data, cmd)
     copy = bytes(bytearray(data))
     assert copy == data and copy is not data
-    no_decoding.clear()
+    decodes.clear()
     sm.apply(2, copy, "client-1", 1)
-    assert no_decoding == [copy]
+    assert decodes == [copy]
     sm.close()
 
 
 def test_a_command_changed_after_it_was_noted_is_applied_as_it_was_encoded(
-    tmp_path: Path, no_decoding: list[bytes]
+    tmp_path: Path, decodes: list[bytes]
 ) -> None:
     """A proposer that retries sets a new `proposed_at` on the same Command object and encodes
     it again; the first bytes, should they commit after all, must apply what they hold."""
@@ -101,9 +101,9 @@ def test_a_command_changed_after_it_was_noted_is_applied_as_it_was_encoded(
     first = encode(cmd)
     sm.note_proposed(first, cmd)
     cmd.proposed_at = 1  # 8 entries before index 9: this command would be refused
-    no_decoding.clear()
+    decodes.clear()
     results = sm.apply(9, first, "client-1", 1)
-    assert no_decoding == []
+    assert decodes == []
     assert results[0].error is None and results[0].rows == ((1, "a", 1),)
     sm.close()
 
