@@ -224,8 +224,8 @@ def decode(data: bytes) -> Command:
         raise CommandDecodeError("command: bad base_index")
     if not (type(proposed_at) is int and proposed_at >= 0):
         raise CommandDecodeError("command: bad proposed_at")
-    for tables in (reads, writes):
-        if type(tables) is not list or not all(type(t) is str for t in tables):
+    for tables in (reads, writes):  # empty but in interactive transactions
+        if type(tables) is not list or (tables and not all(type(t) is str for t in tables)):
             raise CommandDecodeError("command: table lists must be arrays of strings")
     stmts = []
     for raw in raw_stmts:
