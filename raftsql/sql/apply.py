@@ -196,29 +196,10 @@ def _serialization_failure(number: int, base_index: int) -> StmtResult:
     )
 
 
-_COUNT_ONLY_STORED: dict[int, bytes] = {}
-"""Row count -> what `_stored` keeps for one statement that returned no rows, no insert id and
-no error: an UPDATE, a DELETE, an upsert that updated."""
-_COUNT_ONLY_STORED_MAX = 1024
-
-
 def _stored(results: list[StmtResult]) -> bytes:
     """The client's result as kept for a retry. Bounded (STYLE.md rule 15): above
     MAX_STORED_RESULT_BYTES the rows (e.g. a huge RETURNING) are dropped, deterministically,
-    and a retry gets the command tag and row count without them.
-
-    Every node keeps one per entry, and most entries are one statement whose result is its row
-    count alone: those bytes are encoded once per row count (1.5 µs an entry, issue 8)."""
-    if len(results) == 1:
-        only = results[0]
-        if (only.lastrowid is None and only.error is None and not only.rows
-                and not only.columns):
-            stored = _COUNT_ONLY_STORED.get(only.rowcount)
-            if stored is None:
-                stored = encode_results(results)
-                if len(_COUNT_ONLY_STORED) < _COUNT_ONLY_STORED_MAX:
-                    _COUNT_ONLY_STORED[only.rowcount] = stored
-            return stored
+    and a retry gets the command tag and row count without them."""
     stored = encode_results(results)
     if len(stored) > MAX_STORED_RESULT_BYTES:
         stored = encode_results([replace(r, rows=()) for r in results])

@@ -14,8 +14,8 @@ from pathlib import Path
 import apsw
 import pytest
 
-from raftsql.sql.apply import ApplyOrderError, EngineVersionMismatch, StateMachine, _stored
-from raftsql.sql.command import Command, Stmt, StmtResult, encode, encode_results
+from raftsql.sql.apply import ApplyOrderError, EngineVersionMismatch, StateMachine
+from raftsql.sql.command import Command, Stmt, encode
 from raftsql.sql.engine import ENGINE_VERSION
 from raftsql.sql.sqlite_errors import classify
 
@@ -331,23 +331,3 @@ def test_flush_reports_the_durable_index(tmp_path: Path) -> None:
     sm = fresh(tmp_path, "a")
     apply_all(sm, LOG[:3])
     assert sm.flush() == 3
-
-
-@pytest.mark.parametrize(
-    "results",
-    [
-        [StmtResult((), (), 1, None)],
-        [StmtResult((), (), 0, None)],
-        [StmtResult((), (), 1, 7)],  # an insert id: its own bytes
-        [StmtResult((("v", None),), (), 0, None)],  # a query without rows
-        [StmtResult((("v", None),), ((1,),), 1, None)],
-        [StmtResult.failed("23505", "dup")],
-        [StmtResult((), (), 1, None), StmtResult((), (), 1, None)],
-    ],
-)
-def test_stored_results_are_the_encoded_results_every_time(results: list[StmtResult]) -> None:
-    """A result of its row count alone is encoded once per row count (`_stored`); every node
-    hashes the stored bytes into its checksum, so a second call, and every other shape, must
-    give exactly what encoding the results gives."""
-    assert _stored(results) == encode_results(results)
-    assert _stored(results) == encode_results(results)

@@ -151,6 +151,28 @@ def test_float_values_survive_bit_for_bit() -> None:
     assert back[0] == 0.1 and math.copysign(1, back[1]) == -1 and back[2] == math.inf
 
 
+@pytest.mark.parametrize(
+    "results",
+    [
+        [StmtResult(rowcount=1)],
+        [StmtResult(rowcount=0)],
+        [StmtResult(rowcount=1, lastrowid=7)],  # an insert id: not a row count alone
+        [StmtResult(columns=(("v", None),))],  # a query without rows
+        [StmtResult(columns=(("v", None),), rows=((1,),), rowcount=1)],
+        [StmtResult.failed("23505", "dup")],
+        [StmtResult(rowcount=1), StmtResult(rowcount=1)],
+    ],
+)
+def test_encoded_results_are_the_same_every_time(results: list[StmtResult]) -> None:
+    """A result that is a row count alone is encoded once per row count and remembered. Every
+    node hashes the stored bytes into its checksum, so the second encoding, and the encoding
+    of every other shape, must be the format's bytes."""
+    body = [[list(r.columns), list(r.rows), r.rowcount, r.lastrowid, r.error] for r in results]
+    expected = bytes([1]) + msgpack.packb(body, use_bin_type=True)
+    assert encode_results(results) == expected
+    assert encode_results(results) == expected
+
+
 def test_result_digest_is_the_same_for_a_result_without_rows_every_time() -> None:
     """The digest of what a client saw is compared at apply on every node, so its bytes are
     part of the replicated format. A result without rows has one remembered digest per row
