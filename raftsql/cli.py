@@ -87,18 +87,34 @@ def _serve(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+GC_YOUNG_THRESHOLD = 10_000
+"""Net allocations of tracked objects that start a young-generation collection (CPython's
+default: 700). See `_freeze_start_up_heap`."""
+
+
 def _freeze_start_up_heap() -> None:
     """Exempt everything the node built to start (modules, parser tables, caches) from the
-    cyclic garbage collector: collect once, then `gc.freeze()`.
+    cyclic garbage collector: collect once, then `gc.freeze()`; and collect the young
+    generation only after GC_YOUNG_THRESHOLD net allocations.
 
-    Why: CPython's full collections walk every tracked object. On a leader at 64 clients they
-    came several times in 6 s, the longest taking 35-41 ms: a stall for every client at once.
-    After the freeze the longest took 4.5-5.2 ms (docs/benchmarks.md, "Tenth round"). The
-    collect first keeps start-up garbage out of the permanent generation. Only `raftsql serve`
-    does this: an embedded node lives in its host's process, whose collector is the host's to
-    tune."""
+    Why the freeze: CPython's full collections walk every tracked object. On a leader at 64
+    clients they came several times in 6 s, the longest taking 35-41 ms: a stall for every
+    client at once. After the freeze the longest took 4.5-5.2 ms (docs/benchmarks.md, "Tenth
+    round"). The collect first keeps start-up garbage out of the permanent generation.
+
+    Why the threshold: what fills the young generation is not garbage but the requests in
+    flight (64 clients' futures, commands and results), freed by reference counting as they
+    finish; at 700 a collection walked them, and promoted them, once every ~70 upserts: 2.1-2.7
+    µs of the leader's CPU per upsert and 9 µs per TPC-B transaction went to collections that
+    found almost nothing (timed with gc.callbacks, docs/benchmarks.md "Twenty-sixth round").
+    At 10,000 the flight never reaches it. Cyclic garbage, which reference counting cannot
+    free, now waits for up to 10,000 allocations instead of 700: a bounded amount.
+
+    Only `raftsql serve` does this: an embedded node lives in its host's process, whose
+    collector is the host's to tune."""
     gc.collect()
     gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def _dev(args: argparse.Namespace) -> int:
