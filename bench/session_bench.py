@@ -8,8 +8,10 @@ leader runs in this process (bench/embedded_leader.py; nodes 2 and 3 are real `r
 processes), so a write is a real Raft commit with fsync on every node. What is timed is this
 process's main thread (time.thread_time): the session, the Raft loop, apply and the peer
 sockets, i.e. the leader's CPU per statement at one client, with no client on the machine's
-cores and no client-socket syscalls. Repeated runs agree within a few percent, where
-end-to-end figures on a 2-core machine move by more than the change being measured.
+cores and no client-socket syscalls. The garbage collector is set as `raftsql serve` sets it
+once serving (cli._freeze_start_up_heap) before the measured run. Repeated runs agree within a
+few percent, where end-to-end figures on a 2-core machine move by more than the change being
+measured.
 
 `--sessions N` runs N such sessions at once, each read yielding to the event loop as a socket
 read does, so their statements interleave as N real clients' would (and N writes share a
@@ -40,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import embedded_leader  # noqa: E402
 import loadgen  # noqa: E402
 
+from raftsql.cli import _freeze_start_up_heap  # noqa: E402
 from raftsql.node.database import Database, Session  # noqa: E402
 from raftsql.server.channel import ClientChannel  # noqa: E402
 from raftsql.server.frontend import PgFrontend  # noqa: E402
@@ -236,6 +239,7 @@ async def main(args: argparse.Namespace) -> None:
             # for the other nodes to elect one of themselves now and then: the reads would
             # then be a follower's, each asking the new leader for a read index.
             await embedded_leader.make_leader(node, cluster)
+            _freeze_start_up_heap()  # the collector as `raftsql serve` sets it once serving
             term = node.raw.raft.term
             writes_before = node.store.stats.writes
             wall, cpu, errors = await _run(frontend, args.workload, per_session, profile)
