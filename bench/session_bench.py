@@ -8,10 +8,9 @@ leader runs in this process (bench/embedded_leader.py; nodes 2 and 3 are real `r
 processes), so a write is a real Raft commit with fsync on every node. What is timed is this
 process's main thread (time.thread_time): the session, the Raft loop, apply and the peer
 sockets, i.e. the leader's CPU per statement at one client, with no client on the machine's
-cores and no client-socket syscalls. The garbage collector is set as `raftsql serve` sets it
-once serving (cli._freeze_start_up_heap) before the measured run. Repeated runs agree within a
-few percent, where end-to-end figures on a 2-core machine move by more than the change being
-measured.
+cores and no client-socket syscalls. SQLite files are opened and the garbage collector is set
+as `raftsql serve` does (cli.py). Repeated runs agree within a few percent, where end-to-end
+figures on a 2-core machine move by more than the change being measured.
 
 `--sessions N` runs N such sessions at once, each read yielding to the event loop as a socket
 read does, so their statements interleave as N real clients' would (and N writes share a
@@ -42,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import embedded_leader  # noqa: E402
 import loadgen  # noqa: E402
 
-from raftsql.cli import _freeze_start_up_heap  # noqa: E402
+from raftsql.cli import _freeze_start_up_heap, keep_sqlite_files_to_this_process  # noqa: E402
 from raftsql.node.database import Database, Session  # noqa: E402
 from raftsql.server.channel import ClientChannel  # noqa: E402
 from raftsql.server.frontend import PgFrontend  # noqa: E402
@@ -216,6 +215,7 @@ async def _run(frontend: PgFrontend, workload: str, per_session: list[list[bytes
 
 async def main(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.WARNING)
+    keep_sqlite_files_to_this_process()  # as `raftsql serve` opens them
     with tempfile.TemporaryDirectory() as tmp:
         cluster, node, sm = await embedded_leader.start(Path(tmp))
         try:
