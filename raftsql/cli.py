@@ -95,12 +95,11 @@ def keep_sqlite_files_to_this_process() -> None:
     shared `-shm` file.
 
     Why: with the default VFS every transaction takes and drops POSIX locks with fcntl (on the
-    database and on the -shm file), 2 per point read and about 14 per pgbench TPC-B
-    transaction on the leader, each a system call that walks the file's list of locks, one
-    per connection (the node keeps dozens: apply, reads, interactive transactions). Within
-    one process SQLite shares lock state between connections in memory (os_unix.c), so with
-    the process holding the file none of those calls is needed: TPC-B cost the leader 7-9%
-    less CPU per transaction (docs/benchmarks.md, "Twenty-sixth round").
+    database and on the -shm file): 2 system calls per point read and about 14 per pgbench
+    TPC-B transaction on the leader, whose connections are dozens (apply, reads, interactive
+    transactions). Within one process SQLite shares lock state between connections in memory
+    (os_unix.c), so with the process holding the file none of those calls is needed: a TPC-B
+    transaction cost the leader 9% less CPU (docs/benchmarks.md, "Twenty-sixth round").
 
     What it costs: no other process can open the node's database while the node runs (it gets
     SQLITE_BUSY), as none can open its Raft log (RocksDB's LOCK file). Nothing of raftsql
