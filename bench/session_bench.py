@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import embedded_leader  # noqa: E402
 import loadgen  # noqa: E402
 
-from raftsql.cli import _freeze_start_up_heap, keep_sqlite_files_to_this_process  # noqa: E402
+from raftsql.cli import freeze_start_up_heap, keep_sqlite_files_to_this_process  # noqa: E402
 from raftsql.node.database import Database, Session  # noqa: E402
 from raftsql.server.channel import ClientChannel  # noqa: E402
 from raftsql.server.frontend import PgFrontend  # noqa: E402
@@ -239,7 +239,7 @@ async def main(args: argparse.Namespace) -> None:
             # for the other nodes to elect one of themselves now and then: the reads would
             # then be a follower's, each asking the new leader for a read index.
             await embedded_leader.make_leader(node, cluster)
-            _freeze_start_up_heap()  # the collector as `raftsql serve` sets it once serving
+            freeze_start_up_heap()  # the collector as `raftsql serve` sets it once serving
             term = node.raw.raft.term
             writes_before = node.store.stats.writes
             wall, cpu, errors = await _run(frontend, args.workload, per_session, profile)

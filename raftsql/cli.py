@@ -84,7 +84,7 @@ def _serve(args: argparse.Namespace) -> int:
     except ImportError:
         runner = asyncio.run  # type: ignore[assignment]
     keep_sqlite_files_to_this_process()
-    ok = runner(NodeServer(opts).run_until_signalled(on_serving=_freeze_start_up_heap))
+    ok = runner(NodeServer(opts).run_until_signalled(on_serving=freeze_start_up_heap))
     return 0 if ok else 1
 
 
@@ -114,10 +114,10 @@ def keep_sqlite_files_to_this_process() -> None:
 
 GC_YOUNG_THRESHOLD = 10_000
 """Net allocations of tracked objects that start a young-generation collection (CPython's
-default: 700). See `_freeze_start_up_heap`."""
+default: 700). See `freeze_start_up_heap`."""
 
 
-def _freeze_start_up_heap() -> None:
+def freeze_start_up_heap() -> None:
     """Exempt everything the node built to start (modules, parser tables, caches) from the
     cyclic garbage collector: collect once, then `gc.freeze()`; and collect the young
     generation only after GC_YOUNG_THRESHOLD net allocations.

@@ -48,7 +48,7 @@ def test_metrics_parse_with_the_prometheus_parser(tmp_path: Path) -> None:
         assert is_leader == 1.0
         term = families["raftsql_term"].samples[0].value
         assert term == c.status(leader)["term"]
-        # `raftsql serve` freezes its start-up heap (cli._freeze_start_up_heap), so the cyclic
+        # `raftsql serve` freezes its start-up heap (cli.freeze_start_up_heap), so the cyclic
         # GC's full collections no longer walk it; the collector's own counters are exported
         frozen = families["raftsql_gc_frozen_objects"].samples[0].value
         assert frozen > 10_000, frozen

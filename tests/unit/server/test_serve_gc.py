@@ -1,4 +1,4 @@
-"""`raftsql serve`'s garbage-collector settings (cli._freeze_start_up_heap): the start-up heap is
+"""`raftsql serve`'s garbage-collector settings (cli.freeze_start_up_heap): the start-up heap is
 frozen, and a burst of live objects such as a leader's requests in flight at 64 clients starts
 no collection. Each case runs in a fresh interpreter, since the settings are process-wide."""
 
@@ -15,7 +15,7 @@ _BURST = """
 import gc, sys
 from raftsql import cli
 if sys.argv[1] == "serve":
-    cli._freeze_start_up_heap()
+    cli.freeze_start_up_heap()
 runs = [0, 0, 0]
 gc.callbacks.append(lambda phase, info: phase == "start" and runs.__setitem__(
     info["generation"], runs[info["generation"]] + 1))
