@@ -8,7 +8,7 @@ they share one fsync, one proposal message and one SQLite transaction.
 
 The Ready is handled on the loop's thread, with one exception: a leader's Ready of several
 entries (several clients waiting) is written on the loop, and its fsync waited for on a thread
-(``_start_sync``), so the loop parses and proposes other clients' statements meanwhile; the core
+(``_sync_wal``), so the loop parses and proposes other clients' statements meanwhile; the core
 is not touched until the fsync is done. A disk thread for everything (persist and apply off the
 loop) was tried first: on this 2-core box every hop to and from it cost 0.2-1.4 ms of GIL and
 scheduling latency under load, more than the fsync (0.15 ms) it hid (docs/design.md).
@@ -46,15 +46,7 @@ from raftsql.node.errors import (
     OutcomeUnknownError,
     ShuttingDownError,
 )
-from raftsql.node.ready import (
-    PendingReads,
-    ReadyOutcome,
-    StateMachine,
-    apply_ready,
-    finish_ready,
-    may_apply_while_syncing,
-    start_ready,
-)
+from raftsql.node.ready import PendingReads, StateMachine, finish_ready, start_ready
 from raftsql.node.transport import RpcHandler, TcpTransport
 from raftsql.raft.confchange import encode_conf_change
 from raftsql.raft.config import Config, ReadOnlyOption
@@ -291,7 +283,7 @@ class RaftNode:
         """(last snapshot index, default interval measured for the period after it)"""
         self._wal_syncer: concurrent.futures.ThreadPoolExecutor | None = None
         self._sync_owed = False
-        """The leader's ``persist`` wrote its batch and left the fsync to ``_start_sync``."""
+        """The leader's ``persist`` wrote its batch and left the fsync to ``_sync_wal``."""
         self.on_member_added: Callable[[NodeId, bytes], None] = lambda _id, _ctx: None
         """Called when a conf change adding a member is applied, with the change's context
         (the new member's Raft address), so the runtime can dial it."""
@@ -822,17 +814,9 @@ class RaftNode:
         self.metrics.readies += 1
         t0 = time.perf_counter()
         start_ready(rd, self, self.transport)
-        applied = None
         if self._sync_owed:
-            synced = self._start_sync()
-            if may_apply_while_syncing(rd):
-                # The committed entries do not wait for this Ready's own fsync: applied and
-                # answered while the disk works, their clients send their next statements
-                # that much sooner.
-                applied = apply_ready(self, rd, self.sm, self.reads)
-                self._deliver(applied)
-            self._count_fsync(await synced)
-        out = finish_ready(self, rd, self.transport, self.sm, self.reads, applied=applied)
+            await self._sync_wal()
+        out = finish_ready(self, rd, self.transport, self.sm, self.reads)
         if rd.entries and self.raw.raft.role is Role.LEADER and self._lone_write():
             # A lone write: applied while the followers' acks are on their way, when the loop
             # has nothing else to do (StateMachine.apply_ahead). With more writes waiting the
@@ -842,10 +826,6 @@ class RaftNode:
             # 1,199 against 1,244 tps, toggled every 2 s on the leader).
             self.sm.apply_ahead(rd.entries)
         self.metrics.apply_seconds += time.perf_counter() - t0
-        self._deliver(out)
-
-    def _deliver(self, out: ReadyOutcome) -> None:
-        """Hand the applied entries' results and the released reads to their waiters."""
         self.metrics.applied_entries += len(out.applied)
         for entry, result in out.applied:
             key = (entry.client_id, entry.seq)
@@ -881,7 +861,7 @@ class RaftNode:
     def persist(self, hard_state: Any, entries: Any, snapshot: Any, sync: bool) -> None:
         t0 = time.perf_counter()
         snap = None if snapshot.empty else snapshot
-        if sync and self.raw.raft.role is Role.LEADER and (  # see _start_sync
+        if sync and self.raw.raft.role is Role.LEADER and (  # see _sync_wal
                 len(entries) > 1 or (entries and len(entries[0].data) >= PROPOSAL_BATCH_BYTES)):
             self.store.persist(hard_state, entries, snap, sync=False)
             self._sync_owed = True
@@ -901,21 +881,22 @@ class RaftNode:
             log.warning("node %d: a log fsync took %.3f s, half an election timeout or more: "
                         "the disk is slow or busy", self.id, seconds)
 
-    def _start_sync(self) -> asyncio.Future[float]:
-        """Start a leader's fsync on its own thread, while the loop serves clients: their
-        statements are parsed and proposed meanwhile and join the next Ready. Nothing touches
-        the core until the fsync is done (only the Raft task calls into it, and it awaits the
-        fsync next); the lease cache is refreshed first, because this loop run's steps may
-        have ended the lease (a higher term) and the tasks that run meanwhile read the cache.
-        A follower fsyncs on the loop: the ack it then sends is all its loop waits for, and
-        the hop to a thread would delay it. Nor does a leader's Ready of one small entry: one
-        client is waiting and nobody else needs the loop (measured with one client: +100 us
-        per write with the hop, none without). One of a megabyte or more (a bulk INSERT) does
-        hop: the fsync of 16 MB held the loop for 0.05-0.15 s."""
+    async def _sync_wal(self) -> None:
+        """A leader's fsync, on its own thread, while the loop serves clients: their statements
+        are parsed and proposed meanwhile and join the next Ready. Nothing touches the core
+        until the fsync is done (only this task calls into it); the lease cache is refreshed
+        first, because this loop run's steps may have ended the lease (a higher term) and the
+        tasks that run meanwhile read the cache. A follower fsyncs on the loop: the ack it then
+        sends is all its loop waits for, and the hop to a thread would delay it. Nor does a
+        leader's Ready of one small entry: one client is waiting and nobody else needs the
+        loop (measured with one client: +100 us per write with the hop, none without). One of
+        a megabyte or more (a bulk INSERT) does hop: the fsync of 16 MB held the loop for
+        0.05-0.15 s."""
         self._sync_owed = False
         self._refresh_status()
         assert self._wal_syncer is not None
-        return asyncio.wrap_future(self._wal_syncer.submit(self._timed_sync))
+        seconds = await asyncio.wrap_future(self._wal_syncer.submit(self._timed_sync))
+        self._count_fsync(seconds)
 
     def _timed_sync(self) -> float:
         """On the sync thread: the fsync's own duration, without the hops to and from the

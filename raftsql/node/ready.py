@@ -142,29 +142,19 @@ def start_ready(rd: Ready, log_store: LogStore, transport: Transport) -> None:
         log_store.persist(rd.hard_state, rd.entries, rd.snapshot, rd.must_sync)
 
 
-def may_apply_while_syncing(rd: Ready) -> bool:
-    """Whether steps 4 and 5 may run while step 2's write is still being synced: when every
-    committed entry was durable here before this Ready (so the applied index never passes the
-    log's durable end, which a restart would find inconsistent), and none is a configuration
-    change (it reaches the core, which is not touched before the write is durable). etcd's
-    server applies in parallel with its WAL write likewise. A leader's committed entries
-    always qualify: it counts its own copy of an entry toward commit only once that copy is
-    durable (``RawNode.advance``); a follower's may be the ones this very Ready appends."""
-    entries = rd.committed_entries
-    return (bool(entries) and rd.snapshot.empty
-            and (not rd.entries or entries[-1].index < rd.entries[0].index)
-            and all(e.type != EntryType.CONF_CHANGE for e in entries))
-
-
-def apply_ready(
+def finish_ready(
     node: ReadyNode,
     rd: Ready,
+    transport: Transport,
     state_machine: StateMachine,
     reads: PendingReads,
     decode_conf_change: Callable[[bytes], ConfChange] = _decode_conf_change,
 ) -> ReadyOutcome:
-    """Steps 4 and 5: restore the snapshot, apply the committed entries, release the reads."""
+    """Steps 3 to 6, once step 2's write is durable."""
     out = ReadyOutcome()
+    if rd.persisted_messages:
+        transport.send(rd.persisted_messages)
+
     if not rd.snapshot.empty:
         assert rd.snapshot.metadata.index > reads.applied, "snapshot older than applied state"
         state_machine.restore(rd.snapshot)
@@ -185,26 +175,8 @@ def apply_ready(
                 out.conf_states.append((entry.index, cs))
             out.applied.append((entry, result))
         reads.applied = entries[-1].index
+
     reads.add(rd.read_states)
     out.released_reads = reads.release()
-    return out
-
-
-def finish_ready(
-    node: ReadyNode,
-    rd: Ready,
-    transport: Transport,
-    state_machine: StateMachine,
-    reads: PendingReads,
-    decode_conf_change: Callable[[bytes], ConfChange] = _decode_conf_change,
-    applied: ReadyOutcome | None = None,
-) -> ReadyOutcome:
-    """Steps 3 to 6, once step 2's write is durable. ``applied``: what ``apply_ready`` did
-    already, while the write was syncing (only where ``may_apply_while_syncing``); the
-    outcome returned is then empty, since the caller delivered that one."""
-    if rd.persisted_messages:
-        transport.send(rd.persisted_messages)
-    out = (ReadyOutcome() if applied is not None
-           else apply_ready(node, rd, state_machine, reads, decode_conf_change))
     node.advance(rd)
     return out
