@@ -287,6 +287,11 @@ class RaftNode:
         self.on_member_added: Callable[[NodeId, bytes], None] = lambda _id, _ctx: None
         """Called when a conf change adding a member is applied, with the change's context
         (the new member's Raft address), so the runtime can dial it."""
+        self.on_wake: Callable[[], None] = lambda: None
+        """Called when the Raft loop wakes (or its fsync returns), before it does its work: the
+        Postgres frontend sends the answers it holds for this turn of the event loop
+        (server/channel.py), which a Ready of many entries would otherwise hold back by
+        milliseconds."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -668,6 +673,7 @@ class RaftNode:
             while not self._stopping:
                 await self._wakeup.wait()
                 self._wakeup.clear()
+                self.on_wake()
                 self._step_inputs()
                 applied_before = self.reads.applied
                 while self.raw.has_ready():
@@ -816,6 +822,7 @@ class RaftNode:
         start_ready(rd, self, self.transport)
         if self._sync_owed:
             await self._sync_wal()
+            self.on_wake()
         out = finish_ready(self, rd, self.transport, self.sm, self.reads)
         if rd.entries and self.raw.raft.role is Role.LEADER and self._lone_write():
             # A lone write: applied while the followers' acks are on their way, when the loop

@@ -22,7 +22,7 @@ from raftsql import pgwire as pw
 from raftsql.node.database import Database
 from raftsql.pgwire.connection import DEFAULT_MAX_MESSAGE_SIZE
 from raftsql.server.auth import Users
-from raftsql.server.channel import ClientChannel
+from raftsql.server.channel import AnswerBatch, ClientChannel
 from raftsql.server.describe import Describer
 from raftsql.server.metrics import FrontendCounters
 from raftsql.server.session import PgSession
@@ -73,8 +73,10 @@ class PgFrontend:
     async def start(self) -> None:
         host, port = self.listen
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: ClientChannel(self._connected), host,
-                                                port)
+        batch = AnswerBatch()
+        self.db.node.on_wake = batch.send
+        self._server = await loop.create_server(
+            lambda: ClientChannel(self._connected, batch), host, port)
         log.info("postgres frontend listening on %s:%d", host, port)
 
     @property

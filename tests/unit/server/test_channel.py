@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 import pytest
 import uvloop
 
-from raftsql.server.channel import READ_LIMIT, ClientChannel
+from raftsql.server.channel import READ_LIMIT, AnswerBatch, ClientChannel
 
 LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
     "asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
@@ -133,5 +133,80 @@ def test_drain_waits_for_a_slow_client_and_fails_once_it_is_gone(loop_name: str)
                 await draining
             with pytest.raises(ConnectionError):
                 await channel.drain()
+
+    run(loop_name, main)
+
+
+def _pending(sock: socket.socket) -> bytes:
+    """What has reached the client's socket so far, without waiting."""
+    try:
+        return sock.recv(1 << 16, socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return b""
+
+
+def _recv_exactly(sock: socket.socket, n: int) -> bytes:
+    sock.settimeout(5)
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        assert chunk, f"connection closed after {data!r}"
+        data += chunk
+    return data
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_answers_written_in_the_callback_go_out_together_and_in_order(loop_name: str) -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        batch = AnswerBatch()
+        made: asyncio.Queue[ClientChannel] = asyncio.Queue()
+        server = await loop.create_server(lambda: ClientChannel(made.put_nowait, batch),
+                                          "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+        channels = [await made.get() for _ in clients]
+        try:
+            seen_in_callback: list[bytes] = []
+
+            def answering(i: int) -> Callable[[bytes], bool]:
+                def sink(data: bytes) -> bool:
+                    if i == 0:  # runs before the batch is sent, outside the callback
+                        loop.call_soon(channels[0].write, b"+later")
+                    channels[i].write(b"answer-")
+                    channels[i].write(data)
+                    seen_in_callback.append(_pending(clients[i]))
+                    return False
+                return sink
+
+            reads = [asyncio.ensure_future(ch.read(answering(i))) for i, ch in enumerate(channels)]
+            await asyncio.sleep(0.01)
+            for i, client in enumerate(clients):
+                client.sendall(str(i).encode())
+            assert await asyncio.gather(*reads) == [None, None]
+            # held while the callback ran; the second channel's answer waits for the batch too
+            assert seen_in_callback == [b"", b""]
+            assert _recv_exactly(clients[0], 14) == b"answer-0+later"  # behind the held one
+            assert _recv_exactly(clients[1], 8) == b"answer-1"
+            channels[1].write(b"now")  # nothing held: written at once
+            assert _pending(clients[1]) == b"now"
+
+            def answer_and_close(data: bytes) -> bool:
+                channels[1].write(b"bye")
+                channels[1].close()
+                return False
+
+            closing = asyncio.ensure_future(channels[1].read(answer_and_close))
+            await asyncio.sleep(0.01)
+            clients[1].sendall(b"x")
+            assert await closing is None
+            assert _recv_exactly(clients[1], 3) == b"bye"  # close sends what it held first
+        finally:
+            for client in clients:
+                client.close()
+            for ch in channels:
+                ch.close()
+            server.close()
+            await server.wait_closed()
 
     run(loop_name, main)
