@@ -44,6 +44,8 @@ class AnswerBatch:
         self._held.append(channel)
 
     def send(self) -> None:
+        if not self._held:  # the common case: called before every answer written at once
+            return
         held, self._held = self._held, []
         for channel in held:
             channel.send_held()
