@@ -89,8 +89,12 @@ def main(args: argparse.Namespace) -> None:
         pids = {"leader": cluster.nodes[leader].proc.pid,
                 "follower": cluster.nodes[follower].proc.pid}
         with _Peaks(pids) as peaks:
-            cluster.wait_converged(120)
-        print(f"caught up in {time.monotonic() - t0:.1f} s")
+            cluster.wait_converged(120, ids=list(cluster.nodes))  # a follower that died fails
+        installed = (cluster.status(follower) or {}).get("snapshot_index", 0)
+        if not installed:
+            raise SystemExit(f"follower {follower} caught up without installing a snapshot")
+        print(f"caught up in {time.monotonic() - t0:.1f} s (the follower installed the snapshot "
+              f"at {installed})")
         for name in pids:
             anon, mapped = peaks.peak[(name, "RssAnon")], peaks.peak[(name, "RssFile")]
             print(f"{name:8s} peak anonymous {anon / 1024:6.0f} MiB, file-backed "

@@ -314,6 +314,7 @@ class RaftNode:
             read_only_option=ReadOnlyOption.LEASE_BASED,
             lease_drift_margin_ticks=self.cfg.lease_margin_ticks,
             lazy_commit=True,
+            snapshot_buffer=self.store.receive_snapshot,
         )
         config.validate()
         self.raw = RawNode(config, self.store)

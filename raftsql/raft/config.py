@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import enum
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .storage import MemoryBuffer, SnapshotBuffer
 from .types import NONE, NodeId
 
 
@@ -45,6 +47,8 @@ class Config:
     lease_drift_margin_ticks: int = 2
     disable_proposal_forwarding: bool = False
     snapshot_chunk_size: int = 1 << 20
+    snapshot_buffer: Callable[[], SnapshotBuffer] = MemoryBuffer
+    """Makes the buffer a follower reassembles a chunked snapshot in (storage.SnapshotBuffer)."""
     lazy_commit: bool = False
     """The leader does not send a message just to say the commit index advanced: the next
     append or heartbeat carries it, unless a follower waits for it (its forwarded proposal, its

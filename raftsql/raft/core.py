@@ -22,6 +22,7 @@ from .read_only import MAX_PENDING_READS, ReadOnly, ReadRequest, round_context
 from .storage import (
     CompactedError,
     LogReader,
+    SnapshotBuffer,
     SnapshotTemporarilyUnavailableError,
     UnavailableError,
 )
@@ -69,7 +70,7 @@ class _SnapshotReceiver:
     frm: NodeId
     term: int
     metadata: SnapshotMetadata
-    data: bytearray
+    data: SnapshotBuffer
 
 
 class Raft:
@@ -884,13 +885,19 @@ class Raft:
             and rx.metadata == snap.metadata
         )
         if m.snapshot_offset == 0:
-            rx = self.snap_rx = _SnapshotReceiver(m.frm, m.term, snap.metadata, bytearray(snap.data))
+            if rx is not None:
+                rx.data.discard()
+            rx = self.snap_rx = _SnapshotReceiver(m.frm, m.term, snap.metadata,
+                                                  self.cfg.snapshot_buffer())
+            rx.data.append(snap.data)
         elif same and rx is not None and m.snapshot_offset == len(rx.data):
-            rx.data += snap.data
+            rx.data.append(snap.data)
         elif same and rx is not None and m.snapshot_offset < len(rx.data):
             return  # a duplicate chunk
         else:
             # A chunk is missing: drop what we have and make the leader start over.
+            if rx is not None:
+                rx.data.discard()
             self.snap_rx = None
             self.send(
                 Message(
@@ -905,9 +912,7 @@ class Raft:
         if not m.snapshot_done:
             return
         self.snap_rx = None
-        # a read-only view, not bytes(): a copy of the whole database was a second one in
-        # memory at once (the receiver's buffer is dropped above, so nothing else writes it)
-        self._handle_snapshot(Snapshot(rx.metadata, memoryview(rx.data).toreadonly()), m.frm)
+        self._handle_snapshot(Snapshot(rx.metadata, rx.data.view()), m.frm)
 
     def _handle_snapshot(self, s: Snapshot, frm: NodeId) -> None:
         if self._restore(s):

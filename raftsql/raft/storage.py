@@ -40,6 +40,48 @@ class SnapshotOutOfDateError(RaftError):
     """A snapshot older than the current one was offered."""
 
 
+class SnapshotBuffer(Protocol):
+    """Where a follower reassembles a snapshot that arrives in chunks (``Config.snapshot_buffer``
+    makes one per snapshot). Scratch space, not durable state: ``view`` hands the whole
+    snapshot to the core, which puts it in a Ready, and the runtime persists it from there as
+    any other. The core's default keeps it in memory (``MemoryBuffer``); the node spools it to
+    a file (storage/snapshots.py), so that a follower catching up does not hold a copy of the
+    whole database in its heap."""
+
+    def append(self, chunk: bytes | memoryview) -> None: ...
+
+    def __len__(self) -> int: ...
+
+    def view(self) -> bytes | memoryview:
+        """Everything appended, read-only; nothing is appended after."""
+        ...
+
+    def discard(self) -> None:
+        """Drop what was received (a chunk went missing, or another snapshot started)."""
+        ...
+
+
+class MemoryBuffer:
+    """``SnapshotBuffer`` in memory."""
+
+    def __init__(self) -> None:
+        self._data = bytearray()
+
+    def append(self, chunk: bytes | memoryview) -> None:
+        self._data += chunk
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def view(self) -> memoryview:
+        # a read-only view, not bytes(): a copy of the whole database was a second one in
+        # memory at once (the core drops this buffer, so nothing else writes it)
+        return memoryview(self._data).toreadonly()
+
+    def discard(self) -> None:
+        self._data = bytearray()
+
+
 class LogReader(Protocol):
     """What the core reads from durable storage. See docs/raft-api.md."""
 

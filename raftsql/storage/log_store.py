@@ -98,7 +98,7 @@ from raftsql.raft.types import (
     SnapshotMetadata,
 )
 from raftsql.storage.errors import CorruptionError, StorageError
-from raftsql.storage.snapshots import SnapshotFiles
+from raftsql.storage.snapshots import ReceivedSnapshot, SnapshotFiles
 from raftsql.storage.tail import TailCache
 
 _ENTRY_PREFIX = b"e"
@@ -577,6 +577,12 @@ class RocksLogStore:
         if index > s.last_index:
             raise UnavailableError(f"snapshot {index} beyond last index {s.last_index}")
         return SnapshotMetadata(index=index, term=self.term(index), conf_state=conf_state)
+
+    def receive_snapshot(self) -> ReceivedSnapshot:
+        """The buffer a follower's core reassembles a snapshot from the leader in
+        (``raft.Config.snapshot_buffer``): a file of the snapshot directory, which ``persist``
+        then renames into place instead of writing the snapshot out again."""
+        return self._files.receive()
 
     def snapshot_copy_path(self, meta: SnapshotMetadata) -> Path:
         """Where the node writes its copy of the state for ``meta``, before

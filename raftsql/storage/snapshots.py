@@ -24,6 +24,7 @@ from raftsql.storage.errors import CorruptionError
 
 _SUFFIX = ".snap"
 _TMP = ".tmp"
+_RECEIVING = "receiving.rx"
 _CHUNK = 1 << 20
 # Written data is synced every this many bytes, not all at the end (RocksDB's bytes_per_sync).
 # One fsync of a 100 MB file held every other fsync on the disk behind it: the Raft log's
@@ -58,15 +59,30 @@ class SnapshotFiles:
         self.dir.mkdir(parents=True, exist_ok=True)
         for leftover in self.dir.glob("*" + _TMP):  # a crash mid-write leaves only garbage
             leftover.unlink()
+        (self.dir / _RECEIVING).unlink(missing_ok=True)
         self._verified: tuple[str, int, int, int] | None = None  # the file load() last checked
+        self._receiving: ReceivedSnapshot | None = None  # the latest receive()
 
     def path(self, meta: SnapshotMetadata) -> Path:
         return self.dir / _name(meta.term, meta.index)
 
+    def receive(self) -> ReceivedSnapshot:
+        """A buffer for a snapshot arriving from the leader in chunks (the core's
+        ``Config.snapshot_buffer``), written to a file as it comes."""
+        self._receiving = ReceivedSnapshot(self.dir / _RECEIVING)
+        return self._receiving
+
     def save(self, meta: SnapshotMetadata, data: bytes | memoryview) -> Path:
         """``data`` (a snapshot from the leader) as ``meta``'s file, synced every _SYNC_EVERY
-        bytes, then its CRC-32; rename into place."""
+        bytes, then its CRC-32; rename into place. Data received into a file (``receive``)
+        is already written and synced: that file is renamed and sealed, not copied."""
         tmp = self.temp_path(meta)
+        received = self._receiving
+        if received is not None and received.holds(data):
+            self._receiving = None
+            os.replace(received.path, tmp)
+            self.seal(meta)
+            return self.path(meta)
         view = memoryview(data)
         with open(tmp, "wb") as f:
             for start in range(0, len(view), _SYNC_EVERY):
@@ -163,3 +179,53 @@ class SnapshotFiles:
         if removed:
             _fsync_dir(self.dir)
         return removed
+
+
+class ReceivedSnapshot:
+    """``raft.storage.SnapshotBuffer`` in a file of the snapshot directory: each chunk is
+    written as it arrives, synced every _SYNC_EVERY bytes as ``save`` syncs, and the whole is
+    then a read-only mapping of the file. ``SnapshotFiles.save`` renames the file into place.
+
+    Why: the core used to reassemble a snapshot in memory, so a follower catching up held the
+    whole database in its heap (241 MiB of anonymous memory for a 196 MiB database,
+    bench/snapshot_bench.py), then wrote it out once more. One snapshot is received at a time;
+    a new one starts from a new file, so that a mapping of an older one never sees its file
+    cut short."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.unlink(missing_ok=True)
+        self._file = open(path, "x+b")  # noqa: SIM115 (closed by view or discard)
+        self._size = 0
+        self._unsynced = 0
+        self._map: mmap.mmap | None = None
+
+    def append(self, chunk: bytes | memoryview) -> None:
+        self._file.write(chunk)
+        self._size += len(chunk)
+        self._unsynced += len(chunk)
+        if self._unsynced >= _SYNC_EVERY:
+            self._file.flush()
+            os.fdatasync(self._file.fileno())
+            self._unsynced = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def view(self) -> memoryview:
+        self._file.flush()
+        os.fdatasync(self._file.fileno())
+        if self._size:  # a file of no bytes cannot be mapped
+            self._map = mmap.mmap(self._file.fileno(), self._size, access=mmap.ACCESS_READ)
+        self._file.close()
+        return memoryview(self._map if self._map is not None else b"")
+
+    def holds(self, data: bytes | memoryview) -> bool:
+        """Whether ``data`` is a view of what this buffer received (an empty one never is:
+        it has nothing to move)."""
+        return (self._map is not None and isinstance(data, memoryview)
+                and data.obj is self._map)
+
+    def discard(self) -> None:
+        self._file.close()
+        self.path.unlink(missing_ok=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from raft_network import Network, drain, log_with, solo
 
 from raftsql.raft.progress import ProgressState
+from raftsql.raft.storage import MemoryBuffer
 from raftsql.raft.types import (
     ConfState,
     Message,
@@ -72,6 +73,64 @@ def test_lost_chunk_makes_the_leader_start_over() -> None:
     rejects = [m for m in n.delivered if m.type is MT.APP_RESP and m.frm == 3 and m.reject]
     assert rejects
     assert n.peers[3].log.snapshot().data == b"0123456789"  # the retry went through
+
+
+class RecordingBuffer(MemoryBuffer):
+    """A snapshot buffer that notes what the core did with it."""
+
+    made: list[RecordingBuffer] = []
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.discarded = self.viewed = False
+        RecordingBuffer.made.append(self)
+
+    def view(self) -> memoryview:
+        self.viewed = True
+        return super().view()
+
+    def discard(self) -> None:
+        self.discarded = True
+        super().discard()
+
+
+def test_the_buffer_of_a_partial_snapshot_is_discarded() -> None:
+    """The core reassembles chunks in the buffer Config.snapshot_buffer makes (the node's
+    spools to a file): one whose snapshot lost a chunk is discarded, and so is one a resend
+    from offset 0 replaces; only the completed one is viewed."""
+    RecordingBuffer.made = []
+    n = Network([1, 2, 3], snapshot_chunk_size=4, snapshot_buffer=RecordingBuffer)
+    n.campaign(1)
+    n.isolate(3)
+    for i in range(5):
+        n.propose(1, b"v%d" % i)
+    p = n.peers[1]
+    applied = p.node.status().applied
+    p.log.create_snapshot(applied, ConfState(voters=(1, 2, 3)), b"0123456789")
+    p.log.compact(applied)
+    n.recover()
+    dropped: list[Message] = []
+
+    def lose_middle_chunk(m: Message) -> bool:
+        if m.type is MT.SNAP and m.snapshot_offset == 4 and not dropped:
+            dropped.append(m)
+            return False
+        return True
+
+    n.hook = lose_middle_chunk
+    n.tick(1)
+    assert dropped and n.peers[3].log.snapshot().data == b"0123456789"
+    assert [(b.discarded, b.viewed) for b in RecordingBuffer.made] == [(True, False),
+                                                                       (False, True)]
+    RecordingBuffer.made = []
+    core = n.node(3).raft
+    meta = n.peers[3].log.snapshot().metadata
+    later = SnapshotMetadata(index=meta.index + 5, term=meta.term, conf_state=meta.conf_state)
+    for offset in (0, 0):  # the leader starts the same snapshot over
+        core.step(Message(MT.SNAP, frm=1, to=3, term=core.term, snapshot_offset=offset,
+                          snapshot=Snapshot(later, b"abcd"), snapshot_done=False))
+    assert [(b.discarded, b.viewed) for b in RecordingBuffer.made] == [(True, False),
+                                                                       (False, False)]
 
 
 def test_lost_final_chunk_times_out_into_probe() -> None:

@@ -143,3 +143,48 @@ def test_prune_older_keeps_the_committed_snapshot_and_any_newer_one(tmp_path: Pa
     assert [files.exists(m) for m in metas] == [False, True, True]
     files.prune_older(metas[1])  # again: nothing left to delete
     assert [files.exists(m) for m in metas] == [False, True, True]
+
+
+def test_a_received_snapshot_is_written_as_it_arrives_and_renamed_into_place(
+        tmp_path: Path) -> None:
+    """A follower reassembles a snapshot from the leader in a file (receive): the chunks are
+    written as they come, the whole is a read-only mapping of that file, and save() of that
+    view renames the file into place, with the checksum a save() of the same bytes writes."""
+    chunks = [bytes([i]) * (1 << 20) for i in range(9)] + [b"tail"]  # over two sync slices
+    data = b"".join(chunks)
+    files, whole = SnapshotFiles(tmp_path / "a"), SnapshotFiles(tmp_path / "b")
+    meta = SnapshotMetadata(index=12, term=4)
+    received = files.receive()
+    for chunk in chunks:
+        received.append(memoryview(chunk))
+    assert len(received) == len(data)
+    view = received.view()
+    assert view.readonly and view == data
+    assert files.save(meta, view) == files.path(meta)
+    whole.save(meta, data)
+    assert files.path(meta).read_bytes() == whole.path(meta).read_bytes()
+    assert [p.name for p in (tmp_path / "a").iterdir()] == [files.path(meta).name]
+    assert files.load(meta) == data and view == data
+
+
+def test_a_new_receive_leaves_the_view_of_the_last_one_whole(tmp_path: Path) -> None:
+    """One snapshot is received at a time, each into a new file: a view of the last one (a
+    snapshot the core is still handing on) keeps its bytes when the next one starts, is
+    abandoned (discard removes its file), or is left behind by a crash (removed on open)."""
+    d = tmp_path / "snapshots"
+    files = SnapshotFiles(d)
+    first = files.receive()
+    first.append(b"first snapshot")
+    view = first.view()
+    second = files.receive()
+    second.append(b"second, bigger snapshot")
+    assert view == b"first snapshot"
+    second.discard()
+    assert list(d.iterdir()) == [] and view == b"first snapshot"
+    files.receive().append(b"torn by a crash")
+    assert list(d.iterdir()) != []
+    SnapshotFiles(d)
+    assert list(d.iterdir()) == []
+    empty = files.receive()
+    assert empty.view() == b""  # a snapshot of nothing still maps to something
+
