@@ -22,8 +22,8 @@ from raftsql.raft.types import (
 MT = MessageType
 
 
-def compacted_cluster(chunk: int = 4) -> Network:
-    n = Network([1, 2, 3], snapshot_chunk_size=chunk)
+def compacted_cluster(chunk: int = 4, buffer: type[MemoryBuffer] = MemoryBuffer) -> Network:
+    n = Network([1, 2, 3], snapshot_chunk_size=chunk, snapshot_buffer=buffer)
     n.campaign(1)
     n.isolate(3)
     for i in range(5):
@@ -54,12 +54,9 @@ def test_follower_behind_compaction_gets_chunked_snapshot() -> None:
     assert n.node(1).status().progress[3].state is ProgressState.REPLICATE
 
 
-def test_lost_chunk_makes_the_leader_start_over() -> None:
-    """Reference: Raft thesis 5.3: a chunk at an unexpected offset makes the follower discard
-    the partial snapshot; the leader resends it from offset 0."""
-    n = compacted_cluster(chunk=4)
-    n.recover()
-    dropped = []
+def lose_middle_chunk_once(n: Network) -> list[Message]:
+    """Drop the first chunk at offset 4 the network carries; returns what was dropped."""
+    dropped: list[Message] = []
 
     def lose_middle_chunk(m: Message) -> bool:
         if m.type is MT.SNAP and m.snapshot_offset == 4 and not dropped:
@@ -68,6 +65,15 @@ def test_lost_chunk_makes_the_leader_start_over() -> None:
         return True
 
     n.hook = lose_middle_chunk
+    return dropped
+
+
+def test_lost_chunk_makes_the_leader_start_over() -> None:
+    """Reference: Raft thesis 5.3: a chunk at an unexpected offset makes the follower discard
+    the partial snapshot; the leader resends it from offset 0."""
+    n = compacted_cluster(chunk=4)
+    n.recover()
+    dropped = lose_middle_chunk_once(n)
     n.tick(1)
     assert dropped
     rejects = [m for m in n.delivered if m.type is MT.APP_RESP and m.frm == 3 and m.reject]
@@ -99,25 +105,9 @@ def test_the_buffer_of_a_partial_snapshot_is_discarded() -> None:
     spools to a file): one whose snapshot lost a chunk is discarded, and so is one a resend
     from offset 0 replaces; only the completed one is viewed."""
     RecordingBuffer.made = []
-    n = Network([1, 2, 3], snapshot_chunk_size=4, snapshot_buffer=RecordingBuffer)
-    n.campaign(1)
-    n.isolate(3)
-    for i in range(5):
-        n.propose(1, b"v%d" % i)
-    p = n.peers[1]
-    applied = p.node.status().applied
-    p.log.create_snapshot(applied, ConfState(voters=(1, 2, 3)), b"0123456789")
-    p.log.compact(applied)
+    n = compacted_cluster(chunk=4, buffer=RecordingBuffer)
     n.recover()
-    dropped: list[Message] = []
-
-    def lose_middle_chunk(m: Message) -> bool:
-        if m.type is MT.SNAP and m.snapshot_offset == 4 and not dropped:
-            dropped.append(m)
-            return False
-        return True
-
-    n.hook = lose_middle_chunk
+    dropped = lose_middle_chunk_once(n)
     n.tick(1)
     assert dropped and n.peers[3].log.snapshot().data == b"0123456789"
     assert [(b.discarded, b.viewed) for b in RecordingBuffer.made] == [(True, False),
