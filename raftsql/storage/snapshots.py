@@ -187,7 +187,7 @@ class ReceivedSnapshot:
     then a read-only mapping of the file. ``SnapshotFiles.save`` renames the file into place.
 
     Why: the core used to reassemble a snapshot in memory, so a follower catching up held the
-    whole database in its heap (241 MiB of anonymous memory for a 196 MiB database,
+    whole database in its heap (237-239 MiB of anonymous memory for a 196 MiB database,
     bench/snapshot_bench.py), then wrote it out once more. One snapshot is received at a time;
     a new one starts from a new file, so that a mapping of an older one never sees its file
     cut short."""
