@@ -50,6 +50,19 @@ def _wal_bytes(sm: StateMachine) -> int:
     return os.path.getsize(wal) if os.path.exists(wal) else 0
 
 
+def _let_the_thread_finish(sm: StateMachine, timeout: float = 10.0) -> None:
+    """Give the checkpoint thread the time to end the run it is in or is due for. A fixed
+    pause (50 ms) was not enough on a disk busy with the other test worker's writes: once in
+    CI the thread's checkpoint held SQLite's checkpoint lock through all 10,000 entries, so
+    neither it nor the writer's own catch-up could restart the WAL (18,488 pages)."""
+    time.sleep(0.05)
+    deadline = time.monotonic() + timeout
+    checkpointer = sm._checkpointer  # noqa: SLF001
+    while ((checkpointer._running or checkpointer._checkpoint_due)  # noqa: SLF001
+           and time.monotonic() < deadline):
+        time.sleep(0.01)
+
+
 def test_checkpoints_keep_the_wal_bounded(tmp_path: Path) -> None:
     sm = StateMachine(str(tmp_path / "db"))
     try:
@@ -58,8 +71,8 @@ def test_checkpoints_keep_the_wal_bounded(tmp_path: Path) -> None:
         for i in range(2, ENTRIES + 2):  # a page or more each
             sm.apply(i, _write(i))
             largest = max(largest, _wal_bytes(sm))
-            if i % 500 == 0:
-                time.sleep(0.05)  # the checkpoint thread's turn, as a loop's idle moments give
+            if i % 500 == 0:  # an idle moment of the loop: the checkpoint thread's turn
+                _let_the_thread_finish(sm)
         deadline = time.monotonic() + 10
         while sm._checkpointer.checkpoints == 0 and time.monotonic() < deadline:  # noqa: SLF001
             time.sleep(0.01)
