@@ -93,9 +93,10 @@ class Raft:
         self.pending_read_index_messages: list[Message] = []
         self.commit_to_send = False
         """The commit index advanced: tell every follower, in the next Ready (flush_commit)."""
-        self.commit_awaited = 0
-        """A follower waits to learn that this index is committed (lazy_commit): its forwarded
-        proposal, or its read index."""
+        self.commit_awaited: dict[NodeId, int] = {}
+        """Followers waiting to learn that an index is committed (lazy_commit): a forwarded
+        proposal's, or a read index the follower's log did not hold yet. Only they are sent
+        the commit index as soon as it reaches that index (flush_commit)."""
         self.election_elapsed = 0
         self.heartbeat_elapsed = 0
         self.quorum_check_due = False
@@ -255,8 +256,9 @@ class Raft:
         the appends stepped after the acks (the next proposals) carry it, so under load a
         follower gets one message per loop run instead of two, and acks once.
 
-        With ``lazy_commit`` it is sent only once the index a follower waits for is committed;
-        otherwise the next append (the next write) or heartbeat carries it. A follower learning
+        With ``lazy_commit`` it is sent only to the followers that wait for it
+        (``commit_awaited``), once the index each waits for is committed; the others learn it
+        from the next append (the next write) or heartbeat. A follower learning
         the commit later changes no safety property, only how stale its local state is; at one
         client it saves two messages in and two out on the leader per write, and one Ready on
         each follower."""
@@ -266,14 +268,17 @@ class Raft:
             self.commit_to_send = False
             return
         committed = self.raft_log.committed
-        if self.cfg.lazy_commit:
-            if not 0 < self.commit_awaited <= committed:
-                return
-            self.commit_awaited = 0
         self.commit_to_send = False
+        if self.cfg.lazy_commit:
+            # the others are re-examined when the commit index next advances
+            targets = [nid for nid, index in self.commit_awaited.items() if index <= committed]
+            for nid in targets:
+                del self.commit_awaited[nid]
+        else:
+            targets = [nid for nid, _ in self.trk.visit() if nid != self.id]
         told = {m.to for m in self.msgs if m.type is MT.APP and m.commit >= committed}
-        for nid, _ in self.trk.visit():
-            if nid != self.id and nid not in told:
+        for nid in targets:
+            if nid not in told and nid in self.trk.progress:
                 self.send_append(nid)
 
     def bcast_heartbeat(self) -> None:
@@ -330,7 +335,7 @@ class Raft:
         # A commit index learnt as leader still goes out (with this term), as etcd's immediate
         # broadcast would have sent it: followers apply what was committed sooner.
         self.flush_commit()
-        self.commit_awaited = 0
+        self.commit_awaited = {}
         if self.term != term:
             self.term = term
             self.vote = NONE
@@ -650,7 +655,7 @@ class Raft:
             raise ProposalDroppedError("max_uncommitted_entries_size reached")
         if self.cfg.lazy_commit and m.frm != self.id:
             # a follower's proposal: it answers its client once it has applied it
-            self.commit_awaited = self.raft_log.last_index()
+            self.commit_awaited[m.frm] = self.raft_log.last_index()
         if pending_conf is not None:
             self.pending_conf_index = pending_conf
         self.bcast_append()
@@ -748,20 +753,24 @@ class Raft:
     def _respond_read_request(self, req: ReadRequest) -> None:
         if req.frm in (NONE, self.id):
             self.read_states.append(ReadState(index=req.index, request_ctx=req.ctx))
-        else:
-            if self.cfg.lazy_commit:
-                # the follower serves the read once it has applied req.index: it must learn
-                # that it is committed
-                self.commit_awaited = max(self.commit_awaited, req.index)
-                self.commit_to_send = True
-            self.send(
-                Message(
-                    MT.READ_INDEX_RESP,
-                    to=req.frm,
-                    index=req.index,
-                    entries=(Entry(term=0, index=0, data=req.ctx),),
-                )
+            return
+        # The follower serves the read once it has applied req.index, so it must learn that
+        # req.index is committed. The answer tells it, as a heartbeat does, up to what its log
+        # is known to hold; only a follower whose log lacks part of it needs an append.
+        pr = self.trk.progress.get(req.frm)
+        commit = min(pr.match, self.raft_log.committed) if pr is not None else 0
+        if self.cfg.lazy_commit and commit < req.index:
+            self.commit_awaited[req.frm] = max(self.commit_awaited.get(req.frm, 0), req.index)
+            self.commit_to_send = True
+        self.send(
+            Message(
+                MT.READ_INDEX_RESP,
+                to=req.frm,
+                index=req.index,
+                commit=commit,
+                entries=(Entry(term=0, index=0, data=req.ctx),),
             )
+        )
 
     def _release_pending_read_index_messages(self) -> None:
         if not self.pending_read_index_messages or not self.committed_entry_in_current_term():
@@ -835,6 +844,10 @@ class Raft:
                     self.send(replace(m, to=self.lead, term=0))
             case MT.READ_INDEX_RESP:
                 if len(m.entries) == 1:
+                    # commit = min(leader's commit, our match), as in a heartbeat; one beyond
+                    # our log (lost storage) is left to the heartbeat's reject
+                    if m.commit <= self.raft_log.last_index():
+                        self.raft_log.commit_to(m.commit)
                     self.read_states.append(ReadState(m.index, m.entries[0].data))
 
     def _handle_append_entries(self, m: Message) -> None:

@@ -196,7 +196,8 @@ class Message:
       round; HEARTBEAT_RESP echoes ``context``.
     - SNAP: ``snapshot`` with chunking fields ``snapshot_offset`` and ``snapshot_done``.
     - READ_INDEX/READ_INDEX_RESP: ``entries`` carries one entry whose ``data`` is the request
-      context; ``index`` in the response is the read index.
+      context; ``index`` in the response is the read index, ``commit`` what a heartbeat would
+      carry (min(leader commit, follower's match)), so the follower can apply up to it.
     """
 
     type: MessageType

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 from raft_network import Network, drain, of_type, solo
 
+from raftsql.raft.config import ReadOnlyOption
 from raftsql.raft.describe import (
     describe_entry,
     describe_hard_state,
@@ -255,8 +256,8 @@ def test_commit_learnt_as_leader_is_sent_after_stepping_down() -> None:
     assert sorted((m.to, m.term, m.commit) for m in apps) == [(2, 1, 2), (3, 1, 2)]
 
 
-def _lazy_leader_with_acked_followers():
-    node, log = solo(1, [1, 2, 3], pre_vote=False, lazy_commit=True)
+def _lazy_leader_with_acked_followers(**cfg: object):
+    node, log = solo(1, [1, 2, 3], pre_vote=False, lazy_commit=True, **cfg)
     node.campaign()
     drain(node, log)
     node.step(Message(MT.VOTE_RESP, to=1, frm=2, term=1))
@@ -295,24 +296,72 @@ def test_lazy_commit_rides_on_the_next_append_or_heartbeat() -> None:
 
 def test_lazy_commit_is_sent_at_once_for_a_followers_proposal() -> None:
     """A follower answers the client of a forwarded write once it has applied it: the commit
-    of that entry goes out as soon as it is known."""
+    of that entry goes out to that follower as soon as it is known, and to no other."""
     node, log = _lazy_leader_with_acked_followers()
     sent = _commit_x(node, log, frm=2)
     apps = of_type(sent, MT.APP)
-    assert sorted((m.to, m.commit, len(m.entries)) for m in apps) == [(2, 2, 0), (3, 2, 0)]
+    assert sorted((m.to, m.commit, len(m.entries)) for m in apps) == [(2, 2, 0)]
     assert of_type(_commit_x(node, log), MT.APP) == []  # and only for that entry
 
 
-def test_lazy_commit_is_sent_with_a_followers_read_index() -> None:
-    """A follower serves a read once it has applied the read index, which is the leader's
-    commit index: the commit goes out with the answer."""
+def test_lazy_commit_goes_to_each_follower_whose_proposal_it_commits() -> None:
+    """Two followers' forwarded writes, committed one after the other: each follower is told
+    when its own entry is committed, not before, and not when the other's is."""
     node, log = _lazy_leader_with_acked_followers()
+    for frm, data in ((2, b"a"), (3, b"b")):
+        node.step(Message(MT.PROP, to=1, frm=frm, term=1, entries=(Entry(0, 0, data=data),)))
+    drain(node, log)
+    node.step(Message(MT.APP_RESP, to=1, frm=2, term=1, index=2))
+    assert [(m.to, m.commit) for m in of_type(drain(node, log), MT.APP)] == [(2, 2)]
+    node.step(Message(MT.APP_RESP, to=1, frm=2, term=1, index=3))
+    assert [(m.to, m.commit) for m in of_type(drain(node, log), MT.APP)] == [(3, 3)]
+
+
+@pytest.mark.parametrize("read_only", [ReadOnlyOption.SAFE, ReadOnlyOption.LEASE_BASED])
+def test_a_followers_read_index_answer_carries_the_commit_its_log_holds(read_only) -> None:
+    """A follower serves a read once it has applied the read index, the leader's commit
+    index, so it must learn that index is committed. Its log holds it (match): the answer
+    says so itself, as a heartbeat would, and no append goes to anyone."""
+    node, log = _lazy_leader_with_acked_followers(read_only_option=read_only)
     _commit_x(node, log)
     node.step(Message(MT.READ_INDEX, to=1, frm=2, term=1, entries=(Entry(0, 0, data=b"r"),)))
-    beats = of_type(drain(node, log), MT.HEARTBEAT)
-    for m in beats:
+    for m in of_type(drain(node, log), MT.HEARTBEAT):
         node.step(Message(MT.HEARTBEAT_RESP, to=1, frm=m.to, term=1, context=m.context))
     sent = drain(node, log)
-    assert [(m.to, m.index) for m in of_type(sent, MT.READ_INDEX_RESP)] == [(2, 2)]
-    apps = of_type(sent, MT.APP)
-    assert sorted((m.to, m.commit) for m in apps) == [(2, 2), (3, 2)]
+    assert [(m.to, m.index, m.commit) for m in of_type(sent, MT.READ_INDEX_RESP)] == [(2, 2, 2)]
+    assert of_type(sent, MT.APP) == []
+
+
+def test_a_followers_read_index_beyond_its_log_sends_it_an_append() -> None:
+    """A follower whose log lacks part of the read index is told the commit only up to what
+    it holds, and gets an append carrying the rest and the commit; the other follower gets
+    nothing."""
+    node, log = _lazy_leader_with_acked_followers()
+    node.propose(b"x")
+    drain(node, log)
+    node.step(Message(MT.APP_RESP, to=1, frm=3, term=1, index=2))  # 2 still at match 1
+    drain(node, log)
+    node.step(Message(MT.READ_INDEX, to=1, frm=2, term=1, entries=(Entry(0, 0, data=b"r"),)))
+    for m in of_type(drain(node, log), MT.HEARTBEAT):
+        node.step(Message(MT.HEARTBEAT_RESP, to=1, frm=m.to, term=1, context=m.context))
+    sent = drain(node, log)
+    assert [(m.to, m.index, m.commit) for m in of_type(sent, MT.READ_INDEX_RESP)] == [(2, 2, 1)]
+    assert [(m.to, m.commit) for m in of_type(sent, MT.APP)] == [(2, 2)]
+
+
+def test_a_follower_commits_what_a_read_index_answer_carries() -> None:
+    """The follower's side: the answer's commit advances its commit index (its entries become
+    ready to apply), but never past its own log."""
+    node, log = solo(2, [1, 2, 3], pre_vote=False)
+    node.step(Message(MT.APP, to=2, frm=1, term=1, index=0, log_term=0, commit=0,
+                      entries=(Entry(1, 1, data=b"a"), Entry(1, 2, data=b"b"))))
+    drain(node, log)
+    node.step(Message(MT.READ_INDEX_RESP, to=2, frm=1, term=1, index=2, commit=5,
+                      entries=(Entry(0, 0, data=b"r1"),)))
+    assert node.status().commit == 0
+    node.step(Message(MT.READ_INDEX_RESP, to=2, frm=1, term=1, index=2, commit=2,
+                      entries=(Entry(0, 0, data=b"r2"),)))
+    rd = node.ready()
+    assert node.status().commit == 2
+    assert [(r.index, r.request_ctx) for r in rd.read_states] == [(2, b"r1"), (2, b"r2")]
+    assert [e.data for e in rd.committed_entries] == [b"a", b"b"]
