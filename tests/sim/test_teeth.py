@@ -21,7 +21,7 @@ from raftsql.testing.vopr import run_seed
 FINDING_SEEDS = {
     "figure8": 8521,
     "vote_not_persisted": 530,
-    "stale_vote": 2,
+    "stale_vote": 4,
     "lease_never_expires": 686,
     "apply_uncommitted": 0,
     "stall_as_one_tick": 232,
