@@ -92,7 +92,8 @@ class Raft:
         self.read_states: list[ReadState] = []
         self.pending_read_index_messages: list[Message] = []
         self.commit_to_send = False
-        """The commit index advanced: tell every follower, in the next Ready (flush_commit)."""
+        """The commit index advanced, or a follower waits for it: tell the followers that need
+        it in the next Ready (flush_commit)."""
         self.commit_awaited: dict[NodeId, int] = {}
         """Followers waiting to learn that an index is committed (lazy_commit): a forwarded
         proposal's, or a read index the follower's log did not hold yet. Only they are sent
