@@ -763,15 +763,8 @@ class Raft:
         if self.cfg.lazy_commit and commit < req.index:
             self.commit_awaited[req.frm] = max(self.commit_awaited.get(req.frm, 0), req.index)
             self.commit_to_send = True
-        self.send(
-            Message(
-                MT.READ_INDEX_RESP,
-                to=req.frm,
-                index=req.index,
-                commit=commit,
-                entries=(Entry(term=0, index=0, data=req.ctx),),
-            )
-        )
+        self.send(Message(MT.READ_INDEX_RESP, to=req.frm, index=req.index, commit=commit,
+                          entries=(Entry(term=0, index=0, data=req.ctx),)))
 
     def _release_pending_read_index_messages(self) -> None:
         if not self.pending_read_index_messages or not self.committed_entry_in_current_term():

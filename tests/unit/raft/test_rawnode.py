@@ -317,6 +317,15 @@ def test_lazy_commit_goes_to_each_follower_whose_proposal_it_commits() -> None:
     assert [(m.to, m.commit) for m in of_type(drain(node, log), MT.APP)] == [(3, 3)]
 
 
+def _read_index_of_follower_2(node, log) -> list[Message]:
+    """Follower 2 asks for a read index; both followers echo any heartbeat round it starts.
+    Returns what the leader sent after that."""
+    node.step(Message(MT.READ_INDEX, to=1, frm=2, term=1, entries=(Entry(0, 0, data=b"r"),)))
+    for m in of_type(drain(node, log), MT.HEARTBEAT):
+        node.step(Message(MT.HEARTBEAT_RESP, to=1, frm=m.to, term=1, context=m.context))
+    return drain(node, log)
+
+
 @pytest.mark.parametrize("read_only", [ReadOnlyOption.SAFE, ReadOnlyOption.LEASE_BASED])
 def test_a_followers_read_index_answer_carries_the_commit_its_log_holds(read_only) -> None:
     """A follower serves a read once it has applied the read index, the leader's commit
@@ -324,10 +333,7 @@ def test_a_followers_read_index_answer_carries_the_commit_its_log_holds(read_onl
     says so itself, as a heartbeat would, and no append goes to anyone."""
     node, log = _lazy_leader_with_acked_followers(read_only_option=read_only)
     _commit_x(node, log)
-    node.step(Message(MT.READ_INDEX, to=1, frm=2, term=1, entries=(Entry(0, 0, data=b"r"),)))
-    for m in of_type(drain(node, log), MT.HEARTBEAT):
-        node.step(Message(MT.HEARTBEAT_RESP, to=1, frm=m.to, term=1, context=m.context))
-    sent = drain(node, log)
+    sent = _read_index_of_follower_2(node, log)
     assert [(m.to, m.index, m.commit) for m in of_type(sent, MT.READ_INDEX_RESP)] == [(2, 2, 2)]
     assert of_type(sent, MT.APP) == []
 
@@ -341,10 +347,7 @@ def test_a_followers_read_index_beyond_its_log_sends_it_an_append() -> None:
     drain(node, log)
     node.step(Message(MT.APP_RESP, to=1, frm=3, term=1, index=2))  # 2 still at match 1
     drain(node, log)
-    node.step(Message(MT.READ_INDEX, to=1, frm=2, term=1, entries=(Entry(0, 0, data=b"r"),)))
-    for m in of_type(drain(node, log), MT.HEARTBEAT):
-        node.step(Message(MT.HEARTBEAT_RESP, to=1, frm=m.to, term=1, context=m.context))
-    sent = drain(node, log)
+    sent = _read_index_of_follower_2(node, log)
     assert [(m.to, m.index, m.commit) for m in of_type(sent, MT.READ_INDEX_RESP)] == [(2, 2, 1)]
     assert [(m.to, m.commit) for m in of_type(sent, MT.APP)] == [(2, 2)]
 
