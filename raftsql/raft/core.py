@@ -273,6 +273,8 @@ class Raft:
         if self.cfg.lazy_commit:
             # the others are re-examined when the commit index next advances
             targets = [nid for nid, index in self.commit_awaited.items() if index <= committed]
+            if not targets:  # the usual case, at every commit of the leader's own writes
+                return
             for nid in targets:
                 del self.commit_awaited[nid]
         else:
