@@ -4,10 +4,14 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> object:
-    """``raftsql.connect`` is the embedded DB-API driver's connect, imported on first use so
-    that ``import raftsql`` stays light."""
-    if name == "connect":
-        from raftsql.dbapi import connect
+    """``raftsql.connect`` and the rest of the embedded DB-API driver's module interface
+    (PEP 249: the module globals, the exceptions, the type constructors), imported on first
+    use so that ``import raftsql`` stays light."""
+    if name.startswith("__"):  # tools probing for dunders need not load the driver
+        raise AttributeError(f"module 'raftsql' has no attribute {name!r}")
+    import importlib
 
-        return connect
+    dbapi = importlib.import_module("raftsql.dbapi")  # `from raftsql import` would recurse here
+    if name in dbapi.__all__:
+        return getattr(dbapi, name)
     raise AttributeError(f"module 'raftsql' has no attribute {name!r}")

@@ -184,11 +184,12 @@ class Connection:
                 missing = [n for n in stmt.names if n not in params]
                 if missing:
                     raise exc.ProgrammingError(
-                        f"You did not supply a value for binding parameter :{missing[0]}.")
+                        f"You did not supply a value for binding parameter :{missing[0]}.",
+                        "08P01")
                 return [params[n] for n in stmt.names]
         elif isinstance(params, Mapping) and t.nparams:
             raise exc.ProgrammingError("Binding 1 has no name, but you supplied a dictionary "
-                                       "(which has only names).")
+                                       "(which has only names).", "08P01")
         if isinstance(params, Mapping):
             params = ()
         if isinstance(params, str | bytes) or not isinstance(params, Sequence):
@@ -197,7 +198,7 @@ class Connection:
             self._compile_error(t.sql)
             raise exc.ProgrammingError(
                 f"Incorrect number of bindings supplied. The current statement uses "
-                f"{t.nparams}, and there are {len(params)} supplied.")
+                f"{t.nparams}, and there are {len(params)} supplied.", "08P01")
         return list(params)
 
     def _compile_error(self, sql: str) -> None:

@@ -50,6 +50,16 @@ def test_module_globals() -> None:
     assert raftsql.connect is dbapi.connect
 
 
+def test_the_package_is_the_driver_module() -> None:
+    """Users import `raftsql` and call `raftsql.connect` (docs/dbapi.md), so the module
+    interface PEP 249 requires is on `raftsql` too, not only on `raftsql.dbapi`."""
+    for name in dbapi.__all__:
+        assert getattr(raftsql, name) is getattr(dbapi, name), name
+    assert (raftsql.apilevel, raftsql.threadsafety, raftsql.paramstyle) == ("2.0", 2, "qmark")
+    with pytest.raises(AttributeError):
+        raftsql.no_such_name  # noqa: B018
+
+
 def test_exceptions_on_module_and_connection(con: dbapi.Connection) -> None:
     """"Exceptions" and the optional extension "Connection.Error etc."."""
     for name in ("Warning", "Error", "InterfaceError", "DatabaseError", "DataError",
@@ -283,10 +293,16 @@ def test_parameters(con: dbapi.Connection) -> None:
     assert cur.execute("SELECT :a, :b, :a", {"a": 1, "b": b"\x00\xff"}).fetchone() == (
         1, b"\x00\xff", 1)
     assert cur.execute("SELECT ?2, ?1", ("x", "y")).fetchone() == ("y", "x")
-    with pytest.raises(dbapi.ProgrammingError):
+    # wrong bindings are 08P01, as docs/dbapi.md says ("each error carries .sqlstate")
+    with pytest.raises(dbapi.ProgrammingError) as info:
         cur.execute("SELECT ?, ?", (1,))
-    with pytest.raises(dbapi.ProgrammingError):
+    assert info.value.sqlstate == "08P01"
+    with pytest.raises(dbapi.ProgrammingError) as info:
+        cur.execute("SELECT ?", (1, 2))
+    assert info.value.sqlstate == "08P01"
+    with pytest.raises(dbapi.ProgrammingError) as info:
         cur.execute("SELECT :a", {"b": 1})
+    assert info.value.sqlstate == "08P01"
 
 
 def test_noop_methods(con: dbapi.Connection) -> None:
