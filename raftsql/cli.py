@@ -212,9 +212,10 @@ def _status(args: argparse.Namespace) -> int:
             rows.append(_http(addr, "/status"))
         except (OSError, ValueError) as exc:
             rows.append({"node_id": "?", "role": f"unreachable ({addr}: {exc})"})
+    reachable = all("term" in r for r in rows)
     if args.json:
         print(json.dumps(rows, indent=2, sort_keys=True))
-        return 0
+        return 0 if reachable else 1
     header = ("node", "role", "term", "leader", "commit", "applied", "lag", "address")
     lines = [header]
     for addr, r in zip(addrs, rows, strict=True):
@@ -225,7 +226,7 @@ def _status(args: argparse.Namespace) -> int:
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     for line in lines:
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
-    return 0 if all("term" in r for r in rows) else 1
+    return 0 if reachable else 1
 
 
 def _find_leader_http(addrs: list[str]) -> str:
@@ -238,6 +239,11 @@ def _find_leader_http(addrs: list[str]) -> str:
     for addr, st in statuses.items():
         if st.get("role") == "leader":
             return addr
+    leaders = {st.get("leader_id") for st in statuses.values()} - {None, 0}
+    if len(leaders) == 1:
+        # A node knows its peers' Raft addresses, not their HTTP ones: say which to add.
+        raise SystemExit(f"raftsql cluster: node {leaders.pop()} leads, and its HTTP address "
+                         "is not among --http " + ", ".join(addrs) + " (give every node's)")
     raise SystemExit("raftsql cluster: no reachable leader among " + ", ".join(addrs))
 
 

@@ -16,10 +16,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from raftsql.testing.procs import ProcessCluster
 
 
-def _cli_status(c: ProcessCluster) -> tuple[int, str]:
-    addrs = ",".join(n.http_addr for n in c.nodes.values())
-    p = subprocess.run([sys.executable, "-m", "raftsql.cli", "status", "--http", addrs],
-                       capture_output=True, text=True, timeout=30)
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "raftsql.cli", *args],
+                          capture_output=True, text=True, timeout=30)
+
+
+def _cli_status(c: ProcessCluster, *flags: str) -> tuple[int, str]:
+    p = _cli("status", *flags, "--http", ",".join(n.http_addr for n in c.nodes.values()))
     return p.returncode, p.stdout
 
 
@@ -81,6 +84,9 @@ def test_status_and_cli_agree_with_the_cluster_through_kills_and_restarts(tmp_pa
             time.sleep(0.2)
         assert code == 1, "a dead node must make `raftsql status` fail"
         assert "unreachable" in out and c.nodes[leader].http_addr in out
+        code, out = _cli_status(c, "--json")
+        assert code == 1, "and `raftsql status --json` as well (docs/operations.md)"
+        assert "unreachable" in out
         assert rows[str(new)][1] == "leader", out
         for i in others:
             st = c.status(i)
@@ -95,6 +101,12 @@ def test_status_and_cli_agree_with_the_cluster_through_kills_and_restarts(tmp_pa
         assert {r[1] for r in rows.values()} == {"leader", "follower"}
         assert [r for r in rows.values() if r[1] == "leader"][0][0] == str(new)
         assert all(int(r[2]) >= new_term for r in rows.values())
+        # `raftsql cluster` goes through the leader; given only followers' HTTP addresses it
+        # says which node leads instead of "no reachable leader"
+        followers = ",".join(n.http_addr for i, n in c.nodes.items() if i != new)
+        p = _cli("cluster", "transfer", "--http", followers)
+        assert p.returncode == 1
+        assert f"node {new} leads, and its HTTP address is not among --http" in p.stderr
         statuses = c.statuses()
         assert {st["commit_index"] for st in statuses.values()} == {
             st["applied_index"] for st in statuses.values()}
