@@ -56,7 +56,13 @@ READ_LEVELS = ("lease", "linearizable", "stale")
 SESSION_DEFAULTS: dict[str, str] = {
     "raftsql.read_consistency": "lease",
     "raftsql.min_applied_index": "0",
+    "default_transaction_read_only": "off",
 }
+RAFTSQL_SETTINGS = frozenset((*SESSION_DEFAULTS, "raftsql.client_id", "raftsql.request_id"))
+"""The settings under raftsql's reserved prefix; SET of any other `raftsql.` name is refused, as
+PostgreSQL 15 refuses unknown names under an extension's prefix (a typo must not pass)."""
+_BOOLEANS = {"on": "on", "true": "on", "yes": "on", "1": "on",
+             "off": "off", "false": "off", "no": "off", "0": "off"}
 
 _VIRTUAL = re.compile(r"\braftsql_(status|nodes)\b", re.IGNORECASE)
 
@@ -169,6 +175,31 @@ def _tag(t: Translated, rowcount: int) -> str:
     return base
 
 
+def _read_only_by_default(session: Session) -> bool:
+    return session.settings["default_transaction_read_only"] == "on"
+
+
+def _settle_settings(session: Session, *, committed: bool) -> None:
+    """Settle the settings of the transaction that just ended, as PostgreSQL does: a commit
+    keeps its SETs and undoes its SET LOCALs; anything else restores the settings it began
+    with. A request id the transaction used up stays used: `Session.next_seq` took it, and
+    the same id on the next write would be answered with this one's result."""
+    saved = session.settings_at_begin
+    if saved is not None:
+        if committed:
+            for name, value in session.settings_after_commit.items():
+                if value is None:
+                    session.settings.pop(name, None)
+                else:
+                    session.settings[name] = value
+        else:
+            if "raftsql.request_id" not in session.settings:
+                saved.pop("raftsql.request_id", None)
+            session.settings = saved
+    session.settings_at_begin = None
+    session.settings_after_commit = {}
+
+
 def _raise_if_failed(results: Sequence[command.StmtResult]) -> None:
     for r in results:
         if r.error is not None:
@@ -185,6 +216,12 @@ class Session:
     txn: Transaction | None = None
     txn_read_only: bool = False
     last_write_index: int = 0
+    settings_at_begin: dict[str, str] | None = None
+    """The settings when the open transaction began: a rollback restores them (PostgreSQL
+    undoes a SET made in a transaction that does not commit)."""
+    settings_after_commit: dict[str, str | None] = field(default_factory=dict)
+    """Names SET LOCAL changed in the open transaction -> the value each has once it commits
+    (None: not set)."""
     expires: bool = True
     """Whether the state machine may forget this client's session once it has been idle for
     its window of entries (docs/transactions.md, "Session expiry"): a connection's own
@@ -371,6 +408,8 @@ class Database:
                                   schema=schema)
 
     async def _write(self, session: Session, t: Translated, values: list[Any]) -> Result:
+        if _read_only_by_default(session):  # default_transaction_read_only, outside a block
+            raise SqlError("25006", "cannot execute a write in a read-only transaction")
         sql, bound = self._fix(t, values)
         index, results = await self._propose(
             session, command.Command((command.Stmt(sql, tuple(bound)),)))
@@ -381,7 +420,7 @@ class Database:
                                     params: Sequence[Any]) -> list[Result]:
         if all(t.kind is StatementKind.READ for t in statements):
             return [await self.run(session, t, params) for t in statements]
-        await self._begin(session, read_only=False)
+        await self._begin(session, read_only=None)
         try:
             out = [await self.run(session, t, params) for t in statements]
         except BaseException:
@@ -395,7 +434,7 @@ class Database:
     async def begin_implicit(self, session: Session) -> None:
         """Open the implicit transaction a frontend needs around several statements of one
         message (simple query, COPY batches); end it with commit_implicit/abort_implicit."""
-        await self._begin(session, read_only=False)
+        await self._begin(session, read_only=None)
 
     async def commit_implicit(self, session: Session) -> int:
         return await self._commit(session)
@@ -408,12 +447,12 @@ class Database:
     # A transaction's statements run on the event loop's thread, as the apply does, so its
     # live writes and the apply's never interleave (txn.py).
 
-    async def _begin(self, session: Session, read_only: bool) -> None:
+    async def _begin(self, session: Session, read_only: bool | None) -> None:
         if not self._begin_now(session, read_only):
             await self.read_barrier(session)
             self._open_transaction(session, read_only)
 
-    def _begin_now(self, session: Session, read_only: bool) -> bool:
+    def _begin_now(self, session: Session, read_only: bool | None) -> bool:
         """Open the session's transaction if its read index is known now (as `_read_now`)."""
         level = session.read_level
         if (self.node.read_index_now(level) is None
@@ -423,26 +462,41 @@ class Database:
         self._open_transaction(session, read_only)
         return True
 
-    def _open_transaction(self, session: Session, read_only: bool) -> None:
+    def _open_transaction(self, session: Session, read_only: bool | None) -> None:
         session.txn = Transaction(self.sm.path)
-        session.txn_read_only = read_only
+        session.txn_read_only = _read_only_by_default(session) if read_only is None else read_only
+        session.settings_at_begin = dict(session.settings)
+        session.settings_after_commit = {}
 
     def _end(self, session: Session) -> None:
+        """End the open transaction without committing it: its settings are undone."""
         if session.txn is not None:
             session.txn.rollback()
         session.txn = None
         session.txn_read_only = False
+        _settle_settings(session, committed=False)
 
     async def _commit(self, session: Session) -> int:
         txn = session.txn
         assert txn is not None
+        failed = txn.state is TxnState.FAILED
+        at_begin, after_commit = session.settings_at_begin, session.settings_after_commit
+        session.settings_at_begin = None  # the outcome decides them (below), not _end
         try:
             cmd = txn.commit()
         finally:
             self._end(session)
+        session.settings_at_begin, session.settings_after_commit = at_begin, after_commit
         if cmd is None:
+            _settle_settings(session, committed=not failed)
             return 0
-        return (await self._propose(session, cmd))[0]
+        try:
+            index = (await self._propose(session, cmd))[0]
+        except BaseException:
+            _settle_settings(session, committed=False)
+            raise
+        _settle_settings(session, committed=True)
+        return index
 
     async def _propose(self, session: Session,
                        cmd: command.Command) -> tuple[int, list[command.StmtResult]]:
@@ -474,7 +528,7 @@ class Database:
         assert action is not None
         match action.action:
             case "begin":
-                if session.txn is None and not self._begin_now(session, bool(action.read_only)):
+                if session.txn is None and not self._begin_now(session, action.read_only):
                     return None
                 return Result(t.command_tag)
             case "commit":
@@ -501,7 +555,7 @@ class Database:
         action = t.txn
         assert action is not None
         if action.action == "begin":
-            await self._begin(session, read_only=bool(action.read_only))
+            await self._begin(session, read_only=action.read_only)
             return Result(t.command_tag)
         assert action.action == "commit" and session.txn is not None
         failed = session.txn.state is TxnState.FAILED
@@ -513,7 +567,11 @@ class Database:
     def show(self, session: Session, name: str) -> str:
         name = name.lower()
         if name == "transaction_read_only":
-            return "off" if self.node.is_leader() else "on"
+            if not self.node.is_leader():
+                return "on"  # a follower answers as a standby does (libpq target_session_attrs)
+            if session.txn is not None:
+                return "on" if session.txn_read_only else "off"
+            return session.settings["default_transaction_read_only"]
         if name == "raftsql.applied_index":
             return str(self.node.reads.applied)
         if name == "raftsql.commit_index":
@@ -525,21 +583,37 @@ class Database:
             return session.settings[name]
         raise SqlError("42704", f'unrecognized configuration parameter "{name}"')
 
-    def set(self, session: Session, name: str, value: str | None) -> None:
+    def set(self, session: Session, name: str, value: str | None, local: bool = False) -> None:
+        """SET (value None: RESET) of one setting. Inside a transaction block the change is
+        the transaction's until it ends (`_settle_settings`); SET LOCAL outside one does
+        nothing (the frontend warns, as PostgreSQL does)."""
         name = name.lower()
+        if name.startswith("raftsql.") and name not in RAFTSQL_SETTINGS:
+            raise SqlError("42602", f'invalid configuration parameter name "{name}"',
+                           detail='"raftsql" is a reserved prefix.')
         if value is None:
-            session.settings[name] = SESSION_DEFAULTS.get(name, "")
-            return
+            value = SESSION_DEFAULTS.get(name, "")
+        elif name == "default_transaction_read_only":
+            if value.lower() not in _BOOLEANS:
+                raise SqlError("22023", f'parameter "{name}" requires a Boolean value')
+            value = _BOOLEANS[value.lower()]
         if name == "raftsql.read_consistency" and value not in READ_LEVELS:
             raise SqlError("22023", f'invalid value for parameter "{name}": "{value}"',
                            hint="one of " + ", ".join(READ_LEVELS))
         if name in ("raftsql.min_applied_index", "raftsql.request_id") and not value.isdigit():
             raise SqlError("22023", f'invalid value for parameter "{name}": "{value}"')
+        if name == "raftsql.client_id" and not 0 < len(value) <= 64:
+            raise SqlError("22023", "raftsql.client_id must be 1 to 64 characters")
+        if local or session.txn is not None:
+            if session.txn is None:
+                return
+            if local:
+                session.settings_after_commit.setdefault(name, session.settings.get(name))
+            else:
+                session.settings_after_commit.pop(name, None)
         if name in ("raftsql.client_id", "raftsql.request_id"):
             session.expires = False
         if name == "raftsql.client_id":
-            if not 0 < len(value) <= 64:
-                raise SqlError("22023", "raftsql.client_id must be 1 to 64 characters")
             session.client_id = b"c:" + value.encode()
         session.settings[name] = value
 
@@ -553,7 +627,7 @@ class Database:
                 return Result("SHOW", ((action.name.lower(), "text"),), ((value,),), 1)
             case "set":
                 assert action.name is not None
-                self.set(session, action.name, action.value)
+                self.set(session, action.name, action.value, local=action.local)
             case "reset":
                 assert action.name is not None
                 self.set(session, action.name, None)

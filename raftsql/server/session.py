@@ -230,7 +230,7 @@ class PgSession:
     def show(self, name: str) -> str:
         lower = name.lower()
         if lower in ("default_transaction_read_only", "in_hot_standby"):
-            return "off" if self.db.node.is_leader() else "on"
+            return startup.reported_value(self, lower)
         try:
             return self.db.show(self.dbs, lower)
         except SqlError:
@@ -791,6 +791,9 @@ class PgSession:
                 raise SqlError("26000", f'prepared statement "{action.name}" does not exist')
             portal.tag = t.command_tag
             return
+        if action.action == "set" and action.local and self.dbs.txn is None:
+            self.send(pw.NoticeResponse("WARNING", "25P01",
+                                        "SET LOCAL can only be used in transaction blocks"))
         result = await self.db.run(self.dbs, t, portal.params)
         portal.tag = result.command_tag
         if action.action == "discard_all":

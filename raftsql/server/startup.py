@@ -131,7 +131,9 @@ def apply_startup_settings(session: PgSession, params: dict[str, str]) -> None:
 def reported_value(session: PgSession, name: str) -> str:
     lower = name.lower()
     if lower in ("default_transaction_read_only", "in_hot_standby"):
-        return "off" if session.db.node.is_leader() else "on"
+        if not session.db.node.is_leader():
+            return "on"  # a follower reports itself as a standby (libpq target_session_attrs)
+        return "off" if lower == "in_hot_standby" else session.db.show(session.dbs, lower)
     if lower == "session_authorization":
         return session.user
     if lower in ("client_encoding", "server_encoding"):

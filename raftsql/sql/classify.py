@@ -179,12 +179,17 @@ def _transaction(piece: Piece, words: list[str]) -> Translated | None:
         name = _unquote_ident(m.group(1))
         return _simple(kind, piece, "RELEASE", f'RELEASE "{name}"',
                        txn=TxnAction("release", name=name))
-    if first == "SET" and len(words) > 1 and (
-        words[1] == "TRANSACTION" or words[1:3] == ["SESSION", "CHARACTERISTICS"]
-    ):
+    if first == "SET" and len(words) > 1 and words[1] == "TRANSACTION":
         isolation, read_only = _txn_modes(text)
         return _simple(kind, piece, "SET",
                        txn=TxnAction("set_transaction", isolation=isolation, read_only=read_only))
+    if first == "SET" and words[1:3] == ["SESSION", "CHARACTERISTICS"]:
+        # the modes of the session's later transactions: PostgreSQL's
+        # default_transaction_read_only (every isolation level is serializable here)
+        _, read_only = _txn_modes(text)
+        action = SessionAction("noop", name="set") if read_only is None else SessionAction(
+            "set", name="default_transaction_read_only", value="on" if read_only else "off")
+        return _simple(StatementKind.SESSION, piece, "SET", session=action)
     if first == "PREPARE" and len(words) > 1 and words[1] == "TRANSACTION":
         raise unsupported("PREPARE TRANSACTION")
     return None

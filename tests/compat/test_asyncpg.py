@@ -293,6 +293,57 @@ def test_follower_session_settings_and_status(cluster) -> None:  # noqa: ANN001
     run(main())
 
 
+def test_settings_follow_postgresql_transaction_rules(cluster) -> None:  # noqa: ANN001
+    """SET LOCAL lasts until the transaction ends, a SET in a rolled-back transaction is
+    undone, a typo under raftsql's reserved prefix is refused (PostgreSQL 15's GUC rules), and
+    default_transaction_read_only / SET SESSION CHARACTERISTICS make later writes 25006."""
+    async def main() -> None:
+        conn = await _connect(cluster)
+        try:
+            async def level() -> str:
+                return await conn.fetchval("SHOW raftsql.read_consistency")
+
+            async with conn.transaction():
+                await conn.execute("SET LOCAL raftsql.read_consistency = 'stale'")
+                assert await level() == "stale"
+            assert await level() == "lease"
+            tr = conn.transaction()
+            await tr.start()
+            await conn.execute("SET raftsql.read_consistency = 'linearizable'")
+            await tr.rollback()
+            assert await level() == "lease"
+            async with conn.transaction():
+                await conn.execute("SET raftsql.read_consistency = 'linearizable'")
+            assert await level() == "linearizable"
+            await conn.execute("RESET raftsql.read_consistency")
+            await conn.execute("SET LOCAL raftsql.read_consistency = 'stale'")  # a WARNING
+            assert await level() == "lease"
+            with pytest.raises(asyncpg.PostgresError) as info:
+                await conn.execute("SET raftsql.read_consistancy = 'stale'")
+            assert info.value.sqlstate == "42602"
+
+            await conn.execute("CREATE TABLE a_ro (k integer PRIMARY KEY)")
+            for readonly in ("SET default_transaction_read_only = on",
+                             "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"):
+                await conn.execute(readonly)
+                assert await conn.fetchval("SHOW transaction_read_only") == "on"
+                with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
+                    await conn.execute("INSERT INTO a_ro VALUES (1)")
+                async with conn.transaction():  # BEGIN is read-only by default now
+                    with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
+                        await conn.execute("INSERT INTO a_ro VALUES (1)")
+                await conn.execute("SET default_transaction_read_only = off")
+            await conn.execute("INSERT INTO a_ro VALUES (1)")
+            await conn.execute("BEGIN READ ONLY")
+            assert await conn.fetchval("SHOW transaction_read_only") == "on"
+            await conn.execute("ROLLBACK")
+            assert await conn.fetchval("SHOW transaction_read_only") == "off"
+        finally:
+            await conn.close()
+
+    run(main())
+
+
 def test_executemany_is_one_implicit_transaction(cluster) -> None:  # noqa: ANN001
     """asyncpg's executemany pipelines Bind/Execute with one Sync: one implicit transaction
     (PostgreSQL 15 docs 55.2.3), so a failing row leaves none of the rows behind."""

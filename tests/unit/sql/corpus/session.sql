@@ -50,7 +50,11 @@ SET TRANSACTION ISOLATION LEVEL SERIALIZABLE;
 SET TRANSACTION READ ONLY;
 -- expect: TRANSACTION SET | set_transaction read_only=True
 SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED;
--- expect: TRANSACTION SET | set_transaction isolation='read committed'
+-- expect: SESSION SET | noop name='set'
+SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY;
+-- expect: SESSION SET | set name='default_transaction_read_only' value='on'
+SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL SERIALIZABLE, READ WRITE;
+-- expect: SESSION SET | set name='default_transaction_read_only' value='off'
 PREPARE TRANSACTION 'x';
 -- error: 0A000 | PREPARE TRANSACTION is not supported
 COMMIT PREPARED 'x';
