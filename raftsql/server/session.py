@@ -374,6 +374,13 @@ class PgSession:
         if kind is pw.Flush:
             await self.flush()
             return
+        if kind is pw.FunctionCall:
+            # a message of its own, answered with ReadyForQuery: no Sync follows (55.2.7)
+            self.send(error_response(SqlError(
+                "0A000", "the fast-path function call interface is not supported")))
+            self._fail_txn()
+            self._ready()
+            return
         try:
             if kind is pw.Bind:
                 self.bind(ev)
@@ -389,8 +396,6 @@ class PgSession:
                 else:
                     self.portals.pop(ev.name, None)
                 self.send(pw.CloseComplete())
-            elif kind is pw.FunctionCall:
-                raise SqlError("0A000", "the fast-path function call interface is not supported")
             # stray CopyData/CopyDone/CopyFail after a failed COPY are dropped by the codec
         except Closed:
             raise

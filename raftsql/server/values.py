@@ -258,7 +258,7 @@ def param_value(oid: int, data: bytes | None, fmt: int) -> Any:
             return format_interval(months, days, us)
         value = pgt.decode(oid, data, fmt)
     except InvalidValue as exc:
-        raise SqlError(exc.sqlstate, str(exc.args[0]) if exc.args else "invalid value") from None
+        raise SqlError(exc.sqlstate, exc.message) from None
     return python_to_param(oid, value)
 
 

@@ -10,7 +10,7 @@ from raftsql.sql.errors import SqlError
 
 def error_response(exc: SqlError | ProtocolError, severity: str = "ERROR") -> pw.ErrorResponse:
     if isinstance(exc, ProtocolError):
-        return pw.ErrorResponse(severity, exc.sqlstate, str(exc.args[0]) if exc.args else "")
+        return pw.ErrorResponse(severity, exc.sqlstate, exc.message)  # args[0] repeats the code
     return pw.ErrorResponse(severity, exc.sqlstate, exc.message, detail=exc.detail,
                             hint=exc.hint, position=exc.position)
 

@@ -159,3 +159,43 @@ def test_negotiation_packets_and_unknown_cancel(cluster) -> None:  # noqa: ANN00
     with _connect(port) as s:
         s.sendall(struct.pack("!iiii", 16, 80877102, 12345, 678))
         assert _read_all(s) == b""
+
+
+def test_function_call_is_refused_and_answered_with_ready_for_query(cluster) -> None:  # noqa: ANN001
+    """The fast-path FunctionCall ('F') is a message of its own: PostgreSQL answers it, or
+    its error, with ReadyForQuery, and no Sync follows (55.2.7). Waiting for a Sync left the
+    session silent, and the client's next Query was never answered. The message text does
+    not repeat the SQLSTATE (that is its own field)."""
+    with _connect(cluster.leader_port()) as s:
+        s.sendall(_startup())
+        _read_until_ready(s)
+        body = struct.pack("!iH", 1598, 0) + struct.pack("!H", 0) + struct.pack("!H", 0)
+        s.sendall(b"F" + struct.pack("!i", len(body) + 4) + body)
+        answer = _read_until_ready(s)
+        assert answer[:1] == b"E", answer
+        fields = _fields(answer[:1 + struct.unpack("!i", answer[1:5])[0]])
+        assert fields["C"] == "0A000" and not fields["M"].startswith("0A000"), fields
+        query = b"SELECT 1\0"
+        s.sendall(b"Q" + struct.pack("!i", len(query) + 4) + query)
+        answer = _read_until_ready(s)
+        assert answer[:1] == b"T" and b"C\x00\x00\x00\rSELECT 1\x00" in answer, answer
+
+
+def test_protocol_error_text_is_not_prefixed_with_its_code(cluster) -> None:  # noqa: ANN001
+    """A text parameter that is not an int4 is 22P02 with PostgreSQL's message. The code is
+    its own field; it was also in the text, and psql printed ERROR:  22P02: invalid input ..."""
+    def msg(kind: bytes, body: bytes) -> bytes:
+        return kind + struct.pack("!i", len(body) + 4) + body
+
+    with _connect(cluster.leader_port()) as s:
+        s.sendall(_startup())
+        _read_until_ready(s)
+        parse = b"\0SELECT $1\0" + struct.pack("!hi", 1, 23)  # one parameter, int4
+        bind = b"\0\0" + struct.pack("!hhhi", 1, 0, 1, 3) + b"abc" + struct.pack("!h", 0)
+        s.sendall(msg(b"P", parse) + msg(b"B", bind) + msg(b"E", b"\0" + struct.pack("!i", 0))
+                  + msg(b"S", b""))
+        answer = _read_until_ready(s)
+        error = answer[answer.index(b"E"):]
+        fields = _fields(error[:1 + struct.unpack("!i", error[1:5])[0]])
+        assert fields["C"] == "22P02", fields
+        assert not fields["M"].startswith("22P02"), fields
