@@ -41,6 +41,7 @@ from typing import Any, Protocol
 
 from raftsql.node.errors import (
     MembershipError,
+    NodeError,
     NoLeaderError,
     NotProposedError,
     OutcomeUnknownError,
@@ -48,7 +49,7 @@ from raftsql.node.errors import (
 )
 from raftsql.node.ready import PendingReads, StateMachine, finish_ready, start_ready
 from raftsql.node.transport import RpcHandler, TcpTransport
-from raftsql.raft.confchange import encode_conf_change
+from raftsql.raft.confchange import Changer, decode_conf_change, encode_conf_change
 from raftsql.raft.config import Config, ReadOnlyOption
 from raftsql.raft.errors import ProposalDroppedError
 from raftsql.raft.rawnode import RawNode, Status
@@ -220,6 +221,38 @@ class NodeMetrics:
 def _read_timed_out(fut: asyncio.Future[int]) -> None:
     if not fut.done():
         fut.set_exception(NoLeaderError("could not confirm leadership with a quorum in time"))
+
+
+def _check_membership_changes(changes: Sequence[tuple[ConfChangeType, NodeId]],
+                              voters: set[NodeId], learners: set[NodeId]) -> None:
+    """Raise MembershipError unless each change fits the configuration (``voters``,
+    ``learners``) that the changes before it lead to; the two sets are changed in place."""
+    if not changes:
+        raise MembershipError("no membership change given")
+    for kind, nid in changes:
+        if nid <= 0:
+            raise MembershipError(f"node ids are positive, not {nid}")
+        if kind == ConfChangeType.ADD_LEARNER:
+            if nid in voters:
+                raise MembershipError(f"node {nid} is already a voter")
+            if nid in learners:
+                raise MembershipError(f"node {nid} is already a learner")
+            learners.add(nid)
+        elif kind == ConfChangeType.ADD_VOTER:
+            if nid in voters:
+                raise MembershipError(f"node {nid} is already a voter")
+            if nid not in learners:
+                raise MembershipError(f"node {nid} is not a learner: can only promote a learner "
+                                      "(add it first)")
+            learners.discard(nid)
+            voters.add(nid)
+        else:
+            if nid not in voters and nid not in learners:
+                raise MembershipError(f"node {nid} is not a member")
+            voters.discard(nid)
+            learners.discard(nid)
+            if not voters:
+                raise MembershipError("refusing to remove the last voter")
 
 
 class RaftNode:
@@ -540,22 +573,24 @@ class RaftNode:
 
     async def change_membership(self, changes: list[tuple[ConfChangeType, NodeId]],
                                 context: bytes = b"", timeout: float = 10.0) -> ConfState:
+        """Propose a membership change through this node, the leader; return the configuration
+        once the change is applied.
+
+        Refused with MembershipError, before anything is proposed, unless each change fits the
+        configuration the leader's log leads to (``_membership_after_pending``): add a learner
+        that is no member, promote (ADD_VOTER) a learner, remove a member, never the last
+        voter. etcd refuses the same ("member already exists", "can only promote a learner
+        member", "member not found"). The check runs in the Raft loop, in the same step as the
+        proposal (``_propose_checked_conf_change``), so no other change comes in between.
+        """
         cc = ConfChange(tuple(ConfChangeSingle(t, n) for t, n in changes), context)
-        voters = set(self.voters())
-        after = set(voters)
-        for t, n in changes:
-            if t == ConfChangeType.ADD_VOTER:
-                after.add(n)
-            else:
-                after.discard(n)
-        if not after:
-            raise MembershipError("refusing to remove the last voter")
         if not self.is_leader():
             raise NotProposedError("membership changes must be sent to the leader")
         client_id, seq = self._ephemeral_id, next(self._seq)
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiters[(client_id, seq)] = fut
-        self._proposals.append(_Proposal(b"", client_id, seq, fut, conf_change=cc))
+        proposal = _Proposal(b"", client_id, seq, fut, conf_change=cc)
+        self._local_actions.append(lambda: self._propose_checked_conf_change(changes, proposal))
         self._wakeup.set()
         try:
             await asyncio.wait_for(asyncio.shield(fut), timeout)
@@ -565,25 +600,96 @@ class RaftNode:
             self._waiters.pop((client_id, seq), None)
         return self.raw.status().conf_state
 
+    def _propose_checked_conf_change(self, changes: list[tuple[ConfChangeType, NodeId]],
+                                     p: _Proposal) -> None:
+        """In the Raft loop: check ``changes`` against the configuration the log leads to, then
+        propose ``p.conf_change``; a refusal fails ``p.future`` and leaves the loop going."""
+        assert p.conf_change is not None
+        if p.future.done():
+            return
+        try:
+            if self.raw.raft.role is not Role.LEADER:  # a follower would forward it unchecked
+                raise NotProposedError("membership changes must be sent to the leader")
+            voters, learners = self._membership_after_pending()
+            _check_membership_changes(changes, voters, learners)
+        except NodeError as exc:
+            p.future.set_exception(exc)
+            return
+        try:
+            self.raw.propose_conf_change(p.conf_change)
+        except ProposalDroppedError as exc:  # another change pending, a transfer in progress
+            self._not_proposed([p], exc)
+            return
+        self._pending_conf = (p.client_id, p.seq)
+
+    def _membership_after_pending(self) -> tuple[set[NodeId], set[NodeId]]:
+        """(voters, learners) of the configuration this leader's log leads to: the applied one
+        plus the log's conf changes not applied yet, replayed by the core's own rules
+        (``confchange.Changer``). None can lie past the core's ``pending_conf_index`` (the last
+        one proposed, or the whole log a new leader inherited, thesis 4.1), so usually nothing
+        is read. A joint configuration counts as the one it leaves to: its incoming voters,
+        and its learners with the outgoing voters due to become learners."""
+        r = self.raw.raft
+        cfg, prs = r.trk.config, r.trk.progress
+        applied, last = r.raft_log.applied, r.raft_log.last_index()
+        if r.pending_conf_index > applied:
+            for e in r.raft_log.slice(applied + 1, min(r.pending_conf_index, last) + 1):
+                if e.type is EntryType.CONF_CHANGE:
+                    changer = Changer(cfg, prs, last, r.cfg.max_inflight_msgs)
+                    cfg, prs = changer.apply(decode_conf_change(e.data))
+        return set(cfg.voters.incoming), set(cfg.learners | cfg.learners_next)
+
     async def transfer_leadership(self, to: NodeId | None, timeout: float = 5.0) -> NodeId:
+        """Hand leadership to voter ``to`` (None: the most caught-up other voter) and return it
+        once it leads. Refused at once with MembershipError when ``to`` is not a voter (the
+        core would ignore the request, and the caller wait for nothing); ``to`` being this
+        leader answers at once."""
         if not self.is_leader():
             raise NotProposedError("only the leader can transfer leadership")
-        if to is None:
-            st = self.raw.status()
-            candidates = [(p.match, pid) for pid, p in st.progress.items()
-                          if pid != self.id and not p.is_learner]
-            if not candidates:
-                raise MembershipError("no other voter to transfer leadership to")
-            to = max(candidates)[1]
-        target = to
-        self._local_actions.append(lambda: self.raw.transfer_leader(target))
-        self._wakeup.set()
         deadline = time.monotonic() + timeout
+        fut: asyncio.Future[NodeId] = asyncio.get_running_loop().create_future()
+        self._local_actions.append(lambda: self._start_transfer(to, fut))
+        self._wakeup.set()
+        try:
+            target = await asyncio.wait_for(asyncio.shield(fut), timeout)
+        except TimeoutError:
+            raise OutcomeUnknownError("leadership transfer did not start in time") from None
+        if target == self.id:
+            return target
         while time.monotonic() < deadline:
             await asyncio.sleep(self.cfg.tick_interval)
             if self._leader_id == target:
                 return target
         raise OutcomeUnknownError(f"leadership transfer to {target} did not finish in time")
+
+    def _start_transfer(self, to: NodeId | None, fut: asyncio.Future[NodeId]) -> None:
+        """In the Raft loop: pick or check the transferee, a voter both in the applied
+        configuration and in the one the log leads to, and ask the core to transfer; ``fut``
+        gets the transferee, or the refusal."""
+        if fut.done():
+            return
+        r = self.raw.raft
+        try:
+            if r.role is not Role.LEADER:
+                raise NotProposedError("only the leader can transfer leadership")
+            if to == self.id:
+                fut.set_result(to)
+                return
+            voters = r.trk.config.voters.ids() & self._membership_after_pending()[0]
+            if to is None:
+                candidates = [(r.trk.progress[v].match, v) for v in voters
+                              if v != self.id and v in r.trk.progress]
+                if not candidates:
+                    raise MembershipError("no other voter to transfer leadership to")
+                to = max(candidates)[1]
+            elif to not in voters:
+                raise MembershipError(f"node {to} is not a voter: cannot transfer leadership "
+                                      "to it")
+        except NodeError as exc:
+            fut.set_exception(exc)
+            return
+        self.raw.transfer_leader(to)
+        fut.set_result(to)
 
     # ------------------------------------------------------------------ observation
 

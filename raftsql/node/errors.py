@@ -36,8 +36,11 @@ class NoLeaderError(NodeError):
 
 
 class MembershipError(NodeError):
-    """An unsafe or impossible membership request (removing the last voter, a second change
-    while one is in flight, an unknown node)."""
+    """A membership request refused before anything was proposed, because it does not fit the
+    configuration the leader's log leads to: adding a node that is already a member, promoting
+    one that is not a learner, removing a non-member or the last voter, transferring
+    leadership to a node that is not a voter. Nothing happened; retrying will not help.
+    SQLSTATE 55000 (object_not_in_prerequisite_state)."""
 
     sqlstate = "55000"
 

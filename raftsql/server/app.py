@@ -80,6 +80,12 @@ class ServeOptions:
                     f"--pg-listen {host} needs --users-file (SCRAM-SHA-256 users)")
 
 
+def _bad_request(exc: Exception) -> Response:
+    """400 in the usual error shape, SQLSTATE 22023 (invalid_parameter_value)."""
+    msg = f"missing parameter {exc}" if isinstance(exc, KeyError) else str(exc)
+    return json_response({"error": f"bad request: {msg}", "sqlstate": "22023"}, 400)
+
+
 class AddressBook:
     """Raft addresses of members added after bootstrap, kept in the data dir across restarts."""
 
@@ -224,6 +230,49 @@ class NodeServer:
 
     # ------------------------------------------------------------------ operations endpoint
 
+    def _not_ready_reason(self) -> str | None:
+        """Why this node should get no clients (``/readyz`` 503), or None when it should.
+
+        Not ready: a node outside its applied configuration (it applied its removal, or was
+        started with ``--join`` and not added yet); a node that knows no leader, or has not
+        heard from it for an election timeout; one whose applied index trails its commit index
+        by more than 1000 entries. The silence matters for a removed node: the leader stops
+        talking to it once the removal is applied, usually before the node learns that the
+        removal committed, so it never applies it, and a learner (or a removed node that did
+        apply it) never campaigns either: it would name its old leader for ever."""
+        node = self.node
+        st = node.status_snapshot
+        if st is None:
+            return "starting"
+        cs = st.conf_state
+        if node.id not in {*cs.voters, *cs.learners, *cs.voters_outgoing, *cs.learners_next}:
+            return f"node {node.id} is not a member of the cluster (removed, or not added yet)"
+        if not st.leader_id:
+            return "no leader is known"
+        r = node.raw.raft
+        silent = r.ticks - (r.leader_contact_tick or 0)
+        if not node.is_leader() and silent >= node.cfg.election_tick:
+            return (f"no word from leader {st.leader_id} for {silent * node.cfg.tick_interval:.1f}"
+                    " s, over an election timeout (cut off, or removed from the cluster)")
+        applied = node.reads.applied
+        if applied < st.commit - 1000:
+            return f"applied index {applied} trails the commit index {st.commit} by over 1000"
+        return None
+
+    def _address_to_add(self, node_id: NodeId, addr: str) -> str:
+        """The Raft address ``HOST:PORT`` to add ``node_id`` with: ``addr`` checked, or when
+        none is given the one this node knows (``--peers`` or a past membership change) so
+        that every member can dial it. ValueError when neither is there: a learner nobody
+        can dial would only wait forever."""
+        if addr:
+            parse_addr(addr)
+            return addr
+        known = self.book.addresses.get(node_id) or self.opts.peers.get(node_id)
+        if known is None:
+            raise ValueError(f"an address is needed to add node {node_id} (addr=HOST:PORT)")
+        host, port = known
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
     def _routes(self) -> dict[tuple[str, str], Any]:
         registry = make_registry(self.node, self.frontend_counters)
         backups = BackupSource(self.node, self.sm, Path(self.opts.data_dir))
@@ -246,18 +295,23 @@ class NodeServer:
             return 200, "text/plain", b"ok\n"
 
         async def readyz(_q: dict[str, str]) -> Response:
-            d = self.node.describe()
-            ready = d["leader_id"] is not None and d["applied_index"] >= d["commit_index"] - 1000
-            return (200 if ready else 503), "text/plain", b"ready\n" if ready else b"not ready\n"
+            why = self._not_ready_reason()
+            if why is None:
+                return 200, "text/plain", b"ready\n"
+            return 503, "text/plain", f"not ready: {why}\n".encode()
 
         async def membership(q: dict[str, str], kind: ConfChangeType) -> Response:
             try:
                 node_id = int(q["id"])
-                context = q.get("addr", "").encode()
-                cs = await self.node.change_membership([(kind, node_id)], context)
+                if node_id <= 0:
+                    raise ValueError(f"node ids are positive, not {node_id}")
+                addr = q.get("addr", "")
+                if kind is ConfChangeType.ADD_LEARNER:
+                    addr = self._address_to_add(node_id, addr)
+                cs = await self.node.change_membership([(kind, node_id)], addr.encode())
             except (KeyError, ValueError) as exc:
-                return json_response({"error": f"bad request: {exc}"}, 400)
-            except NodeError as exc:
+                return _bad_request(exc)
+            except NodeError as exc:  # MembershipError: refused; or not the leader
                 return json_response({"error": exc.message, "sqlstate": exc.sqlstate}, 409)
             return json_response({"voters": list(cs.voters), "learners": list(cs.learners)})
 
@@ -275,7 +329,7 @@ class NodeServer:
                 to = int(q["id"]) if "id" in q else None
                 leader = await self.node.transfer_leadership(to)
             except ValueError as exc:
-                return json_response({"error": f"bad request: {exc}"}, 400)
+                return _bad_request(exc)
             except NodeError as exc:
                 return json_response({"error": exc.message, "sqlstate": exc.sqlstate}, 409)
             return json_response({"leader_id": leader})
