@@ -87,6 +87,8 @@ class PgFrontend:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
+        for session in list(self.sessions.values()):
+            session.terminate()
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):

@@ -221,6 +221,14 @@ class PgSession:
         if isinstance(self._work, Coroutine):  # left by _on_data when the session was ended
             self._work.close()
 
+    def terminate(self) -> None:
+        """The node is shutting down: tell the client, as a PostgreSQL backend does on a fast
+        shutdown, before the session's task is cancelled. With FATAL 57P01 a client knows
+        to reconnect to another node (docs/consistency.md); a bare close looks like a crash."""
+        self.send(error_response(
+            SqlError("57P01", "terminating connection due to administrator command"), "FATAL"))
+        self._write_out()
+
     def cancel(self) -> None:
         """CancelRequest for this session: interrupt the running statement, if any."""
         task = self._running

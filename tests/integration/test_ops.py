@@ -4,6 +4,9 @@ agree with the cluster's real state while nodes are killed and restarted."""
 
 from __future__ import annotations
 
+import signal
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -110,3 +113,35 @@ def test_status_and_cli_agree_with_the_cluster_through_kills_and_restarts(tmp_pa
         statuses = c.statuses()
         assert {st["commit_index"] for st in statuses.values()} == {
             st["applied_index"] for st in statuses.values()}
+
+
+@pytest.mark.timeout(120)
+def test_shutdown_tells_connected_clients_57p01(tmp_path: Path) -> None:
+    """SIGTERM: every connected client gets FATAL 57P01 before its connection closes, as from
+    a PostgreSQL shutdown (docs/consistency.md: reconnect to another node). An idle session
+    and one inside a transaction both get it."""
+    def message(kind: bytes, body: bytes) -> bytes:
+        return kind + struct.pack("!i", len(body) + 4) + body
+
+    with ProcessCluster(tmp_path, 1) as c:
+        c.start()
+        leader = c.wait_for_leader(timeout=20)
+        socks = []
+        for first in (b"", b"BEGIN\0"):
+            s = socket.create_connection(("127.0.0.1", c.nodes[leader].pg_port), timeout=10)
+            startup = struct.pack("!i", 196608) + b"user\0raftsql\0database\0raftsql\0\0"
+            s.sendall(struct.pack("!i", len(startup) + 4) + startup)
+            if first:
+                s.sendall(message(b"Q", first))
+            seen = b""
+            while not seen.endswith(b"Z\x00\x00\x00\x05" + (b"T" if first else b"I")):
+                seen += s.recv(65536)
+            socks.append(s)
+        c.kill(leader, signal.SIGTERM)
+        for s in socks:
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+            s.close()
+            assert data[:1] == b"E", data
+            assert b"SFATAL\0" in data and b"C57P01\0" in data, data
