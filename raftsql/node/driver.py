@@ -696,6 +696,11 @@ class RaftNode:
     def is_leader(self) -> bool:
         return self._is_leader
 
+    def ticks_since_leader_contact(self) -> int:
+        """Ticks since this node last heard from a leader (0 on the leader itself)."""
+        r = self.raw.raft
+        return 0 if r.role is Role.LEADER else r.ticks - (r.leader_contact_tick or 0)
+
     @property
     def status_snapshot(self) -> Status | None:
         """The core's status as of the last loop run (None before the first one).
@@ -867,15 +872,6 @@ class RaftNode:
         while self._proposals:
             p = self._proposals.popleft()
             if p.future.done():
-                continue
-            if p.conf_change is not None:
-                self._propose_batch(batch)
-                batch, size = [], 0
-                try:
-                    self._pending_conf = (p.client_id, p.seq)
-                    self.raw.propose_conf_change(p.conf_change)
-                except ProposalDroppedError as exc:
-                    self._not_proposed([p], exc)
                 continue
             batch.append(p)
             size += len(p.data)

@@ -19,6 +19,7 @@ from raftsql.node.driver import NodeConfig, RaftNode
 from raftsql.node.errors import NodeError
 from raftsql.node.sqlsm import SqlStateMachine
 from raftsql.raft.types import ConfChangeType, NodeId
+from raftsql.server.auth import Users
 from raftsql.server.backup import BackupSource
 from raftsql.server.http import HttpServer, Response, json_response
 from raftsql.server.metrics import FrontendCounters, make_registry, render
@@ -28,8 +29,8 @@ log = logging.getLogger("raftsql.server")
 
 def parse_addr(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise ValueError(f"expected HOST:PORT, got {text!r}")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected HOST:PORT with a port from 0 to 65535, got {text!r}")
     return host.strip("[]"), int(port)
 
 
@@ -78,6 +79,9 @@ class ServeOptions:
                 raise ValueError(
                     "trust authentication is allowed only on loopback listeners: "
                     f"--pg-listen {host} needs --users-file (SCRAM-SHA-256 users)")
+        if self.users_file is not None:
+            # read now, so that a bad file fails `--check` and a start before its data dir
+            Users.load(self.users_file)
 
 
 def _bad_request(exc: Exception) -> Response:
@@ -249,9 +253,8 @@ class NodeServer:
             return f"node {node.id} is not a member of the cluster (removed, or not added yet)"
         if not st.leader_id:
             return "no leader is known"
-        r = node.raw.raft
-        silent = r.ticks - (r.leader_contact_tick or 0)
-        if not node.is_leader() and silent >= node.cfg.election_tick:
+        silent = node.ticks_since_leader_contact()
+        if silent >= node.cfg.election_tick:
             return (f"no word from leader {st.leader_id} for {silent * node.cfg.tick_interval:.1f}"
                     " s, over an election timeout (cut off, or removed from the cluster)")
         applied = node.reads.applied

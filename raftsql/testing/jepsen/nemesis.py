@@ -281,7 +281,12 @@ class Nemesis(threading.Thread):
         self.log.add(f"member: n{gone} stopped (SIGTERM) after its removal")
 
     def _membership(self, action: str, node: int, extra: str) -> dict[str, Any] | None:
-        for _ in range(5):
+        """POST the change to the leader, retrying up to five times. A retry after an attempt
+        whose outcome was unknown (a timeout) may be refused because that attempt did apply;
+        the refusal that says so counts as done."""
+        applied_already = {"add": "is already a learner", "promote": "is already a voter",
+                           "remove": "is not a member"}[action]
+        for attempt in range(5):
             leader = self.c.wait_leader(5.0, self._running_members())
             if leader is None:
                 continue
@@ -293,6 +298,10 @@ class Nemesis(threading.Thread):
                 res = {"error": repr(exc)}
             if "error" not in res:
                 self.log.add(f"member: {action} n{node} via n{leader} -> {res}")
+                return res
+            if attempt and applied_already in str(res["error"]):
+                self.log.add(f"member: {action} n{node} via n{leader}: an earlier attempt "
+                             f"applied it ({res['error']})")
                 return res
             self.log.add(f"member: {action} n{node} via n{leader} failed: {res}")
             time.sleep(0.5)
