@@ -638,15 +638,18 @@ class Database:
     # ------------------------------------------------------------------ raftsql_* views
 
     def _raftsql_tables(self) -> dict[str, tuple[list[str], list[tuple[Any, ...]]]]:
+        """The views' columns (with their types, so that clients get int8 and bool) and rows."""
         d = self.node.describe()
-        status_cols = ["node_id", "role", "term", "leader_id", "commit_index", "applied_index",
-                       "lease_remaining_ms", "first_index", "last_index", "snapshot_index"]
-        status = [tuple(d[c] for c in status_cols)]
-        node_cols = ["node_id", "suffrage", "address", "is_leader", "match_index", "lag"]
+        status_names = ["node_id", "role", "term", "leader_id", "commit_index", "applied_index",
+                        "lease_remaining_ms", "first_index", "last_index", "snapshot_index"]
+        status_cols = [f"{c} {'TEXT' if c == 'role' else 'BIGINT'}" for c in status_names]
+        status = [tuple(d[c] for c in status_names)]
+        node_cols = ["node_id BIGINT", "suffrage TEXT", "address TEXT", "is_leader BOOLEAN",
+                     "match_index BIGINT", "lag BIGINT"]
         nodes = []
         for nid in sorted(set(d["voters"]) | set(d["learners"])):
             peer = d["peers"].get(str(nid), {})
-            addr = self.node.cfg.peers.get(nid)
+            addr = self.node.member_address(nid)
             nodes.append((nid, "learner" if nid in d["learners"] else "voter",
                           f"{addr[0]}:{addr[1]}" if addr else None, nid == d["leader_id"],
                           peer.get("match"), peer.get("lag")))
@@ -664,7 +667,7 @@ class Database:
                     conn.executemany(f"INSERT INTO {name} VALUES ({marks})", table_rows)
             cur = conn.execute(t.sql, tuple(values))
             try:
-                columns = tuple((name, None) for name, _decl in cur.get_description())
+                columns = tuple((name, decl) for name, decl in cur.get_description())
             except apsw.ExecutionCompleteError:
                 columns = ()
             rows = tuple(tuple(r) for r in cur)

@@ -1148,6 +1148,13 @@ class RaftNode:
     def add_peer_address(self, peer_id: NodeId, host: str, port: int) -> None:
         self.transport.add_peer(peer_id, host, port)
 
+    def member_address(self, node_id: NodeId) -> tuple[str, int] | None:
+        """A member's Raft address as this node knows it: its own listener, the address it
+        dials a peer at (members added later included), or the one it was started with."""
+        if node_id == self.id:
+            return self.cfg.peers.get(node_id, self.cfg.raft_listen)
+        return self.transport.peer_address(node_id) or self.cfg.peers.get(node_id)
+
     def describe(self) -> dict[str, Any]:
         """The node's state as plain data: /status, ``raftsql status`` and ``raftsql_status``."""
         st = self.status_snapshot

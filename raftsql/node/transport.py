@@ -248,6 +248,11 @@ class TcpTransport:
     def peer_ids(self) -> list[NodeId]:
         return sorted(self._peers)
 
+    def peer_address(self, peer_id: NodeId) -> tuple[str, int] | None:
+        """The address this node dials ``peer_id`` at, or None for an unknown peer."""
+        peer = self._peers.get(peer_id)
+        return None if peer is None else (peer.host, peer.port)
+
     def is_connected(self, peer_id: NodeId) -> bool:
         peer = self._peers.get(peer_id)
         return bool(peer and peer.connected)

@@ -286,6 +286,9 @@ def test_follower_session_settings_and_status(cluster) -> None:  # noqa: ANN001
             assert await conn.fetchval("SELECT count(*) FROM a9") == 1
             row = await conn.fetchrow("SELECT node_id, role FROM raftsql_status")
             assert row["role"] == "follower"
+            nodes = await conn.fetch("SELECT node_id, address, is_leader FROM raftsql_nodes")
+            assert len(nodes) == 3 and all(n["address"] for n in nodes), nodes
+            assert sorted(n["is_leader"] for n in nodes) == [False, False, True]  # booleans
             assert await conn.fetchrow(";") is None  # SQLAlchemy's pool_pre_ping
         finally:
             await conn.close()

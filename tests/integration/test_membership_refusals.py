@@ -162,6 +162,10 @@ def test_adding_a_voter_or_a_learner_again_is_refused(tmp_path: Path) -> None:
         addr4 = f"{HOST}:{free_port()}"  # nobody there: a learner does not count for quorum
         code, res = await c.post(leader, f"/cluster/add?id=4&addr={addr4}")
         assert code == 200 and res == {"voters": [1, 2, 3], "learners": [4]}, res
+        # raftsql_nodes gives the address a member was added with (it gave NULL: it looked only
+        # at the members the node was started with)
+        rows = c.servers[leader].db.virtual_tables()["raftsql_nodes"][1]
+        assert {r[0]: r[2] for r in rows} == {i: c.addr(i) for i in (1, 2, 3)} | {4: addr4}
         code, res = await c.post(leader, f"/cluster/add?id=4&addr={addr4}")
         _refused(code, res, "node 4 is already a learner")
 
