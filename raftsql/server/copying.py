@@ -59,20 +59,23 @@ async def _copy_out(session: PgSession, spec: copyfmt.CopySpec) -> None:
     columns = portal.columns or ()
     fmt = 1 if spec.format == "binary" else 0
     session.send(pw.CopyOutResponse(fmt, (fmt,) * len(columns)))
-    if fmt == 1:
-        session.send(pw.BackendCopyData(copyfmt.binary_header()))
-    elif spec.header:
+    # binary: the PGCOPY header travels in the first row's CopyData, and with the trailer when
+    # there is no row, as PostgreSQL buffers it (copyto.c, DoCopyTo); psycopg parses a
+    # message that holds only the header as a row ("fields number truncated")
+    pending = copyfmt.binary_header() if fmt == 1 else b""
+    if fmt == 0 and spec.header:
         session.send(pw.BackendCopyData(copyfmt.header_row(spec, [c.name for c in columns])))
     count = 0
     for row in portal.rows:
         fields = [encode_result(c.oid or o.TEXT, v, fmt, c.scale)
                   for c, v in zip(columns, row, strict=False)]
-        session.send(pw.BackendCopyData(copyfmt.encode_row(spec, fields)))
+        session.send(pw.BackendCopyData(pending + copyfmt.encode_row(spec, fields)))
+        pending = b""
         count += 1
         if count % 1000 == 0:
             await session.maybe_flush()
     if fmt == 1:
-        session.send(pw.BackendCopyData(copyfmt.binary_trailer()))
+        session.send(pw.BackendCopyData(pending + copyfmt.binary_trailer()))
     session.send(pw.BackendCopyDone())
     session.send(pw.CommandComplete(f"COPY {count}"))
 

@@ -74,4 +74,10 @@ async def run_cursor(session: PgSession, stmt: Prepared, portal: Portal) -> None
     if verb == "FETCH":
         portal.columns = target.columns
         portal.rows = list(rows)
-        portal.extra["formats"] = target.formats()
+        # A FETCH through the extended protocol answers in the result formats of its own Bind
+        # (psycopg's binary named cursors), which its RowDescription (Portal.row_description)
+        # states too; a simple-query FETCH, which has no Bind, in the cursor's (DECLARE
+        # BINARY), as PostgreSQL's exec_simple_query does. Only a Bind puts a portal in
+        # session.portals.
+        if not any(p is portal for p in session.portals.values()):
+            portal.result_formats = target.result_formats
