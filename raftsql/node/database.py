@@ -282,10 +282,12 @@ class Database:
             return await self._implicit_transaction(session, statements, params)
         return [await self.run(session, t, params) for t in statements]
 
-    async def run(self, session: Session, t: Translated, params: Sequence[Any] = ()) -> Result:
-        """Run one translated statement with the client's $n values."""
+    async def run(self, session: Session, t: Translated, params: Sequence[Any] = (),
+                  timeout: float | None = None) -> Result:
+        """Run one translated statement with the client's $n values (``timeout``: the
+        session's statement_timeout, for what `run_now` runs)."""
         try:
-            result = self.run_now(session, t, params)
+            result = self.run_now(session, t, params, timeout)
             if result is not None:
                 return result
             match t.kind:
@@ -299,7 +301,8 @@ class Database:
             raise SqlError(exc.sqlstate, exc.message) from None
         raise AssertionError(f"unhandled statement kind {t.kind}")
 
-    def run_now(self, session: Session, t: Translated, params: Sequence[Any]) -> Result | None:
+    def run_now(self, session: Session, t: Translated, params: Sequence[Any],
+                timeout: float | None = None) -> Result | None:
         """`run` of a statement that needs no wait, done at once; None when it must wait (a
         write or COMMIT goes through Raft; a read or BEGIN may wait for its read index; a read
         may be too long for the event loop). Then nothing was done, and the caller awaits
@@ -327,7 +330,7 @@ class Database:
             return None
         elif session.txn_read_only:
             raise SqlError("25006", "cannot execute a write in a read-only transaction")
-        return self._in_transaction(session, t, _values(params))
+        return self._in_transaction(session, t, _values(params), timeout)
 
     # ------------------------------------------------------------------ reads
 
@@ -514,11 +517,12 @@ class Database:
         _raise_if_failed(results)
         return index, results
 
-    def _in_transaction(self, session: Session, t: Translated, values: list[Any]) -> Result:
+    def _in_transaction(self, session: Session, t: Translated, values: list[Any],
+                        timeout: float | None = None) -> Result:
         txn = session.txn
         assert txn is not None
         sql, bound = self._fix(t, values, txn)
-        r = txn.execute(sql, tuple(bound))
+        r = txn.execute(sql, tuple(bound), timeout)
         return Result(_tag(t, r.rowcount), r.columns, r.rows, r.rowcount, r.lastrowid)
 
     def _transaction_control_now(self, session: Session, t: Translated) -> Result | None:

@@ -448,7 +448,7 @@ class PgSession:
         inside = self.dbs.txn is not None
         result: Result | Exception | None
         try:
-            result = self.db.run_now(self.dbs, t, portal.params)
+            result = self.db.run_now(self.dbs, t, portal.params, self._statement_timeout())
         except Exception as exc:  # noqa: BLE001 (the statement's error, sent below)
             result = exc
         if result is None:
@@ -744,7 +744,8 @@ class PgSession:
             return
         if t.txn is not None:
             self._transaction_notice(t.txn.action, self.dbs.txn is not None)
-        result = await self.guarded(self.db.run(self.dbs, t, portal.params), may_write=may_write)
+        result = await self.guarded(
+            self.db.run(self.dbs, t, portal.params, self._statement_timeout()), may_write=may_write)
         self._take_result(portal, result)
 
     def _take_result(self, portal: Portal, result: Result) -> None:
@@ -916,7 +917,7 @@ class PgSession:
         send that never waits lets a point read be answered without a coroutine
         (`_run_now`)."""
         if portal.columns is not None:
-            formats = portal.extra.get("formats") or portal.formats()
+            formats = portal.formats()
             if describe:
                 self.send(row_description(portal.columns, formats))
             rows = portal.take(max_rows)

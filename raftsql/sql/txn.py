@@ -39,6 +39,7 @@ import enum
 import os
 import re
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -127,6 +128,26 @@ def _file_id(path: str) -> tuple[int, int] | None:
     except OSError:
         return None
     return st.st_dev, st.st_ino
+
+
+DEADLINE_CHECK_EVERY = 1000
+"""SQLite VM instructions between two looks at the clock while a statement has a timeout."""
+
+
+class _Deadline:
+    """A progress handler that stops the statement once the monotonic clock passes ``until``
+    (``passed`` then tells an interrupt by it from any other failure)."""
+
+    __slots__ = ("until", "passed")
+
+    def __init__(self, until: float) -> None:
+        self.until = until
+        self.passed = False
+
+    def __call__(self) -> bool:
+        if time.monotonic() >= self.until:
+            self.passed = True
+        return self.passed
 
 
 def _take_connection(path: str) -> tuple[apsw.Connection, Authorizer, bool, Any]:
@@ -275,9 +296,15 @@ class Transaction:
 
     # ---- statements ---------------------------------------------------------------------
 
-    def execute(self, sql: str, params: tuple[Param, ...] = ()) -> StmtResult:
+    def execute(self, sql: str, params: tuple[Param, ...] = (),
+                timeout: float | None = None) -> StmtResult:
         """Run one statement and return its result; SqlError on failure (the transaction then
         is FAILED until ROLLBACK or ROLLBACK TO SAVEPOINT, as in PostgreSQL).
+
+        With ``timeout`` (the session's statement_timeout, seconds) SQLite stops the statement
+        once it has run that long: 57014, and the transaction is FAILED, as in PostgreSQL. The
+        statement runs on the caller's thread (the event loop's, module docstring), where no
+        task can be cancelled, so the stop has to come from inside SQLite.
 
         SAVEPOINT / RELEASE / ROLLBACK TO given as SQL are routed to the methods below."""
         match = _SAVEPOINT_SQL.match(sql)
@@ -294,11 +321,21 @@ class Transaction:
         if len(self._writes) >= self.max_statements:
             self.state = TxnState.FAILED
             raise SqlError("54000", f"a transaction may hold at most {self.max_statements} writes")
+        stop = None if timeout is None else _Deadline(time.monotonic() + timeout)
+        if stop is not None:
+            self._file.set_progress_handler(stop, DEADLINE_CHECK_EVERY)
         try:
             result = self._run(sql, params)
-        except SqlError:
-            self.state = TxnState.FAILED
+        except BaseException as exc:
+            if stop is not None and stop.passed:
+                self.state = TxnState.FAILED
+                raise SqlError("57014", "canceling statement due to statement timeout") from None
+            if isinstance(exc, SqlError):
+                self.state = TxnState.FAILED
             raise
+        finally:
+            if stop is not None:
+                self._file.set_progress_handler(None)
         auth = self._auth
         if auth.writes:
             writes = frozenset(auth.writes)

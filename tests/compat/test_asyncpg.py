@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 import uuid
 from decimal import Decimal
 
@@ -267,6 +268,24 @@ def test_cancel_and_statement_timeout(cluster) -> None:  # noqa: ANN001
                 await conn.fetchval(slow)
             await conn.execute("RESET statement_timeout")
             assert await conn.fetchval("SELECT 2") == 2
+
+            # Inside a transaction the statement runs on the node's event loop, where no task
+            # can be cancelled: SQLite itself stops it. It ran to the end (3.5 s of a 30 M
+            # row CTE) and COMMIT then committed the writes before it; PostgreSQL fails the
+            # transaction, and COMMIT answers ROLLBACK.
+            await conn.execute("CREATE TABLE a_to (k integer PRIMARY KEY)")
+            for simple in (True, False):  # simple and extended protocol
+                await conn.execute("BEGIN")
+                await conn.execute("INSERT INTO a_to VALUES (1)")
+                await conn.execute("SET LOCAL statement_timeout = '200ms'")
+                started = time.monotonic()
+                with pytest.raises(asyncpg.QueryCanceledError):
+                    await (conn.execute(slow) if simple else conn.fetchval(slow))
+                assert time.monotonic() - started < 1.0
+                with pytest.raises(asyncpg.InFailedSQLTransactionError):
+                    await conn.fetchval("SELECT 1")
+                assert await conn.execute("COMMIT") == "ROLLBACK"
+                assert await conn.fetchval("SELECT count(*) FROM a_to") == 0
         finally:
             await conn.close()
 
