@@ -64,7 +64,7 @@ class PgFrontend:
         self.ssl_context = ssl_context if ssl_context is not None else tls_from_env()
         self.startup_timeout = startup_timeout
         self.extra_databases: frozenset[str] = frozenset()
-        self.describer = Describer(db.sm.path)
+        self.describer = Describer(db.sm.path, lambda: db.sm.db.schema_generation)
         self.sessions: dict[int, PgSession] = {}  # pid -> registered (post-startup) session
         self._tasks: set[asyncio.Task[None]] = set()
         self._pids = itertools.count(os.getpid() * 1000 % 2_000_000_000 + 1)
