@@ -160,6 +160,19 @@ def _check_ddl(tree: exp.Expression) -> None:
         tree.set("concurrently", False)
 
 
+_UNNAMED_IF_NOT_EXISTS = re.compile(r"\bEXISTS\s+(ON)\b", re.I)
+
+
+def _check_unnamed_index(tree: exp.Create, piece: Piece) -> None:
+    """PostgreSQL's grammar has IF NOT EXISTS only with an index name: sqlglot accepts
+    ``CREATE INDEX IF NOT EXISTS ON t (a)``, PostgreSQL answers 42601 at the ON."""
+    if tree.args.get("exists") and isinstance(tree.this, exp.Index) and tree.this.this is None:
+        found = _UNNAMED_IF_NOT_EXISTS.search(piece.text)
+        near = found.group(1) if found else "ON"
+        raise SqlError(sqlstate.SYNTAX_ERROR, f'syntax error at or near "{near}"',
+                       position=piece.original_position(found.start(1)) if found else None)
+
+
 def _generate(tree: exp.Expression) -> str:
     try:
         return tree.sql(dialect=PgSQLite, unsupported_level=ErrorLevel.RAISE)
@@ -178,6 +191,9 @@ def _translate_tree(piece: Piece) -> Translated:
             columns = ddl.rewrite_create_table(tree)
         elif isinstance(tree, exp.Alter):
             columns, rebuild = ddl.rewrite_alter(tree)
+        elif isinstance(tree, exp.Create) and str(tree.args.get("kind")).upper() == "INDEX":
+            _check_unnamed_index(tree, piece)
+            ddl.rewrite_create_index(tree, piece.text)
     ctx = rules.Context()
     for rule in rules.RULES:
         tree = rule(tree, ctx)

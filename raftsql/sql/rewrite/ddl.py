@@ -11,9 +11,9 @@ import re
 
 from sqlglot import exp
 
-from raftsql.sql import pgtypes
+from raftsql.sql import pgtypes, sqlstate
 from raftsql.sql.classify import ColumnInfo
-from raftsql.sql.errors import unsupported
+from raftsql.sql.errors import SqlError, unsupported
 from raftsql.sql.rewrite.dialect import ddl_type_name
 
 T = exp.DataType.Type
@@ -181,6 +181,10 @@ def rewrite_alter(alter: exp.Alter) -> tuple[tuple[ColumnInfo, ...], tuple[str, 
     action = actions[0]
     if isinstance(action, exp.ColumnDef):
         return (rewrite_column(action, None),), ()
+    if isinstance(action, exp.AlterRename) and alter.args.get("options"):
+        alter.set("actions", [_rename_column_without_keyword(action, alter.args["options"])])
+        alter.set("options", None)
+        return (), ()
     if isinstance(action, exp.RenameColumn | exp.AlterRename):
         return (), ()
     if isinstance(action, exp.Drop) and str(action.args.get("kind", "")).upper() == "COLUMN":
@@ -195,3 +199,152 @@ def rewrite_alter(alter: exp.Alter) -> tuple[tuple[ColumnInfo, ...], tuple[str, 
                     return (), tuple(e.name for e in node.expressions)
         raise unsupported(f"ALTER TABLE {action.sql('postgres')}")
     raise unsupported(f"ALTER TABLE {action.sql('postgres')}")
+
+
+def _rename_column_without_keyword(action: exp.AlterRename,
+                                   options: list[exp.Expression]) -> exp.RenameColumn:
+    """``ALTER TABLE t RENAME a TO b``: COLUMN is optional in PostgreSQL (alembic's
+    ``op.alter_column(new_column_name=...)`` leaves it out). sqlglot 30 reads the old name as
+    a RENAME TO target and the new one as a ``TO`` option; ``RENAME TO u`` (the table) has no
+    option and is left alone by the caller."""
+    old, new = action.this, options[0] if len(options) == 1 else None
+    if not isinstance(new, exp.ToTableProperty) or not isinstance(new.this, exp.Table) or \
+            not isinstance(old, exp.Table):
+        raise SqlError(sqlstate.SYNTAX_ERROR, 'syntax error at or near "RENAME"')
+    if old.args.get("db") or new.this.args.get("db"):  # a qualified column name
+        raise SqlError(sqlstate.SYNTAX_ERROR, 'syntax error at or near "."')
+    return exp.RenameColumn(this=exp.Column(this=old.this.copy()),
+                            to=exp.Column(this=new.this.this.copy()))
+
+
+# PostgreSQL's NAMEDATALEN - 1: the longest identifier, in bytes.
+MAX_IDENTIFIER_BYTES = 63
+_PLAIN_NAME = re.compile(r"^[a-z_][a-z0-9_$]*$")
+_LEADING_NAME = re.compile(r'^\s*(?:"((?:[^"]|"")+)"|([A-Za-z_][A-Za-z0-9_$]*))')
+
+
+def _clip(name: str, max_bytes: int) -> str:
+    """The longest prefix of whole characters that fits in max_bytes (pg_mbcliplen)."""
+    out = name.encode()[:max(max_bytes, 0)]
+    return out.decode(errors="ignore")
+
+
+def _folded(ident: exp.Expression) -> str:
+    """An identifier's name as PostgreSQL stores it: unquoted ones fold to lower case."""
+    if isinstance(ident, exp.Identifier) and ident.quoted:
+        return ident.name
+    return ident.name.lower()
+
+
+def _figure_colname(node: exp.Expression, text: str) -> tuple[str | None, int]:
+    """(name, strength) of an index expression, after PostgreSQL's FigureColnameInternal
+    (parser/parse_target.c): a column's own name, a function's name as written in `text` (the
+    parsed statement; sqlglot renames some, substr becomes SUBSTRING), 'case', 'coalesce', ...
+    or (None, 0), which PostgreSQL's index naming spells 'expr'."""
+    if isinstance(node, exp.Paren | exp.Collate):
+        return _figure_colname(node.this, text)
+    if isinstance(node, exp.Column):
+        return (_folded(node.this), 2) if not isinstance(node.this, exp.Star) else (None, 0)
+    if isinstance(node, exp.Cast | exp.TryCast):
+        name, strength = _figure_colname(node.this, text)
+        if strength <= 1:
+            to = node.to
+            type_name = _TYPE_NAMES.get(to.this) if isinstance(to, exp.DataType) else None
+            if type_name is None:
+                found = _LEADING_NAME.match(to.sql("postgres"))
+                type_name = (found.group(1) or found.group(2).lower()) if found else None
+            return type_name, 1
+        return name, strength
+    if isinstance(node, exp.Case | exp.If):
+        return "case", 1
+    if isinstance(node, exp.Coalesce):
+        return "coalesce", 2
+    if isinstance(node, exp.Greatest | exp.Least):
+        return type(node).__name__.lower(), 2
+    if isinstance(node, exp.Nullif):
+        return "nullif", 2
+    if isinstance(node, exp.Anonymous):
+        return node.name.lower(), 2
+    if isinstance(node, exp.Func):
+        meta = node.meta
+        start, end = meta.get("start"), meta.get("end")
+        written = text[start:end + 1] if isinstance(start, int) and isinstance(end, int) else ""
+        found = _LEADING_NAME.fullmatch(written) or _LEADING_NAME.match(node.sql("postgres"))
+        if found is not None:
+            return (found.group(1).replace('""', '"') if found.group(1)
+                    else found.group(2).lower()), 2
+    return None, 0
+
+
+_TYPE_NAMES = {T.INT: "int4", T.BIGINT: "int8", T.SMALLINT: "int2", T.BOOLEAN: "bool",
+               T.FLOAT: "float4", T.DOUBLE: "float8", T.DECIMAL: "numeric",
+               T.TEXT: "text", T.VARCHAR: "varchar", T.CHAR: "bpchar", T.DATE: "date",
+               T.TIMESTAMP: "timestamp", T.TIMESTAMPTZ: "timestamptz", T.TIME: "time",
+               T.INTERVAL: "interval", T.JSON: "json", T.JSONB: "jsonb", T.UUID: "uuid"}
+
+
+def _index_column_names(columns: list[exp.Expression], text: str) -> list[str]:
+    """PostgreSQL's ChooseIndexColumnNames (commands/indexcmds.c): each key's name ('expr'
+    for an unnamed expression), a clash with an earlier key's name suffixed 1, 2, ..."""
+    result: list[str] = []
+    for key in columns:
+        node = key.this if isinstance(key, exp.Ordered) else key
+        orig = _figure_colname(node, text)[0] or "expr"
+        name, i = orig, 0
+        while name in result:
+            i += 1
+            name = _clip(orig, MAX_IDENTIFIER_BYTES - len(str(i))) + str(i)
+        result.append(name)
+    return result
+
+
+def _index_name_addition(names: list[str]) -> str:
+    """ChooseIndexNameAddition: the names joined by '_', stopping once NAMEDATALEN is
+    reached."""
+    buf = b""
+    for name in names:
+        if buf:
+            buf += b"_"
+        buf += _clip(name, MAX_IDENTIFIER_BYTES).encode()
+        if len(buf) > MAX_IDENTIFIER_BYTES:
+            break
+    return buf.decode(errors="ignore")
+
+
+def make_object_name(name1: str, name2: str, label: str) -> str:
+    """PostgreSQL's makeObjectName (commands/indexcmds.c): name1_name2_label cut to 63 bytes,
+    the longer of the two names losing characters first."""
+    b1, b2 = len(name1.encode()), len(name2.encode())
+    avail = MAX_IDENTIFIER_BYTES - (1 if name2 else 0) - (len(label.encode()) + 1 if label else 0)
+    while b1 + b2 > avail:
+        if b1 > b2:
+            b1 -= 1
+        else:
+            b2 -= 1
+    parts = [_clip(name1, b1)] + ([_clip(name2, b2)] if name2 else []) + ([label] if label else [])
+    return "_".join(parts)
+
+
+def default_index_name(table: str, columns: list[exp.Expression], text: str) -> str:
+    """The name PostgreSQL gives ``CREATE INDEX ON table (columns)`` in an empty namespace
+    (ChooseIndexName -> ChooseRelationName(table, addition, "idx")). PostgreSQL appends 1, 2,
+    ... to the label while the name is taken; the translator has no schema, so raftsql keeps
+    the first choice and a clash fails with 42P07 (docs/sql.md)."""
+    return make_object_name(table, _index_name_addition(_index_column_names(columns, text)),
+                            "idx")
+
+
+def rewrite_create_index(create: exp.Create, text: str) -> None:
+    """Give ``CREATE [UNIQUE] INDEX ON t (...)`` PostgreSQL's default name, chosen here on the
+    leader, so the SQLite text every node applies names the index explicitly. `text` is the
+    statement sqlglot parsed (function names are taken as written)."""
+    index = create.this
+    if not isinstance(index, exp.Index) or index.this is not None:
+        return
+    table = index.args.get("table")
+    params = index.args.get("params")
+    columns = list(params.args.get("columns") or []) if params is not None else []
+    if not isinstance(table, exp.Table) or not columns:
+        raise SqlError(sqlstate.SYNTAX_ERROR, 'syntax error at or near "("')
+    name = default_index_name(_folded(table.this), columns, text)
+    index.set("this", exp.Identifier(this=name, quoted=_PLAIN_NAME.match(name) is None))

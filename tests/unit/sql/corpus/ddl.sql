@@ -92,6 +92,18 @@ CREATE INDEX CONCURRENTLY i7 ON t1 (name);
 -- expect: DDL CREATE INDEX | CREATE INDEX i7 ON t1(name)
 CREATE INDEX i8 ON t1 (id, name);
 -- expect: DDL CREATE INDEX | CREATE INDEX i8 ON t1(id, name)
+-- CREATE INDEX without a name: PostgreSQL 15's ChooseIndexName (<table>_<cols>_idx, 'expr'
+-- for an unnamed expression, a repeated key name suffixed); names checked against PG 15.
+CREATE INDEX ON t1 (name);
+-- expect: DDL CREATE INDEX | CREATE INDEX t1_name_idx ON t1(name)
+CREATE UNIQUE INDEX ON T1 (ID, name DESC) WHERE name IS NOT NULL;
+-- expect: DDL CREATE INDEX | CREATE UNIQUE INDEX t1_id_name_idx ON t1(id, name DESC) WHERE name IS NOT NULL
+CREATE INDEX CONCURRENTLY ON public.t1 USING btree (lower(name), (id + 1), substr(name, 1, 2));
+-- expect: DDL CREATE INDEX | CREATE INDEX t1_lower_expr_substr_idx ON t1(LOWER(name), (id + 1), PG_SUBSTR(name, 1, 2))
+CREATE INDEX ON "T Mixed" ("Col A", "Col A");
+-- expect: DDL CREATE INDEX | CREATE INDEX "T Mixed_Col A_Col A1_idx" ON "T Mixed"("Col A", "Col A")
+CREATE INDEX IF NOT EXISTS ON t1 (name);
+-- error: 42601 | syntax error at or near "ON"
 CREATE VIEW v1 AS SELECT id, name FROM t1 WHERE id > 10;
 -- expect: DDL CREATE VIEW | CREATE VIEW v1 AS SELECT id, name FROM t1 WHERE id > 10
 CREATE VIEW IF NOT EXISTS v2 AS SELECT 1 AS one;
@@ -128,6 +140,11 @@ ALTER TABLE t1 ADD COLUMN seq SERIAL;
 -- error: 0A000 | ADD COLUMN of a SERIAL or IDENTITY column is not supported
 ALTER TABLE t1 RENAME COLUMN name TO full_name;
 -- expect: DDL ALTER TABLE | ALTER TABLE t1 RENAME COLUMN name TO full_name
+-- COLUMN is optional in PostgreSQL (alembic's op.alter_column(new_column_name=...))
+ALTER TABLE t1 RENAME name TO full_name;
+-- expect: DDL ALTER TABLE | ALTER TABLE t1 RENAME COLUMN name TO full_name
+ALTER TABLE t1 RENAME "Name" TO "Full Name";
+-- expect: DDL ALTER TABLE | ALTER TABLE t1 RENAME COLUMN "Name" TO "Full Name"
 ALTER TABLE t1 DROP COLUMN name;
 -- expect: DDL ALTER TABLE | ALTER TABLE t1 DROP COLUMN name
 ALTER TABLE t1 RENAME TO people;
@@ -164,3 +181,5 @@ TRUNCATE t1, t2;
 -- error: 0A000 | TRUNCATE of several tables is not supported
 TRUNCATE t1 RESTART IDENTITY;
 -- error: 0A000 | TRUNCATE options is not supported
+ALTER TABLE t1 RENAME name TO other.full_name;
+-- error: 42601 | syntax error at or near "."
