@@ -10,10 +10,15 @@ naming, so both come from the PostgreSQL-dialect AST here:
   to; LIMIT/OFFSET give int8, LIKE gives text; anything else is text (25), like PostgreSQL's
   unknown-literal resolution (parse_coerce.c, parse_param.c);
 - a result column is named as FigureColname does (parse_target.c): alias, column name,
-  function name, type name of a cast, "case", else "?column?"; unquoted names are lower case;
+  function name as the client wrote it (substr, not sqlglot's substring; an operator such as
+  `^` or AND is "?column?"), type name of a cast, "case", else "?column?"; unquoted names are
+  lower case;
 - its type follows the operators and functions (count -> int8, sum(int) -> int8, avg ->
-  numeric, comparisons -> bool, literals int4/int8/numeric/text, casts -> the cast type);
-  columns take their declared type. What stays unknown is typed later by its values.
+  numeric, comparisons -> bool, literals int4/int8/numeric/text, casts -> the cast type,
+  window functions their own, floor/sqrt/^... float8 or numeric by the argument); columns take
+  their declared type, and columns of CTEs, subqueries, VALUES lists and generate_series in
+  FROM the type of what produces them. What stays unknown is typed later by its values (text
+  at Describe): a wrong OID makes a client decode garbage, which is worse than text.
 """
 
 from __future__ import annotations
@@ -121,14 +126,42 @@ def parse(pg_sql: str) -> exp.Expression | None:
         return None
     if isinstance(tree, exp.Command):
         return None
-    # sqlglot reads now() and CURRENT_TIMESTAMP alike; PostgreSQL names the columns apart
-    spellings = re.findall(r"\bnow\s*\(|\bcurrent_timestamp\b", pieces[0].text, re.I)
-    nodes = list(tree.find_all(exp.CurrentTimestamp, bfs=False))
+    _record_spellings(tree, pieces[0].text)  # type: ignore[arg-type]  # sqlglot's Expr
+    return tree  # type: ignore[arg-type,return-value]  # sqlglot's Expr
+
+
+_WRITTEN_NAME = re.compile(r'[A-Za-z_][\w$]*|"[^"]+"')
+
+
+def _record_spellings(tree: exp.Expression, text: str) -> None:
+    """Keep, in ``meta["pg_name"]``, each function's name as the client wrote it.
+
+    PostgreSQL names a function-call column after the function as written (FigureColname:
+    the last part of the name, lower case unless quoted), while sqlglot folds synonyms into one
+    node (substr and substring, string_agg into GroupConcat, date_part into Extract). sqlglot
+    keeps the name token's offsets in ``meta`` for ordinary calls; calls with their own syntax
+    (EXTRACT(... FROM ...), now() vs CURRENT_TIMESTAMP) are matched to their spellings in order.
+    """
+    for node in tree.walk():
+        if isinstance(node, exp.Func | exp.Binary) and "start" in node.meta and (
+                "end" in node.meta):  # (mod(a, b) is a Binary, as a % b is)
+            written = text[node.meta["start"] : node.meta["end"] + 1]
+            if _WRITTEN_NAME.fullmatch(written):
+                node.meta["pg_name"] = written[1:-1] if written.startswith('"') else (
+                    written.lower())
+    _match_spellings(tree, exp.CurrentTimestamp, r"\bnow\s*\(|\bcurrent_timestamp\b", text)
+    _match_spellings(tree, exp.Extract, r"\bdate_part\s*\(|\bextract\s*\(", text)
+
+
+def _match_spellings(tree: exp.Expression, kind: type[exp.Expression], pattern: str,
+                     text: str) -> None:
+    """Name the ``kind`` nodes after the spellings found in ``text``, in order, when the
+    counts agree (a spelling inside a string literal makes them differ: then none is named)."""
+    spellings = re.findall(pattern, text, re.I)
+    nodes = list(tree.find_all(kind, bfs=False))
     if len(spellings) == len(nodes):
         for node, spelled in zip(nodes, spellings, strict=True):
-            node.meta["pg_name"] = "now" if spelled.lower().startswith("now") else (
-                "current_timestamp")
-    return tree  # type: ignore[arg-type,return-value]  # sqlglot's Expr
+            node.meta["pg_name"] = re.match(r"\w+", spelled).group().lower()  # type: ignore[union-attr]
 
 
 def _placeholder_index(node: exp.Expression) -> int | None:
@@ -146,10 +179,11 @@ class _Scope:
         self.schema = schema
         self.aliases: dict[str, str] = {}
         self.order: list[str] = []
+        ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
         for table in tree.find_all(exp.Table):
             name = table.name.lower()
-            if not name:
-                continue
+            if not name or (name in ctes and not table.args.get("db")):
+                continue  # a CTE's columns are typed from its query (Typer.derived)
             self.aliases[(table.alias_or_name or name).lower()] = name
             self.aliases.setdefault(name, name)
             if name not in self.order:
@@ -181,13 +215,25 @@ _BOOL_NODES = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.And, exp.O
 _TEXT_FUNCS = {"version", "current_schema", "current_database", "current_user", "session_user",
                "user", "lower", "upper", "substr", "substring", "trim", "ltrim", "rtrim",
                "replace", "concat", "concat_ws", "md5", "left", "right", "lpad", "rpad",
-               "repeat", "to_char", "format", "string_agg", "initcap", "reverse",
+               "repeat", "to_char", "format", "string_agg", "initcap", "reverse", "btrim",
                "split_part", "translate", "quote_ident", "quote_literal", "current_setting",
                "set_config", "pg_typeof", "chr", "encode"}
 _INT4_FUNCS = {"length", "char_length", "character_length", "octet_length", "position",
-               "strpos", "ascii", "array_length", "pg_backend_pid", "sign"}
+               "strpos", "ascii", "array_length", "pg_backend_pid"}
 _BOOL_FUNCS = {"pg_is_in_recovery", "pg_advisory_unlock_all", "pg_try_advisory_lock",
-               "pg_advisory_unlock", "pg_table_is_visible", "starts_with"}
+               "pg_advisory_unlock", "pg_table_is_visible", "starts_with", "bool_and",
+               "bool_or", "every"}
+_WINDOW_OIDS = {"row_number": o.INT8, "rank": o.INT8, "dense_rank": o.INT8, "ntile": o.INT4,
+                "percent_rank": o.FLOAT8, "cume_dist": o.FLOAT8}
+_WINDOW_VALUE_FUNCS = {"lag", "lead", "first_value", "last_value", "nth_value"}
+# functions defined for float8 and numeric only (an integer argument takes float8, the
+# preferred type of the numeric category: func_select_candidate in parse_func.c)
+_FLOAT_OR_NUMERIC = (exp.Floor, exp.Ceil, exp.Sqrt, exp.Exp, exp.Ln, exp.Log, exp.Pow, exp.Sign,
+                     exp.Trunc, exp.Round)
+_INTEGERS = (o.INT2, o.INT4, o.INT8)
+# extract(field FROM ...) scales (timestamp_part_common in timestamp.c); others have scale 0
+_EXTRACT_SCALES = {"EPOCH": 6, "SECOND": 6, "SECONDS": 6, "MILLISECOND": 3, "MILLISECONDS": 3,
+                   "JULIAN": None}
 _NUMERIC_RANK = {o.INT2: 1, o.INT4: 2, o.INT8: 3, o.NUMERIC: 4, o.FLOAT4: 5, o.FLOAT8: 6}
 
 
@@ -196,37 +242,250 @@ def _plain(scale: int) -> int:
     return scale if scale >= 0 else -scale - 1
 
 
+_NAMES_BY_NODE: dict[type[exp.Expression], str] = {
+    exp.GroupConcat: "string_agg", exp.StrPosition: "position", exp.Substring: "substring",
+    exp.Extract: "extract", exp.JSONArrayAgg: "json_agg", exp.CurrentSchema: "current_schema",
+    exp.Localtimestamp: "localtimestamp", exp.Rand: "random", exp.Length: "length"}
+"""Names of function calls that sqlglot parses without keeping the written name (their own
+syntax, e.g. POSITION(a IN b), SUBSTRING(x FROM 1), EXTRACT(f FROM x))."""
+
+
 def _func_name(node: exp.Expression) -> str:
+    """The function's name as PostgreSQL knows it (as written: `substr`, not sqlglot's
+    `substring`); "" for an operator (`2 ^ 3`, `a AND b`) or anything else."""
+    written = node.meta.get("pg_name") if isinstance(node, exp.Func | exp.Binary) else None
+    if written:
+        return str(written)
     if isinstance(node, exp.Anonymous):
         return str(node.name).lower()
+    if isinstance(node, exp.Trim):  # TRIM(...) is btrim/ltrim/rtrim (gram.y)
+        position = str(node.args.get("position") or "").upper()
+        return {"LEADING": "ltrim", "TRAILING": "rtrim"}.get(position, "btrim")
+    named = _NAMES_BY_NODE.get(type(node))
+    if named is not None:
+        return named
+    if isinstance(node, exp.Binary | exp.Unary | exp.Predicate):
+        return ""  # an operator: PostgreSQL names its column ?column?
     if isinstance(node, exp.Func):
         return node.sql_name().lower()
     return ""
 
 
+def _float_or_numeric(oids: Sequence[int | None]) -> int | None:
+    """The result of a function defined for float8 and numeric: float8 if any argument is
+    a float or an integer only, numeric if any is numeric; None when one is unknown."""
+    if any(oid not in _NUMERIC_RANK for oid in oids):
+        return None
+    if any(oid in (o.FLOAT4, o.FLOAT8) for oid in oids):
+        return o.FLOAT8
+    return o.NUMERIC if o.NUMERIC in oids else o.FLOAT8
+
+
+def _is_unknown_literal(node: exp.Expression) -> bool:
+    """A string literal or NULL: PostgreSQL's `unknown`, which takes its peers' type."""
+    inner = node.this if isinstance(node, exp.Alias) else node
+    return isinstance(inner, exp.Null) or (isinstance(inner, exp.Literal) and inner.is_string)
+
+
+def _common_type(peers: Sequence[tuple[Column, bool]], lenient: bool = False) -> int | None:
+    """select_common_type (parse_coerce.c) over (column, is unknown literal) pairs: unknown
+    literals take the others' type, numbers the widest; None when it cannot be told.
+    ``lenient``: skip peers of unknown type (a recursive CTE's recursive term)."""
+    known = [c.oid for c, unknown in peers if not unknown]
+    if not known:
+        return o.TEXT
+    if None in known:
+        if not lenient:
+            return None
+        known = [oid for oid in known if oid is not None]
+        if not known:
+            return None
+    first = known[0]
+    if all(oid == first for oid in known):
+        return first
+    if all(oid in _NUMERIC_RANK for oid in known):
+        best = max(known, key=lambda oid: _NUMERIC_RANK[oid] if oid is not None else 0)
+        return o.FLOAT8 if best == o.FLOAT4 else best
+    if all(oid in (o.TEXT, o.VARCHAR, o.BPCHAR) for oid in known):
+        return o.TEXT
+    return None
+
+
+def _alias_names(alias: exp.Expression | None) -> list[str]:
+    if not isinstance(alias, exp.TableAlias):
+        return []
+    return [c.name if c.args.get("quoted") else c.name.lower() for c in alias.columns]
+
+
+def _derived_sources(tree: exp.Expression) -> dict[str, tuple[exp.Expression, list[str]]]:
+    """alias -> (query, column names given with the alias) for each CTE, subquery, VALUES
+    list and set-returning function in FROM; a function's query is the function itself."""
+    found: dict[str, tuple[exp.Expression, list[str]]] = {}
+    for node in tree.find_all(exp.CTE, exp.Subquery, exp.Values, exp.Table):
+        alias = node.args.get("alias")
+        if isinstance(node, exp.Table):
+            func = node.this
+            if not isinstance(func, exp.Func):
+                continue
+            name = node.alias.lower() if node.alias else _func_name(func)  # type: ignore[arg-type]  # sqlglot's Expr
+            found.setdefault(name, (func, _alias_names(alias)))  # type: ignore[arg-type]  # sqlglot's Expr
+        elif isinstance(alias, exp.TableAlias) and alias.name:
+            query = node.this if isinstance(node, exp.CTE | exp.Subquery) else node
+            found.setdefault(alias.name.lower(), (query, _alias_names(alias)))  # type: ignore[arg-type]  # sqlglot's Expr
+    return found
+
+
 class Typer:
     """Types of expressions in one statement, given its scope and the parameter types."""
 
-    def __init__(self, scope: _Scope, params: Sequence[int]) -> None:
+    def __init__(self, scope: _Scope, params: Sequence[int], tree: exp.Expression | None = None
+                 ) -> None:
         self.scope = scope
         self.params = params
+        self._sources = _derived_sources(tree) if tree is not None else {}
+        self._source_columns: dict[str, list[Column] | None] = {}
 
     def column(self, node: exp.Expression) -> Column | None:
         """Declared-type information when `node` is a plain column (or a cast of one)."""
         if isinstance(node, exp.Column) and not isinstance(node.this, exp.Star):
-            return self.scope.column(node)
+            found = self.scope.column(node)
+            return found if found is not None else self._derived_column(node)
         if isinstance(node, exp.Cast) and isinstance(node.to, exp.DataType):
             return Column("", oid_of_datatype(node.to), _datatype_typmod(node.to))
         return None
 
-    def scale(self, node: exp.Expression | None) -> int | None:  # noqa: PLR0911
+    def source_columns(self, alias: str) -> list[Column] | None:
+        """The columns of a CTE, subquery, VALUES list or set-returning function in FROM,
+        named `alias`; None when there is none or its columns cannot be typed."""
+        if alias in self._source_columns:
+            return self._source_columns[alias]  # (None while being computed: WITH RECURSIVE)
+        source = self._sources.get(alias)
+        if source is None:
+            return None
+        self._source_columns[alias] = None
+        node, names = source
+        cols = self.query_columns(node, lenient=True) if not isinstance(node, exp.Func) else (
+            self._function_columns(node, alias))
+        if cols is not None and names:
+            if len(names) > len(cols):
+                cols = None
+            else:
+                cols = [Column(n, c.oid, c.typmod) for n, c in zip(names, cols, strict=False)] + (
+                    cols[len(names):])
+        self._source_columns[alias] = cols
+        return cols
+
+    def _derived_column(self, node: exp.Column) -> Column | None:
+        name = node.name.lower() if not node.this.args.get("quoted") else node.name
+        qualifier = node.table.lower() if node.table else ""
+        aliases = [qualifier] if qualifier else list(self._sources)
+        for alias in aliases:
+            for col in self.source_columns(alias) or ():
+                if col.name == name:
+                    return col if col.oid is not None else None
+        return None
+
+    def _function_columns(self, func: exp.Func, alias: str) -> list[Column] | None:
+        """generate_series(start, stop[, step]) in FROM: one column of start's type
+        (int4, int8, numeric, timestamp, timestamptz), named after the alias."""
+        if not isinstance(func, exp.ExplodingGenerateSeries | exp.GenerateSeries):
+            return None
+        args = [func.args.get("start"), func.args.get("end")]
+        oids = [self.oid(a) for a in args if a is not None]
+        if oids and all(oid in _NUMERIC_RANK and oid not in (o.FLOAT4, o.FLOAT8)
+                        for oid in oids):
+            oid: int | None = max(oids, key=lambda x: _NUMERIC_RANK[x] if x else 0)
+        elif oids and oids[0] in (o.TIMESTAMP, o.TIMESTAMPTZ):
+            oid = oids[0]
+        else:
+            return None
+        return [Column(alias, oid)]
+
+    def query_columns(self, node: exp.Expression, lenient: bool = False) -> list[Column] | None:
+        """Names and types of a query's result columns (a SELECT, set operation or VALUES);
+        None when a star or a shape not handled here hides them."""
+        peers = self._query_peers(node, lenient)
+        if peers is None:
+            return None
+        return [Column(c.name, _common_type(p, lenient) if len(p) > 1 or p[0][1] else c.oid,
+                       c.typmod if all(x.oid == c.oid for x, _ in p) else -1)
+                for p in peers for c in [p[0][0]]]
+
+    def _query_peers(self, node: exp.Expression, lenient: bool
+                     ) -> list[list[tuple[Column, bool]]] | None:
+        """For each result column, (column, is unknown literal) from every branch/row."""
+        if isinstance(node, exp.Subquery):
+            return self._query_peers(node.this, lenient)
+        if isinstance(node, exp.SetOperation):
+            left = self._query_peers(node.this, lenient)
+            right = self._query_peers(node.expression, lenient)
+            if left is None or right is None or len(left) != len(right):
+                return None
+            return [a + b for a, b in zip(left, right, strict=True)]
+        if isinstance(node, exp.Values):
+            rows = [r.expressions if isinstance(r, exp.Tuple) else [r] for r in node.expressions]
+            if not rows or any(len(r) != len(rows[0]) for r in rows):
+                return None
+            return [[(Column(f"column{i + 1}", self.oid(r[i])), _is_unknown_literal(r[i]))
+                     for r in rows] for i in range(len(rows[0]))]
+        if isinstance(node, exp.Select):
+            out = []
+            for proj in node.selects:
+                if isinstance(proj, exp.Star) or (isinstance(proj, exp.Column)
+                                                  and isinstance(proj.this, exp.Star)):
+                    return None
+                inner = proj.this if isinstance(proj, exp.Alias) else proj
+                col = self.column(inner)  # type: ignore[arg-type]  # sqlglot's Expr
+                oid = self.oid(inner)  # type: ignore[arg-type]  # sqlglot's Expr
+                typmod = col.typmod if col is not None and col.oid == oid else -1
+                out.append([(Column(column_name(proj), oid, typmod),  # type: ignore[arg-type]  # sqlglot's Expr
+                             _is_unknown_literal(proj))])  # type: ignore[arg-type]  # sqlglot's Expr
+            return out
+        return None
+
+    def _math_oid(self, node: exp.Expression) -> int | None:
+        """floor, ceil, trunc, round, sqrt, exp, ln, log, power/^ and sign: float8 or
+        numeric by their arguments (round(x, n), trunc(x, n) and log(b, x): numeric only)."""
+        extra = node.args.get("decimals") if isinstance(node, exp.Round | exp.Trunc) else (
+            node.args.get("expression") if isinstance(node, exp.Log) else None)
+        if extra is not None:
+            return o.NUMERIC
+        args = [node.this] + ([node.expression] if isinstance(node, exp.Pow) else [])
+        found = _float_or_numeric([self.oid(a) for a in args])
+        if found is None and isinstance(node, exp.Round):
+            return o.NUMERIC  # unknown argument: a number all the same
+        return found
+
+    def _window_oid(self, func: exp.Expression) -> int | None:
+        if isinstance(func, exp.Filter):
+            return self.oid(func.this)
+        name = _func_name(func)
+        if name in _WINDOW_OIDS:
+            return _WINDOW_OIDS[name]
+        if name in _WINDOW_VALUE_FUNCS:
+            return self.oid(func.this)  # lag(x): x's own type, varchar included
+        return self.oid(func)  # an aggregate over a window
+
+    def scale(self, node: exp.Expression | None) -> int | None:  # noqa: PLR0911, PLR0912
         """The display scale PostgreSQL's numeric arithmetic gives (numeric.c: + and - keep
         the larger scale, * adds them); None when it depends on the values."""
         if node is None:
             return None
         if isinstance(node, exp.Paren | exp.Alias | exp.Neg | exp.Sum | exp.Max | exp.Min
-                      | exp.Abs):
+                      | exp.Abs | exp.Window | exp.Filter):
             return self.scale(node.this)
+        if isinstance(node, exp.Floor | exp.Ceil | exp.Sign) or (
+                isinstance(node, exp.Trunc) and node.args.get("decimals") is None):
+            return 0
+        if isinstance(node, exp.Trunc):
+            digits = node.args["decimals"]
+            return int(str(digits.this)) if isinstance(digits, exp.Literal) else None
+        if isinstance(node, exp.Extract):
+            field = str(node.this.name if isinstance(node.this, exp.Expression) else
+                        node.this).upper()
+            if field == "EPOCH" and self.oid(node.expression) == o.DATE:
+                return 0
+            return _EXTRACT_SCALES.get(field, 0)
         if isinstance(node, exp.Column):
             col = self.column(node)
             return col.scale if col is not None else None
@@ -262,8 +521,12 @@ class Typer:
         idx = _placeholder_index(node)
         if idx is not None:
             return self.params[idx] if idx < len(self.params) else o.TEXT
-        if isinstance(node, exp.Paren | exp.Alias | exp.Neg):
+        if isinstance(node, exp.Paren | exp.Alias | exp.Neg | exp.Filter):
             return self.oid(node.this)
+        if isinstance(node, exp.Window):
+            return self._window_oid(node.this)
+        if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Func):
+            return self.oid(node.expression)  # type: ignore[arg-type]  # pg_catalog.f(...); sqlglot's Expr
         if isinstance(node, exp.Column):
             col = self.column(node)
             return col.oid if col else None
@@ -295,10 +558,18 @@ class Typer:
         if isinstance(node, exp.Max | exp.Min | exp.Abs):
             # varchar has no operators or aggregates of its own: PostgreSQL uses text's
             return _operand(self.oid(node.this))
-        if isinstance(node, exp.Round):
+        if isinstance(node, _FLOAT_OR_NUMERIC):
+            return self._math_oid(node)
+        if isinstance(node, exp.LogicalAnd | exp.LogicalOr):
+            return o.BOOL
+        if isinstance(node, exp.Extract):  # numeric since PostgreSQL 14; date_part float8
+            return o.FLOAT8 if node.meta.get("pg_name") == "date_part" else o.NUMERIC
+        if isinstance(node, exp.TimestampTrunc):
             arg = self.oid(node.this)
-            return arg if arg in (o.FLOAT8,) and node.args.get("decimals") is None else (
-                o.NUMERIC)
+            return o.TIMESTAMPTZ if arg == o.DATE else (
+                arg if arg in (o.TIMESTAMP, o.TIMESTAMPTZ, o.INTERVAL) else None)
+        if isinstance(node, exp.Localtimestamp):
+            return o.TIMESTAMP
         if isinstance(node, exp.Coalesce):
             for arg in [node.this, *node.expressions]:
                 found = self.oid(arg)
@@ -332,10 +603,8 @@ class Typer:
                 return o.FLOAT8 if best == o.FLOAT4 and left != right else best
             return left if right is None or left == right else None
         if isinstance(node, exp.Subquery):
-            inner = node.this
-            if isinstance(inner, exp.Query) and inner.selects:
-                return self.oid(inner.selects[0])  # type: ignore[arg-type,return-value]  # sqlglot's Expr
-            return None
+            cols = self.query_columns(node.this)
+            return cols[0].oid if cols else None
         name = _func_name(node)
         if name in _TEXT_FUNCS:
             return o.TEXT
@@ -347,7 +616,7 @@ class Typer:
             return o.TIMESTAMPTZ
         if name in ("gen_random_uuid", "uuid_generate_v4"):
             return o.UUID
-        if name in ("random",):
+        if name in ("random", "pi"):
             return o.FLOAT8
         if name in ("greatest", "least", "nullif"):
             return self.oid(node.this if node.this is not None else None) or (
@@ -368,7 +637,14 @@ def column_name(node: exp.Expression) -> str:
     return strong if strong is not None else "?column?"
 
 
-def _figure(node: exp.Expression) -> str | None:
+def _figure(node: exp.Expression) -> str | None:  # noqa: PLR0911, PLR0912
+    if isinstance(node, exp.Window | exp.Filter | exp.WithinGroup):
+        return _figure(node.this)  # f(...) OVER (...), f(...) FILTER (...): f's name
+    if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Func):
+        return _figure(node.expression)  # type: ignore[arg-type]  # pg_catalog.f(...): f
+    if isinstance(node, exp.Func | exp.Binary) and node.meta.get("pg_name") and not isinstance(
+            node, exp.CurrentTimestamp):
+        return str(node.meta["pg_name"])
     if isinstance(node, exp.Column):
         if isinstance(node.this, exp.Star):
             return None
@@ -399,6 +675,8 @@ def _figure(node: exp.Expression) -> str | None:
         return "coalesce"
     if isinstance(node, exp.Subquery):
         inner = node.this
+        if isinstance(inner, exp.Values):
+            return "column1"
         if isinstance(inner, exp.Query) and inner.selects:
             return _figure(inner.selects[0])  # type: ignore[arg-type,return-value]  # sqlglot's Expr
         return None
@@ -425,6 +703,29 @@ def _param_context(node: exp.Expression, typer: Typer) -> int:  # noqa: PLR0911,
         return o.INT8
     if isinstance(parent, exp.Like | exp.ILike | exp.DPipe | exp.RegexpLike):
         return o.TEXT
+    if isinstance(parent, exp.Not | exp.And | exp.Or | exp.Where | exp.Having):
+        return o.BOOL  # a condition (coerce_to_boolean)
+    if isinstance(parent, exp.If) and child is parent.this:
+        case = parent.parent  # CASE WHEN $n: a condition; CASE x WHEN $n: compared with x
+        operand = case.this if isinstance(case, exp.Case) else None
+        if operand is None:
+            return o.BOOL
+        found = _non_param_oid(operand, typer)
+        return found if found is not None else o.TEXT
+    if isinstance(parent, exp.Tuple) and isinstance(parent.parent, _ROW_COMPARISONS):
+        # (a, b) = ($1, $2): each parameter takes the type of its partner (make_row_comparison_op)
+        other = parent.parent.expression if parent is parent.parent.this else parent.parent.this
+        if isinstance(other, exp.Tuple) and len(other.expressions) == len(parent.expressions):
+            found = _non_param_oid(other.expressions[parent.expressions.index(child)], typer)
+            return found if found is not None else o.TEXT
+        return o.TEXT
+    if isinstance(parent, (*_FLOAT_OR_NUMERIC, exp.Abs)):
+        return _math_param(parent, child, typer)
+    select, item = (parent.parent, parent) if isinstance(parent, exp.Alias) else (parent, child)
+    if isinstance(select, exp.Select) and isinstance(select.parent, exp.Insert) and (
+            select is select.parent.expression and item in select.expressions):
+        # INSERT INTO t (a, b) SELECT $1, $2: the target columns' types, as VALUES
+        return _insert_target(select.parent, select.expressions.index(item), typer)
     if isinstance(parent, exp.In):
         other = parent.this if child is not parent.this else (
             parent.expressions[0] if parent.expressions else None)
@@ -492,6 +793,28 @@ def _param_context(node: exp.Expression, typer: Typer) -> int:  # noqa: PLR0911,
     return o.TEXT
 
 
+_ROW_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ,
+                    exp.NullSafeNEQ)
+
+
+def _math_param(parent: exp.Expression, child: exp.Expression, typer: Typer) -> int:
+    """A parameter given to abs, floor, round, sqrt, power/^ ...: float8, the preferred type
+    among their candidates; numeric where only numeric has the function (round(x, n))."""
+    if child is not parent.this:  # round(x, $n), trunc(x, $n) digits; log($b, x), x ^ $n
+        if isinstance(parent, exp.Round | exp.Trunc):
+            return o.INT4
+        if not isinstance(parent, exp.Pow):
+            return o.NUMERIC
+    if isinstance(parent, exp.Round | exp.Trunc) and parent.args.get("decimals") is not None:
+        return o.NUMERIC
+    if isinstance(parent, exp.Log) and parent.args.get("expression") is not None:
+        return o.NUMERIC
+    if isinstance(parent, exp.Pow):
+        other = parent.expression if child is parent.this else parent.this
+        return o.NUMERIC if _non_param_oid(other, typer) == o.NUMERIC else o.FLOAT8
+    return o.FLOAT8
+
+
 def _operand(oid: int | None) -> int | None:
     """The type an operator sees: varchar resolves to text's operators (pg_operator has no
     varchar entries), so a parameter compared with a varchar column is text."""
@@ -544,7 +867,7 @@ def infer_params(tree: exp.Expression | None, nparams: int, client_oids: Sequenc
     given += [0] * (nparams - len(given))
     if tree is None or all(given):
         return tuple(oid or o.TEXT for oid in given)
-    typer = Typer(_Scope(tree, schema), [g or o.TEXT for g in given])
+    typer = Typer(_Scope(tree, schema), [g or o.TEXT for g in given], tree)
     found = list(given)
     for node in tree.find_all(exp.Placeholder):
         idx = _placeholder_index(node)
@@ -563,27 +886,92 @@ def _projections(tree: exp.Expression) -> list[exp.Expression] | None:
     return None
 
 
+def _is_star(node: exp.Expression) -> bool:
+    return isinstance(node, exp.Star) or (isinstance(node, exp.Column)
+                                          and isinstance(node.this, exp.Star))
+
+
+def _star_widths(projections: Sequence[exp.Expression], total: int, typer: Typer
+                 ) -> list[int | None] | None:
+    """How many result columns each projection gives (None: one, not a star); None when
+    the stars cannot be told apart. `q.*` counts q's columns; one bare `*` takes the rest."""
+    widths: list[int | None] = []
+    rest = None
+    for node in projections:
+        if not _is_star(node):
+            widths.append(None)
+            continue
+        qualifier = node.table.lower() if isinstance(node, exp.Column) and node.table else ""
+        cols = typer.source_columns(qualifier) if qualifier else None
+        table = typer.scope.aliases.get(qualifier) if qualifier else None
+        if cols is None and table is not None:
+            cols = list(typer.scope.table_columns(table).values())  # type: ignore[arg-type]
+        if cols:
+            widths.append(len(cols))
+        elif rest is None:
+            rest = len(widths)
+            widths.append(0)
+        else:
+            return None
+    used = sum(w if w is not None else 1 for w in widths)
+    if rest is not None:
+        widths[rest] = total - used
+        used = total
+    ok = used == total and all(w is None or w >= 0 for w in widths)
+    return widths if ok else None
+
+
+def _star_column(node: exp.Expression, base: Column, typer: Typer) -> Column:
+    """A column a star gives: SQLite's declared type, else the type of the CTE, subquery,
+    VALUES or function column of that name."""
+    if base.oid is not None:
+        return base
+    ref = exp.column(base.name, table=node.table if isinstance(node, exp.Column) else None)
+    found = typer.column(ref)
+    return Column(base.name, found.oid, found.typmod) if found is not None else base
+
+
+def _projection_column(node: exp.Expression, base: Column, typer: Typer) -> Column:
+    inner = node.this if isinstance(node, exp.Alias) else node
+    col = typer.column(inner)
+    oid = typer.oid(inner)
+    typmod = col.typmod if col is not None and col.oid == oid else -1
+    if isinstance(inner, exp.Column) and base.oid is not None:
+        oid, typmod = base.oid, base.typmod
+    if oid is None:
+        oid, typmod = base.oid, base.typmod
+    dscale = typer.scale(inner) if oid == o.NUMERIC and typmod < 4 else None
+    return Column(column_name(node), oid, typmod, dscale)
+
+
 def describe_columns(tree: exp.Expression | None, sqlite_desc: Sequence[tuple[str, str | None]],
                      params: Sequence[int], schema: SchemaLookup) -> tuple[Column, ...]:
     """RowDescription columns from the AST and SQLite's (name, declared type) list."""
     fallback = tuple(declared_column(name, decl) for name, decl in sqlite_desc)
-    projections = _projections(tree) if tree is not None else None
-    if projections is None or len(projections) != len(sqlite_desc) or any(
-        isinstance(p, exp.Star) or (isinstance(p, exp.Column) and isinstance(p.this, exp.Star))
-        for p in projections
-    ):
+    if tree is None:
         return fallback
-    typer = Typer(_Scope(tree, schema), list(params))  # type: ignore[arg-type]
-    out = []
-    for node, base in zip(projections, fallback, strict=True):
-        inner = node.this if isinstance(node, exp.Alias) else node
-        col = typer.column(inner)
-        oid = typer.oid(inner)
-        typmod = col.typmod if col is not None and col.oid == oid else -1
-        if isinstance(inner, exp.Column) and base.oid is not None:
-            oid, typmod = base.oid, base.typmod
-        if oid is None:
-            oid, typmod = base.oid, base.typmod
-        dscale = typer.scale(inner) if oid == o.NUMERIC and typmod < 4 else None
-        out.append(Column(column_name(node), oid, typmod, dscale))
+    typer = Typer(_Scope(tree, schema), list(params), tree)
+    if isinstance(tree, exp.Values):  # VALUES (...), ...: column1, column2, ...
+        found = typer.query_columns(tree)
+        if found is None or len(found) != len(fallback):
+            return fallback
+        return tuple(c if c.oid is not None else b for c, b in zip(found, fallback, strict=True))
+    projections = _projections(tree)
+    if projections is None:
+        return fallback
+    widths = _star_widths(projections, len(fallback), typer)
+    if widths is None:
+        return fallback
+    out: list[Column] = []
+    for node, width in zip(projections, widths, strict=True):
+        if width is None:
+            out.append(_projection_column(node, fallback[len(out)], typer))
+        else:
+            out.extend(_star_column(node, b, typer) for b in fallback[len(out):len(out) + width])
+    if isinstance(tree, exp.SetOperation) and all(w is None for w in widths):
+        # UNION etc.: one type for each column over all branches (select_common_type)
+        common = typer.query_columns(tree)
+        if common is not None and len(common) == len(out):
+            out = [c if u.oid is None or u.oid == c.oid else Column(c.name, u.oid)
+                   for c, u in zip(out, common, strict=True)]
     return tuple(out)
