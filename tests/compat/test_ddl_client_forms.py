@@ -4,7 +4,8 @@ against a real 3-node cluster: ``ALTER TABLE t RENAME a TO b`` (alembic's
 name, and an index on a missing table.
 
 Source of truth: PostgreSQL 15.18 given the same statements (SQLSTATEs, command tags, and the
-index names ``pg_indexes`` showed); unit-level detail in tests/unit/sql/test_ddl_pg_forms.py.
+index names ``pg_indexes`` showed); unit-level detail in tests/unit/sql/test_ddl_pg_forms.py
+(this file's basename differs: pytest imports both test directories as top-level modules).
 """
 
 from __future__ import annotations
