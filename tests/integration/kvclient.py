@@ -65,6 +65,9 @@ async def write_many(dsns: list[str], keys: list[str], concurrency: int = 16,
             except asyncpg.PostgresError as exc:
                 code = getattr(exc, "sqlstate", "")
                 (out.failed if code in DEFINITE_FAILURES else out.unknown).add(key)
+                if getattr(exc, "severity", "") == "FATAL":  # 57P01 at shutdown: the end of it
+                    conn.terminate()
+                    conn = None
             except (TimeoutError, OSError, asyncpg.InterfaceError):
                 out.unknown.add(key)
                 # close it now: an abandoned asyncpg connection torn down by the garbage
