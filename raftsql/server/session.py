@@ -448,7 +448,9 @@ class PgSession:
         inside = self.dbs.txn is not None
         result: Result | Exception | None
         try:
-            result = self.db.run_now(self.dbs, t, portal.params, self._statement_timeout())
+            # the timeout matters only to a statement inside a block (Transaction.execute)
+            result = self.db.run_now(self.dbs, t, portal.params,
+                                     self._statement_timeout() if inside else None)
         except Exception as exc:  # noqa: BLE001 (the statement's error, sent below)
             result = exc
         if result is None:
