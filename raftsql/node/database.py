@@ -471,25 +471,28 @@ class Database:
         session.settings_at_begin = dict(session.settings)
         session.settings_after_commit = {}
 
-    def _end(self, session: Session) -> None:
-        """End the open transaction without committing it: its settings are undone."""
+    def _close(self, session: Session) -> None:
+        """Close the open transaction (its settings are settled by the caller)."""
         if session.txn is not None:
             session.txn.rollback()
         session.txn = None
         session.txn_read_only = False
+
+    def _end(self, session: Session) -> None:
+        """End the open transaction without committing it: its settings are undone."""
+        self._close(session)
         _settle_settings(session, committed=False)
 
     async def _commit(self, session: Session) -> int:
         txn = session.txn
         assert txn is not None
         failed = txn.state is TxnState.FAILED
-        at_begin, after_commit = session.settings_at_begin, session.settings_after_commit
-        session.settings_at_begin = None  # the outcome decides them (below), not _end
         try:
             cmd = txn.commit()
-        finally:
+        except BaseException:
             self._end(session)
-        session.settings_at_begin, session.settings_after_commit = at_begin, after_commit
+            raise
+        self._close(session)  # its settings stay the transaction's until the outcome is known
         if cmd is None:
             _settle_settings(session, committed=not failed)
             return 0

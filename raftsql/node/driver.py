@@ -186,7 +186,6 @@ class _Proposal:
     client_id: bytes
     seq: int
     future: asyncio.Future[Any]
-    conf_change: ConfChange | None = None
     deadline: float = float("inf")
     """time.monotonic() after which the ticker fails the wait with _Expired."""
 
@@ -589,8 +588,8 @@ class RaftNode:
         client_id, seq = self._ephemeral_id, next(self._seq)
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiters[(client_id, seq)] = fut
-        proposal = _Proposal(b"", client_id, seq, fut, conf_change=cc)
-        self._local_actions.append(lambda: self._propose_checked_conf_change(changes, proposal))
+        proposal = _Proposal(b"", client_id, seq, fut)
+        self._local_actions.append(lambda: self._propose_checked_conf_change(cc, proposal))
         self._wakeup.set()
         try:
             await asyncio.wait_for(asyncio.shield(fut), timeout)
@@ -600,23 +599,22 @@ class RaftNode:
             self._waiters.pop((client_id, seq), None)
         return self.raw.status().conf_state
 
-    def _propose_checked_conf_change(self, changes: list[tuple[ConfChangeType, NodeId]],
-                                     p: _Proposal) -> None:
-        """In the Raft loop: check ``changes`` against the configuration the log leads to, then
-        propose ``p.conf_change``; a refusal fails ``p.future`` and leaves the loop going."""
-        assert p.conf_change is not None
+    def _propose_checked_conf_change(self, cc: ConfChange, p: _Proposal) -> None:
+        """In the Raft loop: check ``cc`` against the configuration the log leads to, then
+        propose it as ``p``; a refusal fails ``p.future`` and leaves the loop going."""
         if p.future.done():
             return
         try:
             if self.raw.raft.role is not Role.LEADER:  # a follower would forward it unchecked
                 raise NotProposedError("membership changes must be sent to the leader")
             voters, learners = self._membership_after_pending()
-            _check_membership_changes(changes, voters, learners)
+            _check_membership_changes([(c.type, c.node_id) for c in cc.changes], voters,
+                                      learners)
         except NodeError as exc:
             p.future.set_exception(exc)
             return
         try:
-            self.raw.propose_conf_change(p.conf_change)
+            self.raw.propose_conf_change(cc)
         except ProposalDroppedError as exc:  # another change pending, a transfer in progress
             self._not_proposed([p], exc)
             return
@@ -744,8 +742,7 @@ class RaftNode:
         duplicate with the first result (thesis 6.3), so a retry is never applied twice.
         Node-local ones (ephemeral tags, not deduplicated) are left to time out."""
         again = [p for p in self._inflight.values()
-                 if not p.future.done() and p.conf_change is None
-                 and not p.client_id.startswith(EPHEMERAL_PREFIX)]
+                 if not p.future.done() and not p.client_id.startswith(EPHEMERAL_PREFIX)]
         if again:
             self._proposals.extend(again)
             self._wakeup.set()
