@@ -68,7 +68,9 @@ async def write_many(dsns: list[str], keys: list[str], concurrency: int = 16,
                 if getattr(exc, "severity", "") == "FATAL":  # 57P01 at shutdown: the end of it
                     conn.terminate()
                     conn = None
-            except (TimeoutError, OSError, asyncpg.InterfaceError):
+            except (TimeoutError, OSError, asyncpg.InterfaceError, asyncpg.InternalClientError):
+                # InternalClientError: asyncpg took a FATAL (57P01 from a node shutting down,
+                # as PostgreSQL sends) while idle, and the connection is not usable
                 out.unknown.add(key)
                 # close it now: an abandoned asyncpg connection torn down by the garbage
                 # collector while the loop closes can crash the interpreter
